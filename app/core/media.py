@@ -1,0 +1,452 @@
+"""Reading shots: video files through PyAV and folders of image frames.
+
+Frames are served one at a time (sequentially for the fast path, or by index with a
+seek), never as a whole shot in memory. `LumaCache` keeps only the shot's luma at proxy
+size (uint8 per pixel), which is what propagation needs.
+"""
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterator
+
+import av
+import cv2
+import numpy as np
+
+from models.color import rgb_to_luma
+
+IMAGE_EXTS = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp"}
+VIDEO_EXTS = {".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v", ".mxf"}
+
+
+class MediaError(Exception):
+    """A problem with an input file, with a message that names the file and the problem."""
+
+    def __init__(self, path: str | os.PathLike, problem: str):
+        self.path = str(path)
+        self.problem = problem
+        super().__init__(f"{self.path}: {problem}")
+
+
+class CorruptMediaError(MediaError):
+    """The stream broke part way: frames before `frame_index` were readable."""
+
+    def __init__(self, path, frame_index: int, detail: str):
+        self.frame_index = frame_index
+        super().__init__(path, f"stream is corrupt or truncated at frame {frame_index} ({detail})")
+
+
+@dataclass
+class MediaInfo:
+    path: str
+    kind: str                      # "video" or "frames"
+    width: int                     # display size (after rotation)
+    height: int
+    frame_count: int
+    fps: float
+    rotation: int = 0              # degrees, counter-clockwise, as the container says
+    codec: str = ""
+    pix_fmt: str = ""
+    bit_depth: int = 8
+    color_primaries: str = ""
+    color_trc: str = ""
+    colorspace: str = ""           # matrix
+    color_range: str = ""          # "tv" / "pc" / ""
+    variable_frame_rate: bool = False
+    has_audio: bool = False
+    timestamps: list[float] = field(default_factory=list, repr=False)  # seconds per frame
+
+    def describe(self) -> str:
+        tags = "/".join(t or "?" for t in (self.color_primaries, self.color_trc, self.colorspace, self.color_range))
+        vfr = " VFR" if self.variable_frame_rate else ""
+        return (f"{Path(self.path).name}: {self.width}x{self.height}, {self.frame_count} frames, "
+                f"{self.fps:.3f} fps{vfr}, {self.codec or self.kind} {self.pix_fmt}, colour {tags}")
+
+
+def proxy_size(width: int, height: int, proxy_height: int = 480) -> tuple[int, int]:
+    """Size for propagation: `proxy_height` lines, width keeping the aspect, even; never upscales."""
+    if height <= proxy_height:
+        return width, height
+    w = int(round(width * proxy_height / height / 2.0)) * 2
+    return max(2, w), proxy_height
+
+
+# FFmpeg's AVColor* enum values for the tags we meet; unknown values pass through as numbers.
+_PRIMARIES = {1: "bt709", 4: "bt470m", 5: "bt470bg", 6: "smpte170m", 7: "smpte240m", 9: "bt2020", 12: "p3"}
+_TRC = {1: "bt709", 4: "gamma22", 5: "gamma28", 6: "smpte170m", 8: "linear", 13: "srgb", 14: "bt2020-10",
+        16: "pq", 18: "hlg"}
+_MATRIX = {0: "rgb", 1: "bt709", 5: "bt470bg", 6: "smpte170m", 7: "smpte240m", 9: "bt2020nc"}
+_RANGE = {1: "tv", 2: "pc"}
+
+
+def _tag(value, names: dict[int, str]) -> str:
+    """Name of a colour tag; "" when unspecified (2 for the colour enums, 0 for range)."""
+    if value is None:
+        return ""
+    v = int(value)
+    if v in names:
+        return names[v]
+    return "" if v in (0, 2) else str(v)
+
+
+class MediaSource:
+    """Common interface of video files and frame folders."""
+
+    info: MediaInfo
+
+    def __len__(self) -> int:
+        return self.info.frame_count
+
+    def read_rgb(self, index: int) -> np.ndarray:
+        raise NotImplementedError
+
+    def iter_rgb(self, start: int = 0, end: int | None = None) -> Iterator[tuple[int, np.ndarray]]:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        pass
+
+    def _check_index(self, index: int) -> None:
+        if not 0 <= index < self.info.frame_count:
+            raise MediaError(self.info.path, f"frame index {index} is out of range (shot has "
+                                             f"{self.info.frame_count} frames, 0..{self.info.frame_count - 1})")
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+class VideoSource(MediaSource):
+    def __init__(self, path: Path):
+        self.path = path
+        try:
+            self._container = av.open(str(path))
+        except av.error.InvalidDataError as e:
+            raise MediaError(path, "not a video file, an unsupported format, or a file whose index is "
+                                   f"missing because it was truncated ({e.strerror or e})") from None
+        except av.error.FFmpegError as e:
+            raise MediaError(path, f"cannot open ({e})") from None
+        if not self._container.streams.video:
+            self._container.close()
+            raise MediaError(path, "contains no video stream")
+        self._stream = self._container.streams.video[0]
+        self._stream.thread_type = "AUTO"
+        self._pts = self._index_packets()
+        if not self._pts:
+            self._container.close()
+            raise MediaError(path, "contains zero decodable video frames")
+        self._decoder: Iterator | None = None
+        self._next = 0           # index the live decoder yields next
+        self.info = self._make_info()
+        self.expected_frames = self._expected_frames()
+
+    def _index_packets(self) -> list[int]:
+        """Presentation timestamps of every frame, from the demuxer only (no decoding)."""
+        pts: list[int] = []
+        fallback = 0
+        try:
+            for packet in self._container.demux(self._stream):
+                if packet.size == 0:
+                    continue
+                if packet.pts is not None:
+                    pts.append(packet.pts)
+                elif packet.dts is not None:
+                    pts.append(packet.dts)
+                else:  # raw streams without timestamps: sequential order is all we have
+                    pts.append(fallback)
+                    fallback += 1
+        except av.error.FFmpegError:
+            pass  # a broken tail: keep what was indexed; decoding reports where it broke
+        pts.sort()
+        if pts:
+            self._container.seek(0, stream=self._stream)
+        return pts
+
+    def _expected_frames(self) -> int:
+        """Frames the container's header promises; more than we indexed means a cut file."""
+        if self._stream.frames:
+            return int(self._stream.frames)
+        if self._container.duration and self.info.fps and not self.info.variable_frame_rate:
+            return int(round(self._container.duration / 1e6 * self.info.fps))
+        return len(self._pts)
+
+    def _make_info(self) -> MediaInfo:
+        s = self._stream
+        cc = s.codec_context
+        tb = float(s.time_base) if s.time_base else 0.0
+        times = [(p - self._pts[0]) * tb for p in self._pts] if tb else []
+        if s.average_rate:
+            fps = float(s.average_rate)
+        elif len(times) > 1 and times[-1] > 0:
+            fps = (len(times) - 1) / times[-1]
+        else:
+            fps = 25.0
+        vfr = False
+        if len(times) > 2:
+            d = np.diff(times)
+            vfr = bool(d.size and np.median(d) > 0 and (d.max() - d.min()) > 0.5 * np.median(d))
+        rotation = self._rotation()
+        w, h = cc.width, cc.height
+        if rotation % 180:
+            w, h = h, w
+        fmt = cc.format
+        depth = 8
+        if fmt is not None:
+            m = re.search(r"p(\d+)(le|be)$", fmt.name)
+            depth = int(m.group(1)) if m else 8
+        return MediaInfo(
+            path=str(self.path), kind="video", width=w, height=h, frame_count=len(self._pts), fps=fps,
+            rotation=rotation, codec=cc.name, pix_fmt=fmt.name if fmt else "", bit_depth=depth,
+            color_primaries=_tag(getattr(cc, "color_primaries", None), _PRIMARIES),
+            color_trc=_tag(getattr(cc, "color_trc", None), _TRC),
+            colorspace=_tag(getattr(cc, "colorspace", None), _MATRIX),
+            color_range=_tag(getattr(cc, "color_range", None), _RANGE),
+            variable_frame_rate=vfr, has_audio=bool(self._container.streams.audio), timestamps=times,
+        )
+
+    def _rotation(self) -> int:
+        # Display matrix rotation is exposed on decoded frames; peek at the first one.
+        try:
+            for frame in self._container.decode(self._stream):
+                rot = int(getattr(frame, "rotation", 0) or 0)
+                break
+            else:
+                rot = 0
+        except av.error.FFmpegError:
+            rot = 0
+        self._container.seek(0, stream=self._stream)
+        return rot % 360
+
+    def _to_rgb(self, frame: av.VideoFrame) -> np.ndarray:
+        rgb = frame.to_ndarray(format="rgb24")
+        rot = self.info.rotation if hasattr(self, "info") else 0
+        if rot:
+            # PyAV's rotation is counter-clockwise degrees to apply for display.
+            rgb = np.ascontiguousarray(np.rot90(rgb, k=rot // 90))
+        return rgb
+
+    def _decode_from(self, index: int) -> Iterator[av.VideoFrame]:
+        """A decoder positioned so that its next frame is `index`."""
+        target = self._pts[index]
+        if index == 0:
+            self._container.seek(0, stream=self._stream)
+        else:
+            self._container.seek(target, stream=self._stream, backward=True, any_frame=False)
+        gen = self._frames()
+        for frame in gen:
+            pts = frame.pts if frame.pts is not None else frame.dts
+            if pts is None or pts >= target:
+                return _chain(frame, gen)
+        raise CorruptMediaError(self.path, index, "seek found no frame")
+
+    def _frames(self) -> Iterator[av.VideoFrame]:
+        yield from self._container.decode(self._stream)
+
+    def iter_rgb(self, start: int = 0, end: int | None = None):
+        end = self.info.frame_count if end is None else min(end, self.info.frame_count)
+        if start >= end:
+            return
+        self._check_index(start)
+        self._decoder = None  # a fresh decoder for the sequential pass
+        index = start
+        try:
+            for frame in self._decode_from(start):
+                if index >= end:
+                    break
+                yield index, self._to_rgb(frame)
+                index += 1
+        except av.error.FFmpegError as e:
+            raise CorruptMediaError(self.path, index, str(e)) from None
+        if index < end:
+            if index >= self.info.frame_count - 2:
+                # The demuxer counted a packet or two that yield no picture (seen in real
+                # files): the stream is fine, the true frame count is what decoded.
+                self._shrink(index)
+                return
+            raise CorruptMediaError(self.path, index, f"only {index} of {self.info.frame_count} frames decode")
+        if end == self.info.frame_count and self.expected_frames > self.info.frame_count + 1:
+            raise CorruptMediaError(self.path, index, f"the file ends after {index} of the "
+                                                      f"{self.expected_frames} frames its header announces")
+
+    def _shrink(self, count: int) -> None:
+        self._pts = self._pts[:count]
+        self.info.frame_count = count
+        self.info.timestamps = self.info.timestamps[:count]
+
+    def read_rgb(self, index: int) -> np.ndarray:
+        self._check_index(index)
+        try:
+            # Keep a live decoder: stepping forward a little is cheaper than seeking.
+            if self._decoder is None or not (self._next <= index <= self._next + 12):
+                self._decoder = self._decode_from(index)
+                self._next = index
+            while True:
+                frame = next(self._decoder)
+                current = self._next
+                self._next += 1
+                if current == index:
+                    return self._to_rgb(frame)
+        except StopIteration:
+            self._decoder = None
+            raise CorruptMediaError(self.path, index, "the stream ended early") from None
+        except av.error.FFmpegError as e:
+            self._decoder = None
+            raise CorruptMediaError(self.path, index, str(e)) from None
+
+    def close(self) -> None:
+        self._decoder = None
+        self._container.close()
+
+
+def _chain(first, rest):
+    yield first
+    yield from rest
+
+
+class FrameFolderSource(MediaSource):
+    """A folder of numbered image frames (PNG, JPEG, TIFF; 8 or 16 bit)."""
+
+    def __init__(self, path: Path, fps: float = 24.0):
+        self.path = path
+        files = sorted((p for p in path.iterdir() if p.suffix.lower() in IMAGE_EXTS), key=_natural_key)
+        if not files:
+            raise MediaError(path, "folder contains no image frames (PNG, JPEG, TIFF)")
+        self.files = files
+        first = self._load(0)
+        h, w = first.shape[:2]
+        depth = 16 if self._last_dtype == np.uint16 else 8
+        self.info = MediaInfo(path=str(path), kind="frames", width=w, height=h, frame_count=len(files),
+                              fps=fps, codec=files[0].suffix.lower().lstrip("."), bit_depth=depth,
+                              pix_fmt="rgb48" if depth == 16 else "rgb24",
+                              timestamps=[i / fps for i in range(len(files))])
+
+    def _load(self, index: int) -> np.ndarray:
+        f = self.files[index]
+        img = cv2.imread(str(f), cv2.IMREAD_UNCHANGED)
+        if img is None:
+            raise CorruptMediaError(self.path, index, f"{f.name} is unreadable")
+        self._last_dtype = img.dtype
+        if img.dtype == np.uint16:
+            img = (img.astype(np.float32) * (255.0 / 65535.0) + 0.5).astype(np.uint8)
+        elif img.dtype != np.uint8:
+            img = np.clip(img.astype(np.float32) * 255.0, 0, 255).astype(np.uint8)
+        if img.ndim == 2:
+            img = cv2.cvtColor(img, cv2.COLOR_GRAY2RGB)
+        elif img.shape[2] == 4:
+            img = cv2.cvtColor(img, cv2.COLOR_BGRA2RGB)
+        else:
+            img = cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+        if hasattr(self, "info") and img.shape[:2] != (self.info.height, self.info.width):
+            raise CorruptMediaError(self.path, index, f"{f.name} is {img.shape[1]}x{img.shape[0]}, "
+                                                      f"the first frame is {self.info.width}x{self.info.height}")
+        return img
+
+    def read_rgb(self, index: int) -> np.ndarray:
+        self._check_index(index)
+        return self._load(index)
+
+    def iter_rgb(self, start: int = 0, end: int | None = None):
+        end = self.info.frame_count if end is None else min(end, self.info.frame_count)
+        for i in range(start, end):
+            yield i, self.read_rgb(i)
+
+
+def _natural_key(p: Path):
+    return [int(t) if t.isdigit() else t.lower() for t in re.split(r"(\d+)", p.name)]
+
+
+def open_media(path: str | os.PathLike, fps: float | None = None) -> MediaSource:
+    """Open a video file or a folder of frames; raises MediaError with a specific reason."""
+    p = Path(path)
+    if not p.exists():
+        raise MediaError(p, "no such file or folder")
+    if p.is_dir():
+        return FrameFolderSource(p, fps=fps or 24.0)
+    if p.stat().st_size == 0:
+        raise MediaError(p, "file is empty (0 bytes)")
+    if p.suffix.lower() in IMAGE_EXTS:
+        raise MediaError(p, "is a single image, not a video (open the folder of frames instead)")
+    return VideoSource(p)
+
+
+def read_image_rgb(path: str | os.PathLike) -> np.ndarray:
+    """A still image (keyframe, reference) as uint8 RGB; MediaError if missing or unreadable."""
+    p = Path(path)
+    if not p.exists():
+        raise MediaError(p, "no such image file")
+    img = cv2.imread(str(p), cv2.IMREAD_UNCHANGED)
+    if img is None:
+        raise MediaError(p, "unreadable image (not PNG/JPEG/TIFF or corrupt)")
+    if img.dtype == np.uint16:
+        img = (img.astype(np.float32) * (255.0 / 65535.0) + 0.5).astype(np.uint8)
+    if img.ndim == 2:
+        return cv2.cvtColor(img, cv2.COLOR_GRAY2RGB)
+    if img.shape[2] == 4:
+        return cv2.cvtColor(img, cv2.COLOR_BGRA2RGB)
+    return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+
+
+class LumaCache:
+    """The shot's luma at proxy size, one sequential decode, stored as uint8 (L * 2.55).
+
+    Satisfies models.base.LumaFrames. Indices are relative to `start`. For a 300-frame
+    shot at 854x480 this is about 120 MB; full-resolution frames are never kept.
+    If the stream breaks part way, the readable frames are kept and `error` says where.
+    """
+
+    SCALE = 255.0 / 100.0
+
+    def __init__(self, frames: np.ndarray, size: tuple[int, int], start: int = 0,
+                 error: CorruptMediaError | None = None):
+        self._frames = frames
+        self.size = size
+        self.start = start
+        self.error = error
+
+    @classmethod
+    def build(cls, source: MediaSource, proxy_height: int = 480, start: int = 0, end: int | None = None,
+              progress: Callable[[int, int], None] | None = None,
+              should_stop: Callable[[], bool] | None = None) -> "LumaCache":
+        info = source.info
+        end = info.frame_count if end is None else min(end, info.frame_count)
+        if not 0 <= start < end:
+            raise MediaError(info.path, f"frame range {start}..{end - 1} is empty or out of range "
+                                        f"(shot has {info.frame_count} frames)")
+        w, h = proxy_size(info.width, info.height, proxy_height)
+        frames = np.empty((end - start, h, w), np.uint8)
+        count = 0
+        error = None
+        try:
+            for index, rgb in source.iter_rgb(start, end):
+                if should_stop is not None and should_stop():
+                    break
+                frames[count] = proxy_luma_u8(rgb, (w, h))
+                count += 1
+                if progress is not None:
+                    progress(count, end - start)
+        except CorruptMediaError as e:
+            if count == 0:
+                raise
+            error = e
+        return cls(frames[:count] if count < len(frames) else frames, (w, h), start, error)
+
+    def __len__(self) -> int:
+        return len(self._frames)
+
+    def __getitem__(self, index: int) -> np.ndarray:
+        return self._frames[index].astype(np.float32) * (1.0 / self.SCALE)
+
+    def raw(self, index: int) -> np.ndarray:
+        """uint8 luma (L * 2.55), for display."""
+        return self._frames[index]
+
+
+def proxy_luma_u8(rgb: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    if (rgb.shape[1], rgb.shape[0]) != size:
+        rgb = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
+    return np.clip(rgb_to_luma(rgb) * LumaCache.SCALE + 0.5, 0, 255).astype(np.uint8)

@@ -1,0 +1,208 @@
+"""Media reading on real encoded files: every container/codec we claim, frame folders, bad input."""
+from __future__ import annotations
+
+from fractions import Fraction
+
+import av
+import cv2
+import numpy as np
+import pytest
+
+from app.core.media import (CorruptMediaError, LumaCache, MediaError, open_media, proxy_size,
+                            read_image_rgb)
+
+
+def _frame(i: int, w: int, h: int) -> np.ndarray:
+    """A frame whose content identifies its index: a bright bar at x = 8*i over a gradient."""
+    img = np.zeros((h, w, 3), np.uint8)
+    img[..., 0] = np.linspace(30, 220, w, dtype=np.uint8)[None, :]
+    img[..., 1] = np.linspace(40, 200, h, dtype=np.uint8)[:, None]
+    img[..., 2] = 90
+    x = (8 * i) % (w - 8)
+    img[:, x:x + 8] = 255
+    return img
+
+
+def _bar_position(rgb: np.ndarray) -> int:
+    col = rgb.astype(np.int32).sum(axis=(0, 2))
+    return int(np.argmax(np.convolve(col, np.ones(8), mode="valid")))
+
+
+def _encode(path, codec, n=24, w=160, h=96, pix_fmt="yuv420p", rate=24, pts=None, options=None):
+    with av.open(str(path), "w") as out:
+        s = out.add_stream(codec, rate=rate)
+        s.width, s.height, s.pix_fmt = w, h, pix_fmt
+        if options:
+            s.options = options
+        if pts is not None:
+            s.codec_context.time_base = Fraction(1, 1000)
+        for i in range(n):
+            f = av.VideoFrame.from_ndarray(_frame(i, w, h), format="rgb24").reformat(format=pix_fmt)
+            if pts is not None:
+                f.pts, f.time_base = pts[i], Fraction(1, 1000)
+            for p in s.encode(f):
+                out.mux(p)
+        for p in s.encode():
+            out.mux(p)
+    return path
+
+
+CASES = [
+    ("h264.mp4", "libx264", "yuv420p"),
+    ("hevc.mkv", "libx265", "yuv420p"),
+    ("prores.mov", "prores_ks", "yuv422p10le"),
+    ("ffv1.mkv", "ffv1", "yuv420p"),
+    ("mjpeg.avi", "mjpeg", "yuvj420p"),
+    ("vp9.webm", "libvpx-vp9", "yuv420p"),
+]
+
+
+@pytest.mark.parametrize("name,codec,pix_fmt", CASES)
+def test_open_and_random_access(tmp_path, name, codec, pix_fmt):
+    path = _encode(tmp_path / name, codec, pix_fmt=pix_fmt)
+    src = open_media(path)
+    assert (src.info.width, src.info.height, src.info.frame_count) == (160, 96, 24)
+    assert abs(src.info.fps - 24) < 0.01
+    seq = [rgb for _, rgb in src.iter_rgb()]
+    assert len(seq) == 24
+    for i, rgb in enumerate(seq):  # the content is the frame we wrote
+        assert abs(_bar_position(rgb) - (8 * i) % 152) <= 1
+    for i in (17, 3, 4, 23, 0, 12):  # frame-accurate by index, out of order
+        assert np.array_equal(src.read_rgb(i), seq[i]), i
+    src.close()
+
+
+def test_variable_frame_rate(tmp_path):
+    pts = [0, 40, 80, 200, 240, 400, 440, 480, 520, 700]
+    path = _encode(tmp_path / "vfr.mkv", "libx264", n=10, pts=pts, rate=25)
+    src = open_media(path)
+    assert src.info.frame_count == 10
+    assert src.info.variable_frame_rate
+    assert src.info.timestamps[3] == pytest.approx(0.2, abs=1e-3)
+    assert abs(_bar_position(src.read_rgb(5)) - 40) <= 1
+
+
+def test_colour_tags_reported(tmp_path):
+    path = tmp_path / "tagged.mp4"
+    with av.open(str(path), "w") as out:
+        s = out.add_stream("libx264", rate=24)
+        s.width, s.height, s.pix_fmt = 64, 64, "yuv420p"
+        cc = s.codec_context
+        cc.color_primaries, cc.color_trc, cc.colorspace, cc.color_range = 1, 1, 1, 1
+        for i in range(3):
+            for p in s.encode(av.VideoFrame.from_ndarray(_frame(i, 64, 64), format="rgb24").reformat(format="yuv420p")):
+                out.mux(p)
+        for p in s.encode():
+            out.mux(p)
+    info = open_media(path).info
+    assert (info.color_primaries, info.color_trc, info.colorspace, info.color_range) == ("bt709", "bt709", "bt709", "tv")
+
+
+@pytest.mark.parametrize("ext,depth", [(".png", 8), (".png", 16), (".jpg", 8), (".tif", 8), (".tif", 16)])
+def test_frame_folder(tmp_path, ext, depth):
+    for i in range(6):
+        img = cv2.cvtColor(_frame(i, 120, 80), cv2.COLOR_RGB2BGR)
+        if depth == 16:
+            img = img.astype(np.uint16) * 257
+        cv2.imwrite(str(tmp_path / f"f{i:03d}{ext}"), img)
+    src = open_media(tmp_path)
+    assert (src.info.kind, src.info.frame_count, src.info.width, src.info.height) == ("frames", 6, 120, 80)
+    assert src.info.bit_depth == depth
+    assert abs(_bar_position(src.read_rgb(4)) - 32) <= 1
+    assert len(list(src.iter_rgb(2))) == 4
+
+
+def test_luma_cache_proxy_and_colour_input(tmp_path):
+    path = _encode(tmp_path / "big.mp4", "libx264", n=5, w=640, h=360)
+    src = open_media(path)
+    assert proxy_size(640, 360, 180) == (320, 180)
+    assert proxy_size(640, 360, 480) == (640, 360)  # never upscales
+    cache = LumaCache.build(src, proxy_height=180, start=1, end=4)
+    assert len(cache) == 3 and cache.size == (320, 180)
+    L = cache[0]
+    assert L.dtype == np.float32 and L.shape == (180, 320) and 0 <= L.min() and L.max() <= 100
+    # a colour frame becomes its lightness: the white bar is the brightest thing
+    assert L[:, 4:8].mean() > L[:, 100:120].mean()
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(MediaError, match="no such file"):
+        open_media(tmp_path / "nope.mp4")
+
+
+def test_not_a_video(tmp_path):
+    p = tmp_path / "notes.mp4"
+    p.write_text("this is not a video\n" * 50)
+    with pytest.raises(MediaError, match="not a video"):
+        open_media(p)
+
+
+def test_empty_file(tmp_path):
+    p = tmp_path / "empty.mov"
+    p.write_bytes(b"")
+    with pytest.raises(MediaError, match="empty"):
+        open_media(p)
+
+
+def test_zero_frames(tmp_path):
+    p = tmp_path / "zero.mkv"
+    with av.open(str(p), "w") as out:
+        s = out.add_stream("ffv1", rate=24)
+        s.width, s.height, s.pix_fmt = 64, 64, "yuv420p"
+    with pytest.raises(MediaError, match="zero"):
+        open_media(p)
+
+
+def test_audio_only_is_not_a_video(tmp_path):
+    p = tmp_path / "audio.mka"
+    with av.open(str(p), "w") as out:
+        s = out.add_stream("aac", rate=48000)
+        frame = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="fltp", layout="mono")
+        frame.sample_rate = 48000
+        for p_ in s.encode(frame):
+            out.mux(p_)
+        for p_ in s.encode():
+            out.mux(p_)
+    with pytest.raises(MediaError, match="no video stream"):
+        open_media(p)
+
+
+def test_truncated_stream_says_where_it_broke(tmp_path):
+    path = _encode(tmp_path / "full.mkv", "ffv1", n=30, w=160, h=96)
+    data = path.read_bytes()
+    cut = tmp_path / "cut.mkv"
+    cut.write_bytes(data[: len(data) * 2 // 3])
+    src = open_media(cut)
+    cache = LumaCache.build(src, proxy_height=96)
+    assert 5 < len(cache) < 30  # the readable part is kept
+    assert isinstance(cache.error, CorruptMediaError)  # and we say where it broke
+    assert cache.error.frame_index == len(cache)
+    assert "cut.mkv" in str(cache.error) and f"frame {len(cache)}" in str(cache.error)
+
+
+def test_truncated_mp4_without_index(tmp_path):
+    path = _encode(tmp_path / "full.mp4", "libx264", n=30)
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(path.read_bytes()[:2000])
+    with pytest.raises(MediaError, match="cut.mp4.*truncated"):
+        open_media(cut)
+
+
+def test_index_out_of_range(tmp_path):
+    src = open_media(_encode(tmp_path / "a.mp4", "libx264", n=5))
+    with pytest.raises(MediaError, match="out of range"):
+        src.read_rgb(5)
+    with pytest.raises(MediaError, match="out of range"):
+        LumaCache.build(src, start=7)
+
+
+def test_single_image_and_bad_keyframe_image(tmp_path):
+    img = tmp_path / "key.png"
+    cv2.imwrite(str(img), np.zeros((8, 8, 3), np.uint8))
+    with pytest.raises(MediaError, match="single image"):
+        open_media(img)
+    assert read_image_rgb(img).shape == (8, 8, 3)
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(b"\x89PNG garbage")
+    with pytest.raises(MediaError, match="unreadable"):
+        read_image_rgb(bad)
