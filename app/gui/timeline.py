@@ -1,0 +1,180 @@
+"""Timeline: thumbnails, per-frame state bar, keyframe/hint markers, I/O range, playhead.
+
+A drag scrubs; positions are coalesced by a short timer (the pyqtgraph SignalProxy idea)
+so a fast drag asks for at most one frame per tick, never one per mouse event.
+"""
+from __future__ import annotations
+
+import numpy as np
+from PySide6.QtCore import QPointF, QRectF, Qt, QTimer, Signal
+from PySide6.QtGui import QColor, QImage, QPainter, QPen, QPolygonF
+from PySide6.QtWidgets import QWidget
+
+NONE, STALE, COMPUTING, DONE = 0, 1, 2, 3
+STATE_COLORS = {NONE: QColor(60, 60, 64), STALE: QColor(214, 150, 40),
+                COMPUTING: QColor(70, 130, 230), DONE: QColor(70, 180, 90)}
+
+
+class Timeline(QWidget):
+    scrubbed = Signal(int)
+
+    THUMB_H = 46
+    RULER_H = 16
+    STATE_H = 7
+    MARK_H = 12
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.setMinimumHeight(self.RULER_H + self.THUMB_H + self.STATE_H + self.MARK_H + 6)
+        self.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self.length = 0
+        self.current = 0
+        self.states = np.zeros(0, np.uint8)
+        self.keyframes: set[int] = set()
+        self.hinted: set[int] = set()
+        self.mark_in: int | None = None
+        self.mark_out: int | None = None
+        self.thumb_source = None            # callable(index) -> QImage (small), or None
+        self._thumbs: dict[int, QImage] = {}
+        self._pending: int | None = None
+        self._throttle = QTimer(self)
+        self._throttle.setInterval(30)
+        self._throttle.timeout.connect(self._flush)
+
+    def reset(self, length: int, thumb_source) -> None:
+        self.length = length
+        self.current = 0
+        self.states = np.zeros(length, np.uint8)
+        self.keyframes, self.hinted = set(), set()
+        self.mark_in = self.mark_out = None
+        self.thumb_source = thumb_source
+        self._thumbs.clear()
+        self.update()
+
+    def set_current(self, i: int) -> None:
+        if i != self.current:
+            self.current = i
+            self.update()
+
+    def set_state(self, i: int, state: int) -> None:
+        if 0 <= i < self.length and self.states[i] != state:
+            self.states[i] = state
+            self.update()
+
+    def set_all_states(self, fn) -> None:
+        self.states = fn(self.states).astype(np.uint8)
+        self.update()
+
+    def set_markers(self, keyframes, hinted) -> None:
+        self.keyframes, self.hinted = set(keyframes), set(hinted)
+        self.update()
+
+    def set_marks(self, mark_in, mark_out) -> None:
+        self.mark_in, self.mark_out = mark_in, mark_out
+        self.update()
+
+    def invalidate_thumb(self, i: int) -> None:
+        """A frame's colour changed: drop its thumbnail if one shows that frame."""
+        for k in [k for k in self._thumbs if k == i]:
+            del self._thumbs[k]
+        self.update()
+
+    # ---- geometry ----
+    def _x(self, i: float) -> float:
+        if self.length <= 1:
+            return 8.0
+        return 8 + (self.width() - 16) * i / (self.length - 1)
+
+    def _index_at(self, x: float) -> int:
+        if self.length <= 1:
+            return 0
+        i = round((x - 8) / max(1, self.width() - 16) * (self.length - 1))
+        return int(min(self.length - 1, max(0, i)))
+
+    # ---- paint ----
+    def paintEvent(self, _):
+        p = QPainter(self)
+        p.fillRect(self.rect(), QColor(32, 32, 35))
+        if self.length == 0:
+            p.end()
+            return
+        w = self.width()
+        top = self.RULER_H
+        # thumbnails: one per slot wide enough for the aspect, showing the frame under its left edge
+        if self.thumb_source is not None:
+            slot = max(40, int(self.THUMB_H * 16 / 9))
+            x = 8
+            while x < w - 8:
+                i = self._index_at(x)
+                img = self._thumbs.get(i)
+                if img is None:
+                    img = self.thumb_source(i)
+                    if img is not None:
+                        self._thumbs[i] = img
+                if img is not None:
+                    p.drawImage(QRectF(x, top, slot - 1, self.THUMB_H), img)
+                x += slot
+        # I/O range
+        if self.mark_in is not None or self.mark_out is not None:
+            a = self._x(self.mark_in or 0)
+            b = self._x(self.mark_out if self.mark_out is not None else self.length - 1)
+            p.fillRect(QRectF(a, 0, max(2.0, b - a), self.height()), QColor(255, 255, 255, 28))
+        # ruler ticks every ~80 px
+        p.setPen(QColor(150, 150, 150))
+        step = max(1, int(self.length / max(1, w / 80)))
+        for i in range(0, self.length, step):
+            x = self._x(i)
+            p.drawLine(QPointF(x, top - 4), QPointF(x, top))
+            p.drawText(QPointF(x + 2, top - 5), str(i))
+        # per-frame state bar: runs of equal state drawn as one rect
+        y = top + self.THUMB_H + 2
+        s = self.states
+        if len(s):
+            change = np.flatnonzero(np.diff(s)) + 1
+            starts = np.concatenate([[0], change])
+            ends = np.concatenate([change, [len(s)]])
+            half = 0.5 * (self._x(1) - self._x(0)) if self.length > 1 else 4
+            for a, b in zip(starts, ends):
+                x0, x1 = self._x(a) - half, self._x(b - 1) + half
+                p.fillRect(QRectF(x0, y, x1 - x0, self.STATE_H), STATE_COLORS[int(s[a])])
+        # markers: diamonds for keyframes, small ticks for frames with hints
+        y = top + self.THUMB_H + self.STATE_H + 4
+        p.setRenderHint(QPainter.RenderHint.Antialiasing)
+        for i in sorted(self.hinted - self.keyframes):
+            p.setPen(Qt.PenStyle.NoPen)
+            p.setBrush(QColor(240, 200, 80))
+            p.drawEllipse(QPointF(self._x(i), y + 5), 3, 3)
+        for i in sorted(self.keyframes):
+            x = self._x(i)
+            p.setPen(QPen(QColor(20, 20, 20), 1))
+            p.setBrush(QColor(250, 110, 60))
+            p.drawPolygon(QPolygonF([QPointF(x, y), QPointF(x + 5, y + 5), QPointF(x, y + 10), QPointF(x - 5, y + 5)]))
+        # playhead
+        x = self._x(self.current)
+        p.setPen(QPen(QColor(255, 80, 80), 2))
+        p.drawLine(QPointF(x, 0), QPointF(x, self.height()))
+        p.end()
+
+    # ---- scrubbing ----
+    def mousePressEvent(self, e):
+        if e.button() == Qt.MouseButton.LeftButton and self.length:
+            self._request(self._index_at(e.position().x()))
+            self._flush()                 # a click lands at once
+            self._throttle.start()
+
+    def mouseMoveEvent(self, e):
+        if e.buttons() & Qt.MouseButton.LeftButton and self.length:
+            self._request(self._index_at(e.position().x()))
+
+    def mouseReleaseEvent(self, e):
+        self._throttle.stop()
+        self._flush()
+
+    def _request(self, i: int) -> None:
+        self._pending = i
+
+    def _flush(self) -> None:
+        if self._pending is not None:
+            i, self._pending = self._pending, None
+            self.set_current(i)
+            self.scrubbed.emit(i)

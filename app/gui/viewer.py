@@ -1,0 +1,297 @@
+"""The frame viewer: shows the current frame (colour, grey source, or a before/after wipe),
+zoom and pan, the hint overlay and the brush; turns mouse drags into whole strokes.
+
+Produce and paint at separate rates: `show()` only stores the newest image; a display
+timer repaints at most ~60 times a second however fast frames arrive.
+"""
+from __future__ import annotations
+
+import numpy as np
+from PySide6.QtCore import QPointF, QRectF, Qt, QTimer, Signal
+from PySide6.QtGui import QColor, QImage, QPainter, QPainterPath, QPen
+from PySide6.QtWidgets import QWidget
+
+from app.gui.qimage import qimage_to_rgb
+from app.gui.tools import ToolState
+
+VIEWS = ("color", "gray", "split")
+
+
+class Viewer(QWidget):
+    strokeFinished = Signal(list, float, bool)     # normalised points, radius, erase
+    colorSampled = Signal(tuple)                   # eyedropper result (sRGB)
+    lumaUnderCursor = Signal(float)                # for the ab-gamut picker
+    viewChanged = Signal(str)
+
+    def __init__(self, tools: ToolState, parent=None):
+        super().__init__(parent)
+        self.tools = tools
+        self.setMouseTracking(True)
+        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+        self.setMinimumSize(320, 200)
+        self.setCursor(Qt.CursorShape.BlankCursor)
+        self.color_img: QImage | None = None
+        self.gray_img: QImage | None = None
+        self._luma: np.ndarray | None = None     # float L of the shown frame, for the picker
+        self.view = "color"
+        self.wipe = 0.5
+        self.show_hints = True
+        self.strokes: list = []                  # HintStroke-like objects on the shown frame
+        self.zoom = 1.0                          # 1.0 = fit to widget
+        self.pan = QPointF(0, 0)                 # offset of the image centre, widget pixels
+        self.painted_frames = 0                  # counted for the GUI benchmark
+        self.on_painted = None                   # optional hook(bench): called after a paint
+        self._live: list[tuple[float, float]] = []
+        self._drag: str | None = None            # "paint", "pan", "wipe"
+        self._last = QPointF()
+        self._cursor = QPointF(-100, -100)
+        self._dirty = False
+        self._timer = QTimer(self)
+        self._timer.setInterval(16)
+        self._timer.timeout.connect(self._tick)
+        self._timer.start()
+        tools.radiusChanged.connect(lambda _r: self.update())
+        tools.toolChanged.connect(lambda _t: self.update())
+
+    # ---- content -------------------------------------------------------------------
+    def show(self, color: QImage | None, gray: QImage | None, luma: np.ndarray | None, strokes=None):
+        """Queue a frame for display; painted on the next timer tick."""
+        self.color_img, self.gray_img, self._luma = color, gray, luma
+        if strokes is not None:
+            self.strokes = strokes
+        self._dirty = True
+
+    def set_strokes(self, strokes) -> None:
+        self.strokes = list(strokes)
+        self.update()
+
+    def set_view(self, view: str) -> None:
+        if view in VIEWS and view != self.view:
+            self.view = view
+            self.viewChanged.emit(view)
+            self.update()
+
+    def set_show_hints(self, on: bool) -> None:
+        self.show_hints = bool(on)
+        self.update()
+
+    def reset_zoom(self) -> None:
+        self.zoom, self.pan = 1.0, QPointF(0, 0)
+        self.update()
+
+    def _tick(self) -> None:
+        if self._dirty:
+            self._dirty = False
+            self.update()
+
+    def current_rgb(self) -> np.ndarray | None:
+        img = self.color_img if self.color_img is not None else self.gray_img
+        return None if img is None else qimage_to_rgb(img)
+
+    # ---- geometry ------------------------------------------------------------------
+    def _img_size(self) -> tuple[int, int]:
+        img = self.color_img or self.gray_img
+        return (img.width(), img.height()) if img is not None else (16, 9)
+
+    def image_rect(self) -> QRectF:
+        iw, ih = self._img_size()
+        fit = min(self.width() / iw, self.height() / ih)
+        s = fit * self.zoom
+        w, h = iw * s, ih * s
+        c = QPointF(self.width() / 2, self.height() / 2) + self.pan
+        return QRectF(c.x() - w / 2, c.y() - h / 2, w, h)
+
+    def to_norm(self, p: QPointF) -> tuple[float, float]:
+        r = self.image_rect()
+        return ((p.x() - r.left()) / r.width(), (p.y() - r.top()) / r.height())
+
+    def from_norm(self, x: float, y: float) -> QPointF:
+        r = self.image_rect()
+        return QPointF(r.left() + x * r.width(), r.top() + y * r.height())
+
+    def _wipe_x(self) -> float:
+        r = self.image_rect()
+        return r.left() + self.wipe * r.width()
+
+    # ---- painting ------------------------------------------------------------------
+    def paintEvent(self, _):
+        p = QPainter(self)
+        p.fillRect(self.rect(), QColor(24, 24, 26))
+        r = self.image_rect()
+        p.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, self.zoom < 2.0)
+        color = self.color_img or self.gray_img
+        gray = self.gray_img or self.color_img
+        if color is None:
+            p.setPen(QColor(140, 140, 140))
+            p.drawText(self.rect(), Qt.AlignmentFlag.AlignCenter,
+                       "Open a video, a folder of frames or a project\n(File > Open, or drop it here)")
+            p.end()
+            return
+        if self.view == "gray":
+            p.drawImage(r, gray)
+        elif self.view == "split":
+            x = self._wipe_x()
+            iw = gray.width()
+            cut = max(0.0, min(1.0, self.wipe))
+            left = QRectF(r.left(), r.top(), r.width() * cut, r.height())
+            right = QRectF(x, r.top(), r.width() * (1 - cut), r.height())
+            p.drawImage(left, gray, QRectF(0, 0, iw * cut, gray.height()))
+            p.drawImage(right, color, QRectF(iw * cut, 0, iw * (1 - cut), color.height()))
+            p.setPen(QPen(QColor(255, 255, 255, 220), 2))
+            p.drawLine(QPointF(x, r.top()), QPointF(x, r.bottom()))
+            p.setBrush(QColor(255, 255, 255, 220))
+            p.drawEllipse(QPointF(x, r.center().y()), 6, 6)
+            p.setPen(QColor(255, 255, 255))
+            p.drawText(QRectF(r.left() + 8, r.top() + 6, 120, 20), "before")
+            p.drawText(QRectF(r.right() - 128, r.top() + 6, 120, 20), Qt.AlignmentFlag.AlignRight, "after")
+        else:
+            p.drawImage(r, color)
+        p.setRenderHint(QPainter.RenderHint.Antialiasing)
+        if self.show_hints:
+            for s in self.strokes:
+                self._draw_stroke(p, s.points, s.radius, s.color, s.erase, 110)
+        if self._live:
+            self._draw_stroke(p, self._live, self.tools.radius, self.tools.color,
+                              self.tools.tool == "eraser", 160)
+        self._draw_cursor(p)
+        p.end()
+        self.painted_frames += 1
+        if self.on_painted is not None:
+            self.on_painted()
+
+    def _draw_stroke(self, p: QPainter, points, radius, color, erase, alpha) -> None:
+        r = self.image_rect()
+        width = max(1.0, 2 * radius * r.height())
+        c = QColor(40, 40, 40, alpha) if erase else QColor(*color, alpha)
+        pen = QPen(c, width, Qt.PenStyle.SolidLine, Qt.PenCapStyle.RoundCap, Qt.PenJoinStyle.RoundJoin)
+        p.setPen(pen)
+        p.setBrush(Qt.BrushStyle.NoBrush)
+        if len(points) == 1:
+            p.setPen(Qt.PenStyle.NoPen)
+            p.setBrush(c)
+            p.drawEllipse(self.from_norm(*points[0]), width / 2, width / 2)
+            return
+        path = QPainterPath(self.from_norm(*points[0]))
+        for pt in points[1:]:
+            path.lineTo(self.from_norm(*pt))
+        p.drawPath(path)
+        if erase:   # a dashed outline tells eraser strokes apart from dark colour
+            p.setPen(QPen(QColor(255, 255, 255, 120), 1, Qt.PenStyle.DashLine))
+            p.drawPath(path)
+
+    def _draw_cursor(self, p: QPainter) -> None:
+        if not self.rect().contains(self._cursor.toPoint()):
+            return
+        tool = self.tools.tool
+        c = self._cursor
+        p.setBrush(Qt.BrushStyle.NoBrush)
+        if tool in ("brush", "eraser", "point"):
+            rad = max(2.0, self.tools.radius * self.image_rect().height())
+            for col, w in ((QColor(0, 0, 0, 160), 3), (QColor(255, 255, 255, 230), 1)):
+                p.setPen(QPen(col, w))
+                p.drawEllipse(c, rad, rad)
+        for col, w in ((QColor(0, 0, 0, 160), 3), (QColor(255, 255, 255, 230), 1)):
+            p.setPen(QPen(col, w))
+            p.drawLine(c + QPointF(-5, 0), c + QPointF(5, 0))
+            p.drawLine(c + QPointF(0, -5), c + QPointF(0, 5))
+
+    # ---- input ---------------------------------------------------------------------
+    def wheelEvent(self, e):
+        steps = e.angleDelta().y() / 120.0
+        if e.modifiers() & (Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.AltModifier):
+            # Zoom about the cursor so the point under it stays put.
+            old = self.image_rect()
+            pos = e.position()
+            nx, ny = (pos.x() - old.left()) / old.width(), (pos.y() - old.top()) / old.height()
+            self.zoom = float(np.clip(self.zoom * (1.25 ** steps), 0.25, 32.0))
+            new = self.image_rect()
+            self.pan += pos - QPointF(new.left() + nx * new.width(), new.top() + ny * new.height())
+            self.update()
+        else:
+            self.tools.grow(steps)
+        e.accept()
+
+    def mousePressEvent(self, e):
+        self._last = e.position()
+        btn = e.button()
+        if btn in (Qt.MouseButton.MiddleButton, Qt.MouseButton.RightButton):
+            self._drag = "pan"
+            return
+        if btn != Qt.MouseButton.LeftButton or (self.color_img is None and self.gray_img is None):
+            return
+        if self.view == "split" and abs(e.position().x() - self._wipe_x()) < 8:
+            self._drag = "wipe"
+            return
+        tool = self.tools.tool
+        if tool == "eyedropper":
+            self._sample(e.position())
+            return
+        self._drag = "paint"
+        self._live = [self._clamp(self.to_norm(e.position()))]
+        self.update()
+
+    def mouseMoveEvent(self, e):
+        pos = e.position()
+        self._cursor = pos
+        if self._drag == "pan":
+            self.pan += pos - self._last
+        elif self._drag == "wipe":
+            r = self.image_rect()
+            self.wipe = float(np.clip((pos.x() - r.left()) / r.width(), 0, 1))
+        elif self._drag == "paint" and self.tools.tool != "point":
+            pt = self._clamp(self.to_norm(pos))
+            last = self._live[-1]
+            # Skip sub-pixel jitter: keeps strokes small in the project file.
+            if abs(pt[0] - last[0]) + abs(pt[1] - last[1]) > 0.002:
+                self._live.append(pt)
+        self._last = pos
+        self._emit_luma(pos)
+        self.update()
+
+    def mouseReleaseEvent(self, e):
+        if self._drag == "paint" and self._live:
+            pts = self._live
+            self._live = []
+            tool = self.tools.tool
+            self.strokeFinished.emit(pts[:1] if tool == "point" else pts, self.tools.radius, tool == "eraser")
+        self._drag = None
+        self.update()
+
+    def leaveEvent(self, _):
+        self._cursor = QPointF(-100, -100)
+        self.update()
+
+    @staticmethod
+    def _clamp(pt):
+        return (float(min(1.0, max(0.0, pt[0]))), float(min(1.0, max(0.0, pt[1]))))
+
+    def _pixel(self, pos: QPointF):
+        img = self.color_img or self.gray_img
+        if img is None:
+            return None
+        x, y = self.to_norm(pos)
+        if not (0 <= x < 1 and 0 <= y < 1):
+            return None
+        return int(x * img.width()), int(y * img.height())
+
+    def _emit_luma(self, pos: QPointF) -> None:
+        px = self._pixel(pos)
+        if px is not None and self._luma is not None:
+            h, w = self._luma.shape
+            self.lumaUnderCursor.emit(float(self._luma[min(px[1], h - 1), min(px[0], w - 1)]))
+
+    def _sample(self, pos: QPointF) -> None:
+        px = self._pixel(pos)
+        img = self.color_img if self.view != "gray" else self.gray_img
+        if px is None or img is None:
+            return
+        acc = np.zeros(3)
+        n = 0
+        for dy in (-1, 0, 1):       # 3x3 average: grain should not decide the colour
+            for dx in (-1, 0, 1):
+                x, y = px[0] + dx, px[1] + dy
+                if 0 <= x < img.width() and 0 <= y < img.height():
+                    c = img.pixelColor(x, y)
+                    acc += (c.red(), c.green(), c.blue())
+                    n += 1
+        self.colorSampled.emit(tuple(int(v) for v in (acc / n).round()))
