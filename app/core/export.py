@@ -1,0 +1,540 @@
+"""Encoders for rendered shots: H.264, ProRes 422 HQ, FFV1, PNG and TIFF sequences.
+
+Every encoder takes full-resolution sRGB uint8 frames (HxWx3) one at a time and writes them
+to a temporary name beside the target; ``close()`` finalises (flush, fsync, rename) and
+``abort()`` removes the partial output. A half-written file is never left under the final
+name.
+
+Colour handling (the point of this module):
+
+* H.264 (.mp4/.mov/.mkv): yuv420p, limited (tv) range, BT.709 matrix, primaries and transfer
+  tagged in the stream (VUI) and the container. RGB -> Y'CbCr is done by libswscale with the
+  BT.709 coefficients and limited range requested explicitly, so a player decoding with the
+  tags gets back the composed RGB (within 4:2:0 chroma subsampling and codec loss).
+* ProRes 422 HQ (.mov): prores_ks profile 3, yuv422p10le, same BT.709 / limited tagging.
+* FFV1 (.mkv): lossless 8-bit RGB (bgr0), tagged BT.709 primaries/transfer, RGB matrix;
+  decodes bit-exact to what was composed.
+* PNG / TIFF sequences: a folder receiving 00000.png, 00001.png, ... (or .tif) at the input
+  resolution, sRGB 8-bit.
+
+Audio: when ``audio_source`` is a media file with an audio stream, its packets are remuxed
+(no re-encode) into video containers, trimmed to the exported time range, interleaved with
+video as it is written. Codecs a container cannot carry (e.g. PCM in .mp4) are transcoded to
+AAC. Image sequences carry no audio.
+"""
+from __future__ import annotations
+
+import errno
+import logging
+import os
+import re
+import shutil
+import tempfile
+import uuid
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import Iterator
+
+import cv2
+import numpy as np
+
+import av
+
+log = logging.getLogger(__name__)
+
+VIDEO_EXTS = {".mp4": "h264", ".m4v": "h264", ".mov": "h264", ".mkv": "h264"}
+SEQUENCE_FORMATS = {"png": ".png", "tiff": ".tif"}
+FORMATS = ("h264", "prores", "ffv1", "png", "tiff")
+_SEQ_NAME = re.compile(r"^\d{5}\.(png|tif|tiff)$")
+
+# AVCOL_* values (libavutil/pixfmt.h)
+_PRI_BT709 = 1
+_TRC_BT709 = 1
+_SPC_RGB = 0
+_SPC_BT709 = 1
+_RANGE_MPEG = 1  # limited / tv
+_RANGE_JPEG = 2  # full / pc
+
+
+class ExportError(Exception):
+    """An export failed; the message names the output and the problem."""
+
+
+@dataclass
+class ExportSettings:
+    format: str = ""             # one of FORMATS, "" = from the output's extension
+    crf: int = 18                # H.264 quality
+    preset: str = "superfast"    # x264 preset: ~26 fps at 1080p on 2 cores (veryfast: ~14)
+    png_compression: int = 1     # 0..9; 1 is fast and still ~2x smaller than raw
+    audio: bool = True
+
+
+def detect_format(path: str | os.PathLike, requested: str = "") -> str:
+    """The export format for an output path: by ``requested`` or by extension.
+
+    A path with no extension (or an existing folder) is a PNG sequence folder.
+    """
+    p = Path(path)
+    ext = p.suffix.lower()
+    if requested:
+        fmt = requested.lower()
+        aliases = {"prores_hq": "prores", "prores422": "prores", "tif": "tiff", "x264": "h264"}
+        fmt = aliases.get(fmt, fmt)
+        if fmt not in FORMATS:
+            raise ExportError(f"{p}: unknown export format {requested!r} (choose from {', '.join(FORMATS)})")
+        if fmt == "prores" and ext and ext != ".mov":
+            raise ExportError(f"{p}: ProRes is written to .mov files, not {ext}")
+        if fmt == "ffv1" and ext and ext not in (".mkv", ".avi"):
+            raise ExportError(f"{p}: FFV1 is written to .mkv files, not {ext}")
+        if fmt == "h264" and ext and ext not in VIDEO_EXTS:
+            raise ExportError(f"{p}: H.264 is written to .mp4, .mov or .mkv files, not {ext}")
+        return fmt
+    if p.is_dir() or not ext:
+        return "png"
+    if ext in VIDEO_EXTS:
+        return VIDEO_EXTS[ext]
+    if ext in (".png",):
+        raise ExportError(f"{p}: to write a PNG sequence give a folder (e.g. {p.with_suffix('')}/)")
+    if ext in (".tif", ".tiff"):
+        raise ExportError(f"{p}: to write a TIFF sequence give a folder and --format tiff")
+    raise ExportError(f"{p}: unsupported output extension {ext!r} "
+                      f"(use .mp4/.mov/.mkv for video or a folder for a PNG sequence)")
+
+
+def _disk_error(path: Path, exc: OSError) -> ExportError:
+    if exc.errno == errno.ENOSPC:
+        return ExportError(f"{path}: disk full while writing the export ({exc.strerror}); "
+                           f"the partial output was removed")
+    if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return ExportError(f"{path}: cannot write here ({exc.strerror})")
+    return ExportError(f"{path}: write failed: {exc}")
+
+
+def _check_writable_dir(target: Path) -> Path:
+    parent = target.parent if str(target.parent) else Path(".")
+    if not parent.exists():
+        raise ExportError(f"{target}: output folder {parent} does not exist")
+    if not parent.is_dir():
+        raise ExportError(f"{target}: {parent} is not a folder")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise ExportError(f"{target}: output folder {parent} is not writable")
+    return parent
+
+
+def _fsync_path(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+class Encoder:
+    """Base: ``write(rgb)`` per frame, then ``close()``; ``abort()`` on failure or cancel."""
+
+    path: Path
+    frames_written: int = 0
+
+    def write(self, rgb: np.ndarray) -> None:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def close(self) -> Path:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def abort(self) -> None:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
+        return False
+
+
+# ---------------------------------------------------------------------------------- video
+class _AudioPump:
+    """Feeds the source's audio packets (remuxed or transcoded) into the output container."""
+
+    def __init__(self, src_path: Path, out: av.container.OutputContainer,
+                 start_s: float, end_s: float | None):
+        self.src = av.open(str(src_path))
+        self.in_stream = next(s for s in self.src.streams if s.type == "audio")
+        self.start_s = start_s
+        self.end_s = end_s
+        self.transcode = False
+        self._resampler = None
+        self.out_stream = None
+        if self._container_accepts(out):
+            try:
+                self.out_stream = out.add_stream_from_template(self.in_stream)
+            except Exception:  # codec/container mismatch -> transcode below
+                self.out_stream = None
+        if self.out_stream is None:
+            self._setup_transcode(out)
+        self._packets: Iterator = self.src.demux(self.in_stream)
+        self._pending = None
+        self.done = False
+        self._decoder = None
+        if self.transcode:
+            self._decoder = self.in_stream.codec_context
+
+    def _container_accepts(self, out) -> bool:
+        name = self.in_stream.codec_context.name
+        try:
+            if name not in out.supported_codecs:
+                return False
+        except Exception:
+            pass
+        # mp4 accepts few PCM variants in practice; transcode those to AAC
+        if out.format.name.startswith("mp4") and (name.startswith("pcm_") or name == "vorbis"):
+            return False
+        return True
+
+    def _setup_transcode(self, out) -> None:
+        self.transcode = True
+        icc = self.in_stream.codec_context
+        rate = icc.sample_rate or 48000
+        channels = getattr(icc, "channels", 0) or 2
+        layout = {1: "mono", 2: "stereo", 6: "5.1"}.get(channels, "stereo")
+        self.out_stream = out.add_stream("aac", rate=rate, layout=layout)
+        self._resampler = av.AudioResampler(format="fltp", layout=layout, rate=rate)
+
+    @classmethod
+    def maybe(cls, src_path, out, start_s, end_s) -> "_AudioPump | None":
+        if src_path is None:
+            return None
+        try:
+            with av.open(str(src_path)) as probe:
+                if not any(s.type == "audio" for s in probe.streams):
+                    return None
+        except av.FFmpegError:
+            return None
+        try:
+            return cls(Path(src_path), out, start_s, end_s)
+        except ExportError:
+            raise
+        except Exception as exc:  # keep the video export even if audio can't be carried
+            log.warning("audio from %s not passed through: %s", src_path, exc)
+            return None
+
+    def _next_packet(self):
+        while True:
+            try:
+                pkt = next(self._packets)
+            except (StopIteration, av.FFmpegError):
+                return None
+            if pkt.dts is None and pkt.pts is None:
+                if pkt.size == 0:
+                    continue
+            return pkt
+
+    def pump(self, out, until_s: float | None) -> None:
+        """Mux audio up to media time ``until_s`` (None: everything left)."""
+        if self.done:
+            return
+        tb = self.in_stream.time_base
+        while True:
+            pkt = self._pending or self._next_packet()
+            self._pending = None
+            if pkt is None:
+                self._finish(out)
+                return
+            ts = pkt.pts if pkt.pts is not None else pkt.dts
+            t = float(ts * tb) if ts is not None else self.start_s
+            if t + float((pkt.duration or 0) * tb) <= self.start_s:
+                continue  # before the range
+            if self.end_s is not None and t >= self.end_s:
+                self._finish(out)
+                return
+            if until_s is not None and t - self.start_s > until_s:
+                self._pending = pkt
+                return
+            self._write(out, pkt, t)
+
+    def _write(self, out, pkt, t: float) -> None:
+        if not self.transcode:
+            shift = int(round(self.start_s / float(self.in_stream.time_base)))
+            if pkt.pts is not None:
+                pkt.pts -= shift
+            if pkt.dts is not None:
+                pkt.dts -= shift
+            pkt.stream = self.out_stream
+            out.mux(pkt)
+            return
+        for frame in self._decoder.decode(pkt):
+            frame.pts = None
+            for rf in self._resampler.resample(frame):
+                for p in self.out_stream.encode(rf):
+                    out.mux(p)
+
+    def _finish(self, out) -> None:
+        if self.done:
+            return
+        self.done = True
+        if self.transcode:
+            try:
+                for rf in self._resampler.resample(None):
+                    for p in self.out_stream.encode(rf):
+                        out.mux(p)
+            except Exception:
+                pass
+            for p in self.out_stream.encode(None):
+                out.mux(p)
+        self.src.close()
+
+    def close(self) -> None:
+        try:
+            self.src.close()
+        except Exception:
+            pass
+
+
+class VideoEncoder(Encoder):
+    """H.264 / ProRes / FFV1 through PyAV, written to a temp file then renamed."""
+
+    def __init__(self, path, width: int, height: int, fps: float | Fraction, fmt: str,
+                 settings: ExportSettings | None = None, audio_source=None,
+                 start_time: float = 0.0, end_time: float | None = None):
+        self.path = Path(path)
+        self.settings = settings or ExportSettings()
+        self.fmt = fmt
+        parent = _check_writable_dir(self.path)
+        self.src_width, self.src_height = int(width), int(height)
+        # 4:2:0 / 4:2:2 need even sizes: drop a trailing odd row/column (documented)
+        if fmt in ("h264", "prores"):
+            self.width, self.height = self.src_width & ~1, self.src_height & ~1
+            if (self.width, self.height) != (self.src_width, self.src_height):
+                log.warning("%s: %dx%d is odd; encoding %dx%d", self.path, self.src_width,
+                            self.src_height, self.width, self.height)
+        else:
+            self.width, self.height = self.src_width, self.src_height
+        self.tmp = parent / f".{self.path.stem}.partial-{uuid.uuid4().hex[:8]}{self.path.suffix}"
+        container_fmt = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska",
+                         ".avi": "avi"}.get(self.path.suffix.lower(), None)
+        rate = Fraction(fps).limit_denominator(100000) if fps else Fraction(24)
+        self.frames_written = 0
+        self._closed = False
+        try:
+            self.out = av.open(str(self.tmp), "w", format=container_fmt)
+        except OSError as exc:
+            raise _disk_error(self.path, exc) from exc
+        except av.FFmpegError as exc:
+            raise ExportError(f"{self.path}: cannot create output: {exc}") from exc
+        try:
+            self._setup_video(rate)
+            self.audio = None
+            if self.settings.audio and audio_source is not None:
+                self.audio = _AudioPump.maybe(audio_source, self.out, start_time, end_time)
+            self.rate = rate
+        except Exception:
+            self.abort()
+            raise
+
+    def _setup_video(self, rate: Fraction) -> None:
+        fmt = self.fmt
+        if fmt == "h264":
+            s = self.out.add_stream("libx264", rate=rate)
+            s.pix_fmt = "yuv420p"
+            s.options = {"crf": str(self.settings.crf), "preset": self.settings.preset,
+                         "x264-params": "colorprim=bt709:transfer=bt709:colormatrix=bt709:range=tv"}
+            self._yuv = ("yuv420p", _SPC_BT709, _RANGE_MPEG)
+        elif fmt == "prores":
+            s = self.out.add_stream("prores_ks", rate=rate)
+            s.pix_fmt = "yuv422p10le"
+            s.options = {"profile": "3", "vendor": "apl0", "bits_per_mb": "8000"}
+            self._yuv = ("yuv422p10le", _SPC_BT709, _RANGE_MPEG)
+        elif fmt == "ffv1":
+            s = self.out.add_stream("ffv1", rate=rate)
+            s.pix_fmt = "bgr0"
+            s.options = {"level": "3", "slicecrc": "1"}
+            self._yuv = ("bgr0", _SPC_RGB, _RANGE_JPEG)
+        else:
+            raise ExportError(f"{self.path}: {fmt} is not a video format")
+        s.width, s.height = self.width, self.height
+        cc = s.codec_context
+        cc.color_primaries = _PRI_BT709
+        cc.color_trc = _TRC_BT709
+        cc.colorspace = self._yuv[1]
+        cc.color_range = self._yuv[2]
+        cc.thread_count = 0
+        s.time_base = Fraction(rate.denominator, rate.numerator)
+        self.stream = s
+
+    def _frame(self, rgb: np.ndarray) -> av.VideoFrame:
+        if rgb.shape[0] != self.src_height or rgb.shape[1] != self.src_width:
+            raise ExportError(f"{self.path}: frame is {rgb.shape[1]}x{rgb.shape[0]}, "
+                              f"expected {self.src_width}x{self.src_height}")
+        if (self.width, self.height) != (self.src_width, self.src_height):
+            rgb = rgb[: self.height, : self.width]
+        rgb = np.ascontiguousarray(rgb, dtype=np.uint8)
+        src = av.VideoFrame.from_ndarray(rgb, format="rgb24")
+        pix, spc, rng = self._yuv
+        if pix == "bgr0":
+            frame = src.reformat(format="bgr0")
+        else:
+            frame = src.reformat(format=pix, src_colorspace="itu709", dst_colorspace="itu709",
+                                 src_color_range="JPEG", dst_color_range="MPEG")
+        frame.color_range = rng
+        frame.colorspace = spc
+        frame.color_primaries = _PRI_BT709
+        frame.color_trc = _TRC_BT709
+        return frame
+
+    def write(self, rgb: np.ndarray) -> None:
+        frame = self._frame(rgb)
+        frame.pts = self.frames_written
+        frame.time_base = Fraction(self.rate.denominator, self.rate.numerator)
+        try:
+            for pkt in self.stream.encode(frame):
+                self.out.mux(pkt)
+            self.frames_written += 1
+            if self.audio is not None:
+                self.audio.pump(self.out, self.frames_written / float(self.rate) + 0.5)
+        except OSError as exc:
+            self.abort()
+            raise _disk_error(self.path, exc) from exc
+        except av.FFmpegError as exc:
+            self.abort()
+            raise ExportError(f"{self.path}: encoding failed at frame {self.frames_written}: {exc}") from exc
+
+    def close(self) -> Path:
+        if self._closed:
+            return self.path
+        try:
+            for pkt in self.stream.encode(None):
+                self.out.mux(pkt)
+            if self.audio is not None:
+                self.audio.pump(self.out, None)
+            self.out.close()
+            self._closed = True
+            _fsync_path(self.tmp)
+            os.replace(self.tmp, self.path)
+            _fsync_path(self.path.parent)
+        except OSError as exc:
+            self.abort()
+            raise _disk_error(self.path, exc) from exc
+        except av.FFmpegError as exc:
+            self.abort()
+            raise ExportError(f"{self.path}: finishing the file failed: {exc}") from exc
+        return self.path
+
+    def abort(self) -> None:
+        if getattr(self, "audio", None) is not None:
+            self.audio.close()
+        if not self._closed:
+            self._closed = True
+            try:
+                self.out.close()
+            except Exception:
+                pass
+        try:
+            self.tmp.unlink()
+        except FileNotFoundError:
+            pass
+        except OSError:
+            pass
+
+
+# ------------------------------------------------------------------------------ sequences
+class SequenceEncoder(Encoder):
+    """PNG / TIFF sequence into a folder: 00000.png, 00001.png, ...
+
+    Frames go into a hidden sibling folder; ``close()`` renames it to the target. An existing
+    target holding only a previous sequence (NNNNN.png / .tif) is replaced; any other
+    non-empty folder is refused.
+    """
+
+    def __init__(self, path, width: int, height: int, fmt: str = "png",
+                 settings: ExportSettings | None = None):
+        self.path = Path(path)
+        self.settings = settings or ExportSettings()
+        self.fmt = fmt
+        self.ext = SEQUENCE_FORMATS[fmt]
+        self.width, self.height = int(width), int(height)
+        parent = _check_writable_dir(self.path)
+        if self.path.exists():
+            if not self.path.is_dir():
+                raise ExportError(f"{self.path}: exists and is not a folder")
+            others = [n for n in os.listdir(self.path) if not _SEQ_NAME.match(n)]
+            if others:
+                raise ExportError(f"{self.path}: output folder is not empty (holds {others[0]!r}); "
+                                  f"choose an empty or new folder")
+        try:
+            self.tmp = Path(tempfile.mkdtemp(prefix=f".{self.path.name}.partial-", dir=parent))
+        except OSError as exc:
+            raise _disk_error(self.path, exc) from exc
+        self.frames_written = 0
+        self._closed = False
+        if fmt == "png":
+            self._params = [cv2.IMWRITE_PNG_COMPRESSION, int(self.settings.png_compression)]
+        else:
+            self._params = [cv2.IMWRITE_TIFF_COMPRESSION, 5]  # LZW
+
+    def write(self, rgb: np.ndarray) -> None:
+        if rgb.shape[:2] != (self.height, self.width):
+            raise ExportError(f"{self.path}: frame is {rgb.shape[1]}x{rgb.shape[0]}, "
+                              f"expected {self.width}x{self.height}")
+        bgr = cv2.cvtColor(np.ascontiguousarray(rgb, dtype=np.uint8), cv2.COLOR_RGB2BGR)
+        ok, buf = cv2.imencode(self.ext, bgr, self._params)
+        if not ok:
+            self.abort()
+            raise ExportError(f"{self.path}: could not encode frame {self.frames_written} as {self.ext}")
+        name = self.tmp / f"{self.frames_written:05d}{self.ext}"
+        try:
+            with open(name, "wb") as f:
+                f.write(buf.tobytes())
+        except OSError as exc:
+            self.abort()
+            raise _disk_error(self.path, exc) from exc
+        self.frames_written += 1
+
+    def close(self) -> Path:
+        if self._closed:
+            return self.path
+        self._closed = True
+        try:
+            for name in os.listdir(self.tmp):
+                _fsync_path(self.tmp / name)
+            old = None
+            if self.path.exists():
+                old = self.path.parent / f".{self.path.name}.old-{uuid.uuid4().hex[:8]}"
+                os.replace(self.path, old)
+            os.replace(self.tmp, self.path)
+            if old is not None:
+                shutil.rmtree(old, ignore_errors=True)
+            _fsync_path(self.path.parent)
+        except OSError as exc:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+            raise _disk_error(self.path, exc) from exc
+        return self.path
+
+    def abort(self) -> None:
+        self._closed = True
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+def open_encoder(path, width: int, height: int, fps: float | Fraction = 24,
+                 settings: ExportSettings | None = None, audio_source=None,
+                 start_time: float = 0.0, end_time: float | None = None) -> Encoder:
+    """An encoder for ``path``; the format comes from ``settings.format`` or the extension.
+
+    ``audio_source``: media file whose audio is passed through (video formats only);
+    ``start_time``/``end_time``: the source time range (seconds) the audio is trimmed to.
+    """
+    settings = settings or ExportSettings()
+    fmt = detect_format(path, settings.format)
+    if width <= 0 or height <= 0:
+        raise ExportError(f"{path}: invalid frame size {width}x{height}")
+    if fmt in SEQUENCE_FORMATS:
+        return SequenceEncoder(path, width, height, fmt, settings)
+    return VideoEncoder(path, width, height, fps, fmt, settings, audio_source, start_time, end_time)
