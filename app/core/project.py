@@ -1,0 +1,606 @@
+"""The project document: one shot, its keyframes and hint strokes, range and settings.
+
+Plain Python, no Qt. Views subscribe with ``doc.subscribe(callback)``; every mutating method
+(``set_keyframe``, ``add_stroke``, ...) notifies them with a ``ChangeEvent``. The GUI's
+QUndoCommands call these methods and nothing else touches the document.
+
+On-disk format (version 1)
+--------------------------
+``<name>.hueshot``                UTF-8 JSON (below)
+``<name>.hueshot-layers/``        PNG layers: ``key_<frame:06d>_<hash>.png`` keyframe colour
+                                  images (full input resolution, sRGB 8-bit)
+
+JSON::
+
+    {"format": "hueshot-project", "version": 1, "app_version": "0.1.0",
+     "source": {"path": "/abs/clip.mp4", "relative": "../footage/clip.mp4"},
+     "proxy_height": 480, "method": "flow",
+     "range": {"in": 0, "out": 71} | null,           # inclusive frame indices
+     "keyframes": [{"frame": 0, "image": "key_000000_1a2b3c4d.png"}],
+     "strokes": [{"id": "...", "frame": 0, "points": [[x, y], ...], "radius": 0.02,
+                  "color": [r, g, b], "erase": false}],
+     "settings": {...}}
+
+The source is found through ``relative`` (to the project file's folder) first, so moving the
+project folder together with the video keeps working, then through ``path``.
+
+Atomic saves: layer PNGs are content-addressed (the name carries a hash), so a save first
+writes any new PNGs (temp name, fsync, rename), then replaces the JSON atomically (temp,
+fsync, ``os.replace``), and only then deletes PNGs the new JSON no longer references. A crash
+at any point leaves either the old or the new project on disk, complete.
+
+Autosave: ``autosave(doc)`` saves a copy under the recovery folder (``$HUESHOT_RECOVERY_DIR``
+or ``$XDG_DATA_HOME/hueshot/recovery``) without touching the document's own file;
+``find_recovery()`` lists what can be restored; a normal save clears the document's copy.
+"""
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import cv2
+import numpy as np
+
+from models.base import HintStroke
+
+FORMAT_NAME = "hueshot-project"
+FORMAT_VERSION = 1
+PROJECT_SUFFIX = ".hueshot"
+LAYERS_SUFFIX = ".hueshot-layers"
+DEFAULT_PROXY_HEIGHT = 480
+
+
+class ProjectError(Exception):
+    """A project file is missing, broken or unsupported; the message names the file."""
+
+
+@dataclass
+class ChangeEvent:
+    kind: str                    # "keyframe", "strokes", "range", "settings", "source", "loaded", "saved"
+    frame: int | None = None     # the frame concerned, when there is one
+    detail: Any = None
+
+
+# ------------------------------------------------------------------------- stroke <-> JSON
+def stroke_to_dict(s: HintStroke) -> dict:
+    return {"id": s.id, "frame": int(s.frame),
+            "points": [[float(x), float(y)] for x, y in s.points],
+            "radius": float(s.radius), "color": [int(c) for c in s.color], "erase": bool(s.erase)}
+
+
+def stroke_from_dict(d: dict, where: str = "stroke") -> HintStroke:
+    try:
+        points = [(float(p[0]), float(p[1])) for p in d["points"]]
+        color = tuple(int(c) for c in d.get("color", (0, 0, 0)))
+        if len(color) != 3 or not all(0 <= c <= 255 for c in color):
+            raise ValueError(f"{where}: color must be three integers 0..255, got {d.get('color')!r}")
+        if not points:
+            raise ValueError(f"{where} has no points")
+        radius = float(d.get("radius", 0.01))
+        if not radius > 0:
+            raise ValueError(f"{where}: radius must be > 0, got {radius}")
+        return HintStroke(frame=int(d["frame"]), points=points, radius=radius, color=color,
+                          erase=bool(d.get("erase", False)), id=str(d.get("id") or uuid.uuid4().hex[:12]))
+    except KeyError as exc:
+        raise ValueError(f"{where} lacks the field {exc.args[0]!r}") from None
+    except (TypeError, IndexError) as exc:
+        raise ValueError(f"{where} is malformed ({exc})") from None
+
+
+def load_strokes(path: str | os.PathLike) -> list[HintStroke]:
+    """Strokes from a JSON file: a list of stroke objects, or {"strokes": [...]}."""
+    p = Path(path)
+    if not p.exists():
+        raise ProjectError(f"{p}: no such hints file")
+    try:
+        data = json.loads(p.read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        raise ProjectError(f"{p}: hints file is not UTF-8 JSON") from None
+    except json.JSONDecodeError as exc:
+        raise ProjectError(f"{p}: hints file is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})") from None
+    if isinstance(data, dict):
+        data = data.get("strokes")
+    if not isinstance(data, list):
+        raise ProjectError(f"{p}: hints file must hold a JSON list of strokes")
+    out = []
+    for i, d in enumerate(data):
+        if not isinstance(d, dict):
+            raise ProjectError(f"{p}: stroke {i} is not an object")
+        try:
+            out.append(stroke_from_dict(d, f"stroke {i}"))
+        except ValueError as exc:
+            raise ProjectError(f"{p}: {exc}") from None
+    return out
+
+
+# ---------------------------------------------------------------------------- file helpers
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` via a temp file in the same folder, fsync, os.replace."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    _fsync_dir(path.parent)
+
+
+def _image_hash(rgb: np.ndarray) -> str:
+    h = hashlib.sha1()
+    h.update(repr(rgb.shape).encode())
+    h.update(np.ascontiguousarray(rgb).tobytes())
+    return h.hexdigest()[:10]
+
+
+def layers_dir_for(project_path: Path) -> Path:
+    project_path = Path(project_path)
+    return project_path.with_name(project_path.stem + LAYERS_SUFFIX)
+
+
+# -------------------------------------------------------------------------------- document
+class Project:
+    """One shot being colourised. Frame indices are the source's (0-based)."""
+
+    def __init__(self, source: str | os.PathLike | None = None):
+        self.path: Path | None = None
+        self.source: Path | None = Path(source).absolute() if source else None
+        self.proxy_height: int = DEFAULT_PROXY_HEIGHT
+        self.method: str = _default_method()
+        self.in_point: int | None = None
+        self.out_point: int | None = None
+        self.settings: dict[str, Any] = {}
+        self._keyframes: dict[int, np.ndarray] = {}
+        self._strokes: list[HintStroke] = []
+        self._observers: list[Callable[[ChangeEvent], None]] = []
+        self.revision = 0              # bumped on every change (autosave checks it)
+        self.saved_revision = 0
+        self.session_id = uuid.uuid4().hex[:12]   # names this document's recovery copy
+        self._key_hashes: dict[int, str] = {}
+
+    # ------------------------------------------------------------------------- observers
+    def subscribe(self, callback: Callable[[ChangeEvent], None]) -> Callable[[], None]:
+        """Call ``callback(event)`` after each change; returns an unsubscribe function."""
+        self._observers.append(callback)
+
+        def unsubscribe() -> None:
+            if callback in self._observers:
+                self._observers.remove(callback)
+        return unsubscribe
+
+    def _changed(self, kind: str, frame: int | None = None, detail: Any = None, *, edit: bool = True) -> None:
+        if edit:
+            self.revision += 1
+        ev = ChangeEvent(kind, frame, detail)
+        for cb in list(self._observers):
+            cb(ev)
+
+    @property
+    def modified(self) -> bool:
+        return self.revision != self.saved_revision
+
+    # ---------------------------------------------------------------------------- source
+    def set_source(self, path: str | os.PathLike) -> None:
+        self.source = Path(path).absolute()
+        self._changed("source", detail=self.source)
+
+    @property
+    def source_exists(self) -> bool:
+        return self.source is not None and self.source.exists()
+
+    # ------------------------------------------------------------------------- keyframes
+    @property
+    def keyframes(self) -> dict[int, np.ndarray]:
+        """frame -> RGB uint8 image (full input resolution). A read-only view; use the methods."""
+        return dict(self._keyframes)
+
+    def keyframe(self, frame: int) -> np.ndarray | None:
+        return self._keyframes.get(int(frame))
+
+    def set_keyframe(self, frame: int, rgb: np.ndarray) -> np.ndarray | None:
+        """Set (or replace) a keyframe image; returns the previous image, for undo."""
+        rgb = np.asarray(rgb)
+        if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
+            raise ValueError(f"keyframe image must be HxWx3 uint8 RGB, got {rgb.shape} {rgb.dtype}")
+        frame = int(frame)
+        if frame < 0:
+            raise ValueError(f"keyframe index must be >= 0, got {frame}")
+        for other in self._keyframes.values():
+            if other.shape != rgb.shape:
+                raise ValueError(f"keyframe image is {rgb.shape[1]}x{rgb.shape[0]}, the other keyframes "
+                                 f"are {other.shape[1]}x{other.shape[0]}")
+        old = self._keyframes.get(frame)
+        img = np.array(rgb, copy=True)
+        img.setflags(write=False)
+        self._keyframes[frame] = img
+        self._key_hashes.pop(frame, None)
+        self._changed("keyframe", frame, "set")
+        return old
+
+    def remove_keyframe(self, frame: int) -> np.ndarray | None:
+        """Remove a keyframe; returns its image (None if there was none), for undo."""
+        old = self._keyframes.pop(int(frame), None)
+        self._key_hashes.pop(int(frame), None)
+        if old is not None:
+            self._changed("keyframe", int(frame), "removed")
+        return old
+
+    # --------------------------------------------------------------------------- strokes
+    @property
+    def strokes(self) -> list[HintStroke]:
+        return list(self._strokes)
+
+    def strokes_on(self, frame: int) -> list[HintStroke]:
+        return [s for s in self._strokes if s.frame == frame]
+
+    def stroke_frames(self) -> list[int]:
+        return sorted({s.frame for s in self._strokes})
+
+    def add_stroke(self, stroke: HintStroke, position: int | None = None) -> str:
+        """Append a stroke (or insert it at ``position``, for undo of a removal); returns its id."""
+        if not stroke.id:
+            stroke.id = uuid.uuid4().hex[:12]
+        if any(s.id == stroke.id for s in self._strokes):
+            raise ValueError(f"a stroke with id {stroke.id!r} already exists")
+        if position is None:
+            self._strokes.append(stroke)
+        else:
+            self._strokes.insert(position, stroke)
+        self._changed("strokes", stroke.frame, ("added", stroke.id))
+        return stroke.id
+
+    def remove_stroke(self, stroke_id: str) -> tuple[HintStroke, int]:
+        """Remove a stroke by id; returns (stroke, its position) so undo can reinsert it."""
+        for i, s in enumerate(self._strokes):
+            if s.id == stroke_id:
+                del self._strokes[i]
+                self._changed("strokes", s.frame, ("removed", s.id))
+                return s, i
+        raise KeyError(f"no stroke with id {stroke_id!r}")
+
+    def clear_strokes(self, frame: int) -> list[tuple[HintStroke, int]]:
+        """Remove all strokes on a frame; returns [(stroke, position)] in ascending position."""
+        removed = [(s, i) for i, s in enumerate(self._strokes) if s.frame == frame]
+        if removed:
+            self._strokes = [s for s in self._strokes if s.frame != frame]
+            self._changed("strokes", frame, ("cleared", [s.id for s, _ in removed]))
+        return removed
+
+    # -------------------------------------------------------------------- range/settings
+    def set_range(self, in_point: int | None, out_point: int | None) -> tuple[int | None, int | None]:
+        """Set the I/O range (inclusive frame indices, None = shot start/end); returns the old one."""
+        if in_point is not None and out_point is not None and out_point < in_point:
+            raise ValueError(f"out point {out_point} is before in point {in_point}")
+        old = (self.in_point, self.out_point)
+        self.in_point, self.out_point = in_point, out_point
+        self._changed("range", detail=(in_point, out_point))
+        return old
+
+    def set_proxy_height(self, h: int) -> int:
+        if int(h) < 16:
+            raise ValueError(f"proxy height must be >= 16, got {h}")
+        old, self.proxy_height = self.proxy_height, int(h)
+        self._changed("settings", detail=("proxy_height", self.proxy_height))
+        return old
+
+    def set_method(self, name: str) -> str:
+        old, self.method = self.method, str(name)
+        self._changed("settings", detail=("method", self.method))
+        return old
+
+    def set_setting(self, key: str, value: Any) -> Any:
+        """Store a JSON-serialisable setting; returns the old value (None if unset)."""
+        json.dumps(value)  # fail now, not at save time
+        old = self.settings.get(key)
+        self.settings[key] = value
+        self._changed("settings", detail=(key, value))
+        return old
+
+    # ---------------------------------------------------------------------- propagation
+    def keyframe_hash(self, frame: int) -> str:
+        if frame not in self._key_hashes:
+            self._key_hashes[frame] = _image_hash(self._keyframes[frame])
+        return self._key_hashes[frame]
+
+    def propagation_key(self) -> str:
+        """A hash of everything the propagated chroma depends on (for ChromaCache keys)."""
+        h = hashlib.sha1()
+        h.update(repr((str(self.source), self.proxy_height, self.method, self.in_point, self.out_point)).encode())
+        for f in sorted(self._keyframes):
+            h.update(f"k{f}:{self.keyframe_hash(f)}".encode())
+        for s in self._strokes:
+            h.update(json.dumps(stroke_to_dict(s), sort_keys=True).encode())
+        return h.hexdigest()[:16]
+
+    # ------------------------------------------------------------------------- save/load
+    def to_dict(self, project_path: Path, layer_names: dict[int, str]) -> dict:
+        src = None
+        if self.source is not None:
+            rel = None
+            try:
+                rel = os.path.relpath(self.source, Path(project_path).absolute().parent)
+            except ValueError:  # other drive (Windows)
+                rel = None
+            src = {"path": str(self.source), "relative": rel}
+        rng = None
+        if self.in_point is not None or self.out_point is not None:
+            rng = {"in": self.in_point, "out": self.out_point}
+        return {
+            "format": FORMAT_NAME, "version": FORMAT_VERSION, "app_version": _app_version(),
+            "saved_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "source": src, "proxy_height": self.proxy_height, "method": self.method, "range": rng,
+            "keyframes": [{"frame": f, "image": layer_names[f]} for f in sorted(self._keyframes)],
+            "strokes": [stroke_to_dict(s) for s in self._strokes],
+            "settings": copy.deepcopy(self.settings),
+        }
+
+    def save(self, path: str | os.PathLike | None = None) -> Path:
+        """Save atomically to ``path`` (or the current path); clears this document's autosave."""
+        target = Path(path) if path is not None else self.path
+        if target is None:
+            raise ProjectError("project has no file name yet: give a path to save to")
+        if target.suffix != PROJECT_SUFFIX:
+            target = target.with_name(target.name + PROJECT_SUFFIX)
+        target = target.absolute()
+        self._write(target)
+        self.path = target
+        self.saved_revision = self.revision
+        clear_recovery(self)
+        self._changed("saved", detail=target, edit=False)
+        return target
+
+    def _write(self, target: Path, extra: dict | None = None) -> None:
+        if not target.parent.is_dir():
+            raise ProjectError(f"{target}: folder {target.parent} does not exist")
+        layers = layers_dir_for(target)
+        try:
+            layers.mkdir(exist_ok=True)
+            names: dict[int, str] = {}
+            for f, img in self._keyframes.items():
+                name = f"key_{f:06d}_{self.keyframe_hash(f)}.png"
+                names[f] = name
+                dest = layers / name
+                if not dest.exists():  # content-addressed: an existing file is already right
+                    ok, buf = cv2.imencode(".png", cv2.cvtColor(img, cv2.COLOR_RGB2BGR),
+                                           [cv2.IMWRITE_PNG_COMPRESSION, 3])
+                    if not ok:
+                        raise ProjectError(f"{dest}: could not encode keyframe {f} as PNG")
+                    atomic_write_bytes(dest, buf.tobytes())
+            data = self.to_dict(target, names)
+            if extra:
+                data.update(extra)
+            atomic_write_bytes(target, json.dumps(data, indent=1).encode("utf-8"))
+            # only now forget layers the new file no longer references
+            keep = set(names.values())
+            for p in layers.iterdir():
+                if p.is_file() and p.name.startswith("key_") and p.suffix == ".png" and p.name not in keep:
+                    p.unlink(missing_ok=True)
+                elif p.is_file() and p.name.startswith(".") and p.name.endswith(".tmp"):
+                    p.unlink(missing_ok=True)   # leftovers of an interrupted save
+        except OSError as exc:
+            raise ProjectError(f"{target}: saving failed ({exc.strerror or exc}); "
+                               f"the previous version on disk is intact") from exc
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> "Project":
+        p = Path(path).absolute()
+        if p.is_dir() and p.name.endswith(LAYERS_SUFFIX):
+            raise ProjectError(f"{p}: this is a project's layers folder; open the .hueshot file beside it")
+        if not p.exists():
+            raise ProjectError(f"{p}: no such project file")
+        try:
+            raw = p.read_bytes()
+        except OSError as exc:
+            raise ProjectError(f"{p}: cannot read ({exc.strerror or exc})") from None
+        try:
+            data = json.loads(raw.decode("utf-8"))
+        except UnicodeDecodeError:
+            raise ProjectError(f"{p}: not a Hueshot project (not UTF-8 JSON text)") from None
+        except json.JSONDecodeError as exc:
+            raise ProjectError(f"{p}: project file is broken (invalid JSON at line {exc.lineno}, "
+                               f"column {exc.colno}: {exc.msg})") from None
+        if not isinstance(data, dict) or data.get("format") != FORMAT_NAME:
+            raise ProjectError(f"{p}: not a Hueshot project (missing \"format\": \"{FORMAT_NAME}\")")
+        version = data.get("version")
+        if not isinstance(version, int):
+            raise ProjectError(f"{p}: project file has no valid version field")
+        if version > FORMAT_VERSION:
+            raise ProjectError(f"{p}: saved by a newer Hueshot (project format version {version}; "
+                               f"this version reads up to {FORMAT_VERSION})")
+        if version < 1:
+            raise ProjectError(f"{p}: unsupported project format version {version}")
+        doc = cls()
+        try:
+            doc._from_dict(data, p)
+        except ProjectError:
+            raise
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ProjectError(f"{p}: project file is broken ({type(exc).__name__}: {exc})") from None
+        doc.path = p
+        doc.revision = doc.saved_revision = 0
+        doc._changed("loaded", detail=p, edit=False)
+        return doc
+
+    def _from_dict(self, data: dict, p: Path) -> None:
+        src = data.get("source")
+        if src:
+            self.source = resolve_source(src, p, data.get("origin"))
+        self.proxy_height = int(data.get("proxy_height", DEFAULT_PROXY_HEIGHT))
+        self.method = str(data.get("method") or _default_method())
+        rng = data.get("range")
+        if rng:
+            self.in_point = None if rng.get("in") is None else int(rng["in"])
+            self.out_point = None if rng.get("out") is None else int(rng["out"])
+        self.settings = dict(data.get("settings") or {})
+        layers = layers_dir_for(p)
+        if data.get("layers"):
+            layers = p.parent / data["layers"]
+        for k in data.get("keyframes", []):
+            f = int(k["frame"])
+            img_path = layers / str(k["image"])
+            if not img_path.exists():
+                raise ProjectError(f"{p}: keyframe {f} image {img_path} is missing "
+                                   f"(the {layers.name}/ folder must stay beside the project file)")
+            bgr = cv2.imread(str(img_path), cv2.IMREAD_COLOR)
+            if bgr is None:
+                raise ProjectError(f"{p}: keyframe {f} image {img_path} is unreadable")
+            img = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+            img.setflags(write=False)
+            self._keyframes[f] = img
+        for i, d in enumerate(data.get("strokes", [])):
+            try:
+                self._strokes.append(stroke_from_dict(d, f"stroke {i}"))
+            except ValueError as exc:
+                raise ProjectError(f"{p}: {exc}") from None
+
+
+def resolve_source(src: dict, project_path: Path, origin: str | None = None) -> Path:
+    """The source video: relative to the project (moved-together case) first, then absolute.
+
+    If neither exists the absolute path is returned (``Project.source_exists`` is False and
+    the GUI asks the user to relocate it).
+    """
+    rel = src.get("relative")
+    absolute = Path(src["path"]) if src.get("path") else None
+    candidates = []
+    if rel:
+        candidates.append((project_path.parent / rel).resolve())
+        if origin:
+            candidates.append((Path(origin).parent / rel).resolve())
+    if absolute is not None:
+        candidates.append(absolute)
+    for c in candidates:
+        if c.exists():
+            return c
+    return absolute if absolute is not None else candidates[0]
+
+
+def _default_method() -> str:
+    try:
+        from models.registry import DEFAULT_METHOD
+        return DEFAULT_METHOD
+    except Exception:  # pragma: no cover - registry always present in a full install
+        return "flow"
+
+
+def _app_version() -> str:
+    try:
+        from importlib.metadata import version
+        return version("hueshot")
+    except Exception:
+        return "0"
+
+
+# -------------------------------------------------------------------------------- autosave
+@dataclass
+class RecoveryEntry:
+    path: Path                   # the recovery .hueshot file (open it with Project.load)
+    original: Path | None        # where the user's project lives (None: never saved)
+    saved_at: float              # time.time() of the autosave
+    source: str | None = None
+    session_id: str = ""
+
+    @property
+    def name(self) -> str:
+        return self.original.name if self.original else f"Untitled ({self.session_id})"
+
+
+def recovery_dir() -> Path:
+    env = os.environ.get("HUESHOT_RECOVERY_DIR")
+    if env:
+        return Path(env)
+    base = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
+    return Path(base) / "hueshot" / "recovery"
+
+
+def autosave(doc: Project, directory: str | os.PathLike | None = None) -> Path | None:
+    """Save a recovery copy of ``doc`` (only if it changed since its last save).
+
+    Returns the recovery file, or None if there was nothing to save. Never touches the
+    document's own file or its modified state.
+    """
+    if not doc.modified:
+        return None
+    d = Path(directory) if directory is not None else recovery_dir()
+    folder = d / doc.session_id
+    folder.mkdir(parents=True, exist_ok=True)
+    name = doc.path.stem if doc.path else "untitled"
+    target = folder / f"{name}{PROJECT_SUFFIX}"
+    doc._recovery_dir = d
+    extra = {"origin": str(doc.path) if doc.path else None, "session_id": doc.session_id,
+             "autosaved_at": time.time()}
+    doc._write(target, extra)
+    return target
+
+
+def find_recovery(directory: str | os.PathLike | None = None) -> list[RecoveryEntry]:
+    """Recoverable autosaves, newest first. Unreadable leftovers are skipped."""
+    d = Path(directory) if directory is not None else recovery_dir()
+    out: list[RecoveryEntry] = []
+    if not d.is_dir():
+        return out
+    for f in d.glob(f"*/*{PROJECT_SUFFIX}"):
+        try:
+            data = json.loads(f.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if not isinstance(data, dict) or data.get("format") != FORMAT_NAME:
+            continue
+        origin = data.get("origin")
+        src = data.get("source") or {}
+        out.append(RecoveryEntry(path=f, original=Path(origin) if origin else None,
+                                 saved_at=float(data.get("autosaved_at") or f.stat().st_mtime),
+                                 source=src.get("path"), session_id=str(data.get("session_id") or f.parent.name)))
+    out.sort(key=lambda e: e.saved_at, reverse=True)
+    return out
+
+
+def recover(entry: RecoveryEntry) -> Project:
+    """Load a recovery copy as a modified document pointing at the user's original file."""
+    doc = Project.load(entry.path)
+    doc.path = entry.original
+    doc.session_id = entry.session_id or doc.session_id
+    doc.revision = doc.saved_revision + 1  # unsaved until the user saves
+    return doc
+
+
+def discard_recovery(entry: RecoveryEntry) -> None:
+    shutil.rmtree(entry.path.parent, ignore_errors=True)
+
+
+def clear_recovery(doc: Project, directory: str | os.PathLike | None = None) -> None:
+    """Remove ``doc``'s recovery copy (from the folder its last autosave used)."""
+    if directory is not None:
+        d = Path(directory)
+    else:
+        d = getattr(doc, "_recovery_dir", None) or recovery_dir()
+    shutil.rmtree(d / doc.session_id, ignore_errors=True)
