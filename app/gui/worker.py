@@ -60,6 +60,7 @@ class PropagationWorker(QObject):
         self._propagator = None
         self._key_cache: dict[int, tuple[tuple, np.ndarray]] = {}
         self._open_token = 0
+        self.store = None       # FrameStore, set by the GUI after open; thread-safe puts
         self.openRequested.connect(self._open)
         self.propagateRequested.connect(self._propagate)
         self.deviceRequested.connect(self._set_device)
@@ -120,7 +121,7 @@ class PropagationWorker(QObject):
         self.opened.emit(info, luma)
 
     def _key_ab(self, spec: KeySpec) -> np.ndarray:
-        from models.hints import colorize
+        from app.gui.compat import colorize
         cached = self._key_cache.get(spec.frame)
         if cached is not None and cached[0] == spec.token:
             return cached[1]
@@ -184,6 +185,8 @@ class PropagationWorker(QObject):
     def _emit(self, generation: int, index: int, ab: np.ndarray) -> None:
         ab = np.ascontiguousarray(ab, np.float32)
         rgb = compose_rgb(self.luma[index], ab)      # compose here: the GUI thread only paints
+        if self.store is not None and generation == self.generation:
+            self.store.put(index, ab, rgb)            # any disk spill happens here, not in the GUI
         self.frameReady.emit(generation, index, ab, rgb)
 
 

@@ -1,0 +1,73 @@
+"""Undo commands: one class per document change, each touching only the document.
+
+The views never change in a command: they follow the document through its observer
+callbacks, so undo/redo and a direct edit refresh the screen the same way.
+A whole brush stroke (press to release) is one AddStroke: one undo step.
+"""
+from __future__ import annotations
+
+from PySide6.QtGui import QUndoCommand
+
+from models.base import HintStroke
+
+
+class AddStroke(QUndoCommand):
+    def __init__(self, doc, stroke: HintStroke):
+        kind = "point hint" if len(stroke.points) == 1 else ("erase" if stroke.erase else "brush stroke")
+        super().__init__(f"{kind.capitalize()} on frame {stroke.frame + 1}")
+        self.doc, self.stroke = doc, stroke
+
+    def redo(self):
+        self.doc.add_stroke(self.stroke)
+
+    def undo(self):
+        self.doc.remove_stroke(self.stroke)
+
+
+class ClearHints(QUndoCommand):
+    """Remove every stroke on one frame (restored in order on undo)."""
+
+    def __init__(self, doc, frame: int):
+        super().__init__(f"Clear hints on frame {frame + 1}")
+        self.doc, self.frame = doc, frame
+        self.strokes = list(doc.strokes(frame))
+
+    def redo(self):
+        for s in self.strokes:
+            self.doc.remove_stroke(s)
+
+    def undo(self):
+        for s in self.strokes:
+            self.doc.add_stroke(s)
+
+
+class SetKeyImage(QUndoCommand):
+    """Import (rgb) or remove (None) the colour keyframe image of one frame."""
+
+    def __init__(self, doc, frame: int, rgb):
+        super().__init__(("Import colour keyframe" if rgb is not None else "Remove colour keyframe")
+                         + f" on frame {frame + 1}")
+        self.doc, self.frame, self.new = doc, frame, rgb
+        self.old = doc.key_image(frame)
+
+    def redo(self):
+        self.doc.set_key_image(self.frame, self.new)
+
+    def undo(self):
+        self.doc.set_key_image(self.frame, self.old)
+
+
+class SetMarks(QUndoCommand):
+    """I/O marks are saved with the project, so setting them is undoable too."""
+
+    def __init__(self, doc, mark_in, mark_out):
+        super().__init__("Set in/out marks")
+        self.doc = doc
+        self.new = (mark_in, mark_out)
+        self.old = doc.marks()
+
+    def redo(self):
+        self.doc.set_marks(*self.new)
+
+    def undo(self):
+        self.doc.set_marks(*self.old)

@@ -1,0 +1,144 @@
+"""The GUI's view of the project document: a thin adapter over app.core.project.
+
+The GUI needs a handful of queries and mutations (strokes per frame, colour keyframe
+images, I/O marks) plus an observer callback `(kind, frame)`. Keeping them in one adapter
+means a change in the core's API touches this file only. Qt-free.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from models.base import HintStroke
+
+from app.core import project as core
+
+PROJECT_SUFFIX = core.PROJECT_SUFFIX
+
+
+def is_project(path: str) -> bool:
+    return str(path).endswith(PROJECT_SUFFIX)
+
+
+def find_recovery():
+    """The newest recoverable autosave, or None."""
+    found = core.find_recovery()
+    return found[0] if found else None
+
+
+def discard_recovery(entry) -> None:
+    core.discard_recovery(entry)
+
+
+class Document:
+    def __init__(self, project: core.Project):
+        self.p = project
+        self._observers = []
+        project.subscribe(self._changed)
+
+    # ---- construction ----
+    @classmethod
+    def new(cls, media_path: str) -> "Document":
+        return cls(core.Project(os.path.abspath(media_path)))
+
+    @classmethod
+    def open(cls, path: str) -> "Document":
+        return cls(core.Project.load(path))
+
+    @classmethod
+    def recover(cls, entry) -> "Document":
+        return cls(core.recover(entry))
+
+    # ---- observers: (kind, frame); kind "marks" for the I/O range ----
+    def subscribe(self, cb) -> None:
+        self._observers.append(cb)
+
+    def _changed(self, ev) -> None:
+        if ev.kind in ("saved", "loaded"):
+            return
+        kind = "marks" if ev.kind == "range" else ev.kind
+        for cb in list(self._observers):
+            cb(kind, ev.frame)
+
+    # ---- queries ----
+    @property
+    def path(self) -> str | None:
+        return str(self.p.path) if self.p.path else None
+
+    @property
+    def media_path(self) -> str:
+        return str(self.p.source)
+
+    def bind(self, info, proxy_size) -> None:
+        """The shot is decoded (nothing to record yet: the core keeps only the source path)."""
+
+    def strokes(self, frame: int) -> list[HintStroke]:
+        return self.p.strokes_on(frame)
+
+    def hinted_frames(self) -> set[int]:
+        return set(self.p.stroke_frames())
+
+    def key_image(self, frame: int):
+        return self.p.keyframe(frame)
+
+    def image_frames(self) -> set[int]:
+        return set(self.p.keyframes)
+
+    def key_frames(self) -> set[int]:
+        """Frames that drive propagation: colour keyframes and frames with hints."""
+        return set(self.p.keyframes) | set(self.p.stroke_frames())
+
+    def key_token(self, frame: int) -> tuple:
+        """Identity of everything on one frame: unchanged -> the worker reuses its chroma."""
+        img = self.p.keyframe_hash(frame) if self.p.keyframe(frame) is not None else ""
+        return (img, tuple((s.id, s.erase) for s in self.p.strokes_on(frame)))
+
+    def has_hints(self) -> bool:
+        return bool(self.key_frames())
+
+    def first_key(self) -> int:
+        k = self.key_frames()
+        return min(k) if k else 0
+
+    def marks(self):
+        return self.p.in_point, self.p.out_point
+
+    # ---- mutations (called by undo commands only) ----
+    def add_stroke(self, s: HintStroke) -> None:
+        self.p.add_stroke(s)
+
+    def remove_stroke(self, s: HintStroke) -> None:
+        self.p.remove_stroke(s.id)
+
+    def set_key_image(self, frame: int, rgb) -> None:
+        if rgb is None:
+            self.p.remove_keyframe(frame)
+        else:
+            self.p.set_keyframe(frame, rgb)
+
+    def set_marks(self, a, b) -> None:
+        self.p.set_range(a, b)
+
+    # ---- persistence ----
+    def save(self, path: str) -> None:
+        self.p.save(path)
+
+    def autosave(self):
+        return core.autosave(self.p)
+
+    def close(self) -> None:
+        """Closing on purpose: the autosaved copy is no longer needed."""
+        core.clear_recovery(self.p)
+
+
+def cache_dir(doc: Document) -> str:
+    """Where chroma spills to disk for long shots: per user cache, per media file."""
+    import hashlib
+    import tempfile
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    if not os.access(os.path.dirname(base) or "/", os.W_OK):
+        base = tempfile.gettempdir()
+    h = hashlib.sha1(doc.media_path.encode()).hexdigest()[:12]
+    return os.path.join(base, "hueshot", "chroma", h)

@@ -1,0 +1,694 @@
+"""The main window: wires the document, the undo stack, the worker thread and the views.
+
+Data flow: user action -> QUndoCommand -> document -> observer callback -> here: refresh
+overlays and markers, bump the generation, ask the worker to propagate (focus on the
+edited frame). Frames come back tagged with their generation; stale ones are dropped,
+current ones go into the frame store and, if on screen, to the viewer (painted on its
+own timer).
+"""
+from __future__ import annotations
+
+import logging
+import os
+import time
+import uuid
+from pathlib import Path
+
+import numpy as np
+from PySide6.QtCore import QSettings, Qt, QTimer, Signal
+from PySide6.QtGui import QAction, QActionGroup, QKeySequence, QUndoStack
+from PySide6.QtWidgets import (QDockWidget, QFileDialog, QHBoxLayout, QLabel, QMainWindow, QMessageBox,
+                               QProgressBar, QToolButton, QVBoxLayout, QWidget)
+
+from app.gui import document as docmod
+from app.gui.commands import AddStroke, ClearHints, SetKeyImage, SetMarks
+from app.gui.framestore import FrameStore, gray_lut
+from app.gui.qimage import gray_to_qimage, rgb_to_qimage
+from app.gui.timeline import COMPUTING, DONE, NONE, STALE, Timeline
+from app.gui.tools import TOOL_KEYS, TOOLS, ToolPanel, ToolState
+from app.gui.viewer import Viewer
+from app.gui.worker import KeySpec, WorkerThread
+from models.base import HintStroke
+
+log = logging.getLogger(__name__)
+
+MEDIA_FILTER = "Video or project (*.mp4 *.mov *.mkv *.avi *.webm *.m4v *.mxf *.hueshot *.json);;All files (*)"
+SHUTTLE = (1, 2, 4, 8)
+
+
+class MainWindow(QMainWindow):
+    shotOpened = Signal()
+    frameShown = Signal(int)
+    propagationFinished = Signal(int, bool)      # generation, completed
+
+    def __init__(self, proxy_height: int = 480, settings: QSettings | None = None):
+        super().__init__()
+        self.proxy_height = proxy_height
+        self.settings = settings or QSettings("Hueshot", "Hueshot")
+        self.setWindowTitle("Hueshot[*]")
+        self.setAcceptDrops(True)
+        self.resize(1280, 820)
+
+        self.doc: docmod.Document | None = None
+        self.info = None
+        self.luma = None
+        self.store: FrameStore | None = None
+        self.current = 0
+        self.generation = 0
+        self.running_gen: int | None = None
+        self.last_error: str | None = None
+        self._edit_focus = 0
+        self._lut = gray_lut()
+        self._play_dir = 0
+        self._shuttle = 0
+        self._frames_this_run = 0
+        self._run_t0 = 0.0
+        self._last_finished: tuple[int, bool] | None = None
+
+        self.undo = QUndoStack(self)
+        self.undo.cleanChanged.connect(lambda clean: self.setWindowModified(not clean))
+
+        self.tools = ToolState()
+        self.viewer = Viewer(self.tools)
+        self.timeline = Timeline()
+        self.panel = ToolPanel(self.tools)
+        self._build_layout()
+        self._build_actions()
+
+        self.workers = WorkerThread()
+        w = self.workers.worker
+        w.opening.connect(self._on_opening)
+        w.opened.connect(self._on_opened)
+        w.openFailed.connect(self._on_open_failed)
+        w.started.connect(self._on_started)
+        w.frameReady.connect(self._on_frame)
+        w.finished.connect(self._on_finished)
+        w.failed.connect(self._on_worker_error)
+        w.deviceReady.connect(self._on_device)
+        w.deviceRequested.emit(self.settings.value("device", "auto"), self.settings.value("method", "") or "")
+
+        self.viewer.strokeFinished.connect(self._on_stroke)
+        self.viewer.colorSampled.connect(self._on_sampled)
+        self.viewer.lumaUnderCursor.connect(self.panel.gamut.set_luma)
+        self.tools.colorChanged.connect(lambda _c: None)
+        self.timeline.scrubbed.connect(self.seek)
+
+        self._propagate_timer = QTimer(self)        # coalesces edits of one event-loop turn
+        self._propagate_timer.setSingleShot(True)
+        self._propagate_timer.setInterval(0)
+        self._propagate_timer.timeout.connect(self._request_propagation)
+        self._play_timer = QTimer(self)
+        self._play_timer.setTimerType(Qt.TimerType.PreciseTimer)
+        self._play_timer.timeout.connect(self._play_tick)
+        self.autosave_timer = QTimer(self)
+        self.autosave_timer.setInterval(60_000)
+        self.autosave_timer.timeout.connect(self.autosave)
+        self.autosave_timer.start()
+        self._update_status()
+
+    # ------------------------------------------------------------------ layout
+    def _build_layout(self) -> None:
+        central = QWidget()
+        v = QVBoxLayout(central)
+        v.setContentsMargins(0, 0, 0, 0)
+        v.setSpacing(0)
+        v.addWidget(self.viewer, 1)
+        bar = QHBoxLayout()
+        bar.setContentsMargins(6, 4, 6, 2)
+        self.play_btn = QToolButton()
+        self.play_btn.setText("Play")
+        self.play_btn.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self.play_btn.clicked.connect(self.toggle_play)
+        bar.addWidget(self.play_btn)
+        self.frame_label = QLabel("-")
+        self.frame_label.setObjectName("frameLabel")
+        bar.addWidget(self.frame_label)
+        bar.addStretch(1)
+        self.view_label = QLabel("")
+        bar.addWidget(self.view_label)
+        v.addLayout(bar)
+        v.addWidget(self.timeline)
+        self.setCentralWidget(central)
+
+        dock = QDockWidget("Tools", self)
+        dock.setObjectName("toolsDock")
+        dock.setWidget(self.panel)
+        dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable)
+        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, dock)
+
+        sb = self.statusBar()
+        self.status_msg = QLabel("")
+        self.progress = QProgressBar()
+        self.progress.setMaximumWidth(180)
+        self.progress.setTextVisible(True)
+        self.progress.hide()
+        self.device_label = QLabel("Device: starting…")
+        self.device_label.setObjectName("deviceLabel")
+        sb.addWidget(self.status_msg, 1)
+        sb.addPermanentWidget(self.progress)
+        sb.addPermanentWidget(self.device_label)
+
+    def _act(self, menu, text, slot, shortcut=None, checkable=False, name=None) -> QAction:
+        a = QAction(text, self)
+        if shortcut:
+            a.setShortcuts([QKeySequence(s) for s in (shortcut if isinstance(shortcut, (list, tuple)) else [shortcut])])
+        a.setCheckable(checkable)
+        a.triggered.connect(slot)
+        menu.addAction(a)
+        self.addAction(a)          # shortcuts work wherever focus is inside the window
+        if name:
+            setattr(self, name, a)
+        return a
+
+    def _build_actions(self) -> None:
+        mb = self.menuBar()
+        f = mb.addMenu("&File")
+        self._act(f, "&Open…", self.open_dialog, QKeySequence.StandardKey.Open)
+        self.recent_menu = f.addMenu("Open &Recent")
+        self._fill_recent()
+        self._act(f, "Open Reference &Image…", self.open_reference_dialog)
+        f.addSeparator()
+        self._act(f, "&Save", self.save, QKeySequence.StandardKey.Save)
+        self._act(f, "Save &As…", self.save_as, QKeySequence.StandardKey.SaveAs)
+        self._act(f, "&Export…", self.export_dialog, "Ctrl+E")
+        f.addSeparator()
+        self._act(f, "&Quit", self.close, QKeySequence.StandardKey.Quit)
+
+        e = mb.addMenu("&Edit")
+        undo = self.undo.createUndoAction(self, "&Undo")
+        undo.setShortcut(QKeySequence.StandardKey.Undo)
+        redo = self.undo.createRedoAction(self, "&Redo")
+        redo.setShortcuts([QKeySequence.StandardKey.Redo, QKeySequence("Ctrl+Shift+Z")])
+        e.addAction(undo)
+        e.addAction(redo)
+        self.addAction(undo)
+        self.addAction(redo)
+        e.addSeparator()
+        self._act(e, "Clear Hints on This Frame", self.clear_frame_hints)
+        self._act(e, "&Preferences…", self.preferences_dialog, QKeySequence.StandardKey.Preferences)
+
+        fr = mb.addMenu("F&rame")
+        self._act(fr, "Recolor Keyframe: &Import Colour Image…", self.import_keyframe_dialog, "Ctrl+K")
+        self._act(fr, "Recolor Keyframe: &Remove Colour Image", self.remove_keyframe_image)
+        fr.addSeparator()
+        self._act(fr, "Stop Propagation", self.cancel_propagation, "Esc", name="act_stop")
+        self._act(fr, "Propagate Again", self.repropagate, "Ctrl+R")
+
+        vm = mb.addMenu("&View")
+        grp = QActionGroup(self)
+        for key, label, sc in (("color", "&Colour", "1"), ("gray", "&Grey Source", "2"), ("split", "&Split Before/After", "3")):
+            a = self._act(vm, label, lambda _=False, k=key: self.set_view(k), sc, checkable=True)
+            grp.addAction(a)
+            a.setChecked(key == "color")
+            setattr(self, f"act_view_{key}", a)
+        self._act(vm, "Show &Hints", self.viewer.set_show_hints, "H", checkable=True, name="act_hints").setChecked(True)
+        self._act(vm, "Zoom to &Fit", self.viewer.reset_zoom, "F")
+
+        pm = mb.addMenu("&Playback")
+        self._act(pm, "Play/Pause", self.toggle_play, "Space")
+        self._act(pm, "Shuttle Reverse", lambda: self.shuttle(-1), "J")
+        self._act(pm, "Stop", lambda: self.shuttle(0), "K")
+        self._act(pm, "Shuttle Forward", lambda: self.shuttle(1), "L")
+        self._act(pm, "Previous Frame", lambda: self.step(-1), "Left")
+        self._act(pm, "Next Frame", lambda: self.step(1), "Right")
+        self._act(pm, "Back 10 Frames", lambda: self.step(-10), "Shift+Left")
+        self._act(pm, "Forward 10 Frames", lambda: self.step(10), "Shift+Right")
+        self._act(pm, "First Frame", lambda: self.seek(0), "Home")
+        self._act(pm, "Last Frame", lambda: self.seek(self.frame_count() - 1), "End")
+        self._act(pm, "Mark In", self.mark_in, "I")
+        self._act(pm, "Mark Out", self.mark_out, "O")
+        self._act(pm, "Clear Marks", lambda: self._set_marks(None, None), "Alt+X")
+
+        tm = mb.addMenu("&Tools")
+        for t in TOOLS:
+            # "I" is Mark In: the eyedropper gets Ctrl+I... keep editors' I/O marks intact.
+            key = TOOL_KEYS[t] if t != "eyedropper" else "Alt+I"
+            self._act(tm, t.capitalize(), lambda _=False, t=t: self.tools.set_tool(t), key)
+        self._act(tm, "Smaller Brush", lambda: self.tools.grow(-1), "[")
+        self._act(tm, "Larger Brush", lambda: self.tools.grow(1), "]")
+
+    # ------------------------------------------------------------------ opening
+    def _fill_recent(self) -> None:
+        self.recent_menu.clear()
+        for p in self.recent_files():
+            a = self.recent_menu.addAction(p)
+            a.triggered.connect(lambda _=False, p=p: self.open_path(p))
+        self.recent_menu.setEnabled(bool(self.recent_files()))
+
+    def recent_files(self) -> list[str]:
+        v = self.settings.value("recent", []) or []
+        return [v] if isinstance(v, str) else list(v)
+
+    def _add_recent(self, path: str) -> None:
+        r = [p for p in self.recent_files() if p != path]
+        self.settings.setValue("recent", [path] + r[:9])
+        self._fill_recent()
+
+    def open_dialog(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Open video or project", "", MEDIA_FILTER)
+        if path:
+            self.open_path(path)
+
+    def dragEnterEvent(self, e):
+        if e.mimeData().hasUrls():
+            e.acceptProposedAction()
+
+    def dropEvent(self, e):
+        urls = [u.toLocalFile() for u in e.mimeData().urls() if u.isLocalFile()]
+        if urls:
+            self.open_path(urls[0])
+
+    def open_path(self, path: str) -> bool:
+        """Open a video, a folder of frames or a project; the shot decodes in the worker."""
+        if not self.maybe_save():
+            return False
+        path = str(path)
+        try:
+            if docmod.is_project(path):
+                doc = docmod.Document.open(path)
+            else:
+                doc = docmod.Document.new(path)
+        except Exception as e:
+            self._error(f"Cannot open {path}:\n{e}")
+            return False
+        self._set_document(doc)
+        self._add_recent(path)
+        return True
+
+    def _set_document(self, doc) -> None:
+        self.cancel_propagation()
+        self.doc = doc
+        self.undo.clear()
+        self.undo.setClean()
+        self.info = self.luma = None
+        self.store = None
+        self.current = 0
+        self.viewer.show(None, None, None, [])
+        self.timeline.reset(0, None)
+        doc.subscribe(self._on_doc_changed)
+        self.setWindowFilePath(doc.path or doc.media_path)
+        self._title()
+        self.status_msg.setText(f"Opening {Path(doc.media_path).name}…")
+        self.progress.setRange(0, 0)
+        self.progress.show()
+        self.workers.worker.cancel_open()
+        self.workers.worker.openRequested.emit(doc.media_path, self.proxy_height)
+
+    def _title(self) -> None:
+        name = Path(self.doc.path).name if self.doc and self.doc.path else (
+            Path(self.doc.media_path).name + " (unsaved project)" if self.doc else "")
+        self.setWindowTitle(f"{name}[*] — Hueshot" if name else "Hueshot[*]")
+        self.setWindowModified(not self.undo.isClean())
+
+    def _on_opening(self, done: int, total: int) -> None:
+        self.progress.setRange(0, total)
+        self.progress.setValue(done)
+        self.progress.setFormat(f"Reading %v/%m")
+
+    def _on_opened(self, info, luma) -> None:
+        if self.doc is None or os.path.abspath(info.path) != os.path.abspath(self.doc.media_path):
+            return                        # a newer open superseded this one
+        self.info, self.luma = info, luma
+        w, h = luma.size
+        self.store = FrameStore(len(luma), (w, h), spill_dir=docmod.cache_dir(self.doc))
+        self.store.luma = luma
+        self.workers.worker.store = self.store
+        self.doc.bind(info, luma.size)
+        self.timeline.reset(len(luma), self._thumb)
+        self.progress.hide()
+        self.status_msg.setText(info.describe() if hasattr(info, "describe") else info.path)
+        if getattr(luma, "error", None) is not None:
+            self._error(f"Only part of the shot could be read:\n{luma.error}")
+        self._refresh_markers()
+        self.current = -1
+        self.seek(0)
+        self.shotOpened.emit()
+        if self.doc.has_hints():
+            self._schedule_propagation(self.doc.first_key())
+
+    def _on_open_failed(self, path: str, msg: str) -> None:
+        self.progress.hide()
+        self._error(f"Cannot open the shot:\n{msg}")
+
+    def open_reference_dialog(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Open reference image", "", "Images (*.png *.jpg *.jpeg *.tif *.tiff *.bmp)")
+        if path:
+            self.open_reference(path)
+
+    def open_reference(self, path: str) -> None:
+        from app.core.media import read_image_rgb
+        try:
+            self.panel.reference.set_image(read_image_rgb(path))
+        except Exception as e:
+            self._error(str(e))
+
+    # ------------------------------------------------------------------ display
+    def frame_count(self) -> int:
+        return len(self.luma) if self.luma is not None else 0
+
+    def _gray_rgb(self, i: int) -> np.ndarray:
+        return self._lut[self.luma.raw(i)]
+
+    def _thumb(self, i: int):
+        import cv2
+        rgb = self.store.rgb(i) if self.store else None
+        src = rgb if rgb is not None else self._gray_rgb(i)
+        h = Timeline.THUMB_H
+        w = max(1, int(round(src.shape[1] * h / src.shape[0])))
+        small = cv2.resize(src, (w, h), interpolation=cv2.INTER_AREA)
+        return rgb_to_qimage(small) if small.ndim == 3 else gray_to_qimage(small)
+
+    def seek(self, i: int) -> None:
+        n = self.frame_count()
+        if n == 0:
+            return
+        i = int(min(n - 1, max(0, i)))
+        if i == self.current:
+            return
+        self.current = i
+        self.timeline.set_current(i)
+        self._show_current()
+
+    def _show_current(self) -> None:
+        i = self.current
+        gray = self._gray_rgb(i)
+        rgb = self.store.rgb(i)
+        self.viewer.show(rgb_to_qimage(rgb) if rgb is not None else None, gray_to_qimage(gray),
+                         self.luma[i], self.doc.strokes(i) if self.doc else [])
+        n = self.frame_count()
+        state = {NONE: "no colour yet", STALE: "stale", COMPUTING: "computing", DONE: "propagated"}[int(self.timeline.states[i])]
+        key = " · keyframe" if self.doc and i in self.doc.key_frames() else ""
+        self.frame_label.setText(f"Frame {i + 1} / {n} · {state}{key}")
+        self.frameShown.emit(i)
+
+    def set_view(self, view: str) -> None:
+        self.viewer.set_view(view)
+        getattr(self, f"act_view_{view}").setChecked(True)
+
+    # ------------------------------------------------------------------ transport
+    def step(self, d: int) -> None:
+        self.stop_playback()
+        self.seek(self.current + d)
+
+    def toggle_play(self) -> None:
+        if self._play_timer.isActive():
+            self.stop_playback()
+        else:
+            self._start_play(1, 1)
+
+    def shuttle(self, direction: int) -> None:
+        """J/K/L: repeated J or L speeds up (1x, 2x, 4x, 8x); K stops."""
+        if direction == 0:
+            self.stop_playback()
+            return
+        if self._play_timer.isActive() and self._play_dir == direction:
+            self._shuttle = min(len(SHUTTLE) - 1, self._shuttle + 1)
+        else:
+            self._shuttle = 0
+        self._start_play(direction, SHUTTLE[self._shuttle])
+
+    def _start_play(self, direction: int, speed: int) -> None:
+        if not self.frame_count():
+            return
+        self._play_dir = direction
+        fps = (self.info.fps if self.info else 24.0) or 24.0
+        self._play_step = direction * max(1, int(speed * fps / 60)) if speed * fps > 60 else direction
+        self._play_timer.setInterval(max(8, int(1000 / min(60.0, fps * speed))))
+        self._play_timer.start()
+        self.play_btn.setText("Pause")
+        self.view_label.setText(f"{'◀' if direction < 0 else '▶'} {speed}x")
+
+    def stop_playback(self) -> None:
+        self._play_timer.stop()
+        self._play_dir = 0
+        self._shuttle = 0
+        self.play_btn.setText("Play")
+        self.view_label.setText("")
+
+    def _play_tick(self) -> None:
+        n = self.frame_count()
+        nxt = self.current + self._play_step
+        if self._play_dir > 0 and nxt >= n:
+            nxt = 0 if self._play_step == 1 and self._shuttle == 0 else n - 1
+        if nxt < 0:
+            nxt = 0
+            self.stop_playback()
+        self.seek(nxt)
+
+    def mark_in(self) -> None:
+        _, out = self.doc.marks() if self.doc else (None, None)
+        self._set_marks(self.current, out if out is not None and out >= self.current else None)
+
+    def mark_out(self) -> None:
+        i, _ = self.doc.marks() if self.doc else (None, None)
+        self._set_marks(i if i is not None and i <= self.current else None, self.current)
+
+    def _set_marks(self, a, b) -> None:
+        if self.doc is not None and self.frame_count():
+            self.undo.push(SetMarks(self.doc, a, b))
+
+    # ------------------------------------------------------------------ editing
+    def _on_stroke(self, points, radius, erase) -> None:
+        if self.doc is None or not self.frame_count():
+            return
+        stroke = HintStroke(frame=self.current, points=[tuple(p) for p in points], radius=float(radius),
+                            color=tuple(self.tools.color), erase=bool(erase), id=uuid.uuid4().hex)
+        if not erase:
+            self.panel.palette.add(self.tools.color)
+        self.undo.push(AddStroke(self.doc, stroke))
+
+    def _on_sampled(self, color) -> None:
+        self.tools.set_color(color)
+        self.panel.palette.add(color)
+
+    def clear_frame_hints(self) -> None:
+        if self.doc is not None and self.doc.strokes(self.current):
+            self.undo.push(ClearHints(self.doc, self.current))
+
+    def import_keyframe_dialog(self) -> None:
+        if self.doc is None or not self.frame_count():
+            return
+        path, _ = QFileDialog.getOpenFileName(self, "Import colour keyframe", "", "Images (*.png *.jpg *.jpeg *.tif *.tiff *.bmp)")
+        if path:
+            self.import_keyframe(path)
+
+    def import_keyframe(self, path: str) -> bool:
+        """Use a colour image as the keyframe of the current frame; it must match the shot's size."""
+        from app.core.media import read_image_rgb
+        try:
+            rgb = read_image_rgb(path)
+        except Exception as e:
+            self._error(f"Cannot import the keyframe:\n{e}")
+            return False
+        if (rgb.shape[1], rgb.shape[0]) != (self.info.width, self.info.height):
+            self._error(f"Cannot import {Path(path).name} as a keyframe: it is {rgb.shape[1]}x{rgb.shape[0]}, "
+                        f"the shot is {self.info.width}x{self.info.height}. Export the frame at the shot's size.")
+            return False
+        self.undo.push(SetKeyImage(self.doc, self.current, rgb))
+        return True
+
+    def remove_keyframe_image(self) -> None:
+        if self.doc is not None and self.doc.key_image(self.current) is not None:
+            self.undo.push(SetKeyImage(self.doc, self.current, None))
+
+    def _on_doc_changed(self, kind: str, frame) -> None:
+        """Document observer: every change (direct, undo or redo) comes through here."""
+        self._refresh_markers()
+        if kind == "marks":
+            self.timeline.set_marks(*self.doc.marks())
+            return
+        if self.luma is not None and frame is not None and frame == self.current:
+            self.viewer.set_strokes(self.doc.strokes(self.current))
+        self._schedule_propagation(frame if frame is not None else self.current)
+
+    def _refresh_markers(self) -> None:
+        if self.doc is None:
+            return
+        self.timeline.set_markers(self.doc.key_frames(), self.doc.hinted_frames())
+        self.timeline.set_marks(*self.doc.marks())
+
+    # ------------------------------------------------------------------ propagation
+    def _schedule_propagation(self, focus: int) -> None:
+        self.generation += 1
+        self.workers.worker.bump(self.generation)   # the running job stops at its next frame
+        self._edit_focus = focus
+        # Frames already coloured stay visible but are marked stale until recomputed.
+        self.timeline.set_all_states(lambda s: np.where(s == DONE, STALE, np.where(s == COMPUTING, STALE, s)))
+        self._propagate_timer.start()
+
+    def _request_propagation(self) -> None:
+        if self.doc is None or self.luma is None:
+            return
+        specs = [KeySpec(frame=f, strokes=list(self.doc.strokes(f)), image=self.doc.key_image(f),
+                         token=self.doc.key_token(f)) for f in sorted(self.doc.key_frames())]
+        self.running_gen = self.generation
+        self._frames_this_run = 0
+        self._run_t0 = time.perf_counter()
+        self.workers.worker.propagateRequested.emit(self.generation, specs, int(self._edit_focus))
+
+    def repropagate(self) -> None:
+        if self.doc is not None:
+            self._schedule_propagation(self.current)
+
+    def cancel_propagation(self) -> None:
+        """Stop the running propagation; computed frames stay, the rest is marked stale."""
+        self.generation += 1
+        self.workers.worker.bump(self.generation)
+        self._propagate_timer.stop()
+
+    def _on_started(self, gen: int, total: int) -> None:
+        if gen != self.generation:
+            return
+        self.timeline.set_all_states(lambda s: np.where(s == DONE, DONE, COMPUTING))
+        self.progress.setRange(0, total)
+        self.progress.setValue(0)
+        self.progress.setFormat("Propagating %v/%m")
+        self.progress.show()
+
+    def _on_frame(self, gen: int, index: int, ab, rgb) -> None:
+        if gen != self.generation or self.store is None:
+            return                               # stale: an edit came after this was started
+        self._frames_this_run += 1
+        self.timeline.set_state(index, DONE)
+        self.timeline.invalidate_thumb(index)
+        self.progress.setValue(self._frames_this_run)
+        if index == self.current:
+            self._show_current()
+
+    def _on_finished(self, gen: int, completed: bool, seconds: float) -> None:
+        if gen == self.generation:
+            self.progress.hide()
+            if completed:
+                # No keys at all: nothing is coloured; frames the run did not reach have no colour.
+                if not self.doc.key_frames():
+                    self.store.clear()
+                    self.timeline.set_all_states(lambda s: np.zeros_like(s))
+                else:
+                    self.timeline.set_all_states(lambda s: np.where(s == COMPUTING, NONE, s))
+                fps = self._frames_this_run / max(1e-6, seconds)
+                self.status_msg.setText(f"Propagated {self._frames_this_run} frames in {seconds:.1f} s ({fps:.1f} fps)")
+                self._show_current()
+            else:
+                self.timeline.set_all_states(lambda s: np.where(s == COMPUTING, STALE, s))
+                self.status_msg.setText("Propagation stopped")
+        elif gen == self.running_gen and self.generation > gen:
+            self.timeline.set_all_states(lambda s: np.where(s == COMPUTING, STALE, s))
+        self._last_finished = (gen, completed)
+        self.propagationFinished.emit(gen, completed)
+
+    def _on_worker_error(self, msg: str) -> None:
+        self._error(msg)
+
+    def _on_device(self, desc: str, method: str) -> None:
+        self.device_label.setText(f"Device: {desc} · {method}")
+        self.device_label.setToolTip("Compute device and propagation method in use (Edit > Preferences)")
+
+    # ------------------------------------------------------------------ save / autosave
+    def save(self) -> bool:
+        if self.doc is None:
+            return False
+        if not self.doc.path:
+            return self.save_as()
+        return self._save_to(self.doc.path)
+
+    def save_as(self) -> bool:
+        if self.doc is None:
+            return False
+        suggested = str(Path(self.doc.media_path).with_suffix(docmod.PROJECT_SUFFIX))
+        path, _ = QFileDialog.getSaveFileName(self, "Save project", suggested, f"Hueshot project (*{docmod.PROJECT_SUFFIX})")
+        return bool(path) and self._save_to(path)
+
+    def _save_to(self, path: str) -> bool:
+        try:
+            self.doc.save(path)
+        except Exception as e:
+            log.exception("save failed")
+            self._error(f"Could not save the project to {path}:\n{e}")
+            return False
+        self.undo.setClean()
+        self._title()
+        self._add_recent(self.doc.path)
+        self.status_msg.setText(f"Saved {self.doc.path}")
+        return True
+
+    def autosave(self) -> None:
+        if self.doc is not None and not self.undo.isClean():
+            try:
+                self.doc.autosave()
+            except Exception as e:   # an autosave failure must not interrupt the editor
+                log.exception("autosave failed")
+                self.status_msg.setText(f"Autosave failed: {e}")
+
+    def maybe_save(self) -> bool:
+        """True when it is fine to drop the current document."""
+        if self.doc is None or self.undo.isClean():
+            return True
+        r = self.ask("Unsaved changes", "Save changes to the project before closing it?",
+                     QMessageBox.StandardButton.Save | QMessageBox.StandardButton.Discard | QMessageBox.StandardButton.Cancel)
+        if r == QMessageBox.StandardButton.Save:
+            return self.save()
+        return r == QMessageBox.StandardButton.Discard
+
+    def ask(self, title, text, buttons):
+        """Modal question; tests replace this to answer without a dialog."""
+        return QMessageBox.question(self, title, text, buttons)
+
+    def offer_recovery(self) -> None:
+        rec = docmod.find_recovery()
+        if not rec:
+            return
+        r = self.ask("Recover unsaved work?",
+                     f"Hueshot did not close normally. Recover the autosaved project?\n{rec}",
+                     QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No)
+        if r == QMessageBox.StandardButton.Yes:
+            try:
+                self._set_document(docmod.Document.recover(rec))
+                # Recovered work is not saved to the user's file yet: mark it modified.
+                self.setWindowModified(True)
+                self.undo.resetClean()
+            except Exception as e:
+                self._error(f"Could not recover {rec}:\n{e}")
+        else:
+            docmod.discard_recovery(rec)
+
+    def closeEvent(self, e):
+        if not self.maybe_save():
+            e.ignore()
+            return
+        self.stop_playback()
+        if self.doc is not None:
+            self.doc.close()           # a clean exit leaves no recovery file behind
+        self.workers.stop()
+        e.accept()
+
+    # ------------------------------------------------------------------ dialogs
+    def export_dialog(self):
+        from app.gui.export_dialog import ExportDialog
+        if self.doc is None or self.luma is None:
+            self._error("Open a shot before exporting.")
+            return None
+        dlg = ExportDialog(self, self.doc, self.info, self.store, self.generation)
+        dlg.show()
+        return dlg
+
+    def preferences_dialog(self):
+        from app.gui.preferences import PreferencesDialog
+        dlg = PreferencesDialog(self, self.settings)
+        if dlg.exec():
+            self.workers.worker.deviceRequested.emit(self.settings.value("device", "auto"),
+                                                     self.settings.value("method", "") or "")
+
+    # ------------------------------------------------------------------ errors
+    def _error(self, msg: str) -> None:
+        """Tell the user without blocking the event loop (the worker keeps streaming)."""
+        log.error("%s", msg)
+        self.last_error = msg
+        self.status_msg.setText(msg.splitlines()[0])
+        box = QMessageBox(QMessageBox.Icon.Warning, "Hueshot", msg, QMessageBox.StandardButton.Ok, self)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.setModal(False)
+        box.show()
+        self._last_box = box
+
+    def _update_status(self) -> None:
+        self.status_msg.setText("Open a video, a folder of frames or a project to start.")
