@@ -66,7 +66,7 @@ class MainWindow(QMainWindow):
         self._last_finished: tuple[int, bool] | None = None
 
         self.undo = QUndoStack(self)
-        self.undo.cleanChanged.connect(lambda clean: self.setWindowModified(not clean))
+        self.undo.cleanChanged.connect(self._on_clean_changed)
 
         self.tools = ToolState()
         self.viewer = Viewer(self.tools)
@@ -90,7 +90,6 @@ class MainWindow(QMainWindow):
         self.viewer.strokeFinished.connect(self._on_stroke)
         self.viewer.colorSampled.connect(self._on_sampled)
         self.viewer.lumaUnderCursor.connect(self.panel.gamut.set_luma)
-        self.tools.colorChanged.connect(lambda _c: None)
         self.timeline.scrubbed.connect(self.seek)
 
         self._propagate_timer = QTimer(self)        # coalesces edits of one event-loop turn
@@ -105,6 +104,9 @@ class MainWindow(QMainWindow):
         self.autosave_timer.timeout.connect(self.autosave)
         self.autosave_timer.start()
         self._update_status()
+
+    def _on_clean_changed(self, clean: bool) -> None:
+        self.setWindowModified(not clean)
 
     # ------------------------------------------------------------------ layout
     def _build_layout(self) -> None:

@@ -129,9 +129,8 @@ def test_cancel_propagation_and_export(qtbot, window, grey_clip, tmp_path, monke
                 time.sleep(0.05)
                 yield pf
     registry.register("slow_test", lambda device=None, **kw: Slow())
-    with qtbot.waitSignal(win.workers.worker.deviceReady, timeout=10000):
-        win.workers.worker.deviceRequested.emit("cpu", "slow_test")
-    assert "slow_test" in win.device_label.text()
+    win.workers.worker.deviceRequested.emit("cpu", "slow_test")
+    qtbot.waitUntil(lambda: "slow_test" in win.device_label.text(), timeout=10000)
     open_shot(qtbot, win, grey_clip.video)
 
     got = []
