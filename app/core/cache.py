@@ -44,8 +44,12 @@ def _safe_key(key: str) -> str:
 
 class ChromaCache:
     def __init__(self, max_bytes: int = 512 * 2**20, disk_dir: str | os.PathLike | None = None,
-                 disk_max_bytes: int | None = None):
+                 disk_max_bytes: int | None = None, spill_on_evict: bool = False):
+        """``spill_on_evict``: entries pushed out of memory are written to the disk tier (if not
+        already there) instead of being dropped; with ``put(..., persist=False)`` this makes a
+        buffer that only touches the disk when memory is full."""
         self.max_bytes = int(max_bytes)
+        self.spill_on_evict = spill_on_evict
         self.disk_dir = Path(disk_dir) if disk_dir is not None else None
         self.disk_max_bytes = disk_max_bytes
         self._mem: OrderedDict[tuple[str, int], tuple[np.ndarray, np.ndarray]] = OrderedDict()
@@ -89,6 +93,8 @@ class ChromaCache:
                 self._mem[k] = (ab16, conf8)
                 self._bytes += size
                 self._evict()
+            elif self.spill_on_evict and not persist and self.disk_dir is not None:
+                persist = True
         if persist and self.disk_dir is not None:
             self._write_disk(key, int(frame), ab16, conf8)
 
@@ -191,8 +197,12 @@ class ChromaCache:
 
     def _evict(self) -> None:
         while self._bytes > self.max_bytes and self._mem:
-            _, (a, c) = self._mem.popitem(last=False)
+            (key, frame), (a, c) = self._mem.popitem(last=False)
             self._bytes -= a.nbytes + c.nbytes
+            if self.spill_on_evict and self.disk_dir is not None:
+                p = self._disk_path(key, frame)
+                if not p.exists():
+                    self._write_disk(key, frame, a, c)
 
     # ---------------------------------------------------------------------------- disk tier
     def _disk_key_dir(self, key: str) -> Path | None:

@@ -70,3 +70,13 @@ def test_pop_for_reorder_buffer(tmp_path):
     cache.put(3, ab(3))
     cache.put(4, ab(4))
     assert np.allclose(cache.pop(3)[0], 3) and (("", 3) in cache) is False
+
+
+def test_spill_on_evict(tmp_path):
+    cache = ChromaCache(max_bytes=2 * FRAME_BYTES, disk_dir=tmp_path, spill_on_evict=True)
+    for i in range(5):
+        cache.put(i, ab(i), persist=False)       # memory only while it fits
+    assert cache.nbytes <= 2 * FRAME_BYTES and len(list(tmp_path.rglob("*.npz"))) == 3
+    for i in range(5):                           # nothing lost
+        assert np.allclose(cache.pop(i)[0], i)
+    assert not list(tmp_path.rglob("*.npz"))
