@@ -37,8 +37,8 @@ class Scene:
         tex = cv2.resize(tex, ((self.width + 400), self.height), interpolation=cv2.INTER_CUBIC)
         self._bg_tex = np.clip(0.55 + 0.35 * (tex - 0.5), 0, 1)
         s = self.obj_size
-        otex = rng.random((s // 3 + 1, s // 3 + 1)).astype(np.float32)
-        self._obj_tex = np.clip(0.7 + 0.3 * (cv2.resize(otex, (s, s), interpolation=cv2.INTER_CUBIC) - 0.5), 0, 1)
+        otex = rng.random((s // 4 + 1, s // 4 + 1)).astype(np.float32)
+        self._obj_tex = np.clip(0.45 + 0.9 * (cv2.resize(otex, (s, s), interpolation=cv2.INTER_CUBIC) - 0.5), 0.05, 1)
 
     @property
     def obj_size(self) -> int:
@@ -63,10 +63,12 @@ class Scene:
         return np.clip(img + 0.5, 0, 255).astype(np.uint8)
 
     def gray(self, i: int) -> np.ndarray:
-        """The frame as grey RGB (R=G=B = BT.709 luma of the colour frame)."""
-        rgb = self.rgb(i).astype(np.float32)
-        y = rgb @ np.array([0.2126, 0.7152, 0.0722], np.float32)
-        g = np.clip(y + 0.5, 0, 255).astype(np.uint8)
+        """The frame as grey RGB whose CIE lightness equals the colour frame's (what a
+        panchromatic film records), so grey + the right chroma composes back to the colour."""
+        from models.color import rgb_to_luma
+        L = rgb_to_luma(self.rgb(i))
+        ramp = rgb_to_luma(np.repeat(np.arange(256, dtype=np.uint8)[None, :, None], 3, axis=2))[0]
+        g = np.clip(np.searchsorted(ramp, L), 0, 255).astype(np.uint8)
         return np.repeat(g[..., None], 3, axis=2)
 
 

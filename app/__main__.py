@@ -1,0 +1,6 @@
+"""`python -m app` is `hueshot`."""
+import sys
+
+from app.cli import main
+
+sys.exit(main())

@@ -1,0 +1,252 @@
+"""``hueshot``: the application and its headless commands.
+
+    hueshot [FILE]                       open the GUI (optionally with a video or .hueshot project)
+    hueshot propagate INPUT -o OUTPUT --key N=IMAGE [--key N=IMAGE ...] [--hints FILE] ...
+    hueshot render PROJECT.hueshot -o OUTPUT     render a saved project headless
+    hueshot bench ...                    the benchmark (app.core.bench)
+
+Exit status: 0 success; 1 an input, output or setting problem (the message names the file
+and the problem); 2 bad command line; 3 the input is truncated/corrupt: the readable frames
+were rendered and the message says where it broke; 130 interrupted (partial output removed).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_TRUNCATED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+COMMANDS = ("propagate", "render", "bench")
+
+USAGE = """usage: hueshot [FILE]                      open the application
+       hueshot propagate INPUT -o OUTPUT --key N=IMAGE [...]
+       hueshot render PROJECT -o OUTPUT
+       hueshot bench [...]
+Run `hueshot COMMAND -h` for a command's options."""
+
+
+def _err(msg: str) -> None:
+    print(f"hueshot: error: {msg}", file=sys.stderr)
+
+
+# --------------------------------------------------------------------------- progress
+class ProgressPrinter:
+    """A bar with fps and ETA on a terminal; plain lines every few seconds otherwise."""
+
+    def __init__(self, stream=None, quiet: bool = False, interval: float = 2.0):
+        self.stream = stream or sys.stderr
+        self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
+        self.quiet = quiet
+        self.interval = interval
+        self._last = 0.0
+        self._stage = None
+
+    @staticmethod
+    def _eta(seconds) -> str:
+        if seconds is None:
+            return "--:--"
+        s = int(seconds + 0.5)
+        return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
+
+    def __call__(self, p) -> None:
+        if self.quiet:
+            return
+        now = time.monotonic()
+        label = {"luma": "reading", "render": "rendering"}.get(p.stage, p.stage)
+        final = p.done >= p.total
+        if self.tty:
+            if now - self._last < 0.1 and not final and p.stage == self._stage:
+                return
+            if self._stage is not None and p.stage != self._stage:
+                self.stream.write("\n")
+            width = 30
+            fill = int(width * p.done / max(p.total, 1))
+            self.stream.write(f"\r{label:>9} [{'#' * fill}{'.' * (width - fill)}] {p.done}/{p.total} "
+                              f"{p.fps:5.1f} fps  ETA {self._eta(p.eta)} ")
+            if final and p.stage == "render":
+                self.stream.write("\n")
+            self.stream.flush()
+        else:
+            if not final and now - self._last < self.interval and p.stage == self._stage:
+                return
+            self.stream.write(f"{label} {p.done}/{p.total} frames, {p.fps:.1f} fps, ETA {self._eta(p.eta)}\n")
+            self.stream.flush()
+        self._last = now
+        self._stage = p.stage
+
+
+# ----------------------------------------------------------------------------- parsers
+def _key_arg(text: str):
+    n, sep, path = text.partition("=")
+    if not sep or not path:
+        raise argparse.ArgumentTypeError(f"--key {text!r}: expected N=IMAGE, e.g. --key 0=frame0.png")
+    try:
+        index = int(n)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--key {text!r}: frame number {n!r} is not an integer") from None
+    if index < 0:
+        raise argparse.ArgumentTypeError(f"--key {text!r}: frame number must be >= 0")
+    return index, path
+
+
+def _add_output_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-o", "--output", required=True, metavar="OUTPUT",
+                   help="video file (.mp4/.mov/.mkv: H.264; --format prores/ffv1) or a folder (PNG sequence)")
+    p.add_argument("--format", default="", choices=["", "h264", "prores", "ffv1", "png", "tiff"],
+                   help="output format (default: from OUTPUT's extension; a folder is a PNG sequence)")
+    p.add_argument("--crf", type=int, default=18, help="H.264 quality (default 18)")
+    p.add_argument("--preset", default="superfast", help="x264 preset (default superfast)")
+    p.add_argument("--no-audio", action="store_true", help="do not pass the source audio through")
+    p.add_argument("--device", default="auto", help="compute device: auto, cpu, cuda, cuda:N, mps")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress output")
+
+
+def propagate_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="hueshot propagate",
+                                description="Colourise a grey shot from coloured keyframes and/or hint strokes.")
+    p.add_argument("input", metavar="INPUT", help="video file or folder of frames")
+    _add_output_args(p)
+    p.add_argument("--key", action="append", type=_key_arg, default=[], metavar="N=IMAGE",
+                   help="coloured keyframe for frame N (an image at the input's size); repeatable")
+    p.add_argument("--hints", metavar="FILE", help="JSON list of hint strokes (see docs)")
+    p.add_argument("--proxy-height", type=int, default=480, metavar="H",
+                   help="height propagation runs at (default 480; never upscales)")
+    p.add_argument("--start", type=int, default=None, metavar="A", help="first frame to render")
+    p.add_argument("--end", type=int, default=None, metavar="B", help="last frame to render (inclusive)")
+    p.add_argument("--method", default=None, help="propagation method (default: the registry's default)")
+    return p
+
+
+def render_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="hueshot render", description="Render a saved .hueshot project.")
+    p.add_argument("project", metavar="PROJECT", help=".hueshot project file")
+    _add_output_args(p)
+    return p
+
+
+# ----------------------------------------------------------------------------- commands
+def _export_settings(args):
+    from app.core.export import ExportSettings
+    return ExportSettings(format=args.format, crf=args.crf, preset=args.preset, audio=not args.no_audio)
+
+
+def _run_job(job, args) -> int:
+    from app.core.render import RenderCancelled, render
+    printer = ProgressPrinter(quiet=args.quiet)
+    try:
+        result = render(job, progress=printer)
+    except KeyboardInterrupt:
+        print("", file=sys.stderr)
+        _err(f"interrupted; {job.output} was not written (partial output removed)")
+        return EXIT_INTERRUPTED
+    except RenderCancelled:
+        _err(f"cancelled; {job.output} was not written")
+        return EXIT_INTERRUPTED
+    if not args.quiet:
+        print(f"wrote {result.output}: {result.frames} frames in {result.seconds:.1f} s "
+              f"({result.fps:.1f} fps), method {result.method}, device {result.device}", file=sys.stderr)
+    if result.truncated is not None:
+        _err(f"{result.truncated}; rendered the {result.frames} readable frames to {result.output}")
+        return EXIT_TRUNCATED
+    return EXIT_OK
+
+
+def cmd_propagate(argv: list[str]) -> int:
+    args = propagate_parser().parse_args(argv)
+    from app.core.project import load_strokes
+    from app.core.render import RenderJob
+    if args.start is not None and args.end is not None and args.end < args.start:
+        _err(f"--end {args.end} is before --start {args.start}")
+        return EXIT_USAGE
+    if args.proxy_height < 16:
+        _err(f"--proxy-height {args.proxy_height} is too small (minimum 16)")
+        return EXIT_USAGE
+    keys: dict[int, str] = {}
+    for index, path in args.key:
+        if index in keys:
+            _err(f"--key {index}= given twice ({keys[index]} and {path})")
+            return EXIT_USAGE
+        keys[index] = path
+    strokes = load_strokes(args.hints) if args.hints else []
+    job = RenderJob(input=Path(args.input), output=Path(args.output), keys=keys, strokes=strokes,
+                    proxy_height=args.proxy_height, start=args.start or 0,
+                    end=None if args.end is None else args.end + 1, method=args.method,
+                    device=args.device, export=_export_settings(args))
+    return _run_job(job, args)
+
+
+def cmd_render(argv: list[str]) -> int:
+    args = render_parser().parse_args(argv)
+    from app.core.project import Project
+    from app.core.render import job_from_project
+    doc = Project.load(args.project)
+    job = job_from_project(doc, args.output, device=args.device, export=_export_settings(args))
+    return _run_job(job, args)
+
+
+def cmd_bench(argv: list[str]) -> int:
+    try:
+        from app.core import bench
+    except ImportError as exc:
+        _err(f"the benchmark is not available ({exc})")
+        return EXIT_ERROR
+    parser = argparse.ArgumentParser(prog="hueshot bench", description="Benchmark propagation methods.")
+    bench.add_arguments(parser)
+    args = parser.parse_args(argv)
+    return int(bench.run(args) or 0)
+
+
+def cmd_gui(argv: list[str]) -> int:
+    if len(argv) > 1:
+        _err(f"unknown command {argv[0]!r}\n{USAGE}")
+        return EXIT_USAGE
+    path = argv[0] if argv else None
+    if path is not None and not os.path.exists(path):
+        _err(f"{path}: no such file (or unknown command; commands: {', '.join(COMMANDS)})")
+        return EXIT_ERROR
+    try:
+        from app.gui.main import run_app
+    except ImportError as exc:
+        _err(f"the GUI is not available ({exc}); install PySide6, or use `hueshot propagate` headless")
+        return EXIT_ERROR
+    return int(run_app(path) or 0)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in ("-h", "--help"):
+        print(USAGE)
+        return EXIT_OK
+    from app.core.export import ExportError
+    from app.core.media import MediaError
+    from app.core.project import ProjectError
+    from app.core.render import RenderError
+    try:
+        if argv and argv[0] in COMMANDS:
+            cmd, rest = argv[0], argv[1:]
+            return {"propagate": cmd_propagate, "render": cmd_render, "bench": cmd_bench}[cmd](rest)
+        return cmd_gui(argv)
+    except SystemExit as exc:   # argparse: -h (0) or a usage error (2)
+        return int(exc.code or 0) if isinstance(exc.code, int) else EXIT_USAGE
+    except (MediaError, RenderError, ExportError, ProjectError) as exc:
+        _err(str(exc))
+        return EXIT_ERROR
+    except MemoryError:
+        _err("out of memory; try a smaller --proxy-height")
+        return EXIT_ERROR
+    except OSError as exc:
+        import errno
+        if exc.errno == errno.ENOSPC:
+            _err(f"{exc.filename or 'output'}: disk full ({exc.strerror})")
+        else:
+            _err(f"{exc.filename or ''}: {exc.strerror or exc}")
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        _err("interrupted")
+        return EXIT_INTERRUPTED
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

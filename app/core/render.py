@@ -1,0 +1,425 @@
+"""The headless render pipeline, shared by ``hueshot propagate`` and the GUI's export.
+
+    open media -> LumaCache at proxy height (one sequential decode)
+    -> keyframes (full colour at input size; validated) and hint strokes -> models.hints
+    -> propagator (proxy resolution, frame by frame)
+    -> chroma upsampled to full resolution guided by the full-resolution luma (models.upsample)
+    -> RGB composed with the source luma untouched (models.color.compose_rgb)
+    -> encoder (app.core.export)
+
+Streaming: the full-resolution pass decodes the shot a second time, frame by frame; only the
+proxy luma (uint8) is held for the whole shot. Four stages run in their own threads joined by
+small bounded queues — decode + full-res luma, propagation (with a bounded reorder buffer that
+spills to disk if a method yields frames out of order), upsample + compose, encode — so the
+GIL-releasing OpenCV / FFmpeg work overlaps on several cores and memory stays flat.
+
+Frame ranges are ``start`` (inclusive) .. ``end`` (exclusive) in source frame indices.
+"""
+from __future__ import annotations
+
+import logging
+import queue
+import shutil
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import cv2
+import numpy as np
+
+from app.core.cache import ChromaCache
+from app.core.export import ExportError, ExportSettings, open_encoder
+from app.core.media import CorruptMediaError, LumaCache, MediaError, open_media, read_image_rgb
+from models.base import HintStroke
+from models.color import compose_rgb, rgb_to_ab, rgb_to_luma
+
+log = logging.getLogger(__name__)
+
+
+class RenderError(Exception):
+    """A render could not run; the message names the file or setting and the problem."""
+
+
+class KeyframeError(RenderError):
+    """A keyframe image is missing, unreadable, the wrong size, or on a frame out of range."""
+
+
+class RenderCancelled(RenderError):
+    pass
+
+
+@dataclass
+class RenderProgress:
+    stage: str            # "luma" (first, fast decode pass) or "render"
+    done: int             # frames done in this stage
+    total: int            # frames in this stage
+    fps: float            # frames per second in this stage
+    eta: float | None     # seconds left for the whole job (None while unknown)
+
+
+@dataclass
+class RenderJob:
+    input: Path
+    output: Path
+    keys: dict[int, object] = field(default_factory=dict)   # frame -> image path or RGB uint8 array
+    strokes: list[HintStroke] = field(default_factory=list)
+    proxy_height: int = 480
+    start: int = 0
+    end: int | None = None            # exclusive; None = end of shot
+    method: str | None = None         # models.registry name; None = DEFAULT_METHOD
+    device: str = "auto"
+    export: ExportSettings = field(default_factory=ExportSettings)
+
+
+@dataclass
+class RenderResult:
+    output: Path
+    frames: int
+    seconds: float
+    fps: float
+    method: str
+    device: str
+    truncated: CorruptMediaError | None = None   # input broke: the frames before it were rendered
+
+
+# ----------------------------------------------------------------------------- helpers
+_GREY_LUT: np.ndarray | None = None
+
+
+def full_luma(rgb: np.ndarray) -> np.ndarray:
+    """L (float32, 0..100) of a full-resolution frame; grey frames take a 256-entry LUT."""
+    global _GREY_LUT
+    if _GREY_LUT is None:
+        ramp = np.repeat(np.arange(256, dtype=np.uint8)[None, :, None], 3, axis=2)
+        _GREY_LUT = rgb_to_luma(ramp)[0].astype(np.float32)
+    r = rgb[..., 0]
+    if (np.array_equal(r[::7, ::7], rgb[::7, ::7, 1]) and np.array_equal(r[::7, ::7], rgb[::7, ::7, 2])
+            and not cv2.absdiff(rgb, cv2.merge([r, r, r])).any()):
+        return _GREY_LUT[r]
+    return rgb_to_luma(rgb)
+
+
+def load_key_image(spec, frame: int, size: tuple[int, int], input_path) -> np.ndarray:
+    """A keyframe as RGB uint8 at the input size; KeyframeError names the file and problem."""
+    w, h = size
+    if isinstance(spec, np.ndarray):
+        img, name = spec, f"keyframe {frame}"
+    else:
+        name = str(spec)
+        try:
+            img = read_image_rgb(spec)
+        except MediaError as exc:
+            raise KeyframeError(f"{exc.path}: keyframe image for frame {frame}: {exc.problem}") from None
+    if img.ndim != 3 or img.shape[2] != 3:
+        raise KeyframeError(f"{name}: keyframe image must be RGB")
+    if img.shape[:2] != (h, w):
+        raise KeyframeError(f"{name}: keyframe image is {img.shape[1]}x{img.shape[0]} but "
+                            f"{Path(input_path).name} is {w}x{h}; keyframes must match the input size")
+    return np.ascontiguousarray(img, np.uint8)
+
+
+def _range_text(start: int, end: int) -> str:
+    return f"{start}..{end - 1}"
+
+
+class _Stage(threading.Thread):
+    """A pipeline thread that records its exception instead of dying silently."""
+
+    def __init__(self, name, target, failures: list, stop: threading.Event):
+        super().__init__(name=f"render-{name}", daemon=True)
+        self._target_fn = target
+        self._failures = failures
+        self._stop_ev = stop
+
+    def run(self):
+        try:
+            self._target_fn()
+        except BaseException as exc:  # handed to the caller's thread
+            self._failures.append(exc)
+            self._stop_ev.set()
+
+
+def _put(q: queue.Queue, item, stop: threading.Event) -> bool:
+    while not stop.is_set():
+        try:
+            q.put(item, timeout=0.1)
+            return True
+        except queue.Full:
+            continue
+    return False
+
+
+class _Stopped(Exception):
+    """A pipeline stage saw the stop flag (another stage failed, or a cancel)."""
+
+
+def _get(q: queue.Queue, stop: threading.Event):
+    while True:
+        try:
+            return q.get(timeout=0.1)
+        except queue.Empty:
+            if stop.is_set():
+                raise _Stopped()
+
+
+_END = object()
+
+
+# ------------------------------------------------------------------------------ render
+def render(job: RenderJob, progress: Callable[[RenderProgress], None] | None = None,
+           should_stop: Callable[[], bool] | None = None) -> RenderResult:
+    """Run the whole pipeline; returns a RenderResult or raises RenderError / MediaError /
+    ExportError (all with specific messages). Cancel with ``should_stop`` (checked per frame):
+    the partial output is removed and RenderCancelled raised."""
+    from models.device import DeviceUnavailable, describe, pick_device
+    from models.registry import DEFAULT_METHOD, get_propagator
+
+    t0 = time.perf_counter()
+    should_stop = should_stop or (lambda: False)
+    src = open_media(job.input)
+    try:
+        info = src.info
+        n = info.frame_count
+        start = int(job.start or 0)
+        end = n if job.end is None else int(job.end)
+        if not 0 <= start < n:
+            raise RenderError(f"{job.input}: start frame {start} is out of range "
+                              f"(the shot has {n} frames, 0..{n - 1})")
+        if not start < end <= n:
+            raise RenderError(f"{job.input}: end frame {end - 1} is out of range "
+                              f"(the shot has {n} frames, 0..{n - 1}; start is {start})")
+        # --- validate everything before any long work
+        keys_rgb: dict[int, np.ndarray] = {}
+        for f, spec in sorted(job.keys.items()):
+            f = int(f)
+            if not 0 <= f < n:
+                raise KeyframeError(f"keyframe {f}{' (' + str(spec) + ')' if not isinstance(spec, np.ndarray) else ''}: "
+                                    f"frame index out of range (the shot has {n} frames, 0..{n - 1})")
+            if not start <= f < end:
+                raise KeyframeError(f"keyframe {f}: outside the rendered range {_range_text(start, end)}")
+            keys_rgb[f] = load_key_image(spec, f, (info.width, info.height), job.input)
+        for s in job.strokes:
+            if not 0 <= s.frame < n:
+                raise RenderError(f"hint stroke on frame {s.frame}: frame index out of range "
+                                  f"(the shot has {n} frames, 0..{n - 1})")
+            if not start <= s.frame < end:
+                raise RenderError(f"hint stroke on frame {s.frame}: outside the rendered range "
+                                  f"{_range_text(start, end)}")
+        if not keys_rgb and not job.strokes:
+            raise RenderError("nothing to propagate: give at least one keyframe (--key N=IMAGE) "
+                              "or hint strokes (--hints FILE)")
+        try:
+            device = pick_device(job.device)
+        except DeviceUnavailable as exc:
+            raise RenderError(str(exc)) from None
+        method = job.method or DEFAULT_METHOD
+        try:
+            propagator = get_propagator(method, device)
+        except KeyError as exc:
+            raise RenderError(exc.args[0]) from None
+        except ImportError as exc:
+            raise RenderError(f"propagation method {method!r} is not available in this install ({exc})") from None
+
+        # --- the output is opened (temp name) first, so an unwritable target fails fast
+        fps = info.fps or 24.0
+        ts = info.timestamps
+        start_time = ts[start] if ts and start < len(ts) else start / fps
+        enc = None
+        try:
+            enc = open_encoder(job.output, info.width, info.height, fps, job.export,
+                               audio_source=info.path if info.has_audio and info.kind == "video" else None,
+                               start_time=start_time,
+                               end_time=(ts[end - 1] if ts and end - 1 < len(ts) else (end - 1) / fps) + 1.0 / fps)
+            result = _run(job, src, info, start, end, keys_rgb, propagator, method, describe(device),
+                          enc, progress, should_stop, t0)
+            enc = None  # closed by _run
+            return result
+        finally:
+            if enc is not None:
+                enc.abort()
+    finally:
+        src.close()
+
+
+def _run(job, src, info, start, end, keys_rgb, propagator, method, device_name, enc,
+         progress, should_stop, t0) -> RenderResult:
+    from models.hints import colorize
+    from models.upsample import upsample_ab
+
+    total = end - start
+    # ---------------------------------------------------------------- pass 1: proxy luma
+    t_luma = time.perf_counter()
+
+    def luma_progress(done, tot):
+        if progress is not None:
+            el = time.perf_counter() - t_luma
+            f = done / el if el > 0 else 0.0
+            # the render pass runs at roughly a quarter of the decode rate: a rough whole-job ETA
+            eta = ((tot - done) / f + tot / max(f / 4.0, 1e-6)) if f > 0 else None
+            progress(RenderProgress("luma", done, tot, f, eta))
+
+    luma = LumaCache.build(src, job.proxy_height, start, end, progress=luma_progress, should_stop=should_stop)
+    if should_stop():
+        raise RenderCancelled("render cancelled")
+    truncated = luma.error
+    if truncated is not None:
+        end = start + len(luma)
+        total = end - start
+        dropped = [f for f in keys_rgb if f >= end]
+        if dropped:
+            raise KeyframeError(f"keyframe(s) {dropped} lie after the point where {info.path} breaks "
+                                f"({truncated.problem})")
+    pw, ph = luma.size
+
+    # ---------------------------------------------------- keyframe chroma at proxy size
+    keys_rel: dict[int, np.ndarray] = {}
+    full_key_ab: dict[int, np.ndarray] = {}
+    for f, rgb in keys_rgb.items():
+        small = cv2.resize(rgb, (pw, ph), interpolation=cv2.INTER_AREA) if (pw, ph) != (info.width, info.height) else rgb
+        keys_rel[f - start] = rgb_to_ab(small)
+    by_frame: dict[int, list[HintStroke]] = {}
+    for s in job.strokes:
+        by_frame.setdefault(s.frame, []).append(s)
+    for f, strokes in sorted(by_frame.items()):
+        ab, _conf = colorize(luma[f - start], strokes, base_ab=keys_rel.get(f - start))
+        keys_rel[f - start] = np.asarray(ab, np.float32)
+    for f, rgb in keys_rgb.items():
+        if f not in by_frame:   # a keyframe's own frame keeps its full-resolution colour
+            full_key_ab[f - start] = rgb
+    # -------------------------------------------------------------- pass 2: the pipeline
+    stop = threading.Event()
+    failures: list[BaseException] = []
+    q_luma: queue.Queue = queue.Queue(maxsize=4)   # (i, rgb_or_None, L_full)
+    q_ab: queue.Queue = queue.Queue(maxsize=6)     # (i, ab_proxy)
+    q_rgb: queue.Queue = queue.Queue(maxsize=4)    # rgb full
+    spill_dir = Path(tempfile.mkdtemp(prefix="hueshot-render-"))
+    # frames a method yields ahead of order wait here: 256 MB in memory, then spilled to disk
+    reorder = ChromaCache(max_bytes=256 * 2**20, disk_dir=spill_dir, spill_on_evict=True)
+
+    def decode():
+        i = 0
+        try:
+            for idx, rgb in src.iter_rgb(start, end):
+                if stop.is_set():
+                    return
+                L = full_luma(rgb)
+                if not _put(q_luma, (idx - start, L), stop):
+                    return
+                i += 1
+        except CorruptMediaError:
+            if truncated is None or i < total:
+                raise
+            # the break the first pass found: every frame before it has been read
+        _put(q_luma, _END, stop)
+
+    def propagate():
+        want = 0
+        for pf in propagator.run(luma, keys_rel, should_stop=stop.is_set):
+            if stop.is_set():
+                return
+            if pf.index == want:
+                if not _put(q_ab, (want, np.asarray(pf.ab, np.float32)), stop):
+                    return
+                want += 1
+                while ("", want) in reorder:
+                    ab, _ = reorder.pop(want)
+                    if not _put(q_ab, (want, ab), stop):
+                        return
+                    want += 1
+            elif pf.index > want:
+                reorder.put(pf.index, pf.ab, None, persist=False)
+        if want < total and not stop.is_set():
+            raise RenderError(f"propagator {method!r} yielded {want} of {total} frames")
+        _put(q_ab, _END, stop)
+
+    def encode():
+        while True:
+            try:
+                item = _get(q_rgb, stop)
+            except _Stopped:
+                return
+            if item is _END:
+                return
+            enc.write(item)
+
+    threads = [_Stage("decode", decode, failures, stop), _Stage("propagate", propagate, failures, stop),
+               _Stage("encode", encode, failures, stop)]
+    for t in threads:
+        t.start()
+    done = 0
+    t_render = time.perf_counter()
+    rate_window: list[tuple[float, int]] = [(t_render, 0)]
+    try:
+        while done < total:
+            if should_stop():
+                raise RenderCancelled("render cancelled")
+            item = _get(q_luma, stop)
+            if item is _END:
+                raise RenderError(f"{info.path}: decoding stopped after {done} of {total} frames")
+            i, L = item
+            ab_item = _get(q_ab, stop)
+            if ab_item is _END:
+                raise RenderError(f"propagator {method!r} stopped after {done} of {total} frames")
+            j, ab = ab_item
+            if not i == j == done:
+                raise RenderError(f"internal error: frame order {i}/{j}/{done}")
+            if i in full_key_ab:
+                ab_full = rgb_to_ab(full_key_ab[i])
+            else:
+                ab_full = upsample_ab(ab, L)
+            out = compose_rgb(L, ab_full)
+            if not _put(q_rgb, out, stop):
+                raise _Stopped()
+            done += 1
+            if progress is not None:
+                now = time.perf_counter()
+                rate_window.append((now, done))
+                if len(rate_window) > 30:
+                    rate_window.pop(0)
+                dt = now - rate_window[0][0]
+                f = (done - rate_window[0][1]) / dt if dt > 0 else 0.0
+                progress(RenderProgress("render", done, total, f, (total - done) / f if f > 0 else None))
+        if not _put(q_rgb, _END, stop):
+            raise _Stopped()
+        threads[2].join()
+        if failures:
+            raise _Stopped()
+        if should_stop():
+            raise RenderCancelled("render cancelled")
+        enc.close()
+    except BaseException as exc:
+        stop.set()
+        enc.abort()
+        if failures:
+            raise failures[0] from None
+        if isinstance(exc, _Stopped):
+            raise RenderCancelled("render cancelled") from None
+        raise
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(timeout=10)
+        shutil.rmtree(spill_dir, ignore_errors=True)
+    elapsed = time.perf_counter() - t0
+    return RenderResult(output=Path(job.output), frames=total, seconds=elapsed,
+                        fps=total / elapsed if elapsed > 0 else 0.0, method=method, device=device_name,
+                        truncated=truncated)
+
+
+def job_from_project(project, output, **overrides) -> RenderJob:
+    """A RenderJob for a saved or open app.core.project.Project (keyframes as arrays)."""
+    if project.source is None:
+        raise RenderError("the project has no source video")
+    if not project.source_exists:
+        raise RenderError(f"{project.source}: the project's source video is missing")
+    start = project.in_point or 0
+    end = None if project.out_point is None else project.out_point + 1
+    job = RenderJob(input=project.source, output=Path(output), keys=dict(project.keyframes),
+                    strokes=project.strokes, proxy_height=project.proxy_height, start=start, end=end,
+                    method=project.method)
+    for k, v in overrides.items():
+        setattr(job, k, v)
+    return job

@@ -1,0 +1,182 @@
+"""The headless pipeline end to end on small generated clips (real decode, propagate, encode)."""
+from __future__ import annotations
+
+import os
+
+import av
+import cv2
+import numpy as np
+import pytest
+
+from app.core.export import ExportSettings
+from app.core.render import (KeyframeError, RenderCancelled, RenderError, RenderJob, full_luma,
+                             job_from_project, render)
+from models.base import HintStroke, PropagatedFrame
+from models.color import rgb_to_ab, rgb_to_luma, srgb_to_ab
+from tests.conftest import encode_clip, write_png
+
+
+def decode_all(path):
+    with av.open(str(path)) as c:
+        return [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
+
+
+def box_ab(rgb, box, inset=5):
+    x0, y0, x1, y1 = box
+    return rgb_to_ab(rgb[y0 + inset:y1 - inset, x0 + inset:x1 - inset]).reshape(-1, 2).mean(0)
+
+
+def test_keyframe_colour_follows_the_moving_object(grey_clip, tmp_path):
+    sc = grey_clip.scene
+    seen = []
+    out = tmp_path / "out.mp4"
+    res = render(RenderJob(grey_clip.video, out, keys={0: grey_clip.key_png}, method="dis_chain"),
+                 progress=seen.append)
+    frames = decode_all(out)
+    assert res.frames == len(frames) == 24 and frames[0].shape == (96, 160, 3)
+    bg_ab = box_ab(sc.rgb(0), (100, 0, 160, 20), 0)
+    for i in (0, 4, 8):
+        box = sc.obj_box(i)
+        got, want = box_ab(frames[i], box), box_ab(sc.rgb(i), box)
+        # the object carries the keyframe's red where it has moved to, not the background blue
+        assert np.linalg.norm(got - want) < np.linalg.norm(got - bg_ab) / 2, (i, got, want, bg_ab)
+    assert np.linalg.norm(box_ab(frames[0], sc.obj_box(0)) - box_ab(sc.rgb(0), sc.obj_box(0))) < 6
+    # the source luma is kept (to codec precision)
+    for i in (0, 12, 23):
+        assert np.abs(rgb_to_luma(frames[i]) - rgb_to_luma(sc.gray(i))).mean() < 1.5
+    # progress: both stages reported, ending at total, with fps and a final ETA of ~0
+    stages = {p.stage for p in seen}
+    assert stages == {"luma", "render"}
+    last = [p for p in seen if p.stage == "render"][-1]
+    assert (last.done, last.total) == (24, 24) and last.fps > 0 and last.eta == 0
+
+
+def test_frame_range_and_png_sequence(grey_clip, tmp_path):
+    key6 = write_png(tmp_path / "k6.png", grey_clip.scene.rgb(6))
+    out = tmp_path / "seq"
+    res = render(RenderJob(grey_clip.video, out, keys={6: key6}, start=4, end=12, method="dis_chain",
+                           export=ExportSettings(format="png")))
+    assert res.frames == 8 and sorted(os.listdir(out)) == [f"{i:05d}.png" for i in range(8)]
+    img = cv2.cvtColor(cv2.imread(str(out / "00002.png")), cv2.COLOR_BGR2RGB)   # = source frame 6
+    box = grey_clip.scene.obj_box(6)
+    assert np.linalg.norm(box_ab(img, box) - box_ab(grey_clip.scene.rgb(6), box)) < 4
+    with pytest.raises(KeyframeError, match="keyframe 2: outside the rendered range 4..11"):
+        render(RenderJob(grey_clip.video, tmp_path / "x.mp4", keys={2: grey_clip.key_png}, start=4, end=12))
+    with pytest.raises(RenderError, match="end frame 30 is out of range"):
+        render(RenderJob(grey_clip.video, tmp_path / "x.mp4", keys={0: grey_clip.key_png}, end=31))
+
+
+def test_hint_strokes_alone(grey_clip, tmp_path):
+    sc = grey_clip.scene
+    x0, y0, x1, y1 = sc.obj_box(0)
+    cx, cy = (x0 + x1) / 2 / sc.width, (y0 + y1) / 2 / sc.height
+    green = (30, 190, 60)
+    stroke = HintStroke(frame=0, points=[(cx - 0.03, cy), (cx + 0.03, cy)], radius=0.08, color=green)
+    out = tmp_path / "h.mkv"
+    render(RenderJob(grey_clip.video, out, strokes=[stroke], method="dis_chain",
+                     export=ExportSettings(format="ffv1")))
+    f0 = decode_all(out)[0]
+    a, b = box_ab(f0, sc.obj_box(0), 12)
+    ga, gb = srgb_to_ab(green)
+    assert a < -5 and np.sign(a) == np.sign(ga)     # the hint's green lands where it was painted
+
+
+def test_keyframe_errors(grey_clip, tmp_path):
+    small = write_png(tmp_path / "small.png", np.zeros((50, 80, 3), np.uint8))
+    with pytest.raises(KeyframeError, match=r"small.png: keyframe image is 80x50 but clip.mp4 is 160x96"):
+        render(RenderJob(grey_clip.video, tmp_path / "o.mp4", keys={0: small}))
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(b"not a png")
+    with pytest.raises(KeyframeError, match=r"bad.png: keyframe image for frame 3: unreadable image"):
+        render(RenderJob(grey_clip.video, tmp_path / "o.mp4", keys={3: bad}))
+    with pytest.raises(KeyframeError, match=r"keyframe 24 .*frame index out of range \(the shot has 24 frames, 0..23\)"):
+        render(RenderJob(grey_clip.video, tmp_path / "o.mp4", keys={24: grey_clip.key_png}))
+    with pytest.raises(RenderError, match="nothing to propagate"):
+        render(RenderJob(grey_clip.video, tmp_path / "o.mp4"))
+    with pytest.raises(RenderError, match="unknown propagation method 'nope'"):
+        render(RenderJob(grey_clip.video, tmp_path / "o.mp4", keys={0: grey_clip.key_png}, method="nope"))
+    assert not (tmp_path / "o.mp4").exists()
+
+
+def test_cancel_removes_partial_output(grey_clip, tmp_path):
+    out = tmp_path / "c.mp4"
+    count = {"n": 0}
+
+    def progress(p):
+        if p.stage == "render":
+            count["n"] = p.done
+
+    with pytest.raises(RenderCancelled):
+        render(RenderJob(grey_clip.video, out, keys={0: grey_clip.key_png}, method="dis_chain"),
+               progress=progress, should_stop=lambda: count["n"] >= 5)
+    assert 5 <= count["n"] < 24
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.mp4", "clip_key0.png"]
+
+
+def test_truncated_input_renders_readable_frames(scene, tmp_path):
+    src = encode_clip(tmp_path / "t.mkv", [scene.gray(i) for i in range(24)])
+    data = src.read_bytes()
+    src.write_bytes(data[: int(len(data) * 0.6)])
+    key = write_png(tmp_path / "k.png", scene.rgb(0))
+    res = render(RenderJob(src, tmp_path / "o.mp4", keys={0: key}, method="copy_key"))
+    assert res.truncated is not None and 0 < res.frames < 24
+    assert f"frame {res.frames}" in str(res.truncated)
+    assert len(decode_all(tmp_path / "o.mp4")) == res.frames
+
+
+def test_audio_is_passed_through(make_clip, tmp_path):
+    clip = make_clip("a.mp4", audio=True)
+    render(RenderJob(clip.video, tmp_path / "o.mov", keys={0: clip.key_png}, method="copy_key"))
+    with av.open(str(tmp_path / "o.mov")) as c:
+        assert c.streams.audio and c.streams.audio[0].codec_context.name == "aac"
+
+
+class ReversePropagator:
+    """Yields frames last-to-first (like a method propagating backward from a late key):
+    frame t gets a = t so the output order can be checked."""
+
+    name = "reverse_test"
+
+    def __init__(self, device=None):
+        pass
+
+    def run(self, luma, keys, frames=None, should_stop=lambda: False, focus=None):
+        h, w = luma[0].shape
+        for t in reversed(range(len(luma))):
+            ab = np.zeros((h, w, 2), np.float32)
+            ab[..., 0] = 2.0 * t
+            yield PropagatedFrame(t, ab, np.ones((h, w), np.float32))
+
+
+def test_out_of_order_propagator_is_reordered(grey_clip, tmp_path):
+    from models import registry
+    registry.register("reverse_test", ReversePropagator)
+    out = tmp_path / "r.mkv"
+    render(RenderJob(grey_clip.video, out, keys={5: grey_clip.scene.rgb(5)}, method="reverse_test",
+                     export=ExportSettings(format="ffv1")))
+    frames = decode_all(out)
+    a = [float(rgb_to_ab(f)[..., 0].mean()) for i, f in enumerate(frames) if i != 5]
+    assert len(frames) == 24 and all(x < y for x, y in zip(a, a[1:]))
+
+
+def test_job_from_project(grey_clip, tmp_path):
+    from app.core.project import Project
+    doc = Project(grey_clip.video)
+    doc.set_keyframe(0, grey_clip.scene.rgb(0))
+    doc.set_range(2, 9)
+    doc.set_method("copy_key")
+    job = job_from_project(doc, tmp_path / "p.mkv")
+    assert (job.start, job.end, job.method) == (2, 10, "copy_key")
+    with pytest.raises(KeyframeError, match="outside the rendered range 2..9"):
+        render(job)
+    doc.set_range(0, 9)
+    assert render(job_from_project(doc, tmp_path / "p.mkv")).frames == 10
+
+
+def test_full_luma_matches_lab_and_grey_lut():
+    rng = np.random.default_rng(0)
+    g = rng.integers(0, 256, (20, 30), dtype=np.uint8)
+    grey = np.repeat(g[..., None], 3, axis=2)
+    assert np.allclose(full_luma(grey), rgb_to_luma(grey), atol=1e-3)
+    colour = rng.integers(0, 256, (20, 30, 3), dtype=np.uint8)
+    assert np.allclose(full_luma(colour), rgb_to_luma(colour), atol=1e-4)
