@@ -1,0 +1,153 @@
+"""`hueshot` end to end: a real subprocess run, then every bad input with its message and exit code."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+
+from app.cli import EXIT_ERROR, EXIT_OK, EXIT_TRUNCATED, EXIT_USAGE, main
+from tests.conftest import encode_clip, write_png
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def frames_in(path) -> int:
+    with av.open(str(path)) as c:
+        return sum(1 for _ in c.decode(video=0))
+
+
+def test_propagate_subprocess_default_method(grey_clip, tmp_path):
+    out = tmp_path / "out.mp4"
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
+    r = subprocess.run([sys.executable, "-m", "app", "propagate", str(grey_clip.video), "-o", str(out),
+                        "--key", f"0={grey_clip.key_png}"], capture_output=True, text=True, env=env,
+                       cwd=tmp_path, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert frames_in(out) == 24
+    # stderr is not a terminal: plain progress lines, then a summary
+    assert "rendering 24/24 frames" in r.stderr and "wrote" in r.stderr and "fps" in r.stderr
+
+
+def run(argv, capsys):
+    code = main(argv)
+    err = capsys.readouterr().err
+    return code, err
+
+
+def test_hints_file_range_and_folder_output(grey_clip, tmp_path, capsys):
+    hints = tmp_path / "h.json"
+    hints.write_text(json.dumps([{"frame": 3, "points": [[0.2, 0.5]], "radius": 0.1, "color": [0, 200, 0]}]))
+    code, err = run(["propagate", str(grey_clip.video), "-o", str(tmp_path / "seq"), "--hints", str(hints),
+                     "--start", "2", "--end", "9", "--method", "dis_chain", "-q"], capsys)
+    assert code == EXIT_OK, err
+    assert sorted(os.listdir(tmp_path / "seq")) == [f"{i:05d}.png" for i in range(8)]
+
+
+def test_render_project(grey_clip, tmp_path, capsys):
+    from app.core.project import Project
+    doc = Project(grey_clip.video)
+    doc.set_keyframe(0, grey_clip.scene.rgb(0))
+    doc.set_method("copy_key")
+    p = doc.save(tmp_path / "p.hueshot")
+    code, err = run(["render", str(p), "-o", str(tmp_path / "o.mkv"), "-q"], capsys)
+    assert code == EXIT_OK, err and frames_in(tmp_path / "o.mkv") == 24
+    p.write_text("{broken")
+    code, err = run(["render", str(p), "-o", str(tmp_path / "o.mkv")], capsys)
+    assert code == EXIT_ERROR and "p.hueshot: project file is broken" in err
+
+
+@pytest.fixture
+def bad_inputs(tmp_path, scene):
+    d = tmp_path
+    encode_clip(d / "good.mkv", [scene.gray(i) for i in range(24)])
+    data = (d / "good.mkv").read_bytes()
+    (d / "cut.mkv").write_bytes(data[: int(len(data) * 0.6)])
+    mp4 = encode_clip(d / "good.mp4", [scene.gray(i) for i in range(24)]).read_bytes()
+    (d / "cut.mp4").write_bytes(mp4[: int(len(mp4) * 0.6)])      # the index (moov) is lost
+    (d / "noise.mp4").write_bytes(np.random.default_rng(0).integers(0, 256, 5000, dtype=np.uint8).tobytes())
+    (d / "notes.txt").write_text("hello")
+    with av.open(str(d / "zero.mkv"), "w") as c:    # a video track with no frames (audio only)
+        v = c.add_stream("libx264", rate=24)
+        v.width, v.height, v.pix_fmt = 64, 64, "yuv420p"
+        a = c.add_stream("aac", rate=48000, layout="mono")
+        for k in range(0, 4096, 1024):
+            f = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="fltp", layout="mono")
+            f.sample_rate, f.pts, f.time_base = 48000, k, Fraction(1, 48000)
+            for p in a.encode(f):
+                c.mux(p)
+        for p in a.encode():
+            c.mux(p)
+    write_png(d / "key.png", scene.rgb(0))
+    write_png(d / "small.png", np.zeros((40, 40, 3), np.uint8))
+    (d / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n broken")
+    return d
+
+
+CASES = [
+    # (input, key spec, extra args, exit code, message pieces)
+    ("missing.mp4", "0=key.png", [], EXIT_ERROR, ["missing.mp4: no such file"]),
+    ("notes.txt", "0=key.png", [], EXIT_ERROR, ["notes.txt: not a video file"]),
+    ("noise.mp4", "0=key.png", [], EXIT_ERROR, ["noise.mp4: not a video file"]),
+    ("cut.mp4", "0=key.png", [], EXIT_ERROR, ["cut.mp4:", "truncated"]),
+    ("zero.mkv", "0=key.png", [], EXIT_ERROR, ["zero.mkv: contains zero decodable video frames"]),
+    ("good.mkv", "0=small.png", [], EXIT_ERROR, ["small.png: keyframe image is 40x40 but good.mkv is 160x96"]),
+    ("good.mkv", "0=broken.png", [], EXIT_ERROR, ["broken.png: keyframe image for frame 0: unreadable image"]),
+    ("good.mkv", "0=nokey.png", [], EXIT_ERROR, ["nokey.png: keyframe image for frame 0: no such image file"]),
+    ("good.mkv", "40=key.png", [], EXIT_ERROR, ["keyframe 40", "frame index out of range (the shot has 24 frames, 0..23)"]),
+    ("good.mkv", "0=key.png", ["--end", "30"], EXIT_ERROR, ["end frame 30 is out of range"]),
+    ("good.mkv", "0=key.png", ["--start", "5", "--end", "3"], EXIT_USAGE, ["--end 3 is before --start 5"]),
+    ("good.mkv", "x=key.png", [], EXIT_USAGE, ["frame number 'x' is not an integer"]),
+    ("good.mkv", "0=key.png", ["-o", "nodir/o.mp4"], EXIT_ERROR, ["nodir/o.mp4: output folder", "does not exist"]),
+    ("good.mkv", "0=key.png", ["-o", "o.avi"], EXIT_ERROR, ["o.avi: unsupported output extension"]),
+    ("good.mkv", "0=key.png", ["--device", "tpu"], EXIT_ERROR, ["unknown device 'tpu'"]),
+    ("good.mkv", "0=key.png", ["--hints", "nohints.json"], EXIT_ERROR, ["nohints.json: no such hints file"]),
+]
+
+
+@pytest.mark.parametrize("inp,key,extra,code,pieces", CASES, ids=[f"{c[0]}|{c[1]}|{' '.join(c[2])}" for c in CASES])
+def test_bad_inputs(bad_inputs, capsys, monkeypatch, inp, key, extra, code, pieces):
+    monkeypatch.chdir(bad_inputs)
+    out = [] if "-o" in extra else ["-o", "out.mp4"]
+    got, err = run(["propagate", inp, *out, "--key", key, "--method", "copy_key", *extra], capsys)
+    assert got == code, err
+    for piece in pieces:
+        assert piece in err, err
+    assert not (bad_inputs / "out.mp4").exists()
+    assert not [p for p in os.listdir(bad_inputs) if ".partial" in p]
+
+
+def test_truncated_stream_says_where_it_broke(bad_inputs, capsys, monkeypatch):
+    monkeypatch.chdir(bad_inputs)
+    code, err = run(["propagate", "cut.mkv", "-o", "out.mkv", "--key", "0=key.png", "--method", "copy_key",
+                     "-q"], capsys)
+    assert code == EXIT_TRUNCATED
+    assert "cut.mkv: stream is corrupt or truncated at frame" in err and "readable frames to out.mkv" in err
+    n = int(err.split("at frame ")[1].split()[0])
+    assert 0 < n < 24 and frames_in(bad_inputs / "out.mkv") == n
+
+
+def test_disk_full(grey_clip, small_fs, capsys):
+    code, err = run(["propagate", str(grey_clip.video), "-o", str(small_fs / "big"), "--key",
+                     f"0={grey_clip.key_png}", "--method", "copy_key", "--format", "tiff", "-q"], capsys)
+    assert code == EXIT_ERROR and "disk full" in err and "partial output was removed" in err
+    assert os.listdir(small_fs) == []
+
+
+def test_usage_and_gui_dispatch(capsys, tmp_path):
+    assert main(["--help"]) == EXIT_OK
+    assert "hueshot propagate" in capsys.readouterr().out
+    code, err = run(["propagate", "-h"], capsys)
+    assert code == EXIT_OK
+    code, err = run([str(tmp_path / "nothing.mp4")], capsys)      # `hueshot FILE` with a bad FILE
+    assert code == EXIT_ERROR and "nothing.mp4: no such file" in err
+    code, err = run(["a", "b"], capsys)
+    assert code == EXIT_USAGE and "unknown command 'a'" in err
+    code, err = run(["bench", "-h"], capsys)
+    assert code == EXIT_OK
