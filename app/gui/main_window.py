@@ -15,7 +15,7 @@ import uuid
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import QSettings, Qt, QTimer, Signal
+from PySide6.QtCore import QSettings, Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence, QUndoStack
 from PySide6.QtWidgets import (QDockWidget, QFileDialog, QHBoxLayout, QLabel, QMainWindow, QMessageBox,
                                QProgressBar, QToolButton, QVBoxLayout, QWidget)
@@ -141,7 +141,8 @@ class MainWindow(QMainWindow):
         sb = self.statusBar()
         self.status_msg = QLabel("")
         self.progress = QProgressBar()
-        self.progress.setMaximumWidth(180)
+        self.progress.setMinimumWidth(220)
+        self.progress.setMaximumWidth(260)
         self.progress.setTextVisible(True)
         self.progress.hide()
         self.device_label = QLabel("Device: starting…")
@@ -302,11 +303,13 @@ class MainWindow(QMainWindow):
         self.setWindowTitle(f"{name}[*] — Hueshot" if name else "Hueshot[*]")
         self.setWindowModified(not self.undo.isClean())
 
+    @Slot(int, int)
     def _on_opening(self, done: int, total: int) -> None:
         self.progress.setRange(0, total)
         self.progress.setValue(done)
         self.progress.setFormat(f"Reading %v/%m")
 
+    @Slot(object, object)
     def _on_opened(self, info, luma) -> None:
         if self.doc is None or os.path.abspath(info.path) != os.path.abspath(self.doc.media_path):
             return                        # a newer open superseded this one
@@ -328,6 +331,7 @@ class MainWindow(QMainWindow):
         if self.doc.has_hints():
             self._schedule_propagation(self.doc.first_key())
 
+    @Slot(str, str)
     def _on_open_failed(self, path: str, msg: str) -> None:
         self.progress.hide()
         self._error(f"Cannot open the shot:\n{msg}")
@@ -375,7 +379,7 @@ class MainWindow(QMainWindow):
         i = self.current
         gray = self._gray_rgb(i)
         rgb = self.store.rgb(i)
-        self.viewer.show(rgb_to_qimage(rgb) if rgb is not None else None, gray_to_qimage(gray),
+        self.viewer.show(rgb_to_qimage(rgb) if rgb is not None else None, rgb_to_qimage(gray),
                          self.luma[i], self.doc.strokes(i) if self.doc else [])
         n = self.frame_count()
         state = {NONE: "no colour yet", STALE: "stale", COMPUTING: "computing", DONE: "propagated"}[int(self.timeline.states[i])]
@@ -538,6 +542,7 @@ class MainWindow(QMainWindow):
         self.workers.worker.bump(self.generation)
         self._propagate_timer.stop()
 
+    @Slot(int, int)
     def _on_started(self, gen: int, total: int) -> None:
         if gen != self.generation:
             return
@@ -547,6 +552,7 @@ class MainWindow(QMainWindow):
         self.progress.setFormat("Propagating %v/%m")
         self.progress.show()
 
+    @Slot(int, int, object, object)
     def _on_frame(self, gen: int, index: int, ab, rgb) -> None:
         if gen != self.generation or self.store is None:
             return                               # stale: an edit came after this was started
@@ -557,6 +563,7 @@ class MainWindow(QMainWindow):
         if index == self.current:
             self._show_current()
 
+    @Slot(int, bool, float)
     def _on_finished(self, gen: int, completed: bool, seconds: float) -> None:
         if gen == self.generation:
             self.progress.hide()
@@ -578,9 +585,13 @@ class MainWindow(QMainWindow):
         self._last_finished = (gen, completed)
         self.propagationFinished.emit(gen, completed)
 
+    @Slot(str)
     def _on_worker_error(self, msg: str) -> None:
+        if self.workers.worker.method is None:
+            self.device_label.setText("Device: none usable (see error; Edit > Preferences)")
         self._error(msg)
 
+    @Slot(str, str)
     def _on_device(self, desc: str, method: str) -> None:
         self.device_label.setText(f"Device: {desc} · {method}")
         self.device_label.setToolTip("Compute device and propagation method in use (Edit > Preferences)")
