@@ -101,6 +101,7 @@ def _add_output_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-audio", action="store_true", help="do not pass the source audio through")
     p.add_argument("--device", default="auto", help="compute device: auto, cpu, cuda, cuda:N, mps")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress output")
+    p.add_argument("--verbose", "-v", action="store_true", help="print time spent per pipeline stage")
 
 
 def propagate_parser() -> argparse.ArgumentParser:
@@ -147,6 +148,9 @@ def _run_job(job, args) -> int:
     if not args.quiet:
         print(f"wrote {result.output}: {result.frames} frames in {result.seconds:.1f} s "
               f"({result.fps:.1f} fps), method {result.method}, device {result.device}", file=sys.stderr)
+    if args.verbose and result.stats:
+        print("busy seconds per stage (stages overlap in threads): " +
+              ", ".join(f"{k} {v:.1f}" for k, v in result.stats.items()), file=sys.stderr)
     if result.truncated is not None:
         _err(f"{result.truncated}; rendered the {result.frames} readable frames to {result.output}")
         return EXIT_TRUNCATED

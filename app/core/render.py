@@ -34,7 +34,7 @@ from app.core.cache import ChromaCache
 from app.core.export import ExportError, ExportSettings, open_encoder
 from app.core.media import CorruptMediaError, LumaCache, MediaError, open_media, read_image_rgb
 from models.base import HintStroke
-from models.color import compose_rgb, rgb_to_ab, rgb_to_luma
+from models.color import rgb_to_ab, rgb_to_luma
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +83,7 @@ class RenderResult:
     method: str
     device: str
     truncated: CorruptMediaError | None = None   # input broke: the frames before it were rendered
+    stats: dict = field(default_factory=dict)     # seconds busy per stage (thread CPU-ish time)
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -90,16 +91,29 @@ _GREY_LUT: np.ndarray | None = None
 
 
 def full_luma(rgb: np.ndarray) -> np.ndarray:
-    """L (float32, 0..100) of a full-resolution frame; grey frames take a 256-entry LUT."""
+    """L (float32, 0..100) of a full-resolution frame, equal to models.color.rgb_to_luma.
+
+    Grey frames (R = G = B, the usual input) go through a 256-entry LUT: ~3 ms at 1080p
+    instead of ~19 ms for the Lab conversion.
+    """
     global _GREY_LUT
     if _GREY_LUT is None:
         ramp = np.repeat(np.arange(256, dtype=np.uint8)[None, :, None], 3, axis=2)
-        _GREY_LUT = rgb_to_luma(ramp)[0].astype(np.float32)
-    r = rgb[..., 0]
-    if (np.array_equal(r[::7, ::7], rgb[::7, ::7, 1]) and np.array_equal(r[::7, ::7], rgb[::7, ::7, 2])
-            and not cv2.absdiff(rgb, cv2.merge([r, r, r])).any()):
-        return _GREY_LUT[r]
+        _GREY_LUT = np.ascontiguousarray(rgb_to_luma(ramp)[0].astype(np.float32).reshape(1, 256))
+    if rgb.dtype == np.uint8 and rgb.ndim == 3 and rgb.shape[2] == 3:
+        r, g, b = cv2.split(rgb)
+        if cv2.countNonZero(cv2.absdiff(r, g)) == 0 and cv2.countNonZero(cv2.absdiff(r, b)) == 0:
+            return cv2.LUT(r, _GREY_LUT)
     return rgb_to_luma(rgb)
+
+
+def compose_fast(luma: np.ndarray, ab: np.ndarray) -> np.ndarray:
+    """models.color.compose_rgb (same conversion, within 1 level from rounding) in OpenCV
+    passes only: ~20 ms at 1080p instead of ~55 ms."""
+    a, b = cv2.split(np.asarray(ab, np.float32))
+    rgb = cv2.cvtColor(cv2.merge([np.asarray(luma, np.float32), a, b]), cv2.COLOR_Lab2RGB)
+    cv2.max(rgb, 0.0, dst=rgb)                      # out-of-gamut negatives -> 0 before |x|
+    return cv2.convertScaleAbs(rgb, alpha=255.0)    # x*255, rounded, saturated to 0..255
 
 
 def load_key_image(spec, frame: int, size: tuple[int, int], input_path) -> np.ndarray:
@@ -262,6 +276,8 @@ def _run(job, src, info, start, end, keys_rgb, propagator, method, device_name, 
             progress(RenderProgress("luma", done, tot, f, eta))
 
     luma = LumaCache.build(src, job.proxy_height, start, end, progress=luma_progress, should_stop=should_stop)
+    stats = {"luma_pass": time.perf_counter() - t_luma, "decode": 0.0, "propagate": 0.0,
+             "upsample": 0.0, "compose": 0.0, "encode": 0.0}
     if should_stop():
         raise RenderCancelled("render cancelled")
     truncated = luma.error
@@ -302,13 +318,16 @@ def _run(job, src, info, start, end, keys_rgb, propagator, method, device_name, 
     def decode():
         i = 0
         try:
+            t = time.perf_counter()
             for idx, rgb in src.iter_rgb(start, end):
                 if stop.is_set():
                     return
                 L = full_luma(rgb)
+                stats["decode"] += time.perf_counter() - t
                 if not _put(q_luma, (idx - start, L), stop):
                     return
                 i += 1
+                t = time.perf_counter()
         except CorruptMediaError:
             if truncated is None or i < total:
                 raise
@@ -317,7 +336,9 @@ def _run(job, src, info, start, end, keys_rgb, propagator, method, device_name, 
 
     def propagate():
         want = 0
+        t = time.perf_counter()
         for pf in propagator.run(luma, keys_rel, should_stop=stop.is_set):
+            stats["propagate"] += time.perf_counter() - t
             if stop.is_set():
                 return
             if pf.index == want:
@@ -331,6 +352,7 @@ def _run(job, src, info, start, end, keys_rgb, propagator, method, device_name, 
                     want += 1
             elif pf.index > want:
                 reorder.put(pf.index, pf.ab, None, persist=False)
+            t = time.perf_counter()
         if want < total and not stop.is_set():
             raise RenderError(f"propagator {method!r} yielded {want} of {total} frames")
         _put(q_ab, _END, stop)
@@ -343,7 +365,9 @@ def _run(job, src, info, start, end, keys_rgb, propagator, method, device_name, 
                 return
             if item is _END:
                 return
+            t = time.perf_counter()
             enc.write(item)
+            stats["encode"] += time.perf_counter() - t
 
     threads = [_Stage("decode", decode, failures, stop), _Stage("propagate", propagate, failures, stop),
                _Stage("encode", encode, failures, stop)]
@@ -369,8 +393,12 @@ def _run(job, src, info, start, end, keys_rgb, propagator, method, device_name, 
             if i in full_key_ab:
                 ab_full = rgb_to_ab(full_key_ab[i])
             else:
+                t = time.perf_counter()
                 ab_full = upsample_ab(ab, L)
-            out = compose_rgb(L, ab_full)
+                stats["upsample"] += time.perf_counter() - t
+            t = time.perf_counter()
+            out = compose_fast(L, ab_full)
+            stats["compose"] += time.perf_counter() - t
             if not _put(q_rgb, out, stop):
                 raise _Stopped()
             done += 1
@@ -406,7 +434,7 @@ def _run(job, src, info, start, end, keys_rgb, propagator, method, device_name, 
     elapsed = time.perf_counter() - t0
     return RenderResult(output=Path(job.output), frames=total, seconds=elapsed,
                         fps=total / elapsed if elapsed > 0 else 0.0, method=method, device=device_name,
-                        truncated=truncated)
+                        truncated=truncated, stats=stats)
 
 
 def job_from_project(project, output, **overrides) -> RenderJob:

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 
 from app.core.export import ExportSettings
-from app.core.render import (KeyframeError, RenderCancelled, RenderError, RenderJob, full_luma,
-                             job_from_project, render)
+from app.core.render import (KeyframeError, RenderCancelled, RenderError, RenderJob, compose_fast,
+                             full_luma, job_from_project, render)
 from models.base import HintStroke, PropagatedFrame
-from models.color import rgb_to_ab, rgb_to_luma, srgb_to_ab
+from models.color import compose_rgb, rgb_to_ab, rgb_to_luma, srgb_to_ab
 from tests.conftest import encode_clip, write_png
 
 
@@ -180,3 +180,11 @@ def test_full_luma_matches_lab_and_grey_lut():
     assert np.allclose(full_luma(grey), rgb_to_luma(grey), atol=1e-3)
     colour = rng.integers(0, 256, (20, 30, 3), dtype=np.uint8)
     assert np.allclose(full_luma(colour), rgb_to_luma(colour), atol=1e-4)
+
+
+def test_compose_fast_matches_compose_rgb():
+    rng = np.random.default_rng(1)
+    L = rng.uniform(0, 100, (40, 50)).astype(np.float32)
+    ab = rng.normal(0, 50, (40, 50, 2)).astype(np.float32)     # includes out-of-gamut colours
+    diff = np.abs(compose_fast(L, ab).astype(int) - compose_rgb(L, ab))
+    assert diff.max() <= 1 and (diff > 0).mean() < 0.01
