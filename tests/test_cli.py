@@ -151,3 +151,26 @@ def test_usage_and_gui_dispatch(capsys, tmp_path):
     assert code == EXIT_USAGE and "unknown command 'a'" in err
     code, err = run(["bench", "-h"], capsys)
     assert code == EXIT_OK
+
+
+class _Terminal(__import__("io").StringIO):
+    def isatty(self):
+        return True
+
+
+def test_progress_printer_bar_and_lines():
+    from app.cli import ProgressPrinter
+    from app.core.render import RenderProgress
+    tty = _Terminal()
+    p = ProgressPrinter(stream=tty)
+    p(RenderProgress("render", 5, 10, 9.5, 0.53))
+    p(RenderProgress("render", 10, 10, 9.7, 0.0))
+    assert "\rrendering [###############...............] 5/10   9.5 fps  ETA 0:01" in tty.getvalue()
+    assert tty.getvalue().endswith("\n")
+    plain = __import__("io").StringIO()
+    p = ProgressPrinter(stream=plain)
+    for i in range(1, 11):
+        p(RenderProgress("render", i, 10, 9.0, (10 - i) / 9))
+    lines = plain.getvalue().splitlines()
+    assert lines[0].startswith("rendering 1/10 frames") and lines[-1].startswith("rendering 10/10 frames, 9.0 fps")
+    assert len(lines) == 2 and "\r" not in plain.getvalue()   # periodic, not per frame
