@@ -72,6 +72,10 @@ class RenderJob:
     method: str | None = None         # models.registry name; None = DEFAULT_METHOD
     device: str = "auto"
     export: ExportSettings = field(default_factory=ExportSettings)
+    # Already-propagated chroma (e.g. the GUI's cache, so the export is exactly the preview):
+    # source frame index -> proxy ab (HxWx2) or None. When set, keys/strokes/method are not
+    # used and no propagation runs; a None for a wanted frame is an error.
+    chroma: Callable[[int], np.ndarray | None] | None = None
 
 
 @dataclass
@@ -114,6 +118,17 @@ def compose_fast(luma: np.ndarray, ab: np.ndarray) -> np.ndarray:
     rgb = cv2.cvtColor(cv2.merge([np.asarray(luma, np.float32), a, b]), cv2.COLOR_Lab2RGB)
     cv2.max(rgb, 0.0, dst=rgb)                      # out-of-gamut negatives -> 0 before |x|
     return cv2.convertScaleAbs(rgb, alpha=255.0)    # x*255, rounded, saturated to 0..255
+
+
+def compose_frame(rgb_full: np.ndarray, ab: np.ndarray) -> np.ndarray:
+    """One output frame: the source frame's luma + chroma (proxy chroma is upsampled guided
+    by the full-resolution luma). The same path the render pipeline takes, for callers that
+    compose single frames (viewer snapshots) so they match the export."""
+    from models.upsample import upsample_ab
+    L = full_luma(rgb_full)
+    if ab.shape[:2] != L.shape:
+        ab = upsample_ab(np.asarray(ab, np.float32), L)
+    return compose_fast(L, ab)
 
 
 def load_key_image(spec, frame: int, size: tuple[int, int], input_path) -> np.ndarray:
@@ -222,20 +237,24 @@ def render(job: RenderJob, progress: Callable[[RenderProgress], None] | None = N
             if not start <= s.frame < end:
                 raise RenderError(f"hint stroke on frame {s.frame}: outside the rendered range "
                                   f"{_range_text(start, end)}")
-        if not keys_rgb and not job.strokes:
-            raise RenderError("nothing to propagate: give at least one keyframe (--key N=IMAGE) "
-                              "or hint strokes (--hints FILE)")
-        try:
-            device = pick_device(job.device)
-        except DeviceUnavailable as exc:
-            raise RenderError(str(exc)) from None
-        method = job.method or DEFAULT_METHOD
-        try:
-            propagator = get_propagator(method, device)
-        except KeyError as exc:
-            raise RenderError(exc.args[0]) from None
-        except ImportError as exc:
-            raise RenderError(f"propagation method {method!r} is not available in this install ({exc})") from None
+        if job.chroma is not None:
+            propagator, method, device_name = None, "precomputed", "-"
+        else:
+            if not keys_rgb and not job.strokes:
+                raise RenderError("nothing to propagate: give at least one keyframe (--key N=IMAGE) "
+                                  "or hint strokes (--hints FILE)")
+            try:
+                device = pick_device(job.device)
+            except DeviceUnavailable as exc:
+                raise RenderError(str(exc)) from None
+            method = job.method or DEFAULT_METHOD
+            try:
+                propagator = get_propagator(method, device)
+            except KeyError as exc:
+                raise RenderError(exc.args[0]) from None
+            except ImportError as exc:
+                raise RenderError(f"propagation method {method!r} is not available in this install ({exc})") from None
+            device_name = describe(device)
 
         # --- the output is opened (temp name) first, so an unwritable target fails fast
         fps = info.fps or 24.0
@@ -247,7 +266,7 @@ def render(job: RenderJob, progress: Callable[[RenderProgress], None] | None = N
                                audio_source=info.path if info.has_audio and info.kind == "video" else None,
                                start_time=start_time,
                                end_time=(ts[end - 1] if ts and end - 1 < len(ts) else (end - 1) / fps) + 1.0 / fps)
-            result = _run(job, src, info, start, end, keys_rgb, propagator, method, describe(device),
+            result = _run(job, src, info, start, end, keys_rgb, propagator, method, device_name,
                           enc, progress, should_stop, t0)
             enc = None  # closed by _run
             return result
@@ -275,36 +294,38 @@ def _run(job, src, info, start, end, keys_rgb, propagator, method, device_name, 
             eta = ((tot - done) / f + tot / max(f / 4.0, 1e-6)) if f > 0 else None
             progress(RenderProgress("luma", done, tot, f, eta))
 
-    luma = LumaCache.build(src, job.proxy_height, start, end, progress=luma_progress, should_stop=should_stop)
-    stats = {"luma_pass": time.perf_counter() - t_luma, "decode": 0.0, "propagate": 0.0,
-             "upsample": 0.0, "compose": 0.0, "encode": 0.0}
-    if should_stop():
-        raise RenderCancelled("render cancelled")
-    truncated = luma.error
-    if truncated is not None:
-        end = start + len(luma)
-        total = end - start
-        dropped = [f for f in keys_rgb if f >= end]
-        if dropped:
-            raise KeyframeError(f"keyframe(s) {dropped} lie after the point where {info.path} breaks "
-                                f"({truncated.problem})")
-    pw, ph = luma.size
-
-    # ---------------------------------------------------- keyframe chroma at proxy size
+    stats = {"luma_pass": 0.0, "decode": 0.0, "propagate": 0.0, "upsample": 0.0, "compose": 0.0, "encode": 0.0}
+    truncated = None
     keys_rel: dict[int, np.ndarray] = {}
     full_key_ab: dict[int, np.ndarray] = {}
-    for f, rgb in keys_rgb.items():
-        small = cv2.resize(rgb, (pw, ph), interpolation=cv2.INTER_AREA) if (pw, ph) != (info.width, info.height) else rgb
-        keys_rel[f - start] = rgb_to_ab(small)
-    by_frame: dict[int, list[HintStroke]] = {}
-    for s in job.strokes:
-        by_frame.setdefault(s.frame, []).append(s)
-    for f, strokes in sorted(by_frame.items()):
-        ab, _conf = colorize(luma[f - start], strokes, base_ab=keys_rel.get(f - start))
-        keys_rel[f - start] = np.asarray(ab, np.float32)
-    for f, rgb in keys_rgb.items():
-        if f not in by_frame:   # a keyframe's own frame keeps its full-resolution colour
-            full_key_ab[f - start] = rgb
+    if job.chroma is None:
+        luma = LumaCache.build(src, job.proxy_height, start, end, progress=luma_progress, should_stop=should_stop)
+        stats["luma_pass"] = time.perf_counter() - t_luma
+        if should_stop():
+            raise RenderCancelled("render cancelled")
+        truncated = luma.error
+        if truncated is not None:
+            end = start + len(luma)
+            total = end - start
+            dropped = [f for f in keys_rgb if f >= end]
+            if dropped:
+                raise KeyframeError(f"keyframe(s) {dropped} lie after the point where {info.path} breaks "
+                                    f"({truncated.problem})")
+        pw, ph = luma.size
+
+        # ------------------------------------------------ keyframe chroma at proxy size
+        for f, rgb in keys_rgb.items():
+            small = cv2.resize(rgb, (pw, ph), interpolation=cv2.INTER_AREA) if (pw, ph) != (info.width, info.height) else rgb
+            keys_rel[f - start] = rgb_to_ab(small)
+        by_frame: dict[int, list[HintStroke]] = {}
+        for s in job.strokes:
+            by_frame.setdefault(s.frame, []).append(s)
+        for f, strokes in sorted(by_frame.items()):
+            ab, _conf = colorize(luma[f - start], strokes, base_ab=keys_rel.get(f - start))
+            keys_rel[f - start] = np.asarray(ab, np.float32)
+        for f, rgb in keys_rgb.items():
+            if f not in by_frame:   # a keyframe's own frame keeps its full-resolution colour
+                full_key_ab[f - start] = rgb
     # -------------------------------------------------------------- pass 2: the pipeline
     stop = threading.Event()
     failures: list[BaseException] = []
@@ -334,7 +355,20 @@ def _run(job, src, info, start, end, keys_rgb, propagator, method, device_name, 
             # the break the first pass found: every frame before it has been read
         _put(q_luma, _END, stop)
 
+    def precomputed():
+        for i in range(total):
+            if stop.is_set():
+                return
+            ab = job.chroma(start + i)
+            if ab is None:
+                raise RenderError(f"frame {start + i} has no propagated colour yet (propagate it first)")
+            if not _put(q_ab, (i, np.asarray(ab, np.float32)), stop):
+                return
+        _put(q_ab, _END, stop)
+
     def propagate():
+        if job.chroma is not None:
+            return precomputed()
         want = 0
         t = time.perf_counter()
         for pf in propagator.run(luma, keys_rel, should_stop=stop.is_set):
@@ -392,6 +426,8 @@ def _run(job, src, info, start, end, keys_rgb, propagator, method, device_name, 
                 raise RenderError(f"internal error: frame order {i}/{j}/{done}")
             if i in full_key_ab:
                 ab_full = rgb_to_ab(full_key_ab[i])
+            elif ab.shape[:2] == L.shape:
+                ab_full = ab
             else:
                 t = time.perf_counter()
                 ab_full = upsample_ab(ab, L)

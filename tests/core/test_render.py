@@ -188,3 +188,21 @@ def test_compose_fast_matches_compose_rgb():
     ab = rng.normal(0, 50, (40, 50, 2)).astype(np.float32)     # includes out-of-gamut colours
     diff = np.abs(compose_fast(L, ab).astype(int) - compose_rgb(L, ab))
     assert diff.max() <= 1 and (diff > 0).mean() < 0.01
+
+
+def test_precomputed_chroma_export(grey_clip, tmp_path):
+    """The GUI's export: chroma it already has (proxy ab per frame), composed and encoded."""
+    sc = grey_clip.scene
+    green_ab = np.array([-12.0, 10.0], np.float32)   # mild: in gamut at the clip's dark greys
+    chroma = {i: np.broadcast_to(green_ab, (48, 80, 2)).copy() for i in range(24)}
+    res = render(RenderJob(grey_clip.video, tmp_path / "g.mkv", chroma=chroma.get, start=2, end=10,
+                           export=ExportSettings(format="ffv1")))
+    frames = decode_all(tmp_path / "g.mkv")
+    assert res.frames == len(frames) == 8
+    assert np.abs(rgb_to_ab(frames[3]).reshape(-1, 2).mean(0) - green_ab).max() < 3
+    assert np.abs(rgb_to_luma(frames[3]) - rgb_to_luma(sc.gray(5))).mean() < 1.0
+    del chroma[6]
+    with pytest.raises(RenderError, match="frame 6 has no propagated colour"):
+        render(RenderJob(grey_clip.video, tmp_path / "g2.mkv", chroma=chroma.get, start=2, end=10,
+                         export=ExportSettings(format="ffv1")))
+    assert not (tmp_path / "g2.mkv").exists()
