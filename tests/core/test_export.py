@@ -217,3 +217,12 @@ def test_disk_full(small_fs, name):
             enc.write(rng.integers(0, 256, (240, 320, 3), dtype=np.uint8))
         enc.close()
     assert os.listdir(small_fs) == []   # no half-written file left behind
+
+
+def test_odd_size_h264_is_cropped_to_even(tmp_path):
+    enc = open_encoder(tmp_path / "odd.mp4", 65, 33, 24)
+    enc.write(np.full((33, 65, 3), 90, np.uint8))
+    enc.close()
+    with av.open(str(tmp_path / "odd.mp4")) as c:
+        cc = c.streams.video[0].codec_context
+        assert (cc.width, cc.height) == (64, 32)
