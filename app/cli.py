@@ -94,7 +94,7 @@ def _key_arg(text: str):
 def _add_output_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("-o", "--output", required=True, metavar="OUTPUT",
                    help="video file (.mp4/.mov/.mkv: H.264; --format prores/ffv1) or a folder (PNG sequence)")
-    p.add_argument("--format", default="", choices=["", "h264", "prores", "ffv1", "png", "tiff"],
+    p.add_argument("--format", default="", choices=["h264", "prores", "ffv1", "png", "tiff"],
                    help="output format (default: from OUTPUT's extension; a folder is a PNG sequence)")
     p.add_argument("--crf", type=int, default=18, help="H.264 quality (default 18)")
     p.add_argument("--preset", default="superfast", help="x264 preset (default superfast)")
@@ -105,8 +105,20 @@ def _add_output_args(p: argparse.ArgumentParser) -> None:
 
 
 def propagate_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="hueshot propagate",
-                                description="Colourise a grey shot from coloured keyframes and/or hint strokes.")
+    p = argparse.ArgumentParser(
+        prog="hueshot propagate", formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Colourise a grey shot from coloured keyframes and/or hint strokes.",
+        epilog="""examples:
+  hueshot propagate shot.mp4 -o colour.mp4 --key 0=frame0_colour.png
+  hueshot propagate shot.mov -o colour.mov --format prores --key 0=a.png --key 120=b.png
+  hueshot propagate shot.mp4 -o frames/ --hints hints.json --start 10 --end 99
+
+--hints FILE holds a JSON list of strokes (coordinates are fractions of width/height,
+radius a fraction of the height, colour sRGB 0..255):
+  [{"frame": 0, "points": [[0.2, 0.5], [0.3, 0.5]], "radius": 0.02, "color": [200, 40, 40]}]
+
+exit status: 0 ok, 1 input/output problem, 2 bad arguments, 3 input truncated (readable
+frames rendered), 130 interrupted.""")
     p.add_argument("input", metavar="INPUT", help="video file or folder of frames")
     _add_output_args(p)
     p.add_argument("--key", action="append", type=_key_arg, default=[], metavar="N=IMAGE",
