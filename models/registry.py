@@ -1,0 +1,62 @@
+"""Method names -> propagator factories.
+
+`get_propagator(name, device=None, **kw)` builds a fresh propagator object; `device` is
+passed through (classic methods run on the CPU with OpenCV and ignore it).
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+from .base import Propagator
+
+DEFAULT_METHOD = "flow"
+
+# Baselines first; the default classic propagator after. Imports are lazy so listing
+# methods stays cheap.
+def _gray(**kw):
+    from .baselines import GrayPropagator
+    return GrayPropagator(**kw)
+
+
+def _copy_key(**kw):
+    from .baselines import CopyKeyPropagator
+    return CopyKeyPropagator(**kw)
+
+
+def _dis_chain(**kw):
+    from .baselines import DisChainPropagator
+    return DisChainPropagator(**kw)
+
+
+def _flow(**kw):
+    from .flow_prop import FlowPropagator
+    return FlowPropagator(**kw)
+
+
+_FACTORIES: dict[str, Callable[..., Propagator]] = {
+    "gray": _gray,
+    "copy_key": _copy_key,
+    "dis_chain": _dis_chain,
+    "flow": _flow,
+}
+
+BASELINES = ("gray", "copy_key", "dis_chain")
+
+
+def available_methods() -> list[str]:
+    return list(_FACTORIES)
+
+
+def register(name: str, factory: Callable[..., Propagator]) -> None:
+    """Add a method (e.g. a learned propagator) under `name`."""
+    _FACTORIES[name] = factory
+
+
+def get_propagator(name: str | None = None, device=None, **kw) -> Propagator:
+    name = name or DEFAULT_METHOD
+    try:
+        factory = _FACTORIES[name]
+    except KeyError:
+        raise KeyError(f"unknown propagation method {name!r}; available: "
+                       f"{', '.join(available_methods())}") from None
+    return factory(device=device, **kw)
