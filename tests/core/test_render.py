@@ -27,28 +27,35 @@ def box_ab(rgb, box, inset=5):
 
 
 def test_keyframe_colour_follows_the_moving_object(grey_clip, tmp_path):
+    """Default method, whole pipeline: the object keeps the keyframe's red wherever it moves."""
     sc = grey_clip.scene
     seen = []
     out = tmp_path / "out.mp4"
-    res = render(RenderJob(grey_clip.video, out, keys={0: grey_clip.key_png}, method="dis_chain"),
-                 progress=seen.append)
+    res = render(RenderJob(grey_clip.video, out, keys={0: grey_clip.key_png}), progress=seen.append)
     frames = decode_all(out)
     assert res.frames == len(frames) == 24 and frames[0].shape == (96, 160, 3)
     bg_ab = box_ab(sc.rgb(0), (100, 0, 160, 20), 0)
-    for i in (0, 4, 8):
+    for i in (0, 4, 8, 12, 16, 23):     # by frame 12 the object is wholly off its frame-0 place
         box = sc.obj_box(i)
         got, want = box_ab(frames[i], box), box_ab(sc.rgb(i), box)
-        # the object carries the keyframe's red where it has moved to, not the background blue
-        assert np.linalg.norm(got - want) < np.linalg.norm(got - bg_ab) / 2, (i, got, want, bg_ab)
-    assert np.linalg.norm(box_ab(frames[0], sc.obj_box(0)) - box_ab(sc.rgb(0), sc.obj_box(0))) < 6
+        err = np.linalg.norm(got - want)
+        assert err < 10 and err < np.linalg.norm(got - bg_ab) / 3, (i, got, want, bg_ab)
     # the source luma is kept (to codec precision)
     for i in (0, 12, 23):
         assert np.abs(rgb_to_luma(frames[i]) - rgb_to_luma(sc.gray(i))).mean() < 1.5
-    # progress: both stages reported, ending at total, with fps and a final ETA of ~0
+    # progress: both stages reported, ending at total, with fps and a final ETA of 0
     stages = {p.stage for p in seen}
     assert stages == {"luma", "render"}
     last = [p for p in seen if p.stage == "render"][-1]
     assert (last.done, last.total) == (24, 24) and last.fps > 0 and last.eta == 0
+
+
+def test_baseline_method_by_name(grey_clip, tmp_path):
+    res = render(RenderJob(grey_clip.video, tmp_path / "d.mkv", keys={0: grey_clip.key_png}, method="dis_chain"))
+    assert res.method == "dis_chain" and len(decode_all(tmp_path / "d.mkv")) == 24
+    f4 = decode_all(tmp_path / "d.mkv")[4]
+    box = grey_clip.scene.obj_box(4)
+    assert np.linalg.norm(box_ab(f4, box) - box_ab(grey_clip.scene.rgb(4), box)) < 10
 
 
 def test_frame_range_and_png_sequence(grey_clip, tmp_path):
