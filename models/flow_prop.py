@@ -1,0 +1,180 @@
+"""The default classic propagator ("flow").
+
+Per pass (from a keyframe, forward or backward through the shot), for each frame t:
+  1. DIS flow t -> t-1 on the luma at reduced resolution (chain step).
+  2. Chained candidate A: the previous output's chroma warped one step.
+  3. Composed position in the keyframe, D_t(x) = D_{t-1}(x + f(x)) + f(x), then re-anchored:
+     DIS flow t -> keyframe initialised with D_t, so the keyframe's luma corrects the drift of
+     the composition (a dense, fast form of "match luma patches around the composed position").
+  4. Re-anchored candidate B: the keyframe's chroma sampled once at x + D_t(x).
+  5. Each candidate's error = patch luma residual of its source against the current luma (for A
+     accumulated along the chain); the candidates are blended with weights from those errors.
+     Where both are poor (occluded / newly revealed regions) the chroma is filled edge-aware
+     from confident neighbours, guided by the current luma.
+With several keyframes the forward and backward passes of a segment are blended by temporal
+distance and confidence.
+"""
+from __future__ import annotations
+
+from typing import Callable, Iterator, Sequence
+
+import cv2
+import numpy as np
+
+from .base import LumaFrames, PropagatedFrame
+from .baselines import luma_u8, pixel_grid
+
+
+def _resize(img: np.ndarray, size: tuple[int, int], interp=cv2.INTER_LINEAR) -> np.ndarray:
+    if (img.shape[1], img.shape[0]) == size:
+        return img
+    return cv2.resize(img, size, interpolation=interp)
+
+
+def _make_dis(preset: int, finest: int | None = None, var_iters: int | None = None,
+              coarsest: int | None = None) -> cv2.DISOpticalFlow:
+    d = cv2.DISOpticalFlow_create(preset)
+    if coarsest is not None:
+        d.setCoarsestScale(coarsest)
+    if finest is not None:
+        d.setFinestScale(finest)
+    if var_iters is not None:
+        d.setVariationalRefinementIterations(var_iters)
+    return d
+
+
+class _Pass:
+    """Propagation away from one keyframe, one frame per step().
+
+    State: P, for every pixel of the previous frame its position in the keyframe, stored as
+    an offset field at half resolution (DIS's own flow fields are only 1/4-resolution detail).
+    Per frame two candidate positions are proposed: C, the composition of P with the chain
+    flow t -> t-1, and R, C re-anchored by DIS flow t -> key initialised with C. Each is scored
+    by the patch residual between the keyframe's luma at that position and the current luma;
+    both are directly comparable because both read from the keyframe."""
+
+    def __init__(self, prop: "FlowPropagator", luma: LumaFrames, key: int, key_ab: np.ndarray):
+        self.p = prop
+        self.luma = luma
+        self.key = key
+        L = np.asarray(luma[key], np.float32)
+        self.H, self.W = L.shape
+        self.hsize = self._size(prop.chain_scale)
+        self.ksize = self._size(prop.key_scale)
+        self.key_ab = np.ascontiguousarray(key_ab, np.float32)
+        u8 = luma_u8(L)
+        self.key_h = _resize(u8, self.hsize, cv2.INTER_AREA)
+        self.key_k = _resize(u8, self.ksize, cv2.INTER_AREA)
+        self.prev_h = self.key_h
+        hw, hh = self.hsize
+        self.P = np.zeros((hh, hw, 2), np.float32)      # position in key - x (half res)
+        self.dis_chain = _make_dis(*prop.chain_dis)
+        self.dis_key = _make_dis(*prop.key_dis)
+        self.grid_h = pixel_grid(hh, hw)
+        self.grid = pixel_grid(self.H, self.W)
+
+    def _size(self, s: float) -> tuple[int, int]:
+        return max(8, int(round(self.W * s))), max(8, int(round(self.H * s)))
+
+    @staticmethod
+    def _scale_flow(f: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+        h, w = f.shape[:2]
+        if (w, h) == size:
+            return f
+        interp = cv2.INTER_LINEAR if size[0] > w else cv2.INTER_AREA
+        up = cv2.resize(f, size, interpolation=interp)
+        up *= np.float32(size[0] / w)      # aspect kept to within a pixel: one factor for both
+        return up
+
+    def _residual(self, cur: np.ndarray, pos: np.ndarray) -> np.ndarray:
+        """Patch residual (uint8 luma units) between cur and the key luma read at x + pos."""
+        warped = cv2.remap(self.key_h, cv2.add(self.grid_h, pos), None, cv2.INTER_LINEAR,
+                           borderMode=cv2.BORDER_REPLICATE)
+        d = cv2.absdiff(cur, warped)
+        k = self.p.patch
+        return cv2.blur(d, (k, k)).astype(np.float32) if False else cv2.blur(d.astype(np.float32), (k, k))
+
+    def _sample_key(self, pos_h: np.ndarray) -> np.ndarray:
+        m = cv2.add(self.grid, self._scale_flow(pos_h, (self.W, self.H)))
+        m1, m2 = cv2.convertMaps(m, None, cv2.CV_16SC2)
+        return cv2.remap(self.key_ab, m1, m2, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+
+    def step(self, t: int) -> tuple[np.ndarray, np.ndarray]:
+        p = self.p
+        L = np.asarray(self.luma[t], np.float32)
+        u8 = luma_u8(L)
+        cur_h = _resize(u8, self.hsize, cv2.INTER_AREA)
+        cur_k = cur_h if self.ksize == self.hsize else _resize(u8, self.ksize, cv2.INTER_AREA)
+        f = self.dis_chain.calc(cur_h, self.prev_h, None)              # t -> t-1
+        C = cv2.add(cv2.remap(self.P, cv2.add(self.grid_h, f), None, cv2.INTER_LINEAR,
+                              borderMode=cv2.BORDER_REPLICATE), f)
+        eC = self._residual(cur_h, C)
+        if p.reanchor:
+            R = self.dis_key.calc(cur_k, self.key_k, self._scale_flow(C, self.ksize))
+            R = self._scale_flow(R, self.hsize)
+            eR = self._residual(cur_h, R)
+            wC = 1.0 / (eC * eC + p.eps)
+            wR = 1.0 / (eR * eR + p.eps)
+            aC = wC / (wC + wR)
+            err = aC * eC + (1 - aC) * eR
+            if p.blend == "position":
+                P = R + aC[..., None] * (C - R)
+                ab = self._sample_key(P)
+            else:
+                P = np.where((aC > 0.5)[..., None], C, R)
+                abC = self._sample_key(C)
+                abR = self._sample_key(R)
+                alpha = _resize(aC, (self.W, self.H))
+                alpha = cv2.merge([alpha, alpha])
+                ab = cv2.add(abR, cv2.multiply(cv2.subtract(abC, abR), alpha))
+        else:
+            P, err = C, eC
+            ab = self._sample_key(P)
+        self.P = P
+        self.prev_h = cur_h
+        conf = _resize(1.0 / (1.0 + err / p.conf_scale), (self.W, self.H))
+        return ab, conf
+
+
+class FlowPropagator:
+    name = "flow"
+
+    def __init__(self, device=None, chain_scale: float = 0.5, key_scale: float = 1.0,
+                 chain_dis=(cv2.DISOPTICAL_FLOW_PRESET_FAST,), key_dis=(cv2.DISOPTICAL_FLOW_PRESET_FAST, 2, 0),
+                 reanchor: bool = True, blend: str = "color",
+                 patch: int = 5, decay: float = 1.0, chain_cost: float = 0.3, eps: float = 1.0,
+                 conf_scale: float = 4.0, **kw):
+        self.device = device
+        self.chain_scale = chain_scale
+        self.key_scale = key_scale
+        self.chain_dis = tuple(chain_dis)
+        self.key_dis = tuple(key_dis)
+        self.reanchor = reanchor
+        self.blend = blend
+        self.patch = patch
+        self.decay = decay
+        self.chain_cost = chain_cost
+        self.eps = eps
+        self.conf_scale = conf_scale
+
+    def run(self, luma: LumaFrames, keys: dict[int, np.ndarray], frames: Sequence[int] | None = None,
+            should_stop: Callable[[], bool] = lambda: False, focus: int | None = None
+            ) -> Iterator[PropagatedFrame]:
+        if not keys:
+            raise ValueError("flow propagation needs at least one keyframe")
+        n = len(luma)
+        klist = sorted(k for k in keys if 0 <= k < n)
+        wanted = set(range(n)) if frames is None else {f for f in frames if 0 <= f < n}
+        for k in klist:
+            if k in wanted and not should_stop():
+                ab = np.asarray(keys[k], np.float32)
+                yield PropagatedFrame(k, ab, np.ones(ab.shape[:2], np.float32))
+        # First version: single key forward/backward.
+        k = klist[0]
+        ps = _Pass(self, luma, k, np.asarray(keys[k], np.float32))
+        for t in range(k + 1, n):
+            if should_stop():
+                return
+            ab, conf = ps.step(t)
+            if t in wanted:
+                yield PropagatedFrame(t, ab, conf)
