@@ -157,6 +157,54 @@ class FlowPropagator:
         self.eps = eps
         self.conf_scale = conf_scale
 
+    # ------------------------------------------------------------------ scheduling
+    def _pass(self, luma, key: int, key_ab: np.ndarray, stop: int, should_stop):
+        """Yield (t, ab, conf) from key +- 1 to stop inclusive."""
+        ps = _Pass(self, luma, key, key_ab)
+        step = 1 if stop > key else -1
+        for t in range(key + step, stop + step, step):
+            if should_stop():
+                return
+            ab, conf = ps.step(t)
+            yield t, ab, conf
+
+    def _segment(self, luma, keys, lo_key, hi_key, lo, hi, wanted, should_stop, near_hi: bool):
+        """Frames lo..hi (exclusive of keys) of one segment; lo_key / hi_key may be None (open
+        end). With both keys, the pass from the far key runs first and is stored, then the pass
+        from the near key yields frames (nearest to it first) blended with the stored ones by
+        temporal distance and confidence."""
+        need = [t for t in range(lo, hi + 1) if t in wanted]
+        if not need:
+            return
+        if lo_key is None or hi_key is None:
+            k = hi_key if lo_key is None else lo_key
+            stop = min(need) if lo_key is None else max(need)
+            for t, ab, conf in self._pass(luma, k, keys[k], stop, should_stop):
+                if t in wanted:
+                    yield PropagatedFrame(t, ab, conf)
+            return
+        near, far = (hi_key, lo_key) if near_hi else (lo_key, hi_key)
+        stored: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        far_stop = (max(need) if far == lo_key else min(need))
+        for t, ab, conf in self._pass(luma, far, keys[far], far_stop, should_stop):
+            if t in wanted:
+                stored[t] = (ab.astype(np.float16), conf.astype(np.float16))
+        if should_stop():
+            return
+        near_stop = (max(need) if near == lo_key else min(need))
+        span = float(hi_key - lo_key)
+        for t, ab, conf in self._pass(luma, near, keys[near], near_stop, should_stop):
+            if t not in wanted:
+                continue
+            ab2, conf2 = stored.pop(t)
+            ab2 = ab2.astype(np.float32)
+            conf2 = conf2.astype(np.float32)
+            w1 = conf * np.float32(1.0 - abs(t - near) / span) + 1e-4
+            w2 = conf2 * np.float32(1.0 - abs(t - far) / span) + 1e-4
+            a = w1 / (w1 + w2)
+            out = ab2 + cv2.merge([a, a]) * (ab - ab2)
+            yield PropagatedFrame(t, out, a * conf + (1 - a) * conf2)
+
     def run(self, luma: LumaFrames, keys: dict[int, np.ndarray], frames: Sequence[int] | None = None,
             should_stop: Callable[[], bool] = lambda: False, focus: int | None = None
             ) -> Iterator[PropagatedFrame]:
@@ -164,17 +212,44 @@ class FlowPropagator:
             raise ValueError("flow propagation needs at least one keyframe")
         n = len(luma)
         klist = sorted(k for k in keys if 0 <= k < n)
+        if not klist:
+            raise ValueError("no keyframe inside the shot")
+        keys = {k: np.ascontiguousarray(keys[k], np.float32) for k in klist}
         wanted = set(range(n)) if frames is None else {f for f in frames if 0 <= f < n}
-        for k in klist:
-            if k in wanted and not should_stop():
-                ab = np.asarray(keys[k], np.float32)
-                yield PropagatedFrame(k, ab, np.ones(ab.shape[:2], np.float32))
-        # First version: single key forward/backward.
-        k = klist[0]
-        ps = _Pass(self, luma, k, np.asarray(keys[k], np.float32))
-        for t in range(k + 1, n):
+        key_order = sorted(klist, key=lambda k: (abs(k - focus), k)) if focus is not None else klist
+        for k in key_order:
             if should_stop():
                 return
-            ab, conf = ps.step(t)
-            if t in wanted:
-                yield PropagatedFrame(t, ab, conf)
+            if k in wanted:
+                yield PropagatedFrame(k, keys[k], np.ones(keys[k].shape[:2], np.float32))
+        # Segments between consecutive keys, plus the open ends.
+        bounds = [None] + klist + [None]
+        segs = []
+        for a, b in zip(bounds[:-1], bounds[1:]):
+            lo = 0 if a is None else a + 1
+            hi = n - 1 if b is None else b - 1
+            if lo > hi:
+                continue
+            if focus is None:
+                near_hi, dist = (a is None), lo
+            else:
+                da = abs(focus - a) if a is not None else float("inf")
+                db = abs(focus - b) if b is not None else float("inf")
+                near_hi, dist = db < da, min(abs(focus - lo), abs(focus - hi))
+            segs.append((dist, self._segment(luma, keys, a, b, lo, hi, wanted, should_stop, near_hi)))
+        segs.sort(key=lambda s: s[0])
+        gens = [g for _, g in segs]
+        if focus is None:
+            for g in gens:
+                yield from g
+            return
+        # Round-robin over segments so frames on both sides of the focus come first.
+        active = gens
+        while active:
+            nxt = []
+            for g in active:
+                fr = next(g, None)
+                if fr is not None:
+                    yield fr
+                    nxt.append(g)
+            active = nxt
