@@ -1,0 +1,109 @@
+"""Keyframe colorization from hint strokes.
+
+`colorize(L, strokes, base_ab=None) -> (ab, confidence)`:
+  1. rasterise the strokes (normalised coordinates, radius as a fraction of the frame height,
+     sRGB colour; erase strokes remove earlier paint) into a hint chroma plane and a mask;
+  2. spread the hint colours edge-aware, guided by the luma: normalised fast global smoothing
+     (cv2.ximgproc FGS, a weighted-least-squares solver) of [ab * mask, mask], divided through,
+     computed at reduced resolution and brought back with models.upsample;
+  3. where the spread is weak (far from any hint, across strong luma edges) and `base_ab` is
+     given (e.g. the propagated chroma of that frame), the base chroma is kept.
+The painted pixels themselves keep exactly their hint colour.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import cv2
+import numpy as np
+
+from .base import HintStroke
+from .color import srgb_to_ab
+from .upsample import upsample_ab
+
+
+def rasterize(shape: tuple[int, int], strokes: Sequence[HintStroke]) -> tuple[np.ndarray, np.ndarray]:
+    """(hint_ab HxWx2 float32, mask HxW float32 in {0,1}) from strokes, painted in order."""
+    h, w = shape
+    a = np.zeros((h, w), np.float32)
+    b = np.zeros((h, w), np.float32)
+    m = np.zeros((h, w), np.uint8)
+    for s in strokes:
+        if not s.points:
+            continue
+        r = max(0, int(round(s.radius * h)))
+        pts = [(int(round(x * (w - 1))), int(round(y * (h - 1)))) for x, y in s.points]
+        stamp = np.zeros((h, w), np.uint8)
+        if len(pts) == 1:
+            cv2.circle(stamp, pts[0], r, 1, -1, lineType=cv2.LINE_8)
+        else:
+            cv2.polylines(stamp, [np.array(pts, np.int32)], False, 1, thickness=max(1, 2 * r + 1),
+                          lineType=cv2.LINE_8)
+            for p in (pts[0], pts[-1]):
+                cv2.circle(stamp, p, r, 1, -1, lineType=cv2.LINE_8)
+        sel = stamp.astype(bool)
+        if s.erase:
+            m[sel] = 0
+            continue
+        ca, cb = srgb_to_ab(tuple(int(c) for c in s.color))
+        a[sel] = ca
+        b[sel] = cb
+        m[sel] = 1
+    mask = m.astype(np.float32)
+    return np.dstack([a * mask, b * mask]), mask
+
+
+def spread(L: np.ndarray, hint_ab: np.ndarray, mask: np.ndarray, lam: float | None = None,
+           sigma: float = 12.0, work_height: int = 240, lam_scale: float = 6000.0, base_ab: np.ndarray | None = None
+           ) -> tuple[np.ndarray, np.ndarray]:
+    """Edge-aware spreading of sparse chroma hints over the luma L (float 0..100).
+
+    Returns (ab HxWx2 float32, confidence HxW float32 in [0, 1])."""
+    L = np.asarray(L, np.float32)
+    H, W = L.shape
+    mask = np.asarray(mask, np.float32)
+    if not mask.any():
+        if base_ab is not None:
+            return np.asarray(base_ab, np.float32).copy(), np.zeros((H, W), np.float32)
+        return np.zeros((H, W, 2), np.float32), np.zeros((H, W), np.float32)
+    s = min(1.0, work_height / H)
+    w, h = max(8, int(round(W * s))), max(8, int(round(H * s)))
+    Ls = cv2.resize(L, (w, h), interpolation=cv2.INTER_AREA) if s < 1 else L
+    guide = cv2.convertScaleAbs(Ls, alpha=2.55)
+    hab = np.asarray(hint_ab, np.float32) * mask[..., None]
+    stack = cv2.merge([hab[..., 0], hab[..., 1], mask])
+    if s < 1:
+        # Area-average keeps the hint mass; tiny hints survive as fractional weights.
+        stack = cv2.resize(stack, (w, h), interpolation=cv2.INTER_AREA)
+    if lam is None:
+        # Sparse hints need wider spreading: scale the smoothness with the hint spacing.
+        n_blobs = cv2.connectedComponents((mask > 0.5).astype(np.uint8))[0] - 1
+        lam = float(np.clip(lam_scale / np.sqrt(max(1, n_blobs)), 300.0, 10000.0))
+    fgs = cv2.ximgproc.createFastGlobalSmootherFilter(guide, lam, sigma)
+    sm = fgs.filter(stack)
+    den = np.maximum(sm[..., 2], 1e-6)
+    ab_s = sm[..., :2] / den[..., None]
+    # Confidence: how much hint weight reaches a pixel relative to the weight near a hint.
+    ref = float(np.percentile(sm[..., 2][stack[..., 2] > 0], 50)) if (stack[..., 2] > 0).any() else 1.0
+    conf_s = np.clip(sm[..., 2] / max(ref, 1e-6), 0.0, 1.0)
+    if s < 1:
+        ab = upsample_ab(ab_s, L, L_proxy=Ls)
+        conf = cv2.resize(conf_s, (W, H), interpolation=cv2.INTER_LINEAR)
+    else:
+        ab, conf = ab_s, conf_s
+    if base_ab is not None:
+        base = np.asarray(base_ab, np.float32)
+        c = conf[..., None]
+        ab = base + c * (ab - base)
+    # Painted pixels keep their colour exactly.
+    sel = mask > 0.5
+    ab[sel] = hint_ab[sel]
+    conf[sel] = 1.0
+    return np.ascontiguousarray(ab, np.float32), np.clip(conf, 0, 1).astype(np.float32)
+
+
+def colorize(L: np.ndarray, strokes: Sequence[HintStroke], base_ab: np.ndarray | None = None,
+             **kw) -> tuple[np.ndarray, np.ndarray]:
+    """Chroma for one frame from its hint strokes (see module doc)."""
+    hint_ab, mask = rasterize(np.asarray(L).shape[:2], strokes)
+    return spread(L, hint_ab, mask, base_ab=base_ab, **kw)
