@@ -279,8 +279,12 @@ def render(job: RenderJob, progress: Callable[[RenderProgress], None] | None = N
 
 def _run(job, src, info, start, end, keys_rgb, propagator, method, device_name, enc,
          progress, should_stop, t0) -> RenderResult:
+    import inspect
+
     from models.hints import colorize
     from models.upsample import upsample_ab
+    # the proxy luma the chroma was computed on, when upsample_ab accepts it (saves a resize)
+    takes_proxy_luma = "L_proxy" in inspect.signature(upsample_ab).parameters
 
     total = end - start
     # ---------------------------------------------------------------- pass 1: proxy luma
@@ -430,7 +434,10 @@ def _run(job, src, info, start, end, keys_rgb, propagator, method, device_name, 
                 ab_full = ab
             else:
                 t = time.perf_counter()
-                ab_full = upsample_ab(ab, L)
+                if takes_proxy_luma and job.chroma is None and ab.shape[:2] == luma.size[::-1]:
+                    ab_full = upsample_ab(ab, L, L_proxy=luma[i])
+                else:
+                    ab_full = upsample_ab(ab, L)
                 stats["upsample"] += time.perf_counter() - t
             t = time.perf_counter()
             out = compose_fast(L, ab_full)
