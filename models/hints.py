@@ -6,8 +6,10 @@
   2. spread the hint colours edge-aware, guided by the luma: normalised fast global smoothing
      (cv2.ximgproc FGS, a weighted-least-squares solver) of [ab * mask, mask], divided through,
      computed at reduced resolution and brought back with models.upsample;
-  3. where the spread is weak (far from any hint, across strong luma edges) and `base_ab` is
-     given (e.g. the propagated chroma of that frame), the base chroma is kept.
+  3. where the spread is weak (far from any hint, across strong luma edges) the base chroma is
+     kept: `base_ab` (e.g. the propagated chroma of that frame) or grey when None.
+     (`spread()` without a base fills the whole frame from the hints, as the benchmark's hint
+     protocol wants.)
 The painted pixels themselves keep exactly their hint colour.
 """
 from __future__ import annotations
@@ -106,4 +108,8 @@ def colorize(L: np.ndarray, strokes: Sequence[HintStroke], base_ab: np.ndarray |
              **kw) -> tuple[np.ndarray, np.ndarray]:
     """Chroma for one frame from its hint strokes (see module doc)."""
     hint_ab, mask = rasterize(np.asarray(L).shape[:2], strokes)
+    if base_ab is None:
+        # Without a base, unpainted regions the hints do not reach stay grey: a stroke colours
+        # the region it is painted in, not the whole frame.
+        base_ab = np.zeros(np.asarray(L).shape[:2] + (2,), np.float32)
     return spread(L, hint_ab, mask, base_ab=base_ab, **kw)

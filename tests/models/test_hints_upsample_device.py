@@ -1,0 +1,97 @@
+"""Hint colorization, guided upsampling and the device picker."""
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from models.base import HintStroke
+from models.color import srgb_to_ab
+from models.device import DeviceUnavailable, describe, pick_device
+from models.hints import colorize, rasterize
+from models.upsample import upsample_ab
+
+
+def _two_region_luma(h=120, w=160):
+    L = np.full((h, w), 30.0, np.float32)
+    L[:, w // 2:] = 70.0                      # a vertical luma edge in the middle
+    return L
+
+
+def test_hint_colours_painted_region_and_stays_inside_edge():
+    L = _two_region_luma()
+    red = (220, 30, 30)
+    s = HintStroke(frame=0, points=[(0.2, 0.5)], radius=0.05, color=red)
+    ab, conf = colorize(L, [s])
+    ra, rb = srgb_to_ab(red)
+    left = ab[:, :60]
+    right = ab[:, 100:]
+    assert np.abs(left[..., 0].mean() - ra) < 0.2 * abs(ra)      # left region is red
+    assert np.abs(right).mean() < 0.25 * np.abs(left).mean()     # little leaks over the edge
+    assert conf[:, :60].mean() > conf[:, 100:].mean()
+
+
+def test_two_hints_split_at_luma_edge_and_erase():
+    L = _two_region_luma()
+    red, blue = (220, 30, 30), (30, 60, 220)
+    strokes = [HintStroke(0, [(0.1, 0.3), (0.3, 0.7)], 0.03, red),
+               HintStroke(0, [(0.7, 0.3), (0.9, 0.7)], 0.03, blue)]
+    ab, _ = colorize(L, strokes)
+    ba, bb = srgb_to_ab(blue)
+    assert ab[:, 100:, 1].mean() < 0.7 * bb                     # right is blue (b << 0)
+    assert ab[:, :60, 0].mean() > 20                            # left is red (a >> 0)
+    erased = strokes + [HintStroke(0, [(0.7, 0.3), (0.9, 0.7)], 0.06, (0, 0, 0), erase=True)]
+    _, mask = rasterize(L.shape, erased)
+    assert mask[:, 80:].sum() == 0 and mask[:, :80].sum() > 0
+
+
+def test_colorize_keeps_base_far_from_hints():
+    L = _two_region_luma()
+    base = np.full(L.shape + (2,), 15.0, np.float32)
+    ab, conf = colorize(L, [HintStroke(0, [(0.2, 0.5)], 0.05, (30, 200, 30))], base_ab=base)
+    assert np.abs(ab[:, 120:] - 15.0).mean() < 4.0
+    assert ab[60, 32, 0] < 0                                    # green at the hint
+
+
+def test_colorize_no_strokes():
+    L = _two_region_luma()
+    ab, conf = colorize(L, [])
+    assert np.all(ab == 0) and np.all(conf == 0)
+
+
+def test_upsample_preserves_edges():
+    H, W = 240, 320
+    L = np.full((H, W), 40.0, np.float32)
+    L[:, 161:] = 80.0                                           # edge not on a proxy pixel boundary
+    ab = np.zeros((H, W, 2), np.float32)
+    ab[:, 161:, 0] = 40.0
+    proxy = cv2.resize(ab, (W // 4, H // 4), interpolation=cv2.INTER_AREA)
+    up = upsample_ab(proxy, L)
+    bil = cv2.resize(proxy, (W, H), interpolation=cv2.INTER_LINEAR)
+    err_up = np.abs(up - ab).mean()
+    err_bil = np.abs(bil - ab).mean()
+    assert up.shape == ab.shape and up.dtype == np.float32
+    assert err_up < 0.6 * err_bil, (err_up, err_bil)
+    # Flat regions keep their chroma.
+    assert np.abs(up[:, :140] - 0).max() < 1.0 and np.abs(up[:, 190:, 0] - 40).max() < 1.0
+
+
+def test_upsample_same_size_is_identity():
+    ab = np.random.default_rng(0).random((30, 40, 2)).astype(np.float32)
+    assert np.array_equal(upsample_ab(ab, np.zeros((30, 40), np.float32)), ab)
+
+
+def test_pick_device():
+    dev = pick_device("auto")
+    assert isinstance(dev, torch.device)
+    assert pick_device("cpu").type == "cpu"
+    assert "CPU" in describe(torch.device("cpu"))
+    if not torch.cuda.is_available():
+        with pytest.raises(DeviceUnavailable, match="cuda"):
+            pick_device("cuda")
+        assert dev.type != "cuda"
+    mps = getattr(torch.backends, "mps", None)
+    if mps is None or not mps.is_available():
+        with pytest.raises(DeviceUnavailable, match="mps"):
+            pick_device("mps")
+    with pytest.raises(DeviceUnavailable, match="unknown device"):
+        pick_device("tpu")
