@@ -129,8 +129,11 @@ class VideoSource(MediaSource):
         except av.error.InvalidDataError as e:
             raise MediaError(path, "not a video file, an unsupported format, or a file whose index is "
                                    f"missing because it was truncated ({e.strerror or e})") from None
+        except av.error.EOFError:
+            raise MediaError(path, "contains zero decodable video frames (the file ends after its header)") from None
         except av.error.FFmpegError as e:
-            raise MediaError(path, f"cannot open ({e})") from None
+            raise MediaError(path, "cannot be read: the file is truncated or damaged before its first "
+                                   f"frame ({e.strerror or e})") from None
         if not self._container.streams.video:
             self._container.close()
             raise MediaError(path, "contains no video stream")

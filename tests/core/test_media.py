@@ -206,3 +206,11 @@ def test_single_image_and_bad_keyframe_image(tmp_path):
     bad.write_bytes(b"\x89PNG garbage")
     with pytest.raises(MediaError, match="unreadable"):
         read_image_rgb(bad)
+
+
+def test_header_cut_short(tmp_path):
+    path = _encode(tmp_path / "full.mkv", "ffv1", n=3)
+    cut = tmp_path / "head.mkv"
+    cut.write_bytes(path.read_bytes()[:200])
+    with pytest.raises(MediaError, match="head.mkv.*(truncated|zero)"):
+        open_media(cut)
