@@ -6,6 +6,12 @@ Writes into the output folder:
   sample_grey.mp4      the grey shot: H.264 yuv420p, BT.709 tags, 24 fps
   sample_key0000.png   the colour keyframe for frame 0 (same size as the shot)
   sample_hints.json    two example hint strokes (for `hueshot propagate --hints`)
+  sample.hueshot       a project over the shot with the keyframe on frame 0, so
+                       `hueshot resources/sample/sample.hueshot` opens in colour and starts
+                       propagating (it reuses sample_key0000.png through "layers": "." and
+                       names the video relative to itself, so the folder can move)
+
+    python resources/make_sample.py --project-only     # rewrite sample.hueshot alone
 
 The scene is rendered procedurally in colour, then greyed: a camera pan over a layered
 landscape (sky, distant hills, near hills with parallax, textured by smooth noise) and a
@@ -109,16 +115,38 @@ def grey_of(rgb: np.ndarray) -> np.ndarray:
     return np.clip(np.searchsorted(_RAMP, lab[..., 0]), 0, 255).astype(np.uint8)
 
 
+def write_project(out: Path, frames: int) -> Path:
+    """sample.hueshot: the grey shot + the frame-0 colour keyframe, in the project format of
+    app/core/project.py (version 1). The source has only a relative path (no machine's
+    absolute path is baked in); the keyframe layer is the PNG beside it ("layers": ".")."""
+    data = {
+        "format": "hueshot-project", "version": 1, "app_version": "0.1.0",
+        "source": {"path": None, "relative": "sample_grey.mp4"},
+        "proxy_height": 480, "method": "flow", "range": None,
+        "layers": ".",
+        "keyframes": [{"frame": 0, "image": "sample_key0000.png"}],
+        "strokes": [],
+        "settings": {"note": f"bundled sample: {frames} frames, keyframe on frame 0"},
+    }
+    path = out / "sample.hueshot"
+    path.write_text(json.dumps(data, indent=1) + "\n")
+    return path
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--out", default=str(Path(__file__).resolve().parent / "sample"))
     ap.add_argument("--frames", type=int, default=72)
     ap.add_argument("--size", default="854x480")
     ap.add_argument("--fps", type=int, default=24)
+    ap.add_argument("--project-only", action="store_true", help="only (re)write sample.hueshot")
     args = ap.parse_args(argv)
     w, h = (int(v) for v in args.size.lower().split("x"))
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    if args.project_only:
+        print(f"wrote {write_project(out, args.frames)}")
+        return 0
     scene = SampleScene(w, h, args.frames)
 
     video = out / "sample_grey.mp4"
@@ -153,8 +181,9 @@ def main(argv=None) -> int:
          "color": [110, 170, 235], "erase": False, "id": "example-sky"},
     ]
     (out / "sample_hints.json").write_text(json.dumps(hints, indent=1) + "\n")
+    write_project(out, args.frames)
     total = sum(p.stat().st_size for p in out.iterdir() if p.is_file())
-    print(f"wrote {video} ({args.frames} frames {w}x{h}), {key.name}, sample_hints.json: "
+    print(f"wrote {video} ({args.frames} frames {w}x{h}), {key.name}, sample_hints.json, sample.hueshot: "
           f"{total / 1e6:.2f} MB in all")
     return 0
 

@@ -92,14 +92,9 @@ def main(argv=None) -> int:
     settings = QSettings(os.path.join(tmp, "settings.ini"), QSettings.Format.IniFormat)
     settings.setValue("device", args.device)
     if not args.method:
-        from models.registry import DEFAULT_METHOD, get_propagator
-        try:
-            get_propagator(DEFAULT_METHOD, "cpu")
-        except Exception as e:     # said in the table's method column, never hidden
-            print(f"default method {DEFAULT_METHOD!r} unavailable ({e}); using dis_chain")
-            args.method = "dis_chain"
-    if args.method:
-        settings.setValue("method", args.method)
+        from models.registry import DEFAULT_METHOD
+        args.method = DEFAULT_METHOD
+    settings.setValue("method", args.method)
     win = MainWindow(proxy_height=480, settings=settings)
     win.ask = lambda *a: QMessageBox.StandardButton.Discard
     win.resize(1280, 800)
@@ -128,16 +123,16 @@ def main(argv=None) -> int:
         marks["release"] = time.perf_counter()
         QTest.mouseRelease(v, Qt.MouseButton.LeftButton, pos=b)
 
-    def on_shown(index):
-        # Emitted on the GUI thread when a new-generation frame for the playhead arrived.
-        if "release" in marks and "arrived" not in marks and win.store.has(index):
+    def on_arrived(gen, index):
+        # Emitted on the GUI thread for frames of the current generation (after the stroke).
+        if "release" in marks and "arrived" not in marks and index == win.current:
             marks["arrived"] = time.perf_counter()
 
     def on_paint():
         if "arrived" in marks and "screen" not in marks:
             marks["screen"] = time.perf_counter()
 
-    win.frameShown.connect(on_shown)
+    win.frameArrived.connect(on_arrived)
     v.on_painted = on_paint
     win.tools.set_color((200, 50, 40))
     stroke(0.45)

@@ -1,10 +1,16 @@
 """Export dialog: format, range, output; the export runs in its own QThread with progress,
 ETA and cancel, so the editor keeps working while it encodes.
 
-Colours match the preview because the export uses the very chroma the preview shows (the
-frame store filled by the propagation worker), upsampled to full resolution guided by the
-full-resolution luma and composed with the untouched source luma by models.color.compose_rgb
-(the same function the preview uses at proxy size).
+One compose path: the export is `app.core.render.render` (the same pipeline as
+`hueshot propagate`) given the preview's own chroma through `RenderJob.chroma`, so the output
+frames are the preview's chroma upsampled to full resolution guided by the full-resolution
+luma and composed with the untouched source luma.
+
+Frames that have no chroma for the current edits (propagation still running or stopped, or
+evicted from the cache) are not refused: the chroma callback, called from the render's own
+thread, asks the window (through a queued signal) to propagate what is missing with the
+preview's worker and waits for those frames. The file therefore shows what the preview shows;
+an edit made during the export reaches the frames not yet written.
 """
 from __future__ import annotations
 
@@ -13,12 +19,9 @@ import os
 import time
 from pathlib import Path
 
-import numpy as np
-from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
+from PySide6.QtCore import QObject, QThread, Signal, Slot
 from PySide6.QtWidgets import (QComboBox, QDialog, QFileDialog, QFormLayout, QHBoxLayout, QLabel, QLineEdit,
                                QProgressBar, QPushButton, QVBoxLayout)
-
-from app.gui.timeline import DONE
 
 log = logging.getLogger(__name__)
 
@@ -27,75 +30,76 @@ FORMATS = [  # label, export format, suffix ("" = folder)
     ("ProRes 422 HQ (.mov)", "prores", ".mov"),
     ("FFV1 lossless (.mkv)", "ffv1", ".mkv"),
     ("PNG sequence (folder)", "png", ""),
+    ("TIFF sequence (folder)", "tiff", ""),
 ]
-
-
-def compose_full(rgb_full: np.ndarray, ab_proxy: np.ndarray) -> np.ndarray:
-    """Full-resolution output frame from the source frame and the preview's proxy chroma."""
-    from models.color import compose_rgb, rgb_to_luma
-    from app.gui.compat import upsample_ab
-    L = rgb_to_luma(rgb_full)
-    ab = ab_proxy if ab_proxy.shape[:2] == L.shape else upsample_ab(ab_proxy, L)
-    return compose_rgb(L, ab)
 
 
 class ExportJob(QObject):
     """Runs in the export thread; talks to the dialog through signals only."""
 
-    progress = Signal(int, int)            # frames written, total
+    progress = Signal(int, int, float)     # frames written, total, ETA seconds (-1 unknown)
+    waiting = Signal(int)                  # frame index the export waits for (needs propagation)
     done = Signal(bool, str)               # ok, message (output path or error)
     run = Signal()
 
-    def __init__(self, media_path, out_path, fmt, start, end, chroma, fps):
+    def __init__(self, media_path, out_path, fmt, start, end, store, generation, proxy_height):
         super().__init__()
         self.media_path, self.out_path, self.fmt = media_path, out_path, fmt
-        self.start, self.end, self.chroma, self.fps = start, end, chroma, fps
-        self.cancelled = False                 # set from the GUI thread; read between frames
+        self.start, self.end = start, end
+        self.store = store
+        self.generation = generation       # callable: the window's current generation
+        self.proxy_height = proxy_height
+        self.cancelled = False             # set from the GUI thread; read between frames
         self.run.connect(self._run)
+
+    def chroma(self, i: int):
+        """Called by the render's propagation stage, in order: the preview's chroma of frame i
+        for the current edits, waiting for the worker when it is not there yet."""
+        asked = False
+        while not self.cancelled:
+            ab = self.store.wait_fresh(i, self.generation(), 0.1)
+            if ab is not None:
+                return ab
+            if not asked:                  # the dialog (GUI thread) starts what is missing
+                self.waiting.emit(i)
+                asked = True
+        raise _Cancelled()
 
     @Slot()
     def _run(self) -> None:
-        from app.core.export import ExportSettings, open_encoder
-        from app.core.media import open_media
-        total = self.end - self.start
-        enc = None
+        from app.core.export import ExportSettings
+        from app.core.render import RenderCancelled, RenderJob, render
+        job = RenderJob(input=Path(self.media_path), output=Path(self.out_path), start=self.start,
+                        end=self.end, proxy_height=self.proxy_height,
+                        export=ExportSettings(format=self.fmt), chroma=self.chroma)
+
+        def progress(p):
+            if p.stage == "render":
+                self.progress.emit(p.done, p.total, -1.0 if p.eta is None else float(p.eta))
         try:
-            src = open_media(self.media_path)
-            info = src.info
-            t0 = info.timestamps[self.start] if info.timestamps else self.start / info.fps
-            t1 = info.timestamps[self.end - 1] + 1.0 / info.fps if info.timestamps else self.end / info.fps
-            enc = open_encoder(self.out_path, info.width, info.height, info.fps,
-                               ExportSettings(format=self.fmt), audio_source=self.media_path if info.has_audio else None,
-                               start_time=t0, end_time=t1)
-            for n, (i, rgb) in enumerate(src.iter_rgb(self.start, self.end)):
-                if self.cancelled:
-                    enc.abort()
-                    src.close()
-                    self.done.emit(False, "Export cancelled; the partial output was removed.")
-                    return
-                ab = self.chroma(i)
-                if ab is None:
-                    raise RuntimeError(f"frame {i + 1} has no propagated colour (propagate first)")
-                enc.write(compose_full(rgb, ab))
-                self.progress.emit(n + 1, total)
-            path = enc.close()
-            src.close()
+            res = render(job, progress=progress, should_stop=lambda: self.cancelled)
         except Exception as e:
+            if self.cancelled or isinstance(e, (RenderCancelled, _Cancelled)):
+                self.done.emit(False, "Export cancelled; the partial output was removed.")
+                return
             log.exception("export failed")
-            if enc is not None:
-                try:
-                    enc.abort()
-                except Exception:
-                    pass
             self.done.emit(False, f"Export failed: {e}")
             return
-        self.done.emit(True, str(path))
+        msg = str(res.output)
+        if res.truncated is not None:
+            msg += f" (the input breaks at frame {res.frames}: {res.truncated.problem})"
+        self.done.emit(True, msg)
+
+
+class _Cancelled(Exception):
+    pass
 
 
 class ExportDialog(QDialog):
     finished_export = Signal(bool, str)
+    progressed = Signal(int, int)           # frames written, total (emitted on the GUI thread)
 
-    def __init__(self, window, doc, info, store, generation):
+    def __init__(self, window, doc, info, store):
         super().__init__(window)
         self.setWindowTitle("Export")
         self.setModal(False)                 # the editor stays usable while it encodes
@@ -161,8 +165,8 @@ class ExportDialog(QDialog):
 
     def _browse(self) -> None:
         _l, fmt, suffix = FORMATS[self.format.currentIndex()]
-        if fmt == "png":
-            path = QFileDialog.getExistingDirectory(self, "Export PNG sequence to folder")
+        if fmt in ("png", "tiff"):
+            path = QFileDialog.getExistingDirectory(self, f"Export {fmt.upper()} sequence to folder")
         else:
             path, _ = QFileDialog.getSaveFileName(self, "Export to", self.path.text(), f"*{suffix}")
         if path:
@@ -181,45 +185,63 @@ class ExportDialog(QDialog):
     def start(self) -> bool:
         if self.thread is not None:
             return False
-        start, end = self.frame_range()
-        states = self.window_.timeline.states[start:end]
-        if not (states == DONE).all():
-            missing = int((states != DONE).sum())
-            self.status.setText(f"{missing} frame(s) in the range are not propagated (or are stale). "
-                                "Wait for propagation to finish, or use Frame > Propagate Again.")
+        win = self.window_
+        if not self.doc.key_frames():
+            self.status.setText("Nothing to export yet: paint hints or import a colour keyframe first.")
             return False
+        start, end = self.frame_range()
         _l, fmt, _s = FORMATS[self.format.currentIndex()]
         out = self.path.text().strip()
-        if fmt == "png":
+        if not out:
+            self.status.setText("Choose an output file or folder.")
+            return False
+        if fmt in ("png", "tiff"):
             os.makedirs(out, exist_ok=True)
-        self.job = ExportJob(self.doc.media_path, out, fmt, start, end, self.store.ab, self.info.fps)
+        self.job = ExportJob(self.doc.media_path, out, fmt, start, end, self.store,
+                             lambda: win.generation, win.proxy_height)
         self.thread = QThread()
         self.thread.setObjectName("hueshot-export")
         self.job.moveToThread(self.thread)
         self.job.progress.connect(self._on_progress)
+        self.job.waiting.connect(self._on_waiting)
         self.job.done.connect(self._on_done)
         self.thread.start()
         self._t0 = time.monotonic()
         self.bar.setRange(0, end - start)
         self.bar.setValue(0)
-        self.status.setText("Starting…")
+        missing = len(self.store.missing(range(start, end), win.generation))
+        self.status.setText(f"Starting… ({missing} frame(s) still to propagate first)" if missing else "Starting…")
         self.start_btn.setEnabled(False)
         self.cancel_btn.setEnabled(True)
         self.job.run.emit()
         return True
+
+    @Slot(int)
+    def _on_waiting(self, frame: int) -> None:
+        """The export needs frame `frame` (and maybe more): propagate what is missing in the
+        range, unless a propagation for the current edits is already on its way."""
+        if self.job is None:
+            return
+        start, end = self.job.start, self.job.end
+        self.window_.complete_frames(range(start, end))
+        self.status.setText(f"Waiting for propagation of frame {frame + 1}…")
 
     def cancel(self) -> None:
         if self.job is not None:
             self.job.cancelled = True
             self.status.setText("Cancelling…")
 
-    def _on_progress(self, done: int, total: int) -> None:
+    @Slot(int, int, float)
+    def _on_progress(self, done: int, total: int, eta: float) -> None:
         self.bar.setValue(done)
         el = time.monotonic() - self._t0
         fps = done / max(el, 1e-6)
-        eta = (total - done) / max(fps, 1e-6)
+        if eta < 0:
+            eta = (total - done) / max(fps, 1e-6)
         self.status.setText(f"Frame {done}/{total} · {fps:.1f} fps · ETA {int(eta // 60)}:{int(eta % 60):02d}")
+        self.progressed.emit(done, total)
 
+    @Slot(bool, str)
     def _on_done(self, ok: bool, msg: str) -> None:
         self.result = (ok, msg)
         self.status.setText(f"Exported to {msg}" if ok else msg)

@@ -4,6 +4,10 @@ looked at most recently, so scrubbing over computed frames needs no colour conve
 
 Both are bounded in bytes; a frame evicted from both is simply shown as stale/grey
 until the next propagation brings it back.
+
+Each frame also records the generation it was computed for, so the export can tell the
+frames that match the current edits from stale ones, and wait (`wait_fresh`) for the worker
+to bring the rest.
 """
 from __future__ import annotations
 
@@ -39,11 +43,42 @@ class FrameStore:
         self.rgb_max = rgb_bytes
         self.luma = None                      # set by the owner to recompose evicted RGB
         self._lock = threading.Lock()        # read by the export thread too
+        self._gen: dict[int, int] = {}        # frame -> generation its chroma was computed for
+        self._arrived = threading.Condition()
 
-    def put(self, i: int, ab: np.ndarray, rgb: np.ndarray | None) -> None:
+    def put(self, i: int, ab: np.ndarray, rgb: np.ndarray | None, generation: int = 0) -> None:
         self.chroma.put(i, ab, None, persist=self.spill)
         if rgb is not None:
             self._put_rgb(i, rgb)
+        with self._arrived:
+            self._gen[i] = generation
+            self._arrived.notify_all()
+
+    def generation_of(self, i: int) -> int | None:
+        return self._gen.get(i)
+
+    def fresh_ab(self, i: int, min_generation: int) -> np.ndarray | None:
+        """The chroma of frame i if it was computed for `min_generation` or later, else None."""
+        g = self._gen.get(i)
+        if g is None or g < min_generation:
+            return None
+        return self.ab(i)
+
+    def missing(self, frames, min_generation: int) -> list[int]:
+        """Frames among `frames` without chroma of `min_generation` or later."""
+        out = []
+        for i in frames:
+            g = self._gen.get(i)
+            if g is None or g < min_generation or ("", i) not in self.chroma:
+                out.append(i)
+        return out
+
+    def wait_fresh(self, i: int, min_generation: int, timeout: float) -> np.ndarray | None:
+        """Block (any thread but the GUI's) until frame i has chroma of `min_generation` or
+        later, or `timeout` seconds pass (then None)."""
+        with self._arrived:
+            self._arrived.wait_for(lambda: self._gen.get(i, -1) >= min_generation, timeout)
+        return self.fresh_ab(i, min_generation)
 
     def _put_rgb(self, i: int, rgb: np.ndarray) -> None:
         with self._lock:
@@ -83,6 +118,8 @@ class FrameStore:
         with self._lock:
             self._rgb.clear()
             self._rgb_bytes = 0
+        with self._arrived:
+            self._gen.clear()
 
     @property
     def nbytes(self) -> int:

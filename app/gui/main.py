@@ -14,11 +14,27 @@ def _style() -> str:
         return ""
 
 
-def run_app(path: str | None = None, argv: list[str] | None = None) -> int:
+def start_window(path: str | None = None, settings=None, proxy_height: int | None = None):
+    """The main window as the app starts it: shown, then (once the event loop runs) the
+    given path opened, or, without one, recovery offered when an autosave was left behind."""
     from PySide6.QtCore import QSettings, QTimer
-    from PySide6.QtWidgets import QApplication
 
     from app.gui.main_window import MainWindow
+
+    settings = settings if settings is not None else QSettings("Hueshot", "Hueshot")
+    if proxy_height is None:
+        proxy_height = int(settings.value("proxy_height", 480))
+    win = MainWindow(proxy_height=proxy_height, settings=settings)
+    win.show()
+    if path:
+        QTimer.singleShot(0, lambda: win.open_path(str(path)))
+    else:
+        QTimer.singleShot(0, win.offer_recovery)     # after the window is up
+    return win
+
+
+def run_app(path: str | None = None, argv: list[str] | None = None) -> int:
+    from PySide6.QtWidgets import QApplication
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     app = QApplication.instance() or QApplication(argv if argv is not None else sys.argv[:1])
@@ -26,13 +42,7 @@ def run_app(path: str | None = None, argv: list[str] | None = None) -> int:
     app.setOrganizationName("Hueshot")
     app.setStyle("Fusion")
     app.setStyleSheet(_style())
-    settings = QSettings("Hueshot", "Hueshot")
-    win = MainWindow(proxy_height=int(settings.value("proxy_height", 480)), settings=settings)
-    win.show()
-    if path:
-        QTimer.singleShot(0, lambda: win.open_path(str(path)))
-    else:
-        QTimer.singleShot(0, win.offer_recovery)     # after the window is up
+    win = start_window(path)  # noqa: F841  (kept alive for the event loop)
     return app.exec()
 
 

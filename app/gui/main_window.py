@@ -15,7 +15,7 @@ import uuid
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import QSettings, Qt, QTimer, Signal, Slot
+from PySide6.QtCore import QMetaObject, QSettings, Qt, QThread, QTimer, Signal, Slot
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence, QUndoStack
 from PySide6.QtWidgets import (QDockWidget, QFileDialog, QHBoxLayout, QLabel, QMainWindow, QMessageBox,
                                QProgressBar, QToolButton, QVBoxLayout, QWidget)
@@ -36,9 +36,25 @@ MEDIA_FILTER = "Video or project (*.mp4 *.mov *.mkv *.avi *.webm *.m4v *.mxf *.h
 SHUTTLE = (1, 2, 4, 8)
 
 
+def describe_media(info) -> str:
+    """One status-bar line for a shot; colour tags only when the file carries them."""
+    tags = [t for t in (info.color_primaries, info.color_trc, info.colorspace) if t]
+    rng = {"tv": "limited range", "pc": "full range"}.get(info.color_range, info.color_range)
+    if len(set(tags)) == 1 and len(tags) == 3:
+        colour = tags[0].upper().replace("BT", "BT.")          # bt709/bt709/bt709 -> BT.709
+    else:
+        colour = "/".join(tags)
+    colour = ", ".join(x for x in (colour, rng) if x) or "untagged"
+    vfr = " VFR" if info.variable_frame_rate else ""
+    codec = " ".join(x for x in (info.codec or info.kind, info.pix_fmt) if x)
+    return (f"{Path(info.path).name}: {info.width}x{info.height}, {info.frame_count} frames, "
+            f"{info.fps:.3f} fps{vfr}, {codec}, colour {colour}")
+
+
 class MainWindow(QMainWindow):
     shotOpened = Signal()
     frameShown = Signal(int)
+    frameArrived = Signal(int, int)              # generation, index (current generation, GUI thread)
     propagationFinished = Signal(int, bool)      # generation, completed
 
     def __init__(self, proxy_height: int = 480, settings: QSettings | None = None):
@@ -321,7 +337,7 @@ class MainWindow(QMainWindow):
         self.doc.bind(info, luma.size)
         self.timeline.reset(len(luma), self._thumb)
         self.progress.hide()
-        self.status_msg.setText(info.describe() if hasattr(info, "describe") else info.path)
+        self.status_msg.setText(describe_media(info))
         if getattr(luma, "error", None) is not None:
             self._error(f"Only part of the shot could be read:\n{luma.error}")
         self._refresh_markers()
@@ -522,7 +538,7 @@ class MainWindow(QMainWindow):
         self.timeline.set_all_states(lambda s: np.where(s == DONE, STALE, np.where(s == COMPUTING, STALE, s)))
         self._propagate_timer.start()
 
-    def _request_propagation(self) -> None:
+    def _request_propagation(self, frames=None) -> None:
         if self.doc is None or self.luma is None:
             return
         specs = [KeySpec(frame=f, strokes=list(self.doc.strokes(f)), image=self.doc.key_image(f),
@@ -530,14 +546,40 @@ class MainWindow(QMainWindow):
         self.running_gen = self.generation
         self._frames_this_run = 0
         self._run_t0 = time.perf_counter()
-        self.workers.worker.propagateRequested.emit(self.generation, specs, int(self._edit_focus))
+        self.workers.worker.propagateRequested.emit(self.generation, specs, int(self._edit_focus),
+                                                    None if frames is None else list(frames))
+
+    def propagating(self) -> bool:
+        """A propagation for the current generation is queued or running."""
+        return (self._propagate_timer.isActive() or
+                (self.running_gen == self.generation and
+                 (self._last_finished is None or self._last_finished[0] != self.generation)))
+
+    def complete_frames(self, frames) -> bool:
+        """Compute the frames among `frames` that have no chroma for the current edits (after a
+        stopped propagation, or evicted from the cache) without invalidating the others.
+        Returns False when nothing needed computing or a run is already on its way."""
+        if self.doc is None or self.store is None or not self.doc.key_frames():
+            return False
+        missing = self.store.missing(frames, self.generation)
+        if not missing or self.propagating():
+            return False
+        self._edit_focus = missing[0]
+        self._request_propagation(missing)
+        return True
 
     def repropagate(self) -> None:
         if self.doc is not None:
             self._schedule_propagation(self.current)
 
+    @Slot()
     def cancel_propagation(self) -> None:
-        """Stop the running propagation; computed frames stay, the rest is marked stale."""
+        """Stop the running propagation; computed frames stay, the rest is marked stale.
+        GUI-thread state: a call from another thread is forwarded to the GUI thread (stopping
+        the coalescing QTimer from another thread is what Qt warns about with killTimer)."""
+        if QThread.currentThread() is not self.thread():
+            QMetaObject.invokeMethod(self, "cancel_propagation", Qt.ConnectionType.QueuedConnection)
+            return
         self.generation += 1
         self.workers.worker.bump(self.generation)
         self._propagate_timer.stop()
@@ -562,6 +604,7 @@ class MainWindow(QMainWindow):
         self.progress.setValue(self._frames_this_run)
         if index == self.current:
             self._show_current()
+        self.frameArrived.emit(gen, index)
 
     @Slot(int, bool, float)
     def _on_finished(self, gen: int, completed: bool, seconds: float) -> None:
@@ -680,7 +723,7 @@ class MainWindow(QMainWindow):
         if self.doc is None or self.luma is None:
             self._error("Open a shot before exporting.")
             return None
-        dlg = ExportDialog(self, self.doc, self.info, self.store, self.generation)
+        dlg = ExportDialog(self, self.doc, self.info, self.store)
         dlg.show()
         return dlg
 

@@ -21,6 +21,7 @@ from PySide6.QtCore import QObject, QThread, Signal, Slot
 
 from models.base import HintStroke
 from models.color import compose_rgb, rgb_to_ab
+from models.hints import colorize
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +38,7 @@ class KeySpec:
 class PropagationWorker(QObject):
     # requests (GUI -> worker; queued because the receiver lives in the worker thread)
     openRequested = Signal(str, int)                 # path, proxy height
-    propagateRequested = Signal(int, object, int)    # generation, [KeySpec], focus frame
+    propagateRequested = Signal(int, object, int, object)  # generation, [KeySpec], focus, frames (None = all)
     deviceRequested = Signal(str, str)               # device preference, method
 
     # results (worker -> GUI)
@@ -120,28 +121,45 @@ class PropagationWorker(QObject):
         self.luma, self.info = luma, info
         self.opened.emit(info, luma)
 
-    def _key_ab(self, spec: KeySpec) -> np.ndarray:
-        from app.gui.compat import colorize
-        cached = self._key_cache.get(spec.frame)
-        if cached is not None and cached[0] == spec.token:
-            return cached[1]
+    def _key_ab(self, spec: KeySpec, earlier: dict[int, np.ndarray], stale) -> np.ndarray | None:
+        """Chroma of one keyframe at proxy size.
+
+        Strokes paint over a base: the imported colour image when there is one; otherwise,
+        for a frame after other keyframes (a correction on a later frame), the chroma that
+        propagation from those earlier keys gives on this frame, so the correction changes
+        what it is painted on and the rest of the frame keeps its colour. The first keyframe
+        with strokes only has a grey base. Cached per frame by the content of the frame and
+        of the keys its base comes from. None when a newer edit made the work stale."""
         w, h = self.luma.size
+        from_earlier = spec.image is None and bool(spec.strokes) and bool(earlier)
+        token = spec.token + ((tuple(self._key_cache[k][0] for k in sorted(earlier)),) if from_earlier else ())
+        cached = self._key_cache.get(spec.frame)
+        if cached is not None and cached[0] == token:
+            return cached[1]
         base = None
         if spec.image is not None:
             img = spec.image
             if img.shape[1] != w or img.shape[0] != h:
                 img = cv2.resize(img, (w, h), interpolation=cv2.INTER_AREA)
             base = rgb_to_ab(img)
+        elif from_earlier:
+            for pf in self._propagator.run(self.luma, earlier, frames=[spec.frame], should_stop=stale):
+                if pf.index == spec.frame:
+                    base = np.asarray(pf.ab, np.float32)
+            if base is None:
+                return None           # stopped by a newer edit
         if spec.strokes:
             ab, _conf = colorize(self.luma[spec.frame], spec.strokes, base_ab=base)
         else:
             ab = base if base is not None else np.zeros((h, w, 2), np.float32)
         ab = np.ascontiguousarray(ab, np.float32)
-        self._key_cache[spec.frame] = (spec.token, ab)
+        self._key_cache[spec.frame] = (token, ab)
         return ab
 
-    @Slot(int, object, int)
-    def _propagate(self, generation: int, specs: list, focus: int) -> None:
+    @Slot(int, object, int, object)
+    def _propagate(self, generation: int, specs: list, focus: int, frames=None) -> None:
+        """Propagate the keys of `specs`; `frames` limits the run to those frames (the export
+        asks for the ones still missing under the current generation)."""
         if generation != self.generation or self.luma is None:
             return          # superseded before it started: nothing to do
         t0 = time.perf_counter()
@@ -150,28 +168,37 @@ class PropagationWorker(QObject):
             if self._propagator is None:
                 self._set_device("auto", "")
             keys = {}
-            # The edited keyframe first: its own colour is on screen before the rest.
-            for spec in sorted(specs, key=lambda s: abs(s.frame - focus)):
+            shown_focus = False
+            # In time order: a later key's base comes from the keys before it. The edited
+            # keyframe is on screen as soon as its own chroma exists.
+            for spec in sorted(specs, key=lambda s: s.frame):
                 if stale():
                     self.finished.emit(generation, False, time.perf_counter() - t0)
                     return
                 if 0 <= spec.frame < len(self.luma):
-                    keys[spec.frame] = self._key_ab(spec)
+                    ab = self._key_ab(spec, dict(keys), stale)
+                    if ab is None:
+                        self.finished.emit(generation, False, time.perf_counter() - t0)
+                        return
+                    keys[spec.frame] = ab
+                    if spec.frame == focus and (frames is None or focus in frames):
+                        self._emit(generation, focus, ab)
+                        shown_focus = True
             for f in list(self._key_cache):
                 if f not in keys:
                     del self._key_cache[f]
-            self.started.emit(generation, len(self.luma))
+            wanted = None if frames is None else sorted(set(int(f) for f in frames))
+            self.started.emit(generation, len(self.luma) if wanted is None else len(wanted))
             if not keys:
                 self.finished.emit(generation, True, time.perf_counter() - t0)
                 return
-            if focus in keys:    # show the edited frame before propagation starts
-                self._emit(generation, focus, keys[focus])
+            show_focus = shown_focus
             done = set()
-            for pf in self._propagator.run(self.luma, keys, should_stop=stale, focus=focus):
+            for pf in self._propagator.run(self.luma, keys, frames=wanted, should_stop=stale, focus=focus):
                 if stale():
                     break
                 done.add(pf.index)
-                if pf.index == focus and focus in keys:
+                if pf.index == focus and show_focus:
                     continue
                 self._emit(generation, pf.index, pf.ab)
             completed = not stale()
@@ -186,7 +213,7 @@ class PropagationWorker(QObject):
         ab = np.ascontiguousarray(ab, np.float32)
         rgb = compose_rgb(self.luma[index], ab)      # compose here: the GUI thread only paints
         if self.store is not None and generation == self.generation:
-            self.store.put(index, ab, rgb)            # any disk spill happens here, not in the GUI
+            self.store.put(index, ab, rgb, generation)  # any disk spill happens here, not in the GUI
         self.frameReady.emit(generation, index, ab, rgb)
 
 

@@ -9,14 +9,13 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 
-def _method() -> str:
-    """The default method when it can be built, else a classic baseline (models still landing)."""
-    from models.registry import DEFAULT_METHOD, get_propagator
-    try:
-        get_propagator(DEFAULT_METHOD, "cpu")
-        return DEFAULT_METHOD
-    except Exception:
-        return "dis_chain"
+def pytest_collection_modifyitems(items):
+    """Qt warnings fail GUI tests (a cross-thread timer stop, a paint outside the GUI thread...);
+    the offscreen platform's note about size hints is not ours."""
+    for item in items:
+        if "tests/gui/" in str(item.fspath).replace("\\", "/"):
+            item.add_marker(pytest.mark.qt_log_level_fail("WARNING"))
+            item.add_marker(pytest.mark.qt_log_ignore("does not support propagateSizeHints"))
 
 
 @pytest.fixture
@@ -24,7 +23,8 @@ def settings(tmp_path):
     from PySide6.QtCore import QSettings
     s = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
     s.setValue("device", "cpu")
-    s.setValue("method", _method())
+    from models.registry import DEFAULT_METHOD
+    s.setValue("method", DEFAULT_METHOD)
     return s
 
 
@@ -76,13 +76,6 @@ def paint(qtbot, win, points, color=(220, 30, 30), radius=0.08, tool="brush"):
 def wait_done(qtbot, win, timeout=60000):
     """Wait until the current generation's propagation completed."""
     qtbot.waitUntil(lambda: win._last_finished == (win.generation, True), timeout=timeout)
-
-
-def follows_motion(win) -> bool:
-    """Motion checks need the default (flow) propagator; the DIS-chain baseline used while
-    it is missing does not track the test scene's object (a propagator matter, not the GUI's)."""
-    from models.registry import DEFAULT_METHOD
-    return win.workers.worker.method == DEFAULT_METHOD
 
 
 def region_ab(win, frame, box):
