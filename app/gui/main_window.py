@@ -593,6 +593,7 @@ class MainWindow(QMainWindow):
         self.progress.setValue(0)
         self.progress.setFormat("Propagating %v/%m")
         self.progress.show()
+        self.status_msg.setText(f"Propagating {total} frame(s) with {self.workers.worker.method}… (Esc stops)")
 
     @Slot(int, int, object, object)
     def _on_frame(self, gen: int, index: int, ab, rgb) -> None:
