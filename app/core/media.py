@@ -60,10 +60,18 @@ class MediaInfo:
     timestamps: list[float] = field(default_factory=list, repr=False)  # seconds per frame
 
     def describe(self) -> str:
-        tags = "/".join(t or "?" for t in (self.color_primaries, self.color_trc, self.colorspace, self.color_range))
+        """One line for a status bar or a log; colour tags only when the file carries them."""
+        tags = [t for t in (self.color_primaries, self.color_trc, self.colorspace) if t]
+        rng = {"tv": "limited range", "pc": "full range"}.get(self.color_range, self.color_range)
+        if len(tags) == 3 and len(set(tags)) == 1:
+            colour = tags[0].upper().replace("BT", "BT.")          # bt709 x3 -> BT.709
+        else:
+            colour = "/".join(tags)
+        colour = ", ".join(x for x in (colour, rng) if x) or "untagged"
         vfr = " VFR" if self.variable_frame_rate else ""
+        codec = " ".join(x for x in (self.codec or self.kind, self.pix_fmt) if x)
         return (f"{Path(self.path).name}: {self.width}x{self.height}, {self.frame_count} frames, "
-                f"{self.fps:.3f} fps{vfr}, {self.codec or self.kind} {self.pix_fmt}, colour {tags}")
+                f"{self.fps:.3f} fps{vfr}, {codec}, colour {colour}")
 
 
 def proxy_size(width: int, height: int, proxy_height: int = 480) -> tuple[int, int]:

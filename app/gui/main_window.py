@@ -36,21 +36,6 @@ MEDIA_FILTER = "Video or project (*.mp4 *.mov *.mkv *.avi *.webm *.m4v *.mxf *.h
 SHUTTLE = (1, 2, 4, 8)
 
 
-def describe_media(info) -> str:
-    """One status-bar line for a shot; colour tags only when the file carries them."""
-    tags = [t for t in (info.color_primaries, info.color_trc, info.colorspace) if t]
-    rng = {"tv": "limited range", "pc": "full range"}.get(info.color_range, info.color_range)
-    if len(set(tags)) == 1 and len(tags) == 3:
-        colour = tags[0].upper().replace("BT", "BT.")          # bt709/bt709/bt709 -> BT.709
-    else:
-        colour = "/".join(tags)
-    colour = ", ".join(x for x in (colour, rng) if x) or "untagged"
-    vfr = " VFR" if info.variable_frame_rate else ""
-    codec = " ".join(x for x in (info.codec or info.kind, info.pix_fmt) if x)
-    return (f"{Path(info.path).name}: {info.width}x{info.height}, {info.frame_count} frames, "
-            f"{info.fps:.3f} fps{vfr}, {codec}, colour {colour}")
-
-
 class MainWindow(QMainWindow):
     shotOpened = Signal()
     frameShown = Signal(int)
@@ -337,7 +322,7 @@ class MainWindow(QMainWindow):
         self.doc.bind(info, luma.size)
         self.timeline.reset(len(luma), self._thumb)
         self.progress.hide()
-        self.status_msg.setText(describe_media(info))
+        self.status_msg.setText(info.describe())
         if getattr(luma, "error", None) is not None:
             self._error(f"Only part of the shot could be read:\n{luma.error}")
         self._refresh_markers()
