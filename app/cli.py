@@ -4,6 +4,8 @@
     hueshot propagate INPUT -o OUTPUT --key N=IMAGE [--key N=IMAGE ...] [--hints FILE] ...
     hueshot render PROJECT.hueshot -o OUTPUT     render a saved project headless
     hueshot bench ...                    the benchmark (app.core.bench)
+    hueshot bench --gui ...              editor latency and event-loop stalls (app.gui.bench_gui)
+    hueshot bench --render ...           1080p end-to-end render: fps and peak memory
 
 Exit status: 0 success; 1 an input, output or setting problem (the message names the file
 and the problem); 2 bad command line; 3 the input is truncated/corrupt: the readable frames
@@ -203,12 +205,20 @@ def cmd_render(argv: list[str]) -> int:
 
 
 def cmd_bench(argv: list[str]) -> int:
+    # Two companion benchmarks share the command: the editor's responsiveness and the
+    # full-resolution render. Each has its own flags (`hueshot bench --gui -h`).
+    if "--gui" in argv:
+        from app.gui.bench_gui import main as gui_bench
+        return int(gui_bench([a for a in argv if a != "--gui"]) or 0)
+    if "--render" in argv:
+        from app.core.bench_render import main as render_bench
+        return int(render_bench([a for a in argv if a != "--render"]) or 0)
     try:
         from app.core import bench
     except ImportError as exc:
         _err(f"the benchmark is not available ({exc})")
         return EXIT_ERROR
-    parser = argparse.ArgumentParser(prog="hueshot bench", description="Benchmark propagation methods.")
+    parser = argparse.ArgumentParser(prog="hueshot bench", description="Benchmark propagation methods (see also --gui and --render).")
     bench.add_arguments(parser)
     args = parser.parse_args(argv)
     return int(bench.run(args) or 0)
