@@ -41,6 +41,8 @@ import numpy as np
 
 import av
 
+from app.core.fsutil import fsync_path
+
 log = logging.getLogger(__name__)
 
 VIDEO_EXTS = {".mp4": "h264", ".m4v": "h264", ".mov": "h264", ".mkv": "h264"}
@@ -120,19 +122,6 @@ def _check_writable_dir(target: Path) -> Path:
     if not os.access(parent, os.W_OK | os.X_OK):
         raise ExportError(f"{target}: output folder {parent} is not writable")
     return parent
-
-
-def _fsync_path(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 class Encoder:
@@ -417,9 +406,9 @@ class VideoEncoder(Encoder):
                 self.audio.pump(self.out, None)
             self.out.close()
             self._closed = True
-            _fsync_path(self.tmp)
+            fsync_path(self.tmp)
             os.replace(self.tmp, self.path)
-            _fsync_path(self.path.parent)
+            fsync_path(self.path.parent)
         except OSError as exc:
             self.abort()
             raise _disk_error(self.path, exc) from exc
@@ -504,7 +493,7 @@ class SequenceEncoder(Encoder):
         self._closed = True
         try:
             for name in os.listdir(self.tmp):
-                _fsync_path(self.tmp / name)
+                fsync_path(self.tmp / name)
             old = None
             if self.path.exists():
                 old = self.path.parent / f".{self.path.name}.old-{uuid.uuid4().hex[:8]}"
@@ -512,7 +501,7 @@ class SequenceEncoder(Encoder):
             os.replace(self.tmp, self.path)
             if old is not None:
                 shutil.rmtree(old, ignore_errors=True)
-            _fsync_path(self.path.parent)
+            fsync_path(self.path.parent)
         except OSError as exc:
             shutil.rmtree(self.tmp, ignore_errors=True)
             raise _disk_error(self.path, exc) from exc

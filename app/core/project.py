@@ -50,6 +50,8 @@ from typing import Any, Callable
 import cv2
 import numpy as np
 
+from app.core.fsutil import fsync_path
+
 from models.base import HintStroke
 
 FORMAT_NAME = "hueshot-project"
@@ -123,19 +125,6 @@ def load_strokes(path: str | os.PathLike) -> list[HintStroke]:
 
 
 # ---------------------------------------------------------------------------- file helpers
-def _fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` via a temp file in the same folder, fsync, os.replace."""
     path = Path(path)
@@ -152,7 +141,7 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
         except OSError:
             pass
         raise
-    _fsync_dir(path.parent)
+    fsync_path(path.parent)
 
 
 def _image_hash(rgb: np.ndarray) -> str:
