@@ -281,7 +281,7 @@ def _run(job, src, info, start, end, keys_rgb, propagator, method, device_name, 
          progress, should_stop, t0) -> RenderResult:
     import inspect
 
-    from models.hints import colorize
+    from models.keys import build_keys
     from models.upsample import upsample_ab
     # the proxy luma the chroma was computed on, when upsample_ab accepts it (saves a resize)
     takes_proxy_luma = "L_proxy" in inspect.signature(upsample_ab).parameters
@@ -323,12 +323,13 @@ def _run(job, src, info, start, end, keys_rgb, propagator, method, device_name, 
             keys_rel[f - start] = rgb_to_ab(small)
         by_frame: dict[int, list[HintStroke]] = {}
         for s in job.strokes:
-            by_frame.setdefault(s.frame, []).append(s)
-        for f, strokes in sorted(by_frame.items()):
-            ab, _conf = colorize(luma[f - start], strokes, base_ab=keys_rel.get(f - start))
-            keys_rel[f - start] = np.asarray(ab, np.float32)
+            by_frame.setdefault(s.frame - start, []).append(s)
+        built = build_keys(luma, keys_rel, by_frame, propagator, should_stop)
+        if built is None:
+            raise RenderCancelled("render cancelled")
+        keys_rel = built
         for f, rgb in keys_rgb.items():
-            if f not in by_frame:   # a keyframe's own frame keeps its full-resolution colour
+            if f - start not in by_frame:   # a keyframe's own frame keeps its full-resolution colour
                 full_key_ab[f - start] = rgb
     # -------------------------------------------------------------- pass 2: the pipeline
     stop = threading.Event()

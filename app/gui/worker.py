@@ -21,7 +21,7 @@ from PySide6.QtCore import QObject, QThread, Signal, Slot
 
 from models.base import HintStroke
 from models.color import compose_rgb, rgb_to_ab
-from models.hints import colorize
+from models.keys import key_chroma
 
 log = logging.getLogger(__name__)
 
@@ -124,35 +124,25 @@ class PropagationWorker(QObject):
     def _key_ab(self, spec: KeySpec, earlier: dict[int, np.ndarray], stale) -> np.ndarray | None:
         """Chroma of one keyframe at proxy size.
 
-        Strokes paint over a base: the imported colour image when there is one; otherwise,
-        for a frame after other keyframes (a correction on a later frame), the chroma that
-        propagation from those earlier keys gives on this frame, so the correction changes
-        what it is painted on and the rest of the frame keeps its colour. The first keyframe
-        with strokes only has a grey base. Cached per frame by the content of the frame and
-        of the keys its base comes from. None when a newer edit made the work stale."""
+        Built by models.keys.key_chroma (the render does the same); cached per frame by the
+        content of the frame and of the keys its base comes from. None when a newer edit made
+        the work stale."""
         w, h = self.luma.size
         from_earlier = spec.image is None and bool(spec.strokes) and bool(earlier)
         token = spec.token + ((tuple(self._key_cache[k][0] for k in sorted(earlier)),) if from_earlier else ())
         cached = self._key_cache.get(spec.frame)
         if cached is not None and cached[0] == token:
             return cached[1]
-        base = None
+        image_ab = None
         if spec.image is not None:
             img = spec.image
             if img.shape[1] != w or img.shape[0] != h:
                 img = cv2.resize(img, (w, h), interpolation=cv2.INTER_AREA)
-            base = rgb_to_ab(img)
-        elif from_earlier:
-            for pf in self._propagator.run(self.luma, earlier, frames=[spec.frame], should_stop=stale):
-                if pf.index == spec.frame:
-                    base = np.asarray(pf.ab, np.float32)
-            if base is None:
-                return None           # stopped by a newer edit
-        if spec.strokes:
-            ab, _conf = colorize(self.luma[spec.frame], spec.strokes, base_ab=base)
-        else:
-            ab = base if base is not None else np.zeros((h, w, 2), np.float32)
-        ab = np.ascontiguousarray(ab, np.float32)
+            image_ab = rgb_to_ab(img)
+        ab = key_chroma(self.luma, spec.frame, image_ab, spec.strokes, earlier if from_earlier else {},
+                        self._propagator, stale)
+        if ab is None:
+            return None               # stopped by a newer edit
         self._key_cache[spec.frame] = (token, ab)
         return ab
 
