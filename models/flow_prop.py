@@ -77,6 +77,8 @@ class _Pass:
         self.dis_key = _make_dis(*prop.key_dis)
         self.grid_h = pixel_grid(hh, hw)
         self.grid = pixel_grid(self.H, self.W)
+        self.qsize = self._size(prop.fill_scale)
+        self.prev_out = cv2.resize(self.key_ab, self.hsize, interpolation=cv2.INTER_AREA)  # last output, half res
 
     def _size(self, s: float) -> tuple[int, int]:
         return max(8, int(round(self.W * s))), max(8, int(round(self.H * s)))
@@ -104,15 +106,20 @@ class _Pass:
         m = cv2.add(self.grid, self._scale_flow(pos_h, (self.W, self.H)))
         return cv2.remap(self.key4, m, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
 
+    @staticmethod
+    def _ab2(k4: np.ndarray) -> np.ndarray:
+        """First two channels of a packed uint8 x4 as 2-channel uint8 (split/merge: far faster
+        than a strided numpy slice)."""
+        ch = cv2.split(k4)
+        return cv2.merge([ch[0], ch[1]])
+
     def _sample_key(self, pos_h: np.ndarray) -> np.ndarray:
-        k4 = self._sample_key4(pos_h)
-        return \
-            (k4[..., :2].astype(np.float32) - np.float32(128.0))
+        return cv2.subtract(self._ab2(self._sample_key4(pos_h)), (128.0, 128.0, 0.0, 0.0),
+                            dtype=cv2.CV_32F)
 
     def step(self, t: int) -> tuple[np.ndarray, np.ndarray]:
         p = self.p
-        L = np.asarray(self.luma[t], np.float32)
-        u8 = luma_u8(L)
+        u8 = luma_u8(np.asarray(self.luma[t], np.float32))
         cur_h = _resize(u8, self.hsize, cv2.INTER_AREA)
         cur_k = cur_h if self.ksize == self.hsize else _resize(u8, self.ksize, cv2.INTER_AREA)
         f = self.dis_chain.calc(cur_h, self.prev_h, None)              # t -> t-1
@@ -120,32 +127,77 @@ class _Pass:
                               borderMode=cv2.BORDER_REPLICATE), f)
         eC = self._residual(cur_h, C)
         if p.reanchor:
-            R = self.dis_key.calc(cur_k, self.key_k, self._scale_flow(C, self.ksize))
-            R = self._scale_flow(R, self.hsize)
+            init = self._scale_flow(C, self.ksize)
+            if init is C:
+                init = C.copy()                      # DIS writes its result into the initial flow
+            R = self._scale_flow(self.dis_key.calc(cur_k, self.key_k, init), self.hsize)
             eR = self._residual(cur_h, R)
-            wC = 1.0 / (eC * eC + p.eps)
-            wR = 1.0 / (eR * eR + p.eps)
-            aC = wC / (wC + wR)
-            err = aC * eC + (1 - aC) * eR
+            eps = np.float32(p.eps)
+            eC2 = eC * eC + eps
+            eR2 = eR * eR + eps
+            aC = eR2 / (eC2 + eR2)          # weight of C: (1/eC2) / (1/eC2 + 1/eR2)
+            err = eR + aC * (eC - eR)
             if p.blend == "position":
-                P = R + aC[..., None] * (C - R)
+                P = cv2.add(R, cv2.multiply(cv2.merge([aC, aC]), cv2.subtract(C, R)))
                 ab = self._sample_key(P)
             else:
-                P = np.where((aC > 0.5)[..., None], C, R)
-                kC = self._sample_key4(C)
-                kR = self._sample_key4(R)
+                sel = cv2.compare(aC, 0.5, cv2.CMP_GT)
+                P = R.copy()
+                cv2.copyTo(C, sel, P)
+                kC = self._ab2(self._sample_key4(C))
+                kR = self._ab2(self._sample_key4(R))
                 alpha = _resize(aC, (self.W, self.H))
                 d = cv2.subtract(kC, kR, dtype=cv2.CV_32F)
-                out = cv2.add(cv2.multiply(d, cv2.merge([alpha, alpha, alpha, alpha])), kR,
-                              dtype=cv2.CV_32F)
-                ab = out[..., :2] - np.float32(128.0)
+                ab = cv2.add(cv2.multiply(d, cv2.merge([alpha, alpha])), kR, dtype=cv2.CV_32F)
+                ab = cv2.subtract(ab, (128.0, 128.0, 0.0, 0.0))
         else:
             P, err = C, eC
             ab = self._sample_key(P)
         self.P = P
         self.prev_h = cur_h
-        conf = _resize(1.0 / (1.0 + err / p.conf_scale), (self.W, self.H))
-        return ab, conf
+        conf_h = np.float32(1.0) / (np.float32(1.0) + err * np.float32(1.0 / p.conf_scale))
+        if p.fill or p.temporal > 0:
+            ab, conf_h = self._correct(ab, err, conf_h, cur_h, f)
+        return ab, _resize(conf_h, (self.W, self.H))
+
+    def _correct(self, ab, err, conf_h, cur_h, f):
+        """Low-resolution corrections added to the full-resolution key sample `ab`:
+        - fill: pixels whose key-luma residual is high (occluded in / revealed since the key:
+          no good match exists there) take chroma spread edge-aware from reliable neighbours,
+          guided by the current luma (normalised FGS at reduced resolution);
+        - temporal: a fraction of the previous output warped by the chain flow, which damps
+          frame-to-frame jitter of the re-anchored positions.
+        Only the low-resolution difference is upsampled and added, so reliable pixels keep
+        their full-resolution detail."""
+        p = self.p
+        S = cv2.resize(ab, self.hsize, interpolation=cv2.INTER_AREA)
+        target = S
+        if p.temporal > 0 and self.prev_out is not None:
+            T = cv2.remap(self.prev_out, cv2.add(self.grid_h, f), None, cv2.INTER_LINEAR,
+                          borderMode=cv2.BORDER_REPLICATE)
+            target = cv2.addWeighted(S, 1.0 - p.temporal, T, p.temporal, 0.0)
+        if p.fill:
+            # Reliability from the residual: 1 below fill_lo, 0 above fill_hi.
+            rel = np.clip((np.float32(p.fill_hi) - err) * np.float32(1.0 / (p.fill_hi - p.fill_lo)),
+                          0.0, 1.0).astype(np.float32)
+            if float(rel.min()) < 1.0:
+                qs = self.qsize
+                rq = cv2.resize(rel, qs, interpolation=cv2.INTER_AREA)
+                tq = cv2.resize(target, qs, interpolation=cv2.INTER_AREA)
+                gq = cv2.resize(cur_h, qs, interpolation=cv2.INTER_AREA)
+                fgs = cv2.ximgproc.createFastGlobalSmootherFilter(gq, p.fill_lam, p.fill_sigma)
+                sm = fgs.filter(cv2.merge([tq[..., 0] * rq, tq[..., 1] * rq, rq]))
+                den = np.maximum(sm[..., 2], np.float32(1e-4))
+                fillq = cv2.merge([sm[..., 0] / den, sm[..., 1] / den])
+                fill = cv2.resize(fillq, self.hsize, interpolation=cv2.INTER_LINEAR)
+                u = np.float32(1.0) - rel
+                target = target + cv2.merge([u, u]) * (fill - target)
+                conf_h = conf_h * (np.float32(0.5) + np.float32(0.5) * rel)
+        self.prev_out = target
+        if target is not S:
+            d = cv2.resize(cv2.subtract(target, S), (self.W, self.H), interpolation=cv2.INTER_LINEAR)
+            ab = cv2.add(ab, d)
+        return ab, conf_h
 
 
 class FlowPropagator:
@@ -155,8 +207,17 @@ class FlowPropagator:
                  chain_dis=(cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST,), key_dis=(cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST, 2, 0),
                  reanchor: bool = True, blend: str = "color",
                  patch: int = 5, decay: float = 1.0, chain_cost: float = 0.3, eps: float = 1.0,
-                 conf_scale: float = 4.0, **kw):
+                 conf_scale: float = 4.0, fill: bool = False, fill_lo: float = 8.0,
+                 fill_hi: float = 20.0, fill_lam: float = 30.0, fill_sigma: float = 8.0,
+                 fill_scale: float = 0.25, temporal: float = 0.0, **kw):
         self.device = device
+        self.fill = fill
+        self.fill_lo = fill_lo
+        self.fill_hi = fill_hi
+        self.fill_lam = fill_lam
+        self.fill_sigma = fill_sigma
+        self.fill_scale = fill_scale
+        self.temporal = temporal
         self.chain_scale = chain_scale
         self.key_scale = key_scale
         self.chain_dis = tuple(chain_dis)
