@@ -10,7 +10,9 @@
      kept: `base_ab` (e.g. the propagated chroma of that frame) or grey when None.
      (`spread()` without a base fills the whole frame from the hints, as the benchmark's hint
      protocol wants.)
-The painted pixels themselves keep exactly their hint colour.
+Without a base the painted pixels keep exactly their hint colour. Over a base (a correction)
+the spreading is local: a stroke's influence falls off with distance and stops at luma edges,
+the base stays elsewhere, and the stroke is blended smoothly (its outline does not show).
 """
 from __future__ import annotations
 
@@ -56,11 +58,20 @@ def rasterize(shape: tuple[int, int], strokes: Sequence[HintStroke]) -> tuple[np
 
 
 def spread(L: np.ndarray, hint_ab: np.ndarray, mask: np.ndarray, lam: float | None = None,
-           sigma: float = 12.0, work_height: int = 240, lam_scale: float = 6000.0, base_ab: np.ndarray | None = None
+           sigma: float = 12.0, work_height: int = 240, lam_scale: float = 6000.0, base_ab: np.ndarray | None = None,
+           local: bool | None = None, reach: float = 3.0, local_sigma: float = 6.0
            ) -> tuple[np.ndarray, np.ndarray]:
     """Edge-aware spreading of sparse chroma hints over the luma L (float 0..100).
 
-    Returns (ab HxWx2 float32, confidence HxW float32 in [0, 1])."""
+    Global mode (default without a base): the hints fill the frame (smoothness scaled by the
+    hint spacing) and painted pixels keep their colour exactly.
+    Local mode (`local=True`, the default when a base is given): a correction. Each stroke's
+    influence falls off with distance (about `reach` stroke radii to half strength, at the
+    working resolution) and at luma edges (`local_sigma`); the base is kept elsewhere, and the
+    strokes themselves are blended like their surroundings (no flat patch with the stroke's
+    outline). Returns (ab HxWx2 float32, confidence HxW float32 in [0, 1])."""
+    if local is None:
+        local = base_ab is not None
     L = np.asarray(L, np.float32)
     H, W = L.shape
     mask = np.asarray(mask, np.float32)
@@ -77,7 +88,14 @@ def spread(L: np.ndarray, hint_ab: np.ndarray, mask: np.ndarray, lam: float | No
     if s < 1:
         # Area-average keeps the hint mass; tiny hints survive as fractional weights.
         stack = cv2.resize(stack, (w, h), interpolation=cv2.INTER_AREA)
-    if lam is None:
+    if local and lam is None:
+        # Smoothness from the stroke thickness at the working resolution: FGS's response to
+        # a blob of radius r falls to half at about 1.5 sqrt(lam) on flat luma.
+        m8 = (stack[..., 2] > 0.25).astype(np.uint8)
+        r = float(cv2.distanceTransform(m8, cv2.DIST_L2, 3).max()) if m8.any() else 1.0
+        lam = float(np.clip((reach * max(r, 1.0) / 1.5) ** 2, 16.0, 4000.0))
+        sigma = local_sigma
+    elif lam is None:
         # Sparse hints need wider spreading: scale the smoothness with the hint spacing.
         n_blobs = cv2.connectedComponents((mask > 0.5).astype(np.uint8))[0] - 1
         lam = float(np.clip(lam_scale / np.sqrt(max(1, n_blobs)), 300.0, 10000.0))
@@ -97,10 +115,11 @@ def spread(L: np.ndarray, hint_ab: np.ndarray, mask: np.ndarray, lam: float | No
         base = np.asarray(base_ab, np.float32)
         c = conf[..., None]
         ab = base + c * (ab - base)
-    # Painted pixels keep their colour exactly.
-    sel = mask > 0.5
-    ab[sel] = hint_ab[sel]
-    conf[sel] = 1.0
+    if not local:
+        # Painted pixels keep their colour exactly.
+        sel = mask > 0.5
+        ab[sel] = hint_ab[sel]
+        conf[sel] = 1.0
     return np.ascontiguousarray(ab, np.float32), np.clip(conf, 0, 1).astype(np.float32)
 
 
@@ -109,7 +128,12 @@ def colorize(L: np.ndarray, strokes: Sequence[HintStroke], base_ab: np.ndarray |
     """Chroma for one frame from its hint strokes (see module doc)."""
     hint_ab, mask = rasterize(np.asarray(L).shape[:2], strokes)
     if base_ab is None:
-        # Without a base, unpainted regions the hints do not reach stay grey: a stroke colours
-        # the region it is painted in, not the whole frame.
+        # Without a base (a grey frame, hints only) the hints spread over the regions they
+        # are painted in; where they do not reach, grey stays.
         base_ab = np.zeros(np.asarray(L).shape[:2] + (2,), np.float32)
+        kw.setdefault("local", False)
+    else:
+        # Over a base (an imported image, the propagated colour of a later frame) a stroke is
+        # a local correction: its influence stays in the luma region around it.
+        kw.setdefault("local", True)
     return spread(L, hint_ab, mask, base_ab=base_ab, **kw)

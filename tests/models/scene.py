@@ -46,3 +46,31 @@ def moving_scene(n: int = 16, h: int = 96, w: int = 128, seed: int = 0, pan: flo
 def psnr(a: np.ndarray, b: np.ndarray) -> float:
     d = a.astype(np.float32) - b.astype(np.float32)
     return float(10 * np.log10(255.0 ** 2 / max(np.mean(d * d), 1e-10)))
+
+
+def reveal_scene(n: int = 14, h: int = 96, w: int = 128, speed: float = 4.0, seed: int = 1):
+    """A saturated red disc moving right over a static, textured green/blue background:
+    background that the disc covered in frame 0 is revealed in later frames.
+    Returns (rgb list, L list, ab list, revealed masks list: covered at 0, background at t)."""
+    rng = np.random.default_rng(seed)
+    col = _texture(rng, h, w, 8.0)
+    fine = _texture(rng, h, w, 1.0)[..., :1]
+    bg = np.empty((h, w, 3), np.float32)
+    bg[..., 0] = 0.15 + 0.1 * col[..., 0]
+    bg[..., 1] = 0.45 + 0.25 * col[..., 1]
+    bg[..., 2] = 0.35 + 0.3 * col[..., 2]
+    bg = np.clip(bg * (0.75 + 0.5 * fine), 0, 1)
+    oy, ox = np.mgrid[0:h, 0:w]
+    frames, masks = [], []
+    for t in range(n):
+        cx, cy = 28 + speed * t, h / 2
+        inside = (ox - cx) ** 2 + (oy - cy) ** 2 < 18 ** 2
+        img = bg.copy()
+        img[inside] = (0.6, 0.05, 0.06)        # dark red: its luma differs from the background
+        frames.append(np.clip(img * 255 + 0.5, 0, 255).astype(np.uint8))
+        masks.append(inside)
+    revealed = [masks[0] & ~m for m in masks]
+    labs = [rgb_to_lab(f) for f in frames]
+    L = [np.ascontiguousarray(x[..., 0]) for x in labs]
+    AB = [np.ascontiguousarray(x[..., 1:]) for x in labs]
+    return frames, L, AB, revealed

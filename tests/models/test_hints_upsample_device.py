@@ -95,3 +95,63 @@ def test_pick_device():
             pick_device("mps")
     with pytest.raises(DeviceUnavailable, match="unknown device"):
         pick_device("tpu")
+
+
+def _textured_luma(h=120, w=160, seed=0):
+    """Weak texture (no strong edges) plus one strong vertical edge at x = 120."""
+    rng = np.random.default_rng(seed)
+    t = cv2.GaussianBlur(rng.random((h, w)).astype(np.float32), (0, 0), 3.0)
+    L = 45.0 + 20.0 * (t - t.min()) / (t.max() - t.min())
+    L[:, 120:] += 30.0
+    return L.astype(np.float32)
+
+
+def test_correction_over_base_stays_local():
+    """Over a base, one small stroke changes the region around it, not the whole frame."""
+    L = _textured_luma()
+    base = np.zeros(L.shape + (2,), np.float32)
+    base[..., 1] = -40.0                                          # blue everywhere
+    green = (30, 200, 40)
+    ga, gb = srgb_to_ab(green)
+    s = HintStroke(0, [(0.25, 0.5)], 0.05, green)               # centre (40, 60), radius 6
+    ab, conf = colorize(L, [s], base_ab=base)
+    yy, xx = np.mgrid[0:120, 0:160]
+    d = np.hypot(xx - 40, yy - 60)
+    assert ab[d < 3][:, 0].mean() < 0.8 * ga                      # green at the stroke
+    far = d > 45
+    assert np.abs(ab[far] - base[far]).mean() < 3.0, np.abs(ab[far] - base[far]).mean()
+    assert conf[far].mean() < 0.15 and conf[d < 3].mean() > 0.8
+    # Influence falls off with distance.
+    ring = lambda r0, r1: float(conf[(d >= r0) & (d < r1)].mean())
+    assert ring(0, 4) > ring(10, 14) > ring(25, 30) > ring(45, 60)
+    # A stroke near the strong edge does not cross it.
+    s2 = HintStroke(0, [(0.70, 0.5)], 0.05, green)              # x = 111, edge at 120
+    ab2, _ = colorize(L, [s2], base_ab=base)
+    left = (d < 200) & (xx >= 104) & (xx < 116) & (np.abs(yy - 60) < 6)
+    right = (xx >= 124) & (xx < 136) & (np.abs(yy - 60) < 6)
+    assert np.abs(ab2[right] - base[right]).mean() < 0.3 * np.abs(ab2[left] - base[left]).mean()
+
+
+def test_correction_has_no_flat_patch_outline():
+    """The stroke is blended like its surroundings: no jump in chroma at its outline."""
+    L = _textured_luma()
+    base = np.zeros(L.shape + (2,), np.float32)
+    base[..., 0] = 30.0
+    s = HintStroke(0, [(0.2, 0.5), (0.45, 0.5)], 0.04, (30, 60, 220))
+    ab, _ = colorize(L, [s], base_ab=base)
+    _, mask = rasterize(L.shape, [s])
+    inner = cv2.erode(mask, np.ones((3, 3), np.uint8)) > 0
+    outline_in = (mask > 0) & ~inner                              # last painted pixels
+    outline_out = (cv2.dilate(mask, np.ones((3, 3), np.uint8)) > 0) & (mask == 0)
+    jump = np.abs(ab[outline_in].mean(0) - ab[outline_out].mean(0)).max()
+    spread_in_to_far = np.abs(ab[inner].mean(0) - base[0, 0]).max()
+    assert jump < 0.15 * spread_in_to_far, (jump, spread_in_to_far)
+    assert np.abs(ab[:, 130:] - base[:, 130:]).mean() < 3.0       # and far away the base stays
+
+
+def test_hints_without_base_still_fill_region():
+    L = _textured_luma()
+    red = (220, 30, 30)
+    ab, conf = colorize(L, [HintStroke(0, [(0.25, 0.5)], 0.04, red)])
+    ra, _ = srgb_to_ab(red)
+    assert ab[:, :110, 0].mean() > 0.6 * ra                       # the whole left region

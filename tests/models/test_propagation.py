@@ -103,3 +103,32 @@ def test_focus_orders_nearest_first_and_frames_subset(scene):
     assert set(non_keys[:2]) == {7, 9}
     sub = [f.index for f in get_propagator(DEFAULT_METHOD).run(ListLuma(L), keys, frames=[3, 12])]
     assert sorted(sub) == [3, 12]
+
+
+def test_revealed_background_takes_background_colour():
+    """Background uncovered behind a moving object must not keep the object's colour."""
+    from tests.models.scene import reveal_scene
+    rgb, L, AB, revealed = reveal_scene()
+    keys = {0: AB[0]}
+    ours = {f.index: f.ab for f in get_propagator(DEFAULT_METHOD).run(ListLuma(L), keys)}
+    chain = {f.index: f.ab for f in get_propagator("dis_chain").run(ListLuma(L), keys)}
+    frames = range(6, len(L))
+    err = lambda out: float(np.mean([np.abs(out[t] - AB[t])[revealed[t]].mean() for t in frames]))
+    e_ours, e_chain = err(ours), err(chain)
+    assert e_ours < 5.0 and e_ours < 0.3 * e_chain, (e_ours, e_chain)
+    # The object itself keeps its red (a >> 0) where it is now.
+    last = len(L) - 1
+    obj = np.abs(AB[last][..., 0]) > 40
+    assert ours[last][obj][:, 0].mean() > 0.8 * AB[last][obj][:, 0].mean()
+
+
+def test_key_chroma_unpacked_exactly():
+    """The packed uint8 key sample at zero offset gives the key chroma back (to the 0.5 step)."""
+    from models.flow_prop import FlowPropagator, _Pass
+    rng = np.random.default_rng(1)
+    L = [np.full((32, 40), 50.0, np.float32)] * 2
+    key = (rng.random((32, 40, 2)).astype(np.float32) - 0.5) * 160
+    ps = _Pass(FlowPropagator(), ListLuma(L), 0, key)
+    ab = ps._sample_key(np.zeros((ps.hsize[1], ps.hsize[0], 2), np.float32))
+    assert ab.shape == key.shape and ab.dtype == np.float32 and ab.flags.c_contiguous
+    assert np.abs(ab - key).max() <= 0.51
