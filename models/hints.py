@@ -54,7 +54,7 @@ def rasterize(shape: tuple[int, int], strokes: Sequence[HintStroke]) -> tuple[np
         b[sel] = cb
         m[sel] = 1
     mask = m.astype(np.float32)
-    return np.dstack([a * mask, b * mask]), mask
+    return cv2.merge([cv2.multiply(a, mask), cv2.multiply(b, mask)]), mask
 
 
 def spread(L: np.ndarray, hint_ab: np.ndarray, mask: np.ndarray, lam: float | None = None,
@@ -83,8 +83,8 @@ def spread(L: np.ndarray, hint_ab: np.ndarray, mask: np.ndarray, lam: float | No
     w, h = max(8, int(round(W * s))), max(8, int(round(H * s)))
     Ls = cv2.resize(L, (w, h), interpolation=cv2.INTER_AREA) if s < 1 else L
     guide = cv2.convertScaleAbs(Ls, alpha=2.55)
-    hab = np.asarray(hint_ab, np.float32) * mask[..., None]
-    stack = cv2.merge([hab[..., 0], hab[..., 1], mask])
+    ha, hb = cv2.split(np.ascontiguousarray(hint_ab, np.float32))
+    stack = cv2.merge([cv2.multiply(ha, mask), cv2.multiply(hb, mask), mask])
     if s < 1:
         # Area-average keeps the hint mass; tiny hints survive as fractional weights.
         stack = cv2.resize(stack, (w, h), interpolation=cv2.INTER_AREA)
@@ -112,9 +112,10 @@ def spread(L: np.ndarray, hint_ab: np.ndarray, mask: np.ndarray, lam: float | No
     else:
         ab, conf = ab_s, conf_s
     if base_ab is not None:
-        base = np.asarray(base_ab, np.float32)
-        c = conf[..., None]
-        ab = base + c * (ab - base)
+        base = np.ascontiguousarray(base_ab, np.float32)
+        conf = np.ascontiguousarray(conf, np.float32)
+        ab = cv2.add(base, cv2.multiply(cv2.subtract(np.ascontiguousarray(ab, np.float32), base),
+                                        cv2.merge([conf, conf])))
     if not local:
         # Painted pixels keep their colour exactly.
         sel = mask > 0.5
