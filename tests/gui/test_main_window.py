@@ -151,9 +151,6 @@ def test_later_frame_correction_and_export(qtbot, window, grey_clip, tmp_path):
     dlg.close()
 
 
-@pytest.mark.xfail(strict=True, reason="models.hints.colorize gives one stroke confidence >= 0.66 over "
-                   "the whole 160x96 test frame (weak luma edges), so a small correction on a later "
-                   "frame recolours its background too; the GUI passes the propagated base")
 def test_correction_stays_local(qtbot, window, grey_clip):
     win, sc = window, grey_clip.scene
     open_shot(qtbot, win, grey_clip.video)
