@@ -215,8 +215,9 @@ class HintNet:
                  base_ab: np.ndarray | None = None, base_conf: np.ndarray | None = None) -> np.ndarray:
         """ab (HxWx2 float32) for the whole frame from luma and sparse hints, at any size.
 
-        base_ab/base_conf: a classic spread of the same hints; computed with fgs_spread when
-        not given (base_conf defaults to 1 on hints and 0.5 elsewhere when only base_ab is).
+        base_ab/base_conf: a classic spread of the same hints; computed when not given with
+        the spreader the weights were trained on (meta["base"]: fgs_spread, or
+        models.hints.spread for weights trained with --base hints) (base_conf defaults to 1 on hints and 0.5 elsewhere when only base_ab is).
         With no hint at all the result is the net's chroma-from-luma guess (weak; near grey).
         """
         L = np.asarray(L, np.float32)
@@ -224,7 +225,11 @@ class HintNet:
         hint_ab = np.asarray(hint_ab, np.float32)
         hint_mask = np.asarray(hint_mask, np.float32)
         if base_ab is None:
-            base_ab, conf = fgs_spread(L, hint_ab, hint_mask)
+            if self.meta.get("base") == "hints":      # weights trained on models.hints.spread
+                from .hints import spread
+                base_ab, conf = spread(L, hint_ab, hint_mask)
+            else:
+                base_ab, conf = fgs_spread(L, hint_ab, hint_mask)
             if base_conf is None:
                 base_conf = conf
         elif base_conf is None:
