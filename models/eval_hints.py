@@ -2,7 +2,7 @@
 
 For frame 0 of every clip in ../shared/data/clips (resized to 480 lines with area
 interpolation when taller, width even), K = 5, 20, 50 random 5x5 hint patches carrying their
-true mean chroma (seed 2026, the same sampling as app.core.bench.hint_points) are colorized by
+true mean chroma (seed 2026, models.hints.sample_hint_points, as the bench) are colorized by
 
 - `hints.spread`  models.hints.spread(L, hint_ab, mask) (the project's classic spreader),
                   when models/hints.py provides it;
@@ -31,6 +31,7 @@ import torch
 
 from models.color import compose_rgb, rgb_to_lab
 from models.hintnet import HintNet, fgs_spread
+from models.hints import sample_hint_points
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_CLIPS = (REPO / ".." / "shared" / "data" / "clips").resolve()
@@ -57,21 +58,6 @@ def first_frame(clips_dir: Path, entry: dict) -> np.ndarray:
         for frame in c.decode(c.streams.video[0]):
             return proxy_resize(frame.to_ndarray(format="rgb24"))
     raise RuntimeError(f"no frame in {path}")
-
-
-def hint_points(ab: np.ndarray, k: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Same as app.core.bench.hint_points: K random 5x5 patches with their true mean chroma."""
-    h, w = ab.shape[:2]
-    rng = np.random.default_rng(seed)
-    ys = rng.integers(2, h - 2, size=k)
-    xs = rng.integers(2, w - 2, size=k)
-    hint = np.zeros_like(ab, dtype=np.float32)
-    mask = np.zeros((h, w), np.float32)
-    for y, x in zip(ys, xs):
-        patch = ab[y - 2:y + 3, x - 2:x + 3]
-        hint[y - 2:y + 3, x - 2:x + 3] = patch.reshape(-1, 2).mean(axis=0)
-        mask[y - 2:y + 3, x - 2:x + 3] = 1.0
-    return hint, mask
 
 
 def psnr(a: np.ndarray, b: np.ndarray) -> float:
@@ -113,7 +99,7 @@ def main(argv=None) -> int:
         L, ab = np.ascontiguousarray(lab[..., 0]), np.ascontiguousarray(lab[..., 1:])
         res[e["name"]] = {}
         for k in KS:
-            hint, mask = hint_points(ab, k, SEED)
+            hint, mask = sample_hint_points(ab, k, SEED)
             row = {}
             t = time.perf_counter()
             base, conf = fgs_spread(L, hint, mask)

@@ -138,3 +138,19 @@ def colorize(L: np.ndarray, strokes: Sequence[HintStroke], base_ab: np.ndarray |
         # a local correction: its influence stays in the luma region around it.
         kw.setdefault("local", True)
     return spread(L, hint_ab, mask, base_ab=base_ab, **kw)
+
+
+def sample_hint_points(ab: np.ndarray, k: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """The hint protocol of BENCHMARK.md: K random 5x5 patches carrying their true mean chroma
+    (hint_ab HxWx2, mask HxW); shared by the benchmark and models/eval_hints.py."""
+    h, w = ab.shape[:2]
+    rng = np.random.default_rng(seed)
+    ys = rng.integers(2, h - 2, size=k)
+    xs = rng.integers(2, w - 2, size=k)
+    hint = np.zeros_like(ab, dtype=np.float32)
+    mask = np.zeros((h, w), np.float32)
+    for y, x in zip(ys, xs):
+        patch = ab[y - 2:y + 3, x - 2:x + 3]
+        hint[y - 2:y + 3, x - 2:x + 3] = patch.reshape(-1, 2).mean(axis=0)
+        mask[y - 2:y + 3, x - 2:x + 3] = 1.0
+    return hint, mask

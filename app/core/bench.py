@@ -260,21 +260,6 @@ def speed_test(clip: Clip, methods: list[str], n_frames: int, reps: int) -> dict
 
 
 # ----------------------------------------------------------------------------- hints
-def hint_points(ab: np.ndarray, k: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """K random 5x5 patches carrying their true mean chroma: (hint_ab HxWx2, mask HxW)."""
-    h, w = ab.shape[:2]
-    rng = np.random.default_rng(seed)
-    ys = rng.integers(2, h - 2, size=k)
-    xs = rng.integers(2, w - 2, size=k)
-    hint = np.zeros_like(ab, dtype=np.float32)
-    mask = np.zeros((h, w), np.float32)
-    for y, x in zip(ys, xs):
-        patch = ab[y - 2:y + 3, x - 2:x + 3]
-        hint[y - 2:y + 3, x - 2:x + 3] = patch.reshape(-1, 2).mean(axis=0)
-        mask[y - 2:y + 3, x - 2:x + 3] = 1.0
-    return hint, mask
-
-
 # ----------------------------------------------------------------------------- report
 def _fmt(v, spec=".2f"):
     return "-" if v is None else format(v, spec)
@@ -360,10 +345,10 @@ def run(args) -> int:
             two[e["name"]] = score_clip(clip, L, outs, list(range(1, n - 1)), full=False)
             del outs
         if args.hints:
-            from models.hints import spread
+            from models.hints import sample_hint_points, spread
             hints[e["name"]] = {}
             for k in HINT_KS:
-                hint_ab, mask = hint_points(AB[0], k, HINT_SEED)
+                hint_ab, mask = sample_hint_points(AB[0], k, HINT_SEED)
                 t0 = time.perf_counter()
                 ab0, _conf = spread(L[0], hint_ab, mask)
                 hint_ms = 1000 * (time.perf_counter() - t0)
