@@ -38,6 +38,7 @@ _FACTORIES: dict[str, Callable[..., Propagator]] = {
     "copy_key": _copy_key,
     "dis_chain": _dis_chain,
     "flow": _flow,
+    "quality": lambda **kw: __import__("models.quality_prop", fromlist=["QualityPropagator"]).QualityPropagator(**kw),
 }
 
 BASELINES = ("gray", "copy_key", "dis_chain")
