@@ -1,16 +1,22 @@
 """The default classic propagator ("flow").
 
-Per pass (from a keyframe, forward or backward through the shot), for each frame t:
-  1. DIS flow t -> t-1 on the luma at reduced resolution (chain step).
-  2. Chained candidate A: the previous output's chroma warped one step.
-  3. Composed position in the keyframe, D_t(x) = D_{t-1}(x + f(x)) + f(x), then re-anchored:
-     DIS flow t -> keyframe initialised with D_t, so the keyframe's luma corrects the drift of
-     the composition (a dense, fast form of "match luma patches around the composed position").
-  4. Re-anchored candidate B: the keyframe's chroma sampled once at x + D_t(x).
-  5. Each candidate's error = patch luma residual of its source against the current luma (for A
-     accumulated along the chain); the candidates are blended with weights from those errors.
-     Where both are poor (occluded / newly revealed regions) the chroma is filled edge-aware
-     from confident neighbours, guided by the current luma.
+Per pass (from a keyframe, forward or backward through the shot), for each frame t, all
+per-pixel bookkeeping at half resolution:
+  1. DIS flow t -> t-1 on the luma (chain step, ULTRAFAST).
+  2. Composed candidate C: the position in the keyframe, D_t(x) = D_{t-1}(x + f(x)) + f(x).
+  3. Re-anchored candidate R: DIS flow t -> keyframe initialised with C (ULTRAFAST, finest
+     scale 1 of the half-resolution pyramid), so the keyframe's luma corrects the drift of the
+     composition (a dense, fast form of "match luma patches around the composed position").
+  4. Each candidate's error = patch luma residual between the key luma read there and the
+     current luma; the keyframe's chroma is sampled at full resolution at C and at R (packed
+     uint8 x4 remaps) and blended with weights from those errors.
+  5. Occlusion fill: where the blended residual is high (revealed since / hidden in the key: no
+     good match exists) the chroma is replaced by chroma spread edge-aware from reliable
+     neighbours (normalised FGS guided by the current luma, at quarter resolution); only the
+     low-resolution difference is added, so reliable pixels keep their full detail.
+  6. Temporal damping: the output is blended with the previous output warped by the chain flow
+     (weight `temporal_full`), which damps the frame-to-frame jitter of the re-anchored
+     positions (lower warp error, and slightly higher PSNR on the benchmark clips).
 With several keyframes the forward and backward passes of a segment are blended by temporal
 distance and confidence.
 """
@@ -67,6 +73,7 @@ class _Pass:
         # (never resampled frame after frame), so the 0.5 quantisation step does not accumulate.
         q = np.clip(np.rint(self.key_ab + 128.0), 0, 255).astype(np.uint8)
         self.key4 = cv2.merge([q[..., 0], q[..., 1], q[..., 0], q[..., 1]])
+        self.key4_h = None                               # packed key chroma at half res (lazy)
         u8 = luma_u8(L)
         self.key_h = _resize(u8, self.hsize, cv2.INTER_AREA)
         self.key_k = _resize(u8, self.ksize, cv2.INTER_AREA)
@@ -78,6 +85,7 @@ class _Pass:
         self.grid_h = pixel_grid(hh, hw)
         self.grid = pixel_grid(self.H, self.W)
         self.qsize = self._size(prop.fill_scale)
+        self.prev4 = self.key4 if prop.temporal_full > 0 else None
         self.prev_out = cv2.resize(self.key_ab, self.hsize, interpolation=cv2.INTER_AREA)  # last output, half res
 
     def _size(self, s: float) -> tuple[int, int]:
@@ -101,10 +109,17 @@ class _Pass:
         k = self.p.patch
         return cv2.blur(d.astype(np.float32), (k, k))
 
+    def _full_map(self, pos_h: np.ndarray) -> np.ndarray:
+        """Full-resolution remap coordinates x + pos from an offset field at lower resolution
+        (upsample, then scale and add the grid in one pass)."""
+        w = pos_h.shape[1]
+        up = cv2.resize(pos_h, (self.W, self.H), interpolation=cv2.INTER_LINEAR)
+        return cv2.scaleAdd(up, self.W / w, self.grid)
+
     def _sample_key4(self, pos_h: np.ndarray) -> np.ndarray:
         """Key chroma (packed uint8 x4) read at x + pos, pos given at half resolution."""
-        m = cv2.add(self.grid, self._scale_flow(pos_h, (self.W, self.H)))
-        return cv2.remap(self.key4, m, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        return cv2.remap(self.key4, self._full_map(pos_h), None, cv2.INTER_LINEAR,
+                         borderMode=cv2.BORDER_REPLICATE)
 
     @staticmethod
     def _ab2(k4: np.ndarray) -> np.ndarray:
@@ -154,13 +169,56 @@ class _Pass:
             P, err = C, eC
             ab = self._sample_key(P)
         self.P = P
+        ech = None
+        if p.temporal_full > 0 and p.temporal_adapt:
+            # How well the chain step explains the current luma: trust the warped previous
+            # output only there.
+            wp = cv2.remap(self.prev_h, cv2.add(self.grid_h, f), None, cv2.INTER_LINEAR,
+                           borderMode=cv2.BORDER_REPLICATE)
+            ech = cv2.blur(cv2.absdiff(cur_h, wp).astype(np.float32), (p.patch, p.patch))
         self.prev_h = cur_h
         conf_h = np.float32(1.0) / (np.float32(1.0) + err * np.float32(1.0 / p.conf_scale))
         if p.fill or p.temporal > 0:
-            ab, conf_h = self._correct(ab, err, conf_h, cur_h, f)
+            S = self._half_estimate(C, R if p.reanchor else None, aC if p.reanchor else None, P)
+            ab, conf_h = self._correct(ab, S, err, conf_h, cur_h, f)
+        if p.temporal_full > 0:
+            ab = self._damp_full(ab, f, ech)
         return ab, _resize(conf_h, (self.W, self.H))
 
-    def _correct(self, ab, err, conf_h, cur_h, f):
+    def _damp_full(self, ab: np.ndarray, f: np.ndarray, ech: np.ndarray | None = None) -> np.ndarray:
+        """Blend in a fraction of the previous output warped by the chain flow, at full
+        resolution (the previous output kept packed as uint8 x4 for the fast remap path)."""
+        p = self.p
+        if self.prev4 is not None:
+            T4 = cv2.remap(self.prev4, self._full_map(f), None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+            T = cv2.subtract(self._ab2(T4), (128.0, 128.0, 0.0, 0.0), dtype=cv2.CV_32F)
+            if ech is None:
+                ab = cv2.addWeighted(ab, 1.0 - p.temporal_full, T, p.temporal_full, 0.0)
+            else:
+                beta = np.clip((np.float32(p.adapt_hi) - ech) * np.float32(p.temporal_full / (p.adapt_hi - p.adapt_lo)),
+                               0.0, p.temporal_full).astype(np.float32)
+                beta = cv2.resize(beta, (self.W, self.H), interpolation=cv2.INTER_LINEAR)
+                ab = cv2.add(ab, cv2.multiply(cv2.subtract(T, ab), cv2.merge([beta, beta])))
+        q = cv2.split(cv2.convertScaleAbs(ab, alpha=1.0, beta=128.0))
+        self.prev4 = cv2.merge([q[0], q[1], q[0], q[1]])
+        return ab
+
+    def _sample_key_h(self, pos: np.ndarray) -> np.ndarray:
+        if self.key4_h is None:
+            self.key4_h = cv2.resize(self.key4, self.hsize, interpolation=cv2.INTER_AREA)
+        k4 = cv2.remap(self.key4_h, cv2.add(self.grid_h, pos), None, cv2.INTER_LINEAR,
+                       borderMode=cv2.BORDER_REPLICATE)
+        return cv2.subtract(self._ab2(k4), (128.0, 128.0, 0.0, 0.0), dtype=cv2.CV_32F)
+
+    def _half_estimate(self, C, R, aC, P) -> np.ndarray:
+        """The output chroma at half resolution, sampled from a half-resolution key the same
+        way the full-resolution output is (cheaper than downsampling the output)."""
+        if R is None or self.p.blend == "position":
+            return self._sample_key_h(P)
+        sC, sR = self._sample_key_h(C), self._sample_key_h(R)
+        return cv2.add(sR, cv2.multiply(cv2.subtract(sC, sR), cv2.merge([aC, aC])))
+
+    def _correct(self, ab, S, err, conf_h, cur_h, f):
         """Low-resolution corrections added to the full-resolution key sample `ab`:
         - fill: pixels whose key-luma residual is high (occluded in / revealed since the key:
           no good match exists there) take chroma spread edge-aware from reliable neighbours,
@@ -170,7 +228,6 @@ class _Pass:
         Only the low-resolution difference is upsampled and added, so reliable pixels keep
         their full-resolution detail."""
         p = self.p
-        S = cv2.resize(ab, self.hsize, interpolation=cv2.INTER_AREA)
         target = S
         if p.temporal > 0 and self.prev_out is not None:
             T = cv2.remap(self.prev_out, cv2.add(self.grid_h, f), None, cv2.INTER_LINEAR,
@@ -203,14 +260,19 @@ class _Pass:
 class FlowPropagator:
     name = "flow"
 
-    def __init__(self, device=None, chain_scale: float = 0.5, key_scale: float = 1.0,
-                 chain_dis=(cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST,), key_dis=(cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST, 2, 0),
+    def __init__(self, device=None, chain_scale: float = 0.5, key_scale: float = 0.5,
+                 chain_dis=(cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST,), key_dis=(cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST, 1, 0),
                  reanchor: bool = True, blend: str = "color",
                  patch: int = 5, decay: float = 1.0, chain_cost: float = 0.3, eps: float = 1.0,
-                 conf_scale: float = 4.0, fill: bool = False, fill_lo: float = 8.0,
-                 fill_hi: float = 20.0, fill_lam: float = 30.0, fill_sigma: float = 8.0,
-                 fill_scale: float = 0.25, temporal: float = 0.0, **kw):
+                 conf_scale: float = 4.0, fill: bool = True, fill_lo: float = 12.0,
+                 fill_hi: float = 30.0, fill_lam: float = 30.0, fill_sigma: float = 8.0,
+                 fill_scale: float = 0.25, temporal: float = 0.0, temporal_full: float = 0.7,
+                 temporal_adapt: bool = False, adapt_lo: float = 3.0, adapt_hi: float = 10.0, **kw):
         self.device = device
+        self.temporal_adapt = temporal_adapt
+        self.adapt_lo = adapt_lo
+        self.adapt_hi = adapt_hi
+        self.temporal_full = temporal_full
         self.fill = fill
         self.fill_lo = fill_lo
         self.fill_hi = fill_hi
