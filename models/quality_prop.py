@@ -72,10 +72,10 @@ class _Features:
 class QualityPropagator:
     name = "quality"
 
-    def __init__(self, device=None, work_scale: float = 0.25, query_conf: float = 0.6,
-                 key_stride: int = 1, topk: int = 8, tau: float = 0.5, match_scale: float = 1.0,
-                 flow_eps: float = 1.0, max_queries: int = 12000, max_entries: int = 2_000_000, memory_every: int = 10,
-                 memory_conf: float = 0.85, memory_frames: int = 4, memory_stride: int = 2,
+    def __init__(self, device=None, work_scale: float = 0.25, query_conf: float = 0.4,
+                 key_stride: int = 2, topk: int = 8, tau: float = 0.5, match_scale: float = 4.0,
+                 flow_eps: float = 1.0, max_queries: int = 3000, max_entries: int = 20_000_000, memory_every: int = 10,
+                 memory_conf: float = 0.85, memory_frames: int = 0, memory_stride: int = 2,
                  smooth: int = 3, chunk: int = 256, cpu_threads: int = 1, flow_kw: dict | None = None, **kw):
         from .device import pick_device
         self.device = pick_device(device if device is not None else "auto")
