@@ -86,6 +86,7 @@ class _Pass:
         self.grid = pixel_grid(self.H, self.W)
         self.qsize = self._size(prop.fill_scale)
         self.prev4 = self.key4 if prop.temporal_full > 0 else None
+        self.n_steps = 0
         self.prev_out = cv2.resize(self.key_ab, self.hsize, interpolation=cv2.INTER_AREA)  # last output, half res
 
     def _size(self, s: float) -> tuple[int, int]:
@@ -141,11 +142,21 @@ class _Pass:
         C = cv2.add(cv2.remap(self.P, cv2.add(self.grid_h, f), None, cv2.INTER_LINEAR,
                               borderMode=cv2.BORDER_REPLICATE), f)
         eC = self._residual(cur_h, C)
-        if p.reanchor:
+        self.n_steps += 1
+        reanchor = p.reanchor and (self.n_steps % max(1, p.reanchor_every) == 0 or p.reanchor_every <= 1)
+        if reanchor:
             init = self._scale_flow(C, self.ksize)
             if init is C:
                 init = C.copy()                      # DIS writes its result into the initial flow
             R = self._scale_flow(self.dis_key.calc(cur_k, self.key_k, init), self.hsize)
+            if p.pos_damp > 0:
+                # Small re-anchoring corrections are mostly jitter: pull them towards the
+                # composed position (large ones are real corrections and are kept).
+                dCR = cv2.subtract(C, R)
+                mag2 = cv2.add(*cv2.split(cv2.multiply(dCR, dCR)))
+                wd = np.float32(p.pos_damp) * np.clip(np.float32(1.0) - mag2 * np.float32(1.0 / p.pos_tau ** 2),
+                                                      0.0, 1.0).astype(np.float32)
+                R = cv2.add(R, cv2.multiply(dCR, cv2.merge([wd, wd])))
             eR = self._residual(cur_h, R)
             eps = np.float32(p.eps)
             eC2 = eC * eC + eps
@@ -179,7 +190,7 @@ class _Pass:
         self.prev_h = cur_h
         conf_h = np.float32(1.0) / (np.float32(1.0) + err * np.float32(1.0 / p.conf_scale))
         if p.fill or p.temporal > 0:
-            S = self._half_estimate(C, R if p.reanchor else None, aC if p.reanchor else None, P)
+            S = self._half_estimate(C, R if reanchor else None, aC if reanchor else None, P)
             ab, conf_h = self._correct(ab, S, err, conf_h, cur_h, f)
         if p.temporal_full > 0:
             ab = self._damp_full(ab, f, ech)
@@ -228,6 +239,8 @@ class _Pass:
         Only the low-resolution difference is upsampled and added, so reliable pixels keep
         their full-resolution detail."""
         p = self.p
+        if p.temporal <= 0:
+            return self._fill_quarter(ab, S, err, conf_h, cur_h)
         target = S
         if p.temporal > 0 and self.prev_out is not None:
             T = cv2.remap(self.prev_out, cv2.add(self.grid_h, f), None, cv2.INTER_LINEAR,
@@ -257,6 +270,31 @@ class _Pass:
         return ab, conf_h
 
 
+    def _fill_quarter(self, ab, S, err, conf_h, cur_h):
+        """The occlusion fill computed entirely at the fill resolution (quarter): reliability
+        from the residual (1 below fill_lo, 0 above fill_hi), normalised FGS of rel*ab and
+        rel guided by the current luma, and the difference (1 - rel) * (fill - ab) upsampled
+        once and added to the full-resolution chroma."""
+        p, qs = self.p, self.qsize
+        eq = cv2.resize(err, qs, interpolation=cv2.INTER_AREA)
+        rq = np.clip((np.float32(p.fill_hi) - eq) * np.float32(1.0 / (p.fill_hi - p.fill_lo)),
+                     0.0, 1.0).astype(np.float32)
+        if float(rq.min()) >= 1.0:
+            return ab, conf_h
+        Sq = cv2.resize(S, qs, interpolation=cv2.INTER_AREA)
+        gq = cv2.resize(cur_h, qs, interpolation=cv2.INTER_AREA)
+        fgs = cv2.ximgproc.createFastGlobalSmootherFilter(gq, p.fill_lam, p.fill_sigma)
+        r2 = cv2.merge([rq, rq])
+        sm = fgs.filter(cv2.merge([*cv2.split(cv2.multiply(Sq, r2)), rq]))
+        inv = np.float32(1.0) / np.maximum(sm[..., 2], np.float32(1e-4))
+        fillq = cv2.multiply(cv2.merge([sm[..., 0], sm[..., 1]]), cv2.merge([inv, inv]))
+        dq = cv2.multiply(cv2.subtract(fillq, Sq), np.float32(1.0) - r2)
+        ab = cv2.add(ab, cv2.resize(dq, (self.W, self.H), interpolation=cv2.INTER_LINEAR))
+        conf_h = conf_h * (np.float32(0.5) + np.float32(0.5) *
+                           cv2.resize(rq, self.hsize, interpolation=cv2.INTER_LINEAR))
+        return ab, conf_h
+
+
 class FlowPropagator:
     name = "flow"
 
@@ -267,8 +305,12 @@ class FlowPropagator:
                  conf_scale: float = 4.0, fill: bool = True, fill_lo: float = 12.0,
                  fill_hi: float = 30.0, fill_lam: float = 30.0, fill_sigma: float = 8.0,
                  fill_scale: float = 0.25, temporal: float = 0.0, temporal_full: float = 0.7,
-                 temporal_adapt: bool = False, adapt_lo: float = 3.0, adapt_hi: float = 10.0, **kw):
+                 temporal_adapt: bool = False, adapt_lo: float = 3.0, adapt_hi: float = 10.0,
+                 reanchor_every: int = 1, pos_damp: float = 0.0, pos_tau: float = 1.5, **kw):
         self.device = device
+        self.pos_damp = pos_damp
+        self.pos_tau = pos_tau
+        self.reanchor_every = reanchor_every
         self.temporal_adapt = temporal_adapt
         self.adapt_lo = adapt_lo
         self.adapt_hi = adapt_hi
