@@ -4,9 +4,10 @@ Per pass (from a keyframe, forward or backward through the shot), for each frame
 per-pixel bookkeeping at half resolution:
   1. DIS flow t -> t-1 on the luma (chain step, ULTRAFAST).
   2. Composed candidate C: the position in the keyframe, D_t(x) = D_{t-1}(x + f(x)) + f(x).
-  3. Re-anchored candidate R: DIS flow t -> keyframe initialised with C (ULTRAFAST, finest
-     scale 1 of the half-resolution pyramid), so the keyframe's luma corrects the drift of the
-     composition (a dense, fast form of "match luma patches around the composed position").
+  3. Re-anchored candidate R, every `reanchor_every` (2) frames: DIS flow t -> keyframe
+     initialised with C (ULTRAFAST, finest scale 1 of the half-resolution pyramid), so the
+     keyframe's luma corrects the drift of the composition (a dense, fast form of "match luma
+     patches around the composed position"). Between re-anchored frames C alone is used.
   4. Each candidate's error = patch luma residual between the key luma read there and the
      current luma; the keyframe's chroma is sampled at full resolution at C and at R (packed
      uint8 x4 remaps) and blended with weights from those errors.
@@ -17,6 +18,10 @@ per-pixel bookkeeping at half resolution:
   6. Temporal damping: the output is blended with the previous output warped by the chain flow
      (weight `temporal_full`), which damps the frame-to-frame jitter of the re-anchored
      positions (lower warp error, and slightly higher PSNR on the benchmark clips).
+Options measured on the 15 clips and left off because they scored worse: `blend="position"`,
+half-resolution damping (`temporal`), adaptive damping (`temporal_adapt`), position damping of
+small corrections (`pos_damp`), re-anchoring DIS on a single pyramid level; `blend_u8` is
+neither faster nor better.
 With several keyframes the forward and backward passes of a segment are blended by temporal
 distance and confidence.
 """
@@ -170,12 +175,18 @@ class _Pass:
                 sel = cv2.compare(aC, 0.5, cv2.CMP_GT)
                 P = R.copy()
                 cv2.copyTo(C, sel, P)
-                kC = self._ab2(self._sample_key4(C))
-                kR = self._ab2(self._sample_key4(R))
                 alpha = _resize(aC, (self.W, self.H))
-                d = cv2.subtract(kC, kR, dtype=cv2.CV_32F)
-                ab = cv2.add(cv2.multiply(d, cv2.merge([alpha, alpha])), kR, dtype=cv2.CV_32F)
-                ab = cv2.subtract(ab, (128.0, 128.0, 0.0, 0.0))
+                if p.blend_u8:
+                    # One per-pixel blend of the packed samples (rounded to the uint8 step).
+                    k4 = cv2.blendLinear(self._sample_key4(C), self._sample_key4(R), alpha,
+                                         np.float32(1.0) - alpha)
+                    ab = cv2.subtract(self._ab2(k4), (128.0, 128.0, 0.0, 0.0), dtype=cv2.CV_32F)
+                else:
+                    kC = self._ab2(self._sample_key4(C))
+                    kR = self._ab2(self._sample_key4(R))
+                    d = cv2.subtract(kC, kR, dtype=cv2.CV_32F)
+                    ab = cv2.add(cv2.multiply(d, cv2.merge([alpha, alpha])), kR, dtype=cv2.CV_32F)
+                    ab = cv2.subtract(ab, (128.0, 128.0, 0.0, 0.0))
         else:
             P, err = C, eC
             ab = self._sample_key(P)
@@ -306,8 +317,10 @@ class FlowPropagator:
                  fill_hi: float = 30.0, fill_lam: float = 30.0, fill_sigma: float = 8.0,
                  fill_scale: float = 0.25, temporal: float = 0.0, temporal_full: float = 0.7,
                  temporal_adapt: bool = False, adapt_lo: float = 3.0, adapt_hi: float = 10.0,
-                 reanchor_every: int = 1, pos_damp: float = 0.0, pos_tau: float = 1.5, **kw):
+                 reanchor_every: int = 2, pos_damp: float = 0.0, pos_tau: float = 1.5,
+                 blend_u8: bool = False, **kw):
         self.device = device
+        self.blend_u8 = blend_u8
         self.pos_damp = pos_damp
         self.pos_tau = pos_tau
         self.reanchor_every = reanchor_every
