@@ -71,7 +71,10 @@ class _Pass:
         L = np.asarray(luma[key], np.float32)
         self.H, self.W = L.shape
         self.hsize = self._size(prop.chain_scale)
-        self.ksize = self._size(prop.key_scale)
+        # Half-resolution re-anchoring pays on proxy-size frames; on small frames (under 360
+        # lines) it is too coarse to see a small object move off its background (and cheap
+        # at full resolution anyway).
+        self.ksize = self._size(prop.key_scale if self.H >= 360 else 1.0)
         self.key_ab = np.ascontiguousarray(key_ab, np.float32)
         # The key chroma packed as uint8 x4 (a+128, b+128, -, -): OpenCV's remap of 4-channel
         # uint8 is about twice as fast as 2-channel float; the key is sampled once per frame
