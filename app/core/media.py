@@ -255,10 +255,24 @@ class VideoSource(MediaSource):
                 return _chain(frame, gen)
         raise CorruptMediaError(self.path, index, "seek found no frame")
 
+    def iter_proxy_rgb(self, start: int, end: int, size: tuple[int, int]):
+        """Like iter_rgb, scaled to `size` by swscale (area filter) while converting from YUV:
+        cheaper than a full-size RGB frame and a resize (the luma pass of a 1080p render)."""
+        rot = self.info.rotation
+        w, h = (size[1], size[0]) if rot % 180 else size
+        for index, frame in self._frames_between(start, end):
+            rgb = frame.to_ndarray(format="rgb24", width=w, height=h, interpolation="AREA")
+            yield index, (np.ascontiguousarray(np.rot90(rgb, k=rot // 90)) if rot else rgb)
+
     def _frames(self) -> Iterator[av.VideoFrame]:
         yield from self._container.decode(self._stream)
 
     def iter_rgb(self, start: int = 0, end: int | None = None):
+        for index, frame in self._frames_between(start, end):
+            yield index, self._to_rgb(frame)
+
+    def _frames_between(self, start: int, end: int | None):
+        """Decoded frames start..end-1 in order; CorruptMediaError says where a stream broke."""
         end = self.info.frame_count if end is None else min(end, self.info.frame_count)
         if start >= end:
             return
@@ -269,7 +283,7 @@ class VideoSource(MediaSource):
             for frame in self._decode_from(start):
                 if index >= end:
                     break
-                yield index, self._to_rgb(frame)
+                yield index, frame
                 index += 1
         except av.error.FFmpegError as e:
             raise CorruptMediaError(self.path, index, str(e)) from None
@@ -432,8 +446,11 @@ class LumaCache:
         frames = np.empty((end - start, h, w), np.uint8)
         count = 0
         error = None
+        # Video is scaled by swscale while converting (cheaper); frame folders by OpenCV.
+        scaled = isinstance(source, VideoSource) and (w, h) != (info.width, info.height)
+        frames_in = source.iter_proxy_rgb(start, end, (w, h)) if scaled else source.iter_rgb(start, end)
         try:
-            for index, rgb in source.iter_rgb(start, end):
+            for index, rgb in frames_in:
                 if should_stop is not None and should_stop():
                     break
                 frames[count] = proxy_luma_u8(rgb, (w, h))
