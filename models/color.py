@@ -32,12 +32,14 @@ def rgb_to_ab(rgb: np.ndarray) -> np.ndarray:
 
 
 def compose_rgb(luma: np.ndarray, ab: np.ndarray) -> np.ndarray:
-    """RGB uint8 from the source luma (kept as is) and predicted chroma."""
-    lab = np.empty(luma.shape + (3,), np.float32)
-    lab[..., 0] = luma
-    lab[..., 1:] = ab
-    rgb = cv2.cvtColor(lab, cv2.COLOR_Lab2RGB)
-    return np.clip(rgb * 255.0 + 0.5, 0, 255).astype(np.uint8)
+    """RGB uint8 from the source luma (kept as is) and predicted chroma.
+
+    OpenCV passes only (the preview, the export and the benchmark all compose here):
+    out-of-gamut negatives clamp to 0, then x*255 is rounded and saturated."""
+    a, b = cv2.split(np.asarray(ab, np.float32))
+    rgb = cv2.cvtColor(cv2.merge([np.asarray(luma, np.float32), a, b]), cv2.COLOR_Lab2RGB)
+    cv2.max(rgb, 0.0, dst=rgb)
+    return cv2.convertScaleAbs(rgb, alpha=255.0)
 
 
 def srgb_to_ab(color: tuple[int, int, int]) -> tuple[float, float]:

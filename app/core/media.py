@@ -233,9 +233,15 @@ class VideoSource(MediaSource):
         self._container.seek(0, stream=self._stream)
         return rot % 360
 
-    def _to_rgb(self, frame: av.VideoFrame) -> np.ndarray:
-        rgb = frame.to_ndarray(format="rgb24")
+    def _to_rgb(self, frame: av.VideoFrame, size: tuple[int, int] | None = None) -> np.ndarray:
+        """RGB for display, optionally scaled to `size` (display orientation) by swscale while
+        converting from YUV: cheaper than a full-size frame and a resize."""
         rot = self.info.rotation if hasattr(self, "info") else 0
+        if size is None:
+            rgb = frame.to_ndarray(format="rgb24")
+        else:
+            w, h = (size[1], size[0]) if rot % 180 else size
+            rgb = frame.to_ndarray(format="rgb24", width=w, height=h, interpolation="AREA")
         if rot:
             # PyAV's rotation is counter-clockwise degrees to apply for display.
             rgb = np.ascontiguousarray(np.rot90(rgb, k=rot // 90))
@@ -256,13 +262,9 @@ class VideoSource(MediaSource):
         raise CorruptMediaError(self.path, index, "seek found no frame")
 
     def iter_proxy_rgb(self, start: int, end: int, size: tuple[int, int]):
-        """Like iter_rgb, scaled to `size` by swscale (area filter) while converting from YUV:
-        cheaper than a full-size RGB frame and a resize (the luma pass of a 1080p render)."""
-        rot = self.info.rotation
-        w, h = (size[1], size[0]) if rot % 180 else size
+        """Like iter_rgb, scaled to `size` while decoding (the luma pass of a render)."""
         for index, frame in self._frames_between(start, end):
-            rgb = frame.to_ndarray(format="rgb24", width=w, height=h, interpolation="AREA")
-            yield index, (np.ascontiguousarray(np.rot90(rgb, k=rot // 90)) if rot else rgb)
+            yield index, self._to_rgb(frame, size)
 
     def _frames(self) -> Iterator[av.VideoFrame]:
         yield from self._container.decode(self._stream)
