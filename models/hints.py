@@ -59,8 +59,8 @@ def rasterize(shape: tuple[int, int], strokes: Sequence[HintStroke]) -> tuple[np
 
 def spread(L: np.ndarray, hint_ab: np.ndarray, mask: np.ndarray, lam: float | None = None,
            sigma: float = 12.0, work_height: int = 240, lam_scale: float = 6000.0, base_ab: np.ndarray | None = None,
-           local: bool | None = None, reach: float = 3.0, local_sigma: float = 6.0
-           ) -> tuple[np.ndarray, np.ndarray]:
+           local: bool | None = None, reach: float = 3.0, local_sigma: float = 6.0,
+           nonlocal_mix: float = 0.75) -> tuple[np.ndarray, np.ndarray]:
     """Edge-aware spreading of sparse chroma hints over the luma L (float 0..100).
 
     Global mode (default without a base): the hints fill the frame (smoothness scaled by the
@@ -116,12 +116,61 @@ def spread(L: np.ndarray, hint_ab: np.ndarray, mask: np.ndarray, lam: float | No
         conf = np.ascontiguousarray(conf, np.float32)
         ab = cv2.add(base, cv2.multiply(cv2.subtract(np.ascontiguousarray(ab, np.float32), base),
                                         cv2.merge([conf, conf])))
+    if not local and nonlocal_mix > 0:
+        # Far from any hint (low spread confidence) the edge-aware spread only repeats the
+        # nearest hint; a non-local estimate (hints weighted by distance and by luma
+        # similarity, a bilateral kernel) is often closer there. +0.4 dB at 20 points on the
+        # hint protocol (README).
+        nl = _nonlocal_estimate(L, hint_ab, mask)
+        if nl is not None:
+            nl, nl_conf = nl
+            u = np.float32(nonlocal_mix) * (np.float32(1.0) - np.ascontiguousarray(conf, np.float32)) * nl_conf
+            ab = cv2.add(np.ascontiguousarray(ab, np.float32),
+                         cv2.multiply(cv2.subtract(nl, np.ascontiguousarray(ab, np.float32)), cv2.merge([u, u])))
     if not local:
         # Painted pixels keep their colour exactly.
         sel = mask > 0.5
         ab[sel] = hint_ab[sel]
         conf[sel] = 1.0
     return np.ascontiguousarray(ab, np.float32), np.clip(conf, 0, 1).astype(np.float32)
+
+
+def _nonlocal_estimate(L: np.ndarray, hint_ab: np.ndarray, mask: np.ndarray, sigma_xy: float = 0.3,
+                       sigma_l: float = 6.0, work_height: int = 120, max_samples: int = 256
+                       ) -> tuple[np.ndarray, np.ndarray] | None:
+    """(chroma, confidence) from every hint at once, weighted by a bilateral kernel: exp(-d^2 / 2 (sigma_xy H)^2
+    - (L - L_hint)^2 / 2 sigma_l^2). Hint pixels are subsampled (at most `max_samples`, a fixed
+    pattern), the estimate is computed at `work_height` lines and upsampled (it is smooth)."""
+    H, W = L.shape
+    s = min(1.0, work_height / H)
+    w, h = max(8, int(round(W * s))), max(8, int(round(H * s)))
+    Ls = cv2.GaussianBlur(cv2.resize(np.asarray(L, np.float32), (w, h), interpolation=cv2.INTER_AREA), (0, 0), 1.0)
+    ms = cv2.resize(np.asarray(mask, np.float32), (w, h), interpolation=cv2.INTER_AREA)
+    hs = cv2.resize(np.ascontiguousarray(hint_ab, np.float32) * np.asarray(mask, np.float32)[..., None],
+                    (w, h), interpolation=cv2.INTER_AREA)
+    ys, xs = np.nonzero(ms > 0.2)
+    if len(ys) == 0:
+        return None
+    if len(ys) > max_samples:
+        pick = np.linspace(0, len(ys) - 1, max_samples).round().astype(int)
+        ys, xs = ys[pick], xs[pick]
+    abj = hs[ys, xs] / ms[ys, xs][:, None]
+    lj = Ls[ys, xs]
+    gy, gx = np.mgrid[0:h, 0:w].astype(np.float32)
+    num = np.zeros((h, w, 2), np.float32)
+    den = np.full((h, w), 1e-12, np.float32)
+    k_xy = np.float32(-0.5 / (sigma_xy * h) ** 2)
+    k_l = np.float32(-0.5 / sigma_l ** 2)
+    for y, x, l, ab in zip(ys, xs, lj, abj):
+        wgt = np.exp(k_xy * ((gy - y) ** 2 + (gx - x) ** 2) + k_l * (Ls - l) ** 2)
+        num += wgt[..., None] * ab.astype(np.float32)
+        den += wgt
+    est = num / den[..., None]
+    # Its own confidence: how much hint weight reaches the pixel (a pixel whose luma matches
+    # no hint, like the far side of an edge from a single stroke, keeps the spread's grey).
+    conf = np.float32(1.0) - np.exp(-den)
+    up = lambda a: np.ascontiguousarray(cv2.resize(a, (W, H), interpolation=cv2.INTER_LINEAR), np.float32)
+    return up(est), up(conf)
 
 
 def colorize(L: np.ndarray, strokes: Sequence[HintStroke], base_ab: np.ndarray | None = None,
