@@ -46,10 +46,13 @@ def _resize(img: np.ndarray, size: tuple[int, int], interp=cv2.INTER_LINEAR) -> 
 
 
 def _make_dis(preset: int, finest: int | None = None, var_iters: int | None = None,
-              coarsest: int | None = None, stride: int | None = None) -> cv2.DISOpticalFlow:
+              coarsest: int | None = None, stride: int | None = None,
+              gd_iters: int | None = None) -> cv2.DISOpticalFlow:
     """DIS with a preset and optional overrides (finest pyramid level, variational refinement
-    iterations, coarsest level, patch stride)."""
+    iterations, coarsest level, patch stride, gradient-descent iterations per patch)."""
     d = cv2.DISOpticalFlow_create(preset)
+    if gd_iters is not None:
+        d.setGradientDescentIterations(gd_iters)
     if stride is not None:
         d.setPatchStride(stride)
     if coarsest is not None:

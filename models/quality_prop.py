@@ -1,4 +1,4 @@
-"""The "quality" propagator: the "flow" propagator plus a global matching branch.
+"""The "match" propagator: the "flow" propagator plus a hand-made global matching branch.
 
 Flow (models.flow_prop, used only through the Propagator interface) carries colour well where
 every pixel can be followed back to a keyframe. It cannot carry colour into regions hidden at
@@ -70,7 +70,7 @@ class _Features:
 
 
 class QualityPropagator:
-    name = "quality"
+    name = "match"
 
     def __init__(self, device=None, work_scale: float = 0.25, query_conf: float = 0.4,
                  key_stride: int = 2, topk: int = 8, tau: float = 0.5, match_scale: float = 4.0,

@@ -10,6 +10,8 @@ from typing import Callable
 from .base import Propagator
 
 DEFAULT_METHOD = "flow"
+# best-quality method: what export and `hueshot render` use unless told otherwise
+QUALITY_METHOD = "quality"
 
 # Baselines first; the default classic propagator after. Imports are lazy so listing
 # methods stays cheap.
@@ -38,7 +40,10 @@ _FACTORIES: dict[str, Callable[..., Propagator]] = {
     "copy_key": _copy_key,
     "dis_chain": _dis_chain,
     "flow": _flow,
-    "quality": lambda **kw: __import__("models.quality_prop", fromlist=["QualityPropagator"]).QualityPropagator(**kw),
+    # flow at its quality settings + the learned refinement (models/refined_prop.py)
+    "quality": lambda **kw: __import__("models.refined_prop", fromlist=["RefinedPropagator"]).RefinedPropagator(**kw),
+    # flow + hand-made global matching (models/quality_prop.py): measured, not better than quality
+    "match": lambda **kw: __import__("models.quality_prop", fromlist=["QualityPropagator"]).QualityPropagator(**kw),
 }
 
 BASELINES = ("gray", "copy_key", "dis_chain")

@@ -83,6 +83,19 @@ def _resize_height(rgb: np.ndarray, height: int) -> np.ndarray:
     return cv2.resize(rgb, (int(round(w * height / h / 2)) * 2, height), interpolation=cv2.INTER_AREA)
 
 
+def read_stills(short: int = 640) -> tuple[list[np.ndarray], list[str]]:
+    """The training stills (IMAGE_GROUPS) as RGB, short side at most `short`, and their paths."""
+    images, sources = [], []
+    for pattern in IMAGE_GROUPS:
+        for p in sorted((TRAIN / "images").glob(pattern)):
+            bgr = cv2.imread(str(p), cv2.IMREAD_COLOR)
+            if bgr is None:
+                raise RuntimeError(f"cannot read {p}")
+            images.append(_resize_short(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), short))
+            sources.append(str(p.relative_to(TRAIN)))
+    return images, sources
+
+
 def build_cache(log=print) -> dict:
     path = CACHE / f"frames_v{CACHE_VERSION}.pkl"
     if path.exists():
@@ -90,14 +103,8 @@ def build_cache(log=print) -> dict:
             return pickle.load(f)
     import av
     CACHE.mkdir(parents=True, exist_ok=True)
-    images, frames, sources = [], [], []
-    for pattern in IMAGE_GROUPS:
-        for p in sorted((TRAIN / "images").glob(pattern)):
-            bgr = cv2.imread(str(p), cv2.IMREAD_COLOR)
-            if bgr is None:
-                raise RuntimeError(f"cannot read {p}")
-            images.append(_resize_short(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), 640))
-            sources.append(str(p.relative_to(TRAIN)))
+    images, sources = read_stills()
+    frames = []
     for name, (vidx, k) in VIDEOS.items():
         p = TRAIN / "videos" / name
         with av.open(str(p)) as c:

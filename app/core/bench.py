@@ -319,6 +319,7 @@ def run(args) -> int:
                          "cv2_threads": cv2.getNumThreads(), "cpu_count": os.cpu_count(),
                          "time": time.strftime("%Y-%m-%d %H:%M:%S")}}
     first, ms, two, hints, speed = {}, {}, {}, {}, {}
+    first_no_last = {}
     t_start = time.perf_counter()
     for e in manifest:
         clip = load_clip(clips_dir, e, args.frames)
@@ -332,6 +333,8 @@ def run(args) -> int:
                 outs[m], sec = run_method(m, L, {0: AB[0]})
                 ms[e["name"]][m] = 1000.0 * sec / (n - 1)
             first[e["name"]] = score_clip(clip, L, outs, list(range(1, n)))
+            if args.two_keys and n >= 3:
+                first_no_last[e["name"]] = score_clip(clip, L, outs, list(range(1, n - 1)), full=False)
             for m in methods:
                 first[e["name"]][m]["ms_per_frame"] = ms[e["name"]][m]
             first[e["name"]]["_frames"] = n
@@ -386,6 +389,24 @@ def run(args) -> int:
                     print(f"{m}: worst clip vs max(copy_key, dis_chain): {worst[0]:+.2f} dB ({worst[1]})")
                     report["first_frame"].setdefault("worst_vs_baselines", {})[m] = \
                         {"delta_db": worst[0], "clip": worst[1]}
+        # Against the default method (per clip) and dis_chain (mean, last frame).
+        ref = registry.DEFAULT_METHOD
+        for m in methods:
+            if m in registry.BASELINES or m == ref:
+                continue
+            if ref in methods:
+                worst = min((d[m]["psnr"] - d[ref]["psnr"], c) for c, d in first.items())
+                print(f"{m}: worst clip vs {ref}: {worst[0]:+.2f} dB ({worst[1]})")
+                report["first_frame"].setdefault("worst_vs_default", {})[m] = \
+                    {"delta_db": worst[0], "clip": worst[1]}
+        if "dis_chain" in methods:
+            mean = report["first_frame"]["mean"]
+            for m in methods:
+                if m in registry.BASELINES:
+                    continue
+                print(f"{m}: vs dis_chain: mean {mean[m]['psnr'] - mean['dis_chain']['psnr']:+.2f} dB, "
+                      f"last frame {mean[m]['last_psnr'] - mean['dis_chain']['last_psnr']:+.2f} dB, "
+                      f"warp error {mean[m]['warp_err'] - mean['dis_chain']['warp_err']:+.3f}")
     if two:
         report["two_keys"] = {"clips": two, "mean": {}}
         print_table("two-keyframe protocol (frames 0 and N-1 given)", two, methods)
@@ -393,6 +414,12 @@ def run(args) -> int:
               + "".join(_fmt(mean_over(two, m, "psnr")).rjust(13) for m in methods))
         for m in methods:
             report["two_keys"]["mean"][m] = {"psnr": mean_over(two, m, "psnr")}
+        if first:
+            # the same frames (1..N-2) scored with only the first keyframe given
+            print("first key only, frames 1..N-2".ljust(max(24, max(len(c) for c in two) + 2))
+                  + "".join(_fmt(mean_over(first_no_last, m, "psnr")).rjust(13) for m in methods))
+            for m in methods:
+                report["two_keys"]["mean"][m]["first_key_only_psnr"] = mean_over(first_no_last, m, "psnr")
     if hints:
         report["hints"] = {"clips": hints, "method": args.hint_method, "seed": HINT_SEED, "mean": {}}
         print(f"\n== hint protocol (5x5 true-chroma patches, seed {HINT_SEED}; propagation: {args.hint_method}) ==")

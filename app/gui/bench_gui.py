@@ -152,6 +152,7 @@ def main(argv=None) -> int:
     fps = count[0] / t_prop
 
     dlg = win.export_dialog()
+    dlg.set_method(None)                           # the preview's own chroma
     dlg.set_format("h264")
     dlg.path.setText(os.path.join(tmp, "out.mp4"))
     meter.start()

@@ -11,6 +11,11 @@ evicted from the cache) are not refused: the chroma callback, called from the re
 thread, asks the window (through a queued signal) to propagate what is missing with the
 preview's worker and waits for those frames. The file therefore shows what the preview shows;
 an edit made during the export reaches the frames not yet written.
+
+The colour method is a choice in the dialog: the best-quality method
+(models.registry.QUALITY_METHOD, the default when it differs from the preview's) propagates
+the shot again from the project's keyframes and hints inside the render pipeline; "as
+previewed" writes exactly the preview's chroma.
 """
 from __future__ import annotations
 
@@ -42,8 +47,11 @@ class ExportJob(QObject):
     done = Signal(bool, str)               # ok, message (output path or error)
     run = Signal()
 
-    def __init__(self, media_path, out_path, fmt, start, end, store, generation, proxy_height):
+    def __init__(self, media_path, out_path, fmt, start, end, store, generation, proxy_height,
+                 method=None, project=None):
         super().__init__()
+        self.method = method               # None: the preview's chroma; else a registry name
+        self.project = project
         self.media_path, self.out_path, self.fmt = media_path, out_path, fmt
         self.start, self.end = start, end
         self.store = store
@@ -69,9 +77,15 @@ class ExportJob(QObject):
     def _run(self) -> None:
         from app.core.export import ExportSettings
         from app.core.render import RenderCancelled, RenderJob, render
-        job = RenderJob(input=Path(self.media_path), output=Path(self.out_path), start=self.start,
-                        end=self.end, proxy_height=self.proxy_height,
-                        export=ExportSettings(format=self.fmt), chroma=self.chroma)
+        from app.core.render import job_from_project
+        if self.method is None:
+            job = RenderJob(input=Path(self.media_path), output=Path(self.out_path), start=self.start,
+                            end=self.end, proxy_height=self.proxy_height,
+                            export=ExportSettings(format=self.fmt), chroma=self.chroma)
+        else:
+            job = job_from_project(self.project, self.out_path, start=self.start, end=self.end,
+                                   proxy_height=self.proxy_height, method=self.method,
+                                   export=ExportSettings(format=self.fmt))
 
         def progress(p):
             if p.stage == "render":
@@ -121,6 +135,16 @@ class ExportDialog(QDialog):
         self.range.addItem(self._io_label(a, b))
         self.range.model().item(1).setEnabled(a is not None or b is not None)
         form.addRow("Range", self.range)
+        from models.registry import QUALITY_METHOD
+        preview = getattr(window.workers.worker, "method", None) or "flow"
+        self.method = QComboBox()
+        if QUALITY_METHOD != preview:
+            self.method.addItem(f"{QUALITY_METHOD} (best; propagates again)", QUALITY_METHOD)
+        self.method.addItem(f"As previewed ({preview})", None)
+        self.method.setToolTip("Colour method of the export: the best-quality method propagates the "
+                               "shot again from your keyframes and hints; 'as previewed' writes "
+                               "exactly what the viewer shows")
+        form.addRow("Colour", self.method)
         row = QHBoxLayout()
         self.path = QLineEdit(str(Path(doc.media_path).with_name(Path(doc.media_path).stem + "_color.mp4")))
         browse = QPushButton("Browse…")
@@ -179,6 +203,10 @@ class ExportDialog(QDialog):
             return (a or 0), (b + 1 if b is not None else n)
         return 0, n
 
+    def set_method(self, method: str | None) -> None:
+        """None: as previewed; else a registry name offered in the combo."""
+        self.method.setCurrentIndex(self.method.findData(method))
+
     def set_format(self, fmt: str) -> None:
         self.format.setCurrentIndex([f for _l, f, _s in FORMATS].index(fmt))
 
@@ -197,8 +225,9 @@ class ExportDialog(QDialog):
             return False
         if fmt in ("png", "tiff"):
             os.makedirs(out, exist_ok=True)
+        method = self.method.currentData()
         self.job = ExportJob(self.doc.media_path, out, fmt, start, end, self.store,
-                             lambda: win.generation, win.proxy_height)
+                             lambda: win.generation, win.proxy_height, method=method, project=self.doc.p)
         self.thread = QThread()
         self.thread.setObjectName("hueshot-export")
         self.job.moveToThread(self.thread)
@@ -209,8 +238,9 @@ class ExportDialog(QDialog):
         self._t0 = time.monotonic()
         self.bar.setRange(0, end - start)
         self.bar.setValue(0)
-        missing = len(self.store.missing(range(start, end), win.generation))
-        self.status.setText(f"Starting… ({missing} frame(s) still to propagate first)" if missing else "Starting…")
+        missing = 0 if method is not None else len(self.store.missing(range(start, end), win.generation))
+        self.status.setText(f"Starting… ({missing} frame(s) still to propagate first)" if missing
+                            else f"Starting… (colour method: {method or 'as previewed'})")
         self.start_btn.setEnabled(False)
         self.cancel_btn.setEnabled(True)
         self.job.run.emit()

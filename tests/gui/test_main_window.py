@@ -44,6 +44,18 @@ def paint_background(qtbot, win, scene, frame):
         paint(qtbot, win, pts, color=BLUE, radius=r)
 
 
+def export_and_decode(qtbot, dlg, out, method, timeout=120000):
+    """Lossless FFV1 export with the given colour method (None: as previewed); the decoded frames."""
+    dlg.set_method(method)
+    dlg.set_format("ffv1")
+    dlg.path.setText(str(out))
+    with qtbot.waitSignal(dlg.finished_export, timeout=timeout) as sig:
+        assert dlg.start()
+    assert sig.args[0], sig.args[1]
+    with av.open(str(out)) as c:
+        return [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
+
+
 def test_paint_stream_undo_save_reopen(qtbot, make_window, grey_clip, tmp_path):
     win = make_window()
     open_shot(qtbot, win, grey_clip.video)
@@ -130,14 +142,7 @@ def test_later_frame_correction_and_export(qtbot, window, grey_clip, tmp_path):
     # Export FFV1 (lossless) through the core pipeline and decode it back: frame count and
     # colours match the preview.
     dlg = win.export_dialog()
-    dlg.set_format("ffv1")
-    out = tmp_path / "out.mkv"
-    dlg.path.setText(str(out))
-    with qtbot.waitSignal(dlg.finished_export, timeout=60000) as sig:
-        assert dlg.start()
-    assert sig.args[0], sig.args[1]
-    with av.open(str(out)) as c:
-        frames = [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
+    frames = export_and_decode(qtbot, dlg, tmp_path / "out.mkv", None)   # the preview's chroma
     assert len(frames) == grey_clip.frames
     for i in range(grey_clip.frames):
         prev = win.store.rgb(i).astype(int)
@@ -211,6 +216,7 @@ def test_cancel_propagation_then_export_completes_stale_frames(qtbot, window, gr
 
     # Export now: the stale/missing frames are propagated for it, not refused.
     dlg = win.export_dialog()
+    dlg.set_method(None)                           # the preview's own chroma
     dlg.set_format("ffv1")
     out = tmp_path / "after_cancel.mkv"
     dlg.path.setText(str(out))
@@ -237,6 +243,7 @@ def test_cancel_running_export(qtbot, window, grey_clip, tmp_path):
     open_shot(qtbot, win, grey_clip.video)
     paint(qtbot, win, stroke_over_object(sc, 0))
     dlg = win.export_dialog()
+    dlg.set_method(None)                           # the preview's own chroma
     dlg.set_format("h264")
     out = tmp_path / "cancelled.mp4"
     dlg.path.setText(str(out))
@@ -390,3 +397,34 @@ def test_sample_project_opens_coloured(qtbot, window):
     assert sat.mean() > 20                          # frame 0 is in colour at once
     qtbot.waitUntil(lambda: win.store.generation_of(20) == win.generation, timeout=30000)
     assert not win.isWindowModified()
+
+
+def test_export_with_best_quality_method(qtbot, window, grey_clip, tmp_path):
+    """The export dialog offers the best-quality method by default (the preview runs the fast
+    one): it propagates the shot again from the document's hints inside the render pipeline,
+    writes every frame, and the colours follow the object like the preview's do."""
+    from models.registry import QUALITY_METHOD
+    win, sc = window, grey_clip.scene
+    open_shot(qtbot, win, grey_clip.video)
+    paint_background(qtbot, win, sc, 0)
+    paint(qtbot, win, stroke_over_object(sc, 0), color=(220, 30, 30))
+    wait_done(qtbot, win)
+    dlg = win.export_dialog()
+    assert win.workers.worker.method != QUALITY_METHOD
+    assert dlg.method.currentData() == QUALITY_METHOD          # the default for export
+    frames = export_and_decode(qtbot, dlg, tmp_path / "best.mkv", QUALITY_METHOD)
+    assert len(frames) == grey_clip.frames
+    late = 20
+    x0, y0, x1, y1 = obj_center_box(sc, late)
+    px = frames[late][y0:y1, x0:x1].reshape(-1, 3).mean(0)
+    assert px[0] > px[1] + 20 and px[0] > px[2] + 20, px      # red where the object moved
+    # luma is sacred: the export's lightness is the source's, whatever the method
+    with av.open(str(grey_clip.video)) as c:
+        src = [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
+    from models.color import rgb_to_luma
+    dL = np.abs(rgb_to_luma(frames[late]) - rgb_to_luma(src[late]))
+    assert float(np.median(dL)) < 1.0, float(np.median(dL))
+    # it differs from the preview only by the method: close to it, not equal by accident
+    prev = win.store.rgb(late).astype(int)
+    assert np.abs(frames[late].astype(int) - prev).mean() < 12
+    dlg.close()

@@ -1,4 +1,4 @@
-"""The "quality" propagator (flow + global matching) on a generated scene where a textured
+"""The "match" propagator (flow + global matching) on a generated scene where a textured
 coloured object leaves the frame and comes back: flow cannot carry its colour across the gap,
 the global branch must find it again in the keyframe. Also: keyframes exact, stop honoured."""
 import numpy as np
@@ -60,7 +60,7 @@ def _object_error(method, L, AB, masks):
 def test_returning_object_recovers_its_colour(scene):
     rgb, L, AB, masks = scene
     e_flow, _ = _object_error("flow", L, AB, masks)
-    e_q, out = _object_error("quality", L, AB, masks)
+    e_q, out = _object_error("match", L, AB, masks)
     # The object's true chroma is far from the background's (|ab| ~ 40-60): flow fills it from
     # the surroundings; the global branch must bring it measurably back towards the true colour.
     assert e_flow > 15.0, e_flow
@@ -76,7 +76,7 @@ def test_returning_object_recovers_its_colour(scene):
 def test_keyframes_exact_and_all_frames_once(scene):
     rgb, L, AB, masks = scene
     keys = {0: AB[0], 15: AB[15]}
-    out = list(get_propagator("quality", device="cpu").run(ListLuma(L), keys))
+    out = list(get_propagator("match", device="cpu").run(ListLuma(L), keys))
     assert sorted(f.index for f in out) == list(range(len(L)))
     for f in out:
         assert f.ab.shape == AB[0].shape and f.ab.dtype == np.float32
@@ -88,6 +88,6 @@ def test_keyframes_exact_and_all_frames_once(scene):
 def test_stop_honoured(scene):
     rgb, L, AB, masks = scene
     got = []
-    for f in get_propagator("quality", device="cpu").run(ListLuma(L), {0: AB[0]}, should_stop=lambda: len(got) >= 4):
+    for f in get_propagator("match", device="cpu").run(ListLuma(L), {0: AB[0]}, should_stop=lambda: len(got) >= 4):
         got.append(f.index)
     assert len(got) <= 5, got
