@@ -22,12 +22,12 @@ per-pixel bookkeeping at half resolution:
    from the luma, the chroma and the confidence, applied before the damping.
 Options measured on the 15 clips and left off because they scored worse: `blend="position"`,
 half-resolution damping (`temporal`), adaptive damping (`temporal_adapt`), position damping of
-small corrections (`pos_damp`), re-anchoring DIS on a single pyramid level; for the quality settings, adaptive damping at 0.8 / 0.85 (warp error 2.004 / 1.998
-against 2.002, -0.06 / -0.10 dB) and a robust damping that damps small frame-to-frame
-differences up to 0.9 (2.002 / 1.998, -0.01 / -0.05 dB): the warp error gap to dis_chain is
-not jitter; a third re-anchoring candidate from DIS t -> key
-without initialisation (-2.5 dB on davis_bmx_trees: luma matches that are wrong); `blend_u8` is
-neither faster nor better.
+small corrections (`pos_damp`), re-anchoring DIS on a single pyramid level; a third
+re-anchoring candidate from DIS t -> key without initialisation (-2.5 dB on davis_bmx_trees:
+luma matches that are wrong); `blend_u8` is neither faster nor better. For the quality
+settings: adaptive damping at 0.8 / 0.85 (warp error 2.004 / 1.998 against 2.002, -0.06 /
+-0.10 dB) and a robust damping of small frame-to-frame differences up to 0.9 (2.002 / 1.998,
+-0.01 / -0.05 dB): the warp-error gap to dis_chain is not jitter.
 With several keyframes the forward and backward passes of a segment are blended by temporal
 distance and confidence.
 """

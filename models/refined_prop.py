@@ -23,8 +23,7 @@ import torch
 from .base import LumaFrames, PropagatedFrame
 
 # Flow settings of the quality method; train_refinenet generates its training inputs with
-# exactly these, so change them together (and retrain).
-# Chain: DIS MEDIUM on the full proxy frame; re-anchoring: DIS ULTRAFAST down to the finest
+# these, so change them together (and retrain). Chain: DIS MEDIUM on the full proxy frame; re-anchoring: DIS ULTRAFAST down to the finest
 # pyramid level, every frame. (The shipped RefineNet was trained on inputs made with the
 # chain's variational refinement off, `(MEDIUM, None, 0)`: 16 ms a frame cheaper at 854x480,
 # 0.04 dB lower; the net gains the same on both.)
@@ -59,8 +58,7 @@ class RefinedPropagator:
         # the damping smooths the corrections, and the net's input never contains its own
         # earlier output, so nothing it does can compound.
         refiner = (lambda t, L, ab, conf: self.net.refine(L, ab, conf)) if self.net is not None else None
-        self.flow = quality_flow(refiner=refiner,
-                                 **(flow_kw or {}))
+        self.flow = quality_flow(refiner=refiner, **(flow_kw or {}))
         self.cpu_threads = cpu_threads
 
     def run(self, luma: LumaFrames, keys: dict[int, np.ndarray], frames: Sequence[int] | None = None,

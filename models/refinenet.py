@@ -12,12 +12,12 @@ is never touched.
 
 Shapes and units follow models.color: L float32 HxW in 0..100, ab float32 HxWx2.
 
-Architecture (RefineUNet, ~0.2 M parameters): a stride-2 stem (all later work at 1/2
-resolution or lower), an encoder to 1/4 and 1/8 with a dilated context block at 1/8
-(receptive field of ~150 proxy pixels, enough to reach across a revealed region), an
-FPN-style decoder back to 1/2, and a pixel-shuffle head that emits the full-resolution ab
-correction plus a gate in [0, 1] that says how much of it to apply. The head starts at zero,
-so an untrained net returns its input unchanged.
+Architecture (RefineUNet, 188 k parameters): a 4x4 stride-4 stem (all later work at 1/4
+resolution or lower), an encoder to 1/8 and 1/16 with a dilated context block at 1/16
+(receptive field of several hundred proxy pixels, enough to reach across a revealed region),
+an FPN-style decoder back to 1/4, and a 1x1 head that emits, for every pixel of a 4x4 block,
+an ab correction plus a gate in [0, 1] that says how much of it to apply. The head starts at
+zero, so an untrained net returns its input unchanged.
 
 Usage
     net = RefineNet.load()                     # shipped weights, device from pick_device
@@ -27,10 +27,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import cv2
 import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+from .hintnet import count_parameters  # noqa: F401  (one helper for both nets)
 
 WEIGHTS = Path(__file__).resolve().parent / "weights" / "refinenet.pt"
 AB_SCALE = 100.0          # ab / AB_SCALE is what the network sees and predicts
@@ -77,10 +80,6 @@ class RefineUNet(nn.Module):
         o = F.pixel_shuffle(self.head(y), 4)
         delta, gate = o[:, :2], torch.sigmoid(o[:, 2:3] + 2.0)          # gate starts near 0.88
         return x[:, 1:3] + gate * delta
-
-
-def count_parameters(net: nn.Module) -> int:
-    return sum(p.numel() for p in net.parameters())
 
 
 def _cpu_bf16() -> bool:
@@ -138,7 +137,6 @@ class RefineNet:
         and only its correction is upsampled and added (cheaper, coarser)."""
         if self.scale >= 1.0:
             return self._refine(L, ab, conf)
-        import cv2
         H, W = np.asarray(L).shape[:2]
         size = (max(16, int(round(W * self.scale))), max(16, int(round(H * self.scale))))
         small = [cv2.resize(np.ascontiguousarray(a, np.float32), size, interpolation=cv2.INTER_AREA)

@@ -41,7 +41,7 @@ import torch
 from models.base import ListLuma
 from models.color import rgb_to_lab
 from models.refined_prop import QUALITY_FLOW, quality_flow
-from models.refinenet import AB_SCALE, RefineUNet, count_parameters
+from models.refinenet import AB_SCALE, RefineUNet, count_parameters, make_input
 from models.train_hintnet import TRAIN, VIDEOS, _resize_height, psnr_loss, read_stills
 
 CACHE = Path(os.environ.get("HUESHOT_REFINENET_CACHE", "/tmp/hueshot_refinenet_cache"))
@@ -231,7 +231,7 @@ def make_batch(seqs, size: int, n: int, rng: np.random.Generator):
             th, sc = rng.uniform(0, 2 * np.pi), rng.uniform(0.8, 1.2)
             R = np.array([[math.cos(th), -math.sin(th)], [math.sin(th), math.cos(th)]], np.float32) * sc
             ab, tr = ab @ R.T, tr @ R.T
-        xs.append(np.stack([L / 50.0 - 1.0, ab[..., 0] / AB_SCALE, ab[..., 1] / AB_SCALE, cf], 0))
+        xs.append(make_input(L, ab, cf))
         ys.append(np.stack([tr[..., 0], tr[..., 1]], 0) / AB_SCALE)
     return (torch.from_numpy(np.ascontiguousarray(np.stack(xs), np.float32)),
             torch.from_numpy(np.ascontiguousarray(np.stack(ys), np.float32)))

@@ -135,8 +135,8 @@ class ExportDialog(QDialog):
         self.range.addItem(self._io_label(a, b))
         self.range.model().item(1).setEnabled(a is not None or b is not None)
         form.addRow("Range", self.range)
-        from models.registry import QUALITY_METHOD
-        preview = getattr(window.workers.worker, "method", None) or "flow"
+        from models.registry import DEFAULT_METHOD, QUALITY_METHOD
+        preview = window.workers.worker.method or DEFAULT_METHOD
         self.method = QComboBox()
         if QUALITY_METHOD != preview:
             self.method.addItem(f"{QUALITY_METHOD} (best; propagates again)", QUALITY_METHOD)
