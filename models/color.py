@@ -34,12 +34,47 @@ def rgb_to_ab(rgb: np.ndarray) -> np.ndarray:
 def compose_rgb(luma: np.ndarray, ab: np.ndarray) -> np.ndarray:
     """RGB uint8 from the source luma (kept as is) and predicted chroma.
 
-    OpenCV passes only (the preview, the export and the benchmark all compose here):
-    out-of-gamut negatives clamp to 0, then x*255 is rounded and saturated."""
+    The preview, the export and the benchmark all compose here. Chroma that is out of the sRGB
+    gamut at its pixel's luma (a saturated hint colour on a much darker or lighter object) is
+    scaled towards grey until it fits, instead of clipping the RGB channels: clipping would
+    change the lightness, and the luma of the source is kept."""
+    L = np.asarray(luma, np.float32)
     a, b = cv2.split(np.asarray(ab, np.float32))
-    rgb = cv2.cvtColor(cv2.merge([np.asarray(luma, np.float32), a, b]), cv2.COLOR_Lab2RGB)
+    rgb = cv2.cvtColor(cv2.merge([L, a, b]), cv2.COLOR_Lab2RGB)
+    # OpenCV saturates out-of-gamut channels, so candidates are pixels with a channel at 0 or
+    # 1; those whose colour does not survive the round trip back to Lab are out of gamut.
+    cand = cv2.bitwise_or(cv2.compare(rgb, 0.0, cv2.CMP_LE), cv2.compare(rgb, 1.0, cv2.CMP_GE))
+    ys, xs = np.nonzero(cv2.max(cv2.max(cand[..., 0], cand[..., 1]), cand[..., 2]))
+    if len(ys):
+        l, ca, cb = L[ys, xs], a[ys, xs], b[ys, xs]
+        bad = ~_in_gamut(rgb[ys, xs], l, ca, cb)
+        if bad.any():
+            ys, xs = ys[bad], xs[bad]
+            rgb[ys, xs] = _fit_gamut(l[bad], ca[bad], cb[bad])
     cv2.max(rgb, 0.0, dst=rgb)
     return cv2.convertScaleAbs(rgb, alpha=255.0)
+
+
+def _lab2rgb_n(L, a, b) -> np.ndarray:
+    return cv2.cvtColor(np.stack([L, a, b], axis=1).astype(np.float32)[:, None, :], cv2.COLOR_Lab2RGB)[:, 0, :]
+
+
+def _in_gamut(rgb: np.ndarray, L, a, b) -> np.ndarray:
+    back = cv2.cvtColor(np.ascontiguousarray(rgb, np.float32)[:, None, :], cv2.COLOR_RGB2Lab)[:, 0, :]
+    return (np.abs(back[:, 0] - L) < 0.5) & (np.abs(back[:, 1] - a) + np.abs(back[:, 2] - b) < 1.5)
+
+
+def _fit_gamut(L: np.ndarray, a: np.ndarray, b: np.ndarray, steps: int = 7) -> np.ndarray:
+    """RGB (N x 3, float) of the pixels (L, k a, k b) with the largest k in [0, 1] that is in
+    gamut, found by bisection (grey, k = 0, is always in gamut)."""
+    k_lo = np.zeros(len(L), np.float32)
+    k_hi = np.ones(len(L), np.float32)
+    for _ in range(steps):
+        mid = 0.5 * (k_lo + k_hi)
+        ok = _in_gamut(_lab2rgb_n(L, a * mid, b * mid), L, a * mid, b * mid)
+        k_lo = np.where(ok, mid, k_lo)
+        k_hi = np.where(ok, k_hi, mid)
+    return _lab2rgb_n(L, a * k_lo, b * k_lo)
 
 
 def srgb_to_ab(color: tuple[int, int, int]) -> tuple[float, float]:

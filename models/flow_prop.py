@@ -215,6 +215,7 @@ class _Pass:
                            borderMode=cv2.BORDER_REPLICATE)
             ech = cv2.blur(cv2.absdiff(cur_h, wp).astype(np.float32), (p.patch, p.patch))
         self.prev_h = cur_h
+        self.last_flow = (cur_h, f)                 # for the symmetric smoothing stage
         conf_h = np.float32(1.0) / (np.float32(1.0) + err * np.float32(1.0 / p.conf_scale))
         if p.fill or p.temporal > 0:
             S = self._half_estimate(C, R if reanchor else None, aC if reanchor else None, P)
@@ -337,8 +338,12 @@ class FlowPropagator:
                  fill_scale: float = 0.25, temporal: float = 0.0, temporal_full: float = 0.7,
                  temporal_adapt: bool = False, adapt_lo: float = 3.0, adapt_hi: float = 10.0,
                  reanchor_every: int = 2, pos_damp: float = 0.0, pos_tau: float = 1.5,
-                 blend_u8: bool = False, refiner=None, **kw):
+                 blend_u8: bool = False, refiner=None, smooth_iters: int = 0, smooth_sigma: float = 7.65,
+                 **kw):
         self.device = device
+        # Symmetric temporal smoothing (models.temporal_smooth), off for the fast preview method
+        self.smooth_iters = smooth_iters
+        self.smooth_sigma = smooth_sigma
         # refiner(t, L, ab, conf) -> ab: a learned correction of each frame's chroma applied
         # before the temporal damping, so the damping smooths it too (models.refined_prop)
         self.refiner = refiner
@@ -374,11 +379,20 @@ class FlowPropagator:
         """Yield (t, ab, conf) from key +- 1 to stop inclusive."""
         ps = _Pass(self, luma, key, key_ab)
         step = 1 if stop > key else -1
+        sm = None
+        if self.smooth_iters > 0:
+            from .temporal_smooth import TemporalSmoother
+            sm = TemporalSmoother(ps.key_ab, ps.key_h, self.smooth_iters, self.smooth_sigma)
         for t in range(key + step, stop + step, step):
             if should_stop():
                 return
             ab, conf = ps.step(t)
-            yield t, ab, conf
+            if sm is None:
+                yield t, ab, conf
+            else:
+                yield from sm.push(t, ab, conf, *ps.last_flow)
+        if sm is not None:
+            yield from sm.flush()
 
     def _segment(self, luma, keys, lo_key, hi_key, lo, hi, wanted, should_stop, near_hi: bool):
         """Frames lo..hi (exclusive of keys) of one segment; lo_key / hi_key may be None (open

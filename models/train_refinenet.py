@@ -5,9 +5,9 @@ One command reproduces the shipped weights on a 2-core CPU (model card: models/w
     .venv/bin/python -m models.train_refinenet --out models/weights/refinenet.pt
 
 Self-supervised: any colour video is its own label. Grey the frames, give frame 0 in colour,
-propagate with the quality method's flow (models.refined_prop.QUALITY_FLOW, exactly what
-inference runs), record what the refiner hook receives for each frame (before flow's
-temporal damping), and teach the net to map (luma, propagated chroma, confidence) to the true
+propagate with the quality method's flow (models.refined_prop.QUALITY_FLOW, what inference
+runs, less the final smoothing), record what the refiner hook receives for each frame (before
+flow's temporal damping), and teach the net to map (luma, propagated chroma, confidence) to the true
 chroma.
 
 Data: only /work/shared/data/train (licences allow shipping weights; SOURCES.md there). The
@@ -45,7 +45,7 @@ from models.refinenet import AB_SCALE, RefineUNet, count_parameters, make_input
 from models.train_hintnet import TRAIN, VIDEOS, _resize_height, psnr_loss, read_stills
 
 CACHE = Path(os.environ.get("HUESHOT_REFINENET_CACHE", "/tmp/hueshot_refinenet_cache"))
-CACHE_VERSION = 2
+CACHE_VERSION = 3
 SEG_LEN = 48
 STORE_EVERY = 3
 # usable frame ranges of the NASA clip's second video stream (a dissolve at 151-180, a cut at 240)
@@ -180,7 +180,8 @@ def propagate_samples(frames: list[np.ndarray]) -> dict[str, np.ndarray]:
             out["true"].append(np.clip(np.rint(labs[t][..., 1:]), -127, 127).astype(np.int8))
         return ab
 
-    for _ in quality_flow(refiner=record).run(ListLuma(L), {0: np.ascontiguousarray(labs[0][..., 1:])}):
+    # The recorder sees each frame before smoothing; the smoothing itself is not needed here.
+    for _ in quality_flow(refiner=record, smooth_iters=0).run(ListLuma(L), {0: np.ascontiguousarray(labs[0][..., 1:])}):
         pass
     return {k: np.stack(v) for k, v in out.items()}
 

@@ -189,15 +189,30 @@ def test_full_luma_matches_lab_and_grey_lut():
     assert np.allclose(full_luma(colour), rgb_to_luma(colour), atol=1e-4)
 
 
-def test_compose_rgb_matches_reference_conversion():
-    """The OpenCV-only compose equals the plain float conversion, clipped and rounded."""
+def test_compose_rgb_keeps_luma_and_fits_gamut():
+    """In-gamut colours compose exactly as the plain float conversion; out-of-gamut ones keep
+    the source luma and their hue (chroma scaled towards grey), instead of clipping RGB."""
     rng = np.random.default_rng(1)
     L = rng.uniform(0, 100, (40, 50)).astype(np.float32)
     ab = rng.normal(0, 50, (40, 50, 2)).astype(np.float32)     # includes out-of-gamut colours
     lab = np.dstack([L, ab]).astype(np.float32)
     ref = np.clip(cv2.cvtColor(lab, cv2.COLOR_Lab2RGB) * 255.0 + 0.5, 0, 255).astype(np.uint8)
-    diff = np.abs(compose_rgb(L, ab).astype(int) - ref)
-    assert diff.max() <= 1 and (diff > 0).mean() < 0.01
+    out = compose_rgb(L, ab)
+    back = cv2.cvtColor(ref.astype(np.float32) / 255.0, cv2.COLOR_RGB2Lab)
+    in_gamut = (np.abs(back[..., 0] - L) < 0.5) & (np.abs(back[..., 1:] - ab).sum(axis=2) < 1.5)
+    assert 0.2 < in_gamut.mean() < 0.95                           # both kinds are present
+    diff = np.abs(out.astype(int) - ref)[in_gamut]
+    assert diff.max() <= 1
+    got = cv2.cvtColor(out.astype(np.float32) / 255.0, cv2.COLOR_RGB2Lab)
+    assert np.abs(got[..., 0] - L).max() < 1.0                    # luma kept everywhere
+    clipped_L = np.abs(back[..., 0] - L)[~in_gamut]
+    assert clipped_L.mean() > 2.0                                 # what plain clipping would lose
+    sat = np.hypot(ab[..., 0], ab[..., 1])
+    sel = ~in_gamut & (sat > 20) & (L > 10) & (L < 90)
+    cos = (got[..., 1:] * ab).sum(axis=2)[sel] / (np.hypot(got[..., 1], got[..., 2])[sel] * sat[sel] + 1e-6)
+    assert np.median(cos) > 0.95                                  # hue direction kept
+    assert (np.hypot(got[..., 1], got[..., 2])[sel] <= sat[sel] + 2).all()   # only desaturated
+
 
 
 def test_precomputed_chroma_export(grey_clip, tmp_path):

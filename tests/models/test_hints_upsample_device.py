@@ -155,3 +155,23 @@ def test_hints_without_base_still_fill_region():
     ab, conf = colorize(L, [HintStroke(0, [(0.25, 0.5)], 0.04, red)])
     ra, _ = srgb_to_ab(red)
     assert ab[:, :110, 0].mean() > 0.6 * ra                       # the whole left region
+
+
+def test_spread_without_base_gives_each_region_its_hinted_colour():
+    """The hint protocol's path (models.hints.spread, no base): random point hints in four
+    flat regions of different luma; the geodesic blend colours each region from its own hints."""
+    from models.hints import sample_hint_points, spread
+    h, w = 120, 160
+    L = np.zeros((h, w), np.float32)
+    ab = np.zeros((h, w, 2), np.float32)
+    cols = [(40, 20), (-30, 40), (10, -45), (-25, -10)]
+    for i, (lv, c) in enumerate(zip((25, 45, 65, 85), cols)):
+        ys, xs = slice((i // 2) * 60, (i // 2 + 1) * 60), slice((i % 2) * 80, (i % 2 + 1) * 80)
+        L[ys, xs] = lv
+        ab[ys, xs] = c
+    hint, mask = sample_hint_points(ab, 12, seed=5)
+    out, _ = spread(L, hint, mask)
+    for i, c in enumerate(cols):
+        ys, xs = slice((i // 2) * 60 + 10, (i // 2 + 1) * 60 - 10), slice((i % 2) * 80 + 10, (i % 2 + 1) * 80 - 10)
+        region = out[ys, xs].reshape(-1, 2).mean(0)
+        assert np.abs(region - np.array(c)).max() < 0.35 * np.abs(c).max(), (i, region, c)
