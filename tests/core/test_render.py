@@ -189,6 +189,17 @@ def test_full_luma_matches_lab_and_grey_lut():
     assert np.allclose(full_luma(colour), rgb_to_luma(colour), atol=1e-4)
 
 
+def test_compose_rgb_protocol_conversion_matches_reference():
+    """The benchmark's conversion (fit_gamut=False) is the plain float conversion, clipped and rounded."""
+    rng = np.random.default_rng(1)
+    L = rng.uniform(0, 100, (40, 50)).astype(np.float32)
+    ab = rng.normal(0, 50, (40, 50, 2)).astype(np.float32)     # includes out-of-gamut colours
+    lab = np.dstack([L, ab]).astype(np.float32)
+    ref = np.clip(cv2.cvtColor(lab, cv2.COLOR_Lab2RGB) * 255.0 + 0.5, 0, 255).astype(np.uint8)
+    diff = np.abs(compose_rgb(L, ab, fit_gamut=False).astype(int) - ref)
+    assert diff.max() <= 1 and (diff > 0).mean() < 0.01
+
+
 def test_compose_rgb_keeps_luma_and_fits_gamut():
     """In-gamut colours compose exactly as the plain float conversion; out-of-gamut ones keep
     the source luma and their hue (chroma scaled towards grey), instead of clipping RGB."""
