@@ -46,40 +46,80 @@ def compose_rgb(luma: np.ndarray, ab: np.ndarray, fit_gamut: bool = True) -> np.
     if not fit_gamut:
         cv2.max(rgb, 0.0, dst=rgb)
         return cv2.convertScaleAbs(rgb, alpha=255.0)
-    # OpenCV saturates out-of-gamut channels, so candidates are pixels with a channel at 0 or
-    # 1; those whose colour does not survive the round trip back to Lab are out of gamut.
+    # OpenCV saturates out-of-gamut channels, so candidates are coloured pixels with a channel
+    # at 0 or 1 (few in natural footage). Out of gamut: chroma beyond the largest in-gamut
+    # chroma for the pixel's lightness and hue (a precomputed table, read bilinearly); those
+    # pixels are scaled back to it and converted again.
     cand = cv2.bitwise_or(cv2.compare(rgb, 0.0, cv2.CMP_LE), cv2.compare(rgb, 1.0, cv2.CMP_GE))
-    ys, xs = np.nonzero(cv2.max(cv2.max(cand[..., 0], cand[..., 1]), cand[..., 2]))
+    cand = cv2.max(cv2.max(cand[..., 0], cand[..., 1]), cand[..., 2])
+    cand = cv2.bitwise_and(cand, cv2.compare(cv2.add(cv2.absdiff(a, 0.0), cv2.absdiff(b, 0.0)), 1.0, cv2.CMP_GT))
+    ys, xs = np.nonzero(cand)
     if len(ys):
-        l, ca, cb = L[ys, xs], a[ys, xs], b[ys, xs]
-        bad = ~_in_gamut(rgb[ys, xs], l, ca, cb)
-        if bad.any():
-            ys, xs = ys[bad], xs[bad]
-            rgb[ys, xs] = _fit_gamut(l[bad], ca[bad], cb[bad])
+        l, ca, cb = (np.ascontiguousarray(v[ys, xs]).reshape(-1, 1) for v in (L, a, b))
+        C, hue = cv2.cartToPolar(ca, cb, angleInDegrees=True)
+        cmax = _lookup(_chroma_table(), l * np.float32(_TABLE_L_STEPS / 100.0), hue)
+        k = np.minimum(cmax / np.maximum(C, np.float32(1e-6)), np.float32(1.0))
+        # only pixels that really are out of gamut (the interpolated table is a little inside)
+        fix = np.nonzero((k[:, 0] < 1.0) & ~_in_gamut_lin(l[:, 0], ca[:, 0], cb[:, 0], tol=1e-3))[0]
+        if len(fix):
+            # the table's scale is close; a few bisection steps between 0.9 of it and 1 refine it
+            lf, af, bf = l[fix, 0], ca[fix, 0], cb[fix, 0]
+            lo = np.float32(0.9) * k[fix, 0]
+            lo = np.where(_in_gamut_lin(lf, af * lo, bf * lo, tol=1e-3), lo, np.float32(0.0))
+            hi = np.ones_like(lo)
+            for _ in range(6):
+                mid = np.float32(0.5) * (lo + hi)
+                ok = _in_gamut_lin(lf, af * mid, bf * mid, tol=1e-3)
+                lo, hi = np.where(ok, mid, lo), np.where(ok, hi, mid)
+            k = lo.astype(np.float32)[:, None]
+            lab = np.concatenate([l[fix], ca[fix] * k, cb[fix] * k], axis=1)[:, None, :]
+            rgb[ys[fix], xs[fix]] = cv2.cvtColor(lab.astype(np.float32), cv2.COLOR_Lab2RGB)[:, 0, :]
     cv2.max(rgb, 0.0, dst=rgb)
     return cv2.convertScaleAbs(rgb, alpha=255.0)
 
 
-def _lab2rgb_n(L, a, b) -> np.ndarray:
-    return cv2.cvtColor(np.stack([L, a, b], axis=1).astype(np.float32)[:, None, :], cv2.COLOR_Lab2RGB)[:, 0, :]
+def _lookup(table: np.ndarray, r: np.ndarray, c: np.ndarray) -> np.ndarray:
+    """Bilinear read of `table` at fractional (row, column) positions."""
+    r = np.clip(r, 0, table.shape[0] - 1.001)
+    c = np.clip(c, 0, table.shape[1] - 1.001)
+    r0, c0 = r.astype(np.int32), c.astype(np.int32)
+    fr, fc = r - r0, c - c0
+    top = table[r0, c0] * (1 - fc) + table[r0, c0 + 1] * fc
+    bot = table[r0 + 1, c0] * (1 - fc) + table[r0 + 1, c0 + 1] * fc
+    return (top * (1 - fr) + bot * fr).astype(np.float32)
 
 
-def _in_gamut(rgb: np.ndarray, L, a, b) -> np.ndarray:
-    back = cv2.cvtColor(np.ascontiguousarray(rgb, np.float32)[:, None, :], cv2.COLOR_RGB2Lab)[:, 0, :]
-    return (np.abs(back[:, 0] - L) < 0.5) & (np.abs(back[:, 1] - a) + np.abs(back[:, 2] - b) < 1.5)
+_TABLE_L_STEPS = 200          # lightness rows: L = 0, 0.5, ... 100
+_CHROMA_TABLE = None
 
 
-def _fit_gamut(L: np.ndarray, a: np.ndarray, b: np.ndarray, steps: int = 7) -> np.ndarray:
-    """RGB (N x 3, float) of the pixels (L, k a, k b) with the largest k in [0, 1] that is in
-    gamut, found by bisection (grey, k = 0, is always in gamut)."""
-    k_lo = np.zeros(len(L), np.float32)
-    k_hi = np.ones(len(L), np.float32)
-    for _ in range(steps):
-        mid = 0.5 * (k_lo + k_hi)
-        ok = _in_gamut(_lab2rgb_n(L, a * mid, b * mid), L, a * mid, b * mid)
-        k_lo = np.where(ok, mid, k_lo)
-        k_hi = np.where(ok, k_hi, mid)
-    return _lab2rgb_n(L, a * k_lo, b * k_lo)
+def _chroma_table() -> np.ndarray:
+    """float32 (L rows x 361 hue columns, degrees): the largest chroma in the sRGB gamut at
+    that lightness and hue, by bisection on an analytic Lab -> linear-RGB test; built once
+    (~0.1 s), with a small margin so interpolated boundaries stay inside."""
+    global _CHROMA_TABLE
+    if _CHROMA_TABLE is None:
+        Lg, Hg = np.meshgrid(np.linspace(0, 100, _TABLE_L_STEPS + 1), np.arange(361.0), indexing="ij")
+        Lv, hv = Lg.ravel(), np.deg2rad(Hg.ravel())
+        lo, hi = np.zeros_like(Lv), np.full_like(Lv, 200.0)
+        for _ in range(24):
+            mid = 0.5 * (lo + hi)
+            ok = _in_gamut_lin(Lv, mid * np.cos(hv), mid * np.sin(hv))
+            lo, hi = np.where(ok, mid, lo), np.where(ok, hi, mid)
+        _CHROMA_TABLE = np.ascontiguousarray((0.995 * lo).reshape(Lg.shape), np.float32)
+    return _CHROMA_TABLE
+
+
+def _in_gamut_lin(L, a, b, tol: float = 0.0) -> np.ndarray:
+    """Whether CIE Lab (D65, OpenCV's constants) pixels are inside linear sRGB [0, 1]."""
+    fy = (L + 16.0) / 116.0
+    f = np.stack([fy + a / 500.0, fy, fy - b / 200.0], axis=-1)
+    d = 6.0 / 29.0
+    xyz = np.where(f > d, f ** 3, 3.0 * d * d * (f - 4.0 / 29.0)) * np.array([0.950456, 1.0, 1.088754])
+    m = np.array([[3.240479, -1.53715, -0.498535], [-0.969256, 1.875991, 0.041556],
+                  [0.055648, -0.204043, 1.057311]])
+    lin = xyz @ m.T
+    return (lin.min(axis=-1) >= -tol) & (lin.max(axis=-1) <= 1.0 + tol)
 
 
 def srgb_to_ab(color: tuple[int, int, int]) -> tuple[float, float]:

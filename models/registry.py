@@ -10,7 +10,7 @@ from typing import Callable
 from .base import Propagator
 
 DEFAULT_METHOD = "flow"
-# best-quality method: what export and `hueshot render` use unless told otherwise
+# best-quality method: the export dialog's default (`hueshot render --method quality` on the CLI)
 QUALITY_METHOD = "quality"
 
 # Baselines first; the default classic propagator after. Imports are lazy so listing

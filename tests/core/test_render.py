@@ -210,10 +210,14 @@ def test_compose_rgb_keeps_luma_and_fits_gamut():
     ref = np.clip(cv2.cvtColor(lab, cv2.COLOR_Lab2RGB) * 255.0 + 0.5, 0, 255).astype(np.uint8)
     out = compose_rgb(L, ab)
     back = cv2.cvtColor(ref.astype(np.float32) / 255.0, cv2.COLOR_RGB2Lab)
-    in_gamut = (np.abs(back[..., 0] - L) < 0.5) & (np.abs(back[..., 1:] - ab).sum(axis=2) < 1.5)
+    from models.color import _in_gamut_lin
+    in_gamut = _in_gamut_lin(L, ab[..., 0], ab[..., 1], tol=1e-3)     # analytic Lab -> linear sRGB
+    # the analytic test agrees with OpenCV's conversion: what it calls in gamut survives the round trip
+    assert (np.abs(back[..., 0] - L)[in_gamut] < 0.5).all()
     assert 0.2 < in_gamut.mean() < 0.95                           # both kinds are present
     diff = np.abs(out.astype(int) - ref)[in_gamut]
-    assert diff.max() <= 1
+    # (borderline pixels, in gamut only after rounding to 8 bits, may be fitted by a step)
+    assert diff.max() <= 2 and (diff > 1).mean() < 0.01
     got = cv2.cvtColor(out.astype(np.float32) / 255.0, cv2.COLOR_RGB2Lab)
     assert np.abs(got[..., 0] - L).max() < 1.0                    # luma kept everywhere
     clipped_L = np.abs(back[..., 0] - L)[~in_gamut]
