@@ -62,16 +62,9 @@ def compose_rgb(luma: np.ndarray, ab: np.ndarray, fit_gamut: bool = True) -> np.
         # only pixels that really are out of gamut (the interpolated table is a little inside)
         fix = np.nonzero((k[:, 0] < 1.0) & ~_in_gamut_lin(l[:, 0], ca[:, 0], cb[:, 0], tol=1e-3))[0]
         if len(fix):
-            # the table's scale is close; a few bisection steps between 0.9 of it and 1 refine it
+            # the table's scale is close: refine it between 0.9 of it and 1
             lf, af, bf = l[fix, 0], ca[fix, 0], cb[fix, 0]
-            lo = np.float32(0.9) * k[fix, 0]
-            lo = np.where(_in_gamut_lin(lf, af * lo, bf * lo, tol=1e-3), lo, np.float32(0.0))
-            hi = np.ones_like(lo)
-            for _ in range(6):
-                mid = np.float32(0.5) * (lo + hi)
-                ok = _in_gamut_lin(lf, af * mid, bf * mid, tol=1e-3)
-                lo, hi = np.where(ok, mid, lo), np.where(ok, hi, mid)
-            k = lo.astype(np.float32)[:, None]
+            k = _max_scale(lf, af, bf, np.float32(0.9) * k[fix, 0], steps=6, tol=1e-3)[:, None]
             lab = np.concatenate([l[fix], ca[fix] * k, cb[fix] * k], axis=1)[:, None, :]
             rgb[ys[fix], xs[fix]] = cv2.cvtColor(lab.astype(np.float32), cv2.COLOR_Lab2RGB)[:, 0, :]
     cv2.max(rgb, 0.0, dst=rgb)
@@ -101,13 +94,21 @@ def _chroma_table() -> np.ndarray:
     if _CHROMA_TABLE is None:
         Lg, Hg = np.meshgrid(np.linspace(0, 100, _TABLE_L_STEPS + 1), np.arange(361.0), indexing="ij")
         Lv, hv = Lg.ravel(), np.deg2rad(Hg.ravel())
-        lo, hi = np.zeros_like(Lv), np.full_like(Lv, 200.0)
-        for _ in range(24):
-            mid = 0.5 * (lo + hi)
-            ok = _in_gamut_lin(Lv, mid * np.cos(hv), mid * np.sin(hv))
-            lo, hi = np.where(ok, mid, lo), np.where(ok, hi, mid)
-        _CHROMA_TABLE = np.ascontiguousarray((0.995 * lo).reshape(Lg.shape), np.float32)
+        c = _max_scale(Lv, 200.0 * np.cos(hv), 200.0 * np.sin(hv), np.zeros_like(Lv), steps=24)
+        _CHROMA_TABLE = np.ascontiguousarray((0.995 * 200.0 * c).reshape(Lg.shape), np.float32)
     return _CHROMA_TABLE
+
+
+def _max_scale(L, a, b, lo, steps: int, tol: float = 0.0) -> np.ndarray:
+    """Per pixel, the largest k in [lo, 1] with (L, k a, k b) in gamut, by bisection; where
+    `lo` itself is out of gamut the search starts from 0 (grey is always in gamut)."""
+    lo = np.where(_in_gamut_lin(L, a * lo, b * lo, tol), lo, 0.0).astype(np.float32)
+    hi = np.ones_like(lo)
+    for _ in range(steps):
+        mid = np.float32(0.5) * (lo + hi)
+        ok = _in_gamut_lin(L, a * mid, b * mid, tol)
+        lo, hi = np.where(ok, mid, lo), np.where(ok, hi, mid)
+    return lo
 
 
 def _in_gamut_lin(L, a, b, tol: float = 0.0) -> np.ndarray:
@@ -120,6 +121,12 @@ def _in_gamut_lin(L, a, b, tol: float = 0.0) -> np.ndarray:
                   [0.055648, -0.204043, 1.057311]])
     lin = xyz @ m.T
     return (lin.min(axis=-1) >= -tol) & (lin.max(axis=-1) <= 1.0 + tol)
+
+
+def protocol_rgb(luma: np.ndarray, ab: np.ndarray) -> np.ndarray:
+    """The benchmark protocol's conversion (../shared/BENCHMARK.md): plain OpenCV Lab -> RGB,
+    clipped, so scores stay comparable with the published ones."""
+    return compose_rgb(luma, ab, fit_gamut=False)
 
 
 def srgb_to_ab(color: tuple[int, int, int]) -> tuple[float, float]:

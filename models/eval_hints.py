@@ -29,15 +29,9 @@ import cv2
 import numpy as np
 import torch
 
-from models.color import compose_rgb as _compose, rgb_to_lab
+from models.color import protocol_rgb as compose_rgb, rgb_to_lab
 from models.hintnet import HintNet, fgs_spread
 from models.hints import sample_hint_points
-
-
-def compose_rgb(L, ab):
-    """The protocol's conversion (../shared/BENCHMARK.md): plain OpenCV Lab -> RGB, clipped."""
-    return _compose(L, ab, fit_gamut=False)
-
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_CLIPS = (REPO / ".." / "shared" / "data" / "clips").resolve()

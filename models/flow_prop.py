@@ -20,6 +20,8 @@ per-pixel bookkeeping at half resolution:
      positions (lower warp error, and slightly higher PSNR on the benchmark clips).
 7. Optional learned refinement (`refiner`, models.refined_prop): a correction of the chroma
    from the luma, the chroma and the confidence, applied before the damping.
+8. Optional symmetric temporal smoothing of the pass (`smooth_iters`, models.temporal_smooth,
+   used by `quality`): frames leave `smooth_iters` frames late.
 Options measured on the 15 clips and left off because they scored worse: `blend="position"`,
 half-resolution damping (`temporal`), adaptive damping (`temporal_adapt`), position damping of
 small corrections (`pos_damp`), re-anchoring DIS on a single pyramid level; a third
@@ -215,7 +217,7 @@ class _Pass:
                            borderMode=cv2.BORDER_REPLICATE)
             ech = cv2.blur(cv2.absdiff(cur_h, wp).astype(np.float32), (p.patch, p.patch))
         self.prev_h = cur_h
-        self.last_flow = (cur_h, f)                 # for the symmetric smoothing stage
+        self.last_flow = f                          # for the symmetric smoothing stage
         conf_h = np.float32(1.0) / (np.float32(1.0) + err * np.float32(1.0 / p.conf_scale))
         if p.fill or p.temporal > 0:
             S = self._half_estimate(C, R if reanchor else None, aC if reanchor else None, P)
@@ -390,7 +392,7 @@ class FlowPropagator:
             if sm is None:
                 yield t, ab, conf
             else:
-                yield from sm.push(t, ab, conf, *ps.last_flow)
+                yield from sm.push(t, ab, conf, ps.prev_h, ps.last_flow)
         if sm is not None:
             yield from sm.flush()
 

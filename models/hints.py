@@ -109,19 +109,14 @@ def spread(L: np.ndarray, hint_ab: np.ndarray, mask: np.ndarray, lam: float | No
     # Confidence: how much hint weight reaches a pixel relative to the weight near a hint.
     ref = float(np.percentile(sm[..., 2][stack[..., 2] > 0], 50)) if (stack[..., 2] > 0).any() else 1.0
     conf_s = np.clip(sm[..., 2] / max(ref, 1e-6), 0.0, 1.0)
-    if s < 1:
-        ab = upsample_ab(ab_s, L, L_proxy=Ls)
-        conf = cv2.resize(conf_s, (W, H), interpolation=cv2.INTER_LINEAR)
-    else:
-        ab, conf = ab_s, conf_s
-    conf = np.ascontiguousarray(conf, np.float32)
-    if not local:
-        # Global mode: the colours come from a geodesic blend of all the hints (better than
-        # the spread's: +0.9 dB at 20 points on the hint protocol, README); the spread's
-        # confidence still decides how far they reach over a base.
-        g = _geodesic_estimate(L, hint_ab, mask, shrink=base_ab is None)
-        if g is not None:
-            ab = g
+    conf = np.ascontiguousarray(cv2.resize(conf_s, (W, H), interpolation=cv2.INTER_LINEAR)
+                                if s < 1 else conf_s, np.float32)
+    # Global mode: the colours come from a geodesic blend of all the hints (better than the
+    # spread's: +0.9 dB at 20 points on the hint protocol, README); the spread's confidence
+    # still decides how far they reach over a base. Local mode: the spread's own colours.
+    ab = None if local else _geodesic_estimate(L, hint_ab, mask, shrink=base_ab is None)
+    if ab is None:
+        ab = upsample_ab(ab_s, L, L_proxy=Ls) if s < 1 else ab_s
     if base_ab is not None:
         base = np.ascontiguousarray(base_ab, np.float32)
         ab = cv2.add(base, cv2.multiply(cv2.subtract(np.ascontiguousarray(ab, np.float32), base),
@@ -134,10 +129,9 @@ def spread(L: np.ndarray, hint_ab: np.ndarray, mask: np.ndarray, lam: float | No
     return np.ascontiguousarray(ab, np.float32), np.clip(conf, 0, 1).astype(np.float32)
 
 
-def _hint_sources(hint_ab: np.ndarray, mask: np.ndarray, small: tuple[int, int]):
+def _hint_sources(L: np.ndarray, hint_ab: np.ndarray, mask: np.ndarray, small: tuple[int, int]):
     """The hints as sources for the geodesic blend: one per connected region of one colour
-    (a stroke, a benchmark patch), as (pixel indices at the working size, chroma, luma index
-    into the full frame)."""
+    (a stroke, a benchmark patch), as (node indices at the working size, chroma, mean luma)."""
     w, h = small
     H, W = mask.shape
     sel = mask > 0.5
@@ -159,7 +153,7 @@ def _hint_sources(hint_ab: np.ndarray, mask: np.ndarray, small: tuple[int, int])
             py = np.clip((ys * sy).astype(np.int32), 0, h - 1)
             px = np.clip((xs * sx).astype(np.int32), 0, w - 1)
             nodes = np.unique(py * w + px)
-            out.append((nodes, ab.astype(np.float32), (ys, xs)))
+            out.append((nodes, ab.astype(np.float32), float(L[ys, xs].mean())))
     return out
 
 
@@ -184,7 +178,8 @@ def _geodesic_estimate(L: np.ndarray, hint_ab: np.ndarray, mask: np.ndarray, wor
     w, h = max(8, int(round(W * s))), max(8, int(round(H * s)))
     Lr = cv2.resize(np.asarray(L, np.float32), (w, h), interpolation=cv2.INTER_AREA) if s < 1 else np.asarray(L, np.float32)
     Ls = cv2.GaussianBlur(Lr, (0, 0), 0.7)
-    sources = _hint_sources(np.asarray(hint_ab, np.float32), np.asarray(mask, np.float32), (w, h))
+    sources = _hint_sources(np.asarray(L, np.float32), np.asarray(hint_ab, np.float32),
+                            np.asarray(mask, np.float32), (w, h))
     if not sources:
         return None
     if len(sources) > max_sources:
@@ -205,11 +200,9 @@ def _geodesic_estimate(L: np.ndarray, hint_ab: np.ndarray, mask: np.ndarray, wor
     num = np.zeros((h * w, 2), np.float64)
     den = np.full(h * w, 1e-30, np.float64)
     dmin = np.full(h * w, np.inf)
-    L_full = np.asarray(L, np.float32)
     k_l = -0.5 / sigma_l ** 2
-    for nodes, ab, (ys, xs) in sources:
+    for nodes, ab, l_hint in sources:
         D = dijkstra(G, directed=False, indices=nodes, min_only=True)
-        l_hint = float(L_full[ys, xs].mean())
         wgt = (1.0 + D) ** (-power) * np.exp(k_l * (Lf - l_hint) ** 2)
         num += wgt[:, None] * ab[None, :].astype(np.float64)
         den += wgt

@@ -32,9 +32,10 @@ class TemporalSmoother:
         self.ones = np.ones((self.H, self.W), np.float32)
         self.patch = patch
         self.grid = pixel_grid(self.H, self.W)
+        self._grid_lo = None                           # grid at the flow's resolution, if lower
         self.key_ab = np.ascontiguousarray(key_ab, np.float32)
-        # Per frame, in pass order: t, conf, luma (u8, flow resolution), chain flow into the
-        # previous frame (flow resolution), and once known: remap maps and gates.
+        # Per frame, in pass order: t, conf, luma (u8, flow resolution), the smoothing levels
+        # computed so far, and once the neighbours are known their remap maps and gates.
         self.frames: list[dict] = [{"t": None, "luma": key_luma_u8, "levels": [self.key_ab] * (self.iters + 1)}]
 
     # ------------------------------------------------------------------ geometry
@@ -42,7 +43,9 @@ class TemporalSmoother:
         w, h = size
         if (w, h) == (self.W, self.H):
             return self.grid
-        return pixel_grid(h, w)
+        if self._grid_lo is None or self._grid_lo.shape[:2] != (h, w):
+            self._grid_lo = pixel_grid(h, w)
+        return self._grid_lo
 
     def _full_map(self, f: np.ndarray, sign: float = 1.0) -> np.ndarray:
         """Full-resolution remap coordinates x + sign * f."""
