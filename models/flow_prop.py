@@ -137,7 +137,7 @@ class _Pass:
         """Full-resolution remap coordinates x + pos from an offset field at lower resolution
         (upsample, then scale and add the grid in one pass)."""
         w = pos_h.shape[1]
-        up = cv2.resize(pos_h, (self.W, self.H), interpolation=cv2.INTER_LINEAR)
+        up = _resize(pos_h, (self.W, self.H))
         return cv2.scaleAdd(up, self.W / w, self.grid)
 
     def _sample_key4(self, pos_h: np.ndarray) -> np.ndarray:

@@ -75,8 +75,8 @@ class TemporalSmoother:
         cur["g_p"] = self._gate(luma_u8, prev["luma"], f_prev, grid)
         if prev["t"] is not None:
             # prev's flow towards cur: the inverse of cur's flow into prev, G(x) = -f(x - f(x)).
-            g = cv2.remap(f_prev, cv2.subtract(grid, f_prev), None, cv2.INTER_LINEAR,
-                          borderMode=cv2.BORDER_REPLICATE)
+            g = cv2.remap(f_prev, *cv2.convertMaps(cv2.subtract(grid, f_prev), None, cv2.CV_16SC2),
+                          cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
             prev["map_n"] = self._full_map(g, -1.0)
             prev["g_n"] = self._gate(prev["luma"], luma_u8, g, grid, -1.0)
         self.frames.append(cur)

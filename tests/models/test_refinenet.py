@@ -29,6 +29,17 @@ def test_shipped_weights_load_and_are_trained(net):
     assert float(net.net.head.weight.detach().abs().sum()) > 0
 
 
+def test_shipped_weights_match_the_quality_flow_settings(net):
+    """The net was trained on inputs made with the quality method's flow settings and cache
+    version: changing QUALITY_FLOW without retraining puts it off its training distribution."""
+    from models.refined_prop import QUALITY_FLOW
+    from models.train_refinenet import CACHE_VERSION
+    want = {k: list(v) if isinstance(v, tuple) else v for k, v in QUALITY_FLOW.items()}
+    got = {k: list(v) if isinstance(v, (tuple, list)) else v for k, v in net.meta["flow"].items()}
+    assert got == want
+    assert net.meta["cache_version"] == CACHE_VERSION
+
+
 def test_untrained_net_is_identity():
     """The head starts at zero: before training the net returns its input chroma exactly."""
     n = RefineNet(RefineUNet(), "cpu")
