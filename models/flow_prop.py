@@ -41,7 +41,7 @@ import cv2
 import numpy as np
 
 from .base import LumaFrames, PropagatedFrame
-from .baselines import luma_u8, pixel_grid
+from .baselines import fixed_maps, luma_u8, pixel_grid
 
 
 def _resize(img: np.ndarray, size: tuple[int, int], interp=cv2.INTER_LINEAR) -> np.ndarray:
@@ -162,10 +162,8 @@ class _Pass:
         cur_h = _resize(u8, self.hsize, cv2.INTER_AREA)
         cur_k = cur_h if self.ksize == self.hsize else _resize(u8, self.ksize, cv2.INTER_AREA)
         f = self.dis_chain.calc(cur_h, self.prev_h, None)              # t -> t-1
-        # Fixed-point maps: float data remaps faster with them, and OpenCV rounds float maps
-        # to the same positions anyway (identical output).
-        C = cv2.add(cv2.remap(self.P, *cv2.convertMaps(cv2.add(self.grid_h, f), None, cv2.CV_16SC2),
-                              cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE), f)
+        C = cv2.add(cv2.remap(self.P, *fixed_maps(cv2.add(self.grid_h, f)), cv2.INTER_LINEAR,
+                              borderMode=cv2.BORDER_REPLICATE), f)
         eC = self._residual(cur_h, C)
         self.n_steps += 1
         reanchor = p.reanchor and (self.n_steps % max(1, p.reanchor_every) == 0 or p.reanchor_every <= 1)
@@ -222,9 +220,7 @@ class _Pass:
         self.last_flow = f                          # for the symmetric smoothing stage
         conf_h = np.float32(1.0) / (np.float32(1.0) + err * np.float32(1.0 / p.conf_scale))
         if p.fill or p.temporal > 0:
-            # At full-resolution bookkeeping (quality) this estimate is the sample itself.
-            S = (ab if self.hsize == (self.W, self.H) else
-                 self._half_estimate(C, R if reanchor else None, aC if reanchor else None, P))
+            S = self._half_estimate(ab, C, R if reanchor else None, aC if reanchor else None, P)
             ab, conf_h = self._correct(ab, S, err, conf_h, cur_h, f)
         conf = _resize(conf_h, (self.W, self.H))
         if p.refiner is not None:
@@ -258,9 +254,12 @@ class _Pass:
                        borderMode=cv2.BORDER_REPLICATE)
         return cv2.subtract(self._ab2(k4), (128.0, 128.0, 0.0, 0.0), dtype=cv2.CV_32F)
 
-    def _half_estimate(self, C, R, aC, P) -> np.ndarray:
-        """The output chroma at half resolution, sampled from a half-resolution key the same
-        way the full-resolution output is (cheaper than downsampling the output)."""
+    def _half_estimate(self, ab, C, R, aC, P) -> np.ndarray:
+        """The output chroma `ab` at the bookkeeping resolution: `ab` itself when that is the
+        full resolution (quality), else sampled from a half-resolution key the same way the
+        full-resolution output is (cheaper than downsampling the output)."""
+        if self.hsize == (self.W, self.H):
+            return ab
         if R is None or self.p.blend == "position":
             return self._sample_key_h(P)
         sC, sR = self._sample_key_h(C), self._sample_key_h(R)

@@ -18,7 +18,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from .baselines import pixel_grid
+from .baselines import fixed_maps, pixel_grid
 
 
 class TemporalSmoother:
@@ -48,13 +48,12 @@ class TemporalSmoother:
         return self._grid_lo
 
     def _full_map(self, f: np.ndarray, sign: float = 1.0):
-        """Full-resolution remap coordinates x + sign * f, as OpenCV's fixed-point maps: each is
-        used `iters` times, and remapping float chroma with them is ~40 % faster here than with
-        float maps (which OpenCV rounds to the same fixed-point positions: identical output)."""
+        """Full-resolution remap coordinates x + sign * f as fixed-point maps (each is used
+        `iters` times)."""
         h, w = f.shape[:2]
         if (w, h) != (self.W, self.H):
             f = cv2.resize(f, (self.W, self.H), interpolation=cv2.INTER_LINEAR)
-        return cv2.convertMaps(cv2.scaleAdd(f, sign * self.W / w, self.grid), None, cv2.CV_16SC2)
+        return fixed_maps(cv2.scaleAdd(f, sign * self.W / w, self.grid))
 
     def _gate(self, cur: np.ndarray, other: np.ndarray, f: np.ndarray, grid: np.ndarray,
               sign: float = 1.0) -> np.ndarray:
@@ -75,8 +74,8 @@ class TemporalSmoother:
         cur["g_p"] = self._gate(luma_u8, prev["luma"], f_prev, grid)
         if prev["t"] is not None:
             # prev's flow towards cur: the inverse of cur's flow into prev, G(x) = -f(x - f(x)).
-            g = cv2.remap(f_prev, *cv2.convertMaps(cv2.subtract(grid, f_prev), None, cv2.CV_16SC2),
-                          cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+            g = cv2.remap(f_prev, *fixed_maps(cv2.subtract(grid, f_prev)), cv2.INTER_LINEAR,
+                          borderMode=cv2.BORDER_REPLICATE)
             prev["map_n"] = self._full_map(g, -1.0)
             prev["g_n"] = self._gate(prev["luma"], luma_u8, g, grid, -1.0)
         self.frames.append(cur)
