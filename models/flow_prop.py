@@ -35,7 +35,7 @@ distance and confidence.
 """
 from __future__ import annotations
 
-from typing import Callable, Iterator, Sequence
+from typing import Callable, Iterator, NamedTuple, Sequence
 
 import cv2
 import numpy as np
@@ -67,6 +67,13 @@ def _make_dis(preset: int, finest: int | None = None, var_iters: int | None = No
     if var_iters is not None:
         d.setVariationalRefinementIterations(var_iters)
     return d
+
+
+class _ChainStep(NamedTuple):
+    L: np.ndarray          # luma (float, proxy size)
+    cur_h: np.ndarray      # uint8 luma at the bookkeeping resolution
+    cur_k: np.ndarray      # uint8 luma at the re-anchoring resolution
+    f: np.ndarray          # chain flow t -> t-1 at the bookkeeping resolution
 
 
 class _Pass:
@@ -101,6 +108,7 @@ class _Pass:
         self.key_h = _resize(u8, self.hsize, cv2.INTER_AREA)
         self.key_k = _resize(u8, self.ksize, cv2.INTER_AREA)
         self.prev_h = self.key_h
+        self.chain_prev = self.key_h                    # chain()'s previous frame
         hw, hh = self.hsize
         self.P = np.zeros((hh, hw, 2), np.float32)      # position in key - x (half res)
         self.dis_chain = _make_dis(*prop.chain_dis)
@@ -156,12 +164,25 @@ class _Pass:
         return cv2.subtract(self._ab2(self._sample_key4(pos_h)), (128.0, 128.0, 0.0, 0.0),
                             dtype=cv2.CV_32F)
 
-    def step(self, t: int) -> tuple[np.ndarray, np.ndarray]:
-        p = self.p
-        u8 = luma_u8(np.asarray(self.luma[t], np.float32))
+    def chain(self, t: int) -> "_ChainStep":
+        """The part of a step that depends on the luma only: frame t at the flow's resolutions
+        and the chain flow t -> t-1. Called in pass order, and only from one thread at a time
+        (it keeps the previous frame), so it can run ahead of step() on a thread of its own."""
+        L = np.asarray(self.luma[t], np.float32)
+        u8 = luma_u8(L)
         cur_h = _resize(u8, self.hsize, cv2.INTER_AREA)
         cur_k = cur_h if self.ksize == self.hsize else _resize(u8, self.ksize, cv2.INTER_AREA)
-        f = self.dis_chain.calc(cur_h, self.prev_h, None)              # t -> t-1
+        f = self.dis_chain.calc(cur_h, self.chain_prev, None)         # t -> t-1
+        self.chain_prev = cur_h
+        return _ChainStep(L, cur_h, cur_k, f)
+
+    def step(self, t: int, cs: "_ChainStep | None" = None) -> tuple[np.ndarray, np.ndarray]:
+        """Frame t's chroma (before finish()) and confidence; `cs` is chain(t) when computed
+        ahead."""
+        p = self.p
+        if cs is None:
+            cs = self.chain(t)
+        cur_h, cur_k, f = cs.cur_h, cs.cur_k, cs.f
         C = cv2.add(cv2.remap(self.P, *fixed_maps(cv2.add(self.grid_h, f)), cv2.INTER_LINEAR,
                               borderMode=cv2.BORDER_REPLICATE), f)
         eC = self._residual(cur_h, C)
@@ -217,17 +238,25 @@ class _Pass:
                            borderMode=cv2.BORDER_REPLICATE)
             ech = cv2.blur(cv2.absdiff(cur_h, wp).astype(np.float32), (p.patch, p.patch))
         self.prev_h = cur_h
-        self.last_flow = f                          # for the symmetric smoothing stage
         conf_h = np.float32(1.0) / (np.float32(1.0) + err * np.float32(1.0 / p.conf_scale))
         if p.fill or p.temporal > 0:
             S = self._half_estimate(ab, C, R if reanchor else None, aC if reanchor else None, P)
             ab, conf_h = self._correct(ab, S, err, conf_h, cur_h, f)
         conf = _resize(conf_h, (self.W, self.H))
-        if p.refiner is not None:
-            ab = p.refiner(t, self.luma[t], ab, conf)
-        if p.temporal_full > 0:
-            ab = self._damp_full(ab, f, ech)
+        self.ech = ech
         return ab, conf
+
+    def finish(self, t: int, ab: np.ndarray, conf: np.ndarray, cs: "_ChainStep",
+               ech: np.ndarray | None = None) -> np.ndarray:
+        """The output stages of frame t after step(): the learned refinement and the temporal
+        damping. Nothing in step() reads their result (the positions P are tracked from the
+        luma alone), so they can run on another thread, called in pass order."""
+        p = self.p
+        if p.refiner is not None:
+            ab = p.refiner(t, cs.L, ab, conf)
+        if p.temporal_full > 0:
+            ab = self._damp_full(ab, cs.f, ech)
+        return ab
 
     def _damp_full(self, ab: np.ndarray, f: np.ndarray, ech: np.ndarray | None = None) -> np.ndarray:
         """Blend in a fraction of the previous output warped by the chain flow, at full
@@ -344,8 +373,11 @@ class FlowPropagator:
                  temporal_adapt: bool = False, adapt_lo: float = 3.0, adapt_hi: float = 10.0,
                  reanchor_every: int = 2, pos_damp: float = 0.0, pos_tau: float = 1.5,
                  blend_u8: bool = False, refiner=None, smooth_iters: int = 0, smooth_sigma: float = 7.65,
-                 **kw):
+                 pipeline: bool = True, **kw):
         self.device = device
+        # Stages of each pass on threads of their own, OpenCV and torch single-threaded
+        # (models.pipeline); same output as the sequential pass
+        self.pipeline = pipeline
         # Symmetric temporal smoothing (models.temporal_smooth), off for the fast preview method
         self.smooth_iters = smooth_iters
         self.smooth_sigma = smooth_sigma
@@ -384,20 +416,44 @@ class FlowPropagator:
         """Yield (t, ab, conf) from key +- 1 to stop inclusive."""
         ps = _Pass(self, luma, key, key_ab)
         step = 1 if stop > key else -1
+        ts = range(key + step, stop + step, step)
         sm = None
         if self.smooth_iters > 0:
             from .temporal_smooth import TemporalSmoother
             sm = TemporalSmoother(ps.key_ab, ps.key_h, self.smooth_iters, self.smooth_sigma)
-        for t in range(key + step, stop + step, step):
-            if should_stop():
-                return
-            ab, conf = ps.step(t)
-            if sm is None:
-                yield t, ab, conf
-            else:
-                yield from sm.push(t, ab, conf, ps.prev_h, ps.last_flow)
-        if sm is not None:
-            yield from sm.flush()
+
+        def output(t, ab, conf, cs, ech):
+            ab = ps.finish(t, ab, conf, cs, ech)
+            return [(t, ab, conf)] if sm is None else sm.push(t, ab, conf, cs.cur_h, cs.f)
+
+        if not self.pipeline:
+            for t in ts:
+                if should_stop():
+                    return
+                cs = ps.chain(t)
+                ab, conf = ps.step(t, cs)
+                yield from output(t, ab, conf, cs, ps.ech)
+            if sm is not None:
+                yield from sm.flush()
+            return
+        # Pipelined (models.pipeline): the chain flow of the next frames on one thread, this
+        # frame's positions and key samples here, the refinement, damping and smoothing of
+        # the previous frame on a third.
+        from .pipeline import Behind, ahead
+        behind = Behind(output, "hueshot-output")
+        chained = ahead(ps.chain, ts, depth=2, name="hueshot-chain")
+        try:
+            for t, cs in chained:
+                if should_stop():
+                    return
+                ab, conf = ps.step(t, cs)
+                yield from behind.put(t, ab, conf, cs, ps.ech) or ()
+            yield from behind.drain() or ()
+            if sm is not None:
+                yield from sm.flush()
+        finally:
+            chained.close()
+            behind.close()
 
     def _segment(self, luma, keys, lo_key, hi_key, lo, hi, wanted, should_stop, near_hi: bool):
         """Frames lo..hi (exclusive of keys) of one segment; lo_key / hi_key may be None (open
@@ -439,6 +495,15 @@ class FlowPropagator:
     def run(self, luma: LumaFrames, keys: dict[int, np.ndarray], frames: Sequence[int] | None = None,
             should_stop: Callable[[], bool] = lambda: False, focus: int | None = None
             ) -> Iterator[PropagatedFrame]:
+        if not self.pipeline:
+            yield from self._run(luma, keys, frames, should_stop, focus)
+            return
+        from .pipeline import LockedLuma, single_threaded_kernels
+        with single_threaded_kernels():
+            # Passes of several segments may run at once (focus): one reader of the luma at a time
+            yield from self._run(LockedLuma(luma), keys, frames, should_stop, focus)
+
+    def _run(self, luma, keys, frames, should_stop, focus) -> Iterator[PropagatedFrame]:
         if not keys:
             raise ValueError("flow propagation needs at least one keyframe")
         n = len(luma)
