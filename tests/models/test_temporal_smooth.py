@@ -67,3 +67,25 @@ def test_flow_with_smoothing_yields_each_frame_once_with_keys_exact():
     assert np.array_equal(frames[0].ab, k0) and np.array_equal(frames[n - 1].ab, k1)
     # between the keys the colour moves from one key's towards the other's
     assert frames[2].ab[..., 0].mean() > frames[n - 3].ab[..., 0].mean() + 10
+
+
+def test_planar_levels_remap_like_each_plane_with_replicated_borders():
+    """The smoother's planar layout (a above b, one stacked map): the same as remapping each
+    plane on its own, also where the flow points far outside the frame (no sample crosses
+    the seam between the planes)."""
+    import cv2
+    from models.baselines import pixel_grid
+    from models.temporal_smooth import from_planar, stacked_map, to_planar
+    rng = np.random.default_rng(1)
+    h, w = 37, 53
+    ab = (rng.standard_normal((h, w, 2)) * 40).astype(np.float32)
+    f = (rng.standard_normal((h, w, 2)) * 15).astype(np.float32)
+    f[:3, :, 1] = -20.0                                # rows that read above the top edge
+    f[-3:, :, 1] = 20.0                                # and below the bottom edge
+    out = from_planar(cv2.remap(to_planar(ab), stacked_map(f, 1.0, pixel_grid(h, w)), None,
+                                cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE))
+    m = pixel_grid(h, w) + f
+    for c in range(2):
+        ref = cv2.remap(np.ascontiguousarray(ab[..., c]), m, None, cv2.INTER_LINEAR,
+                        borderMode=cv2.BORDER_REPLICATE)
+        assert np.abs(out[..., c] - ref).max() < 1e-2
