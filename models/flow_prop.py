@@ -373,10 +373,11 @@ class FlowPropagator:
                  temporal_adapt: bool = False, adapt_lo: float = 3.0, adapt_hi: float = 10.0,
                  reanchor_every: int = 2, pos_damp: float = 0.0, pos_tau: float = 1.5,
                  blend_u8: bool = False, refiner=None, smooth_iters: int = 0, smooth_sigma: float = 7.65,
-                 pipeline: bool = True, **kw):
+                 pipeline: bool = False, **kw):
         self.device = device
         # Stages of each pass on threads of their own, OpenCV and torch single-threaded
-        # (models.pipeline); same output as the sequential pass
+        # (models.pipeline); same output as the sequential pass. Used by `quality` (5-9 %
+        # faster); at flow's own settings it is not faster (12.2 -> 13.0 ms a frame at 854x480)
         self.pipeline = pipeline
         # Symmetric temporal smoothing (models.temporal_smooth), off for the fast preview method
         self.smooth_iters = smooth_iters

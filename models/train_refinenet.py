@@ -45,7 +45,7 @@ from models.refinenet import AB_SCALE, RefineUNet, count_parameters, make_input
 from models.train_hintnet import TRAIN, VIDEOS, _resize_height, psnr_loss, read_stills
 
 CACHE = Path(os.environ.get("HUESHOT_REFINENET_CACHE", "/tmp/hueshot_refinenet_cache"))
-CACHE_VERSION = 4
+CACHE_VERSION = 5
 SEG_LEN = 48
 STORE_EVERY = 3
 # usable frame ranges of the NASA clip's second video stream (a dissolve at 151-180, a cut at 240)

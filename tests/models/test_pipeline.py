@@ -40,7 +40,7 @@ def test_pipelined_pass_gives_the_sequential_output(smooth):
 def test_pipelined_run_with_focus_yields_every_frame_once():
     L, key = _moving_shot(n=14)
     keys = {0: key, 7: key, 13: key}
-    out = [fr.index for fr in FlowPropagator(smooth_iters=2).run(ListLuma(L), keys, focus=9)]
+    out = [fr.index for fr in FlowPropagator(smooth_iters=2, pipeline=True).run(ListLuma(L), keys, focus=9)]
     assert sorted(out) == list(range(14))
     assert out[0] == 7                                  # the keyframe nearest the focus first
 
@@ -50,7 +50,7 @@ def test_stopping_a_pipelined_run_ends_its_threads_and_restores_thread_settings(
     cv_before, torch_before = cv2.getNumThreads(), torch.get_num_threads()
     threads_before = threading.active_count()
     seen = []
-    gen = FlowPropagator(smooth_iters=2).run(ListLuma(L), {0: key}, should_stop=lambda: len(seen) >= 4)
+    gen = FlowPropagator(smooth_iters=2, pipeline=True).run(ListLuma(L), {0: key}, should_stop=lambda: len(seen) >= 4)
     for fr in gen:
         seen.append(fr.index)
         if len(seen) == 1:
@@ -60,7 +60,7 @@ def test_stopping_a_pipelined_run_ends_its_threads_and_restores_thread_settings(
     assert threading.active_count() == threads_before
 
     # Abandoned part way (closed by the caller): the same.
-    gen = FlowPropagator(smooth_iters=2).run(ListLuma(L), {0: key})
+    gen = FlowPropagator(smooth_iters=2, pipeline=True).run(ListLuma(L), {0: key})
     next(gen), next(gen)
     gen.close()
     assert (cv2.getNumThreads(), torch.get_num_threads()) == (cv_before, torch_before)
