@@ -176,12 +176,10 @@ class _Pass:
         self.chain_prev = cur_h
         return _ChainStep(L, cur_h, cur_k, f)
 
-    def step(self, t: int, cs: "_ChainStep | None" = None) -> tuple[np.ndarray, np.ndarray]:
-        """Frame t's chroma (before finish()) and confidence; `cs` is chain(t) when computed
-        ahead."""
+    def step(self, t: int, cs: "_ChainStep") -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """Frame t's chroma (before finish()), confidence, and the chain step's luma error
+        for adaptive damping (None unless `temporal_adapt`); `cs` is chain(t)."""
         p = self.p
-        if cs is None:
-            cs = self.chain(t)
         cur_h, cur_k, f = cs.cur_h, cs.cur_k, cs.f
         C = cv2.add(cv2.remap(self.P, *fixed_maps(cv2.add(self.grid_h, f)), cv2.INTER_LINEAR,
                               borderMode=cv2.BORDER_REPLICATE), f)
@@ -243,8 +241,7 @@ class _Pass:
             S = self._half_estimate(ab, C, R if reanchor else None, aC if reanchor else None, P)
             ab, conf_h = self._correct(ab, S, err, conf_h, cur_h, f)
         conf = _resize(conf_h, (self.W, self.H))
-        self.ech = ech
-        return ab, conf
+        return ab, conf, ech
 
     def finish(self, t: int, ab: np.ndarray, conf: np.ndarray, cs: "_ChainStep",
                ech: np.ndarray | None = None) -> np.ndarray:
@@ -423,7 +420,7 @@ class FlowPropagator:
             from .temporal_smooth import TemporalSmoother
             sm = TemporalSmoother(ps.key_ab, ps.key_h, self.smooth_iters, self.smooth_sigma)
 
-        def output(t, ab, conf, cs, ech):
+        def output(t, ab, conf, ech, cs):
             ab = ps.finish(t, ab, conf, cs, ech)
             return [(t, ab, conf)] if sm is None else sm.push(t, ab, conf, cs.cur_h, cs.f)
 
@@ -432,8 +429,7 @@ class FlowPropagator:
                 if should_stop():
                     return
                 cs = ps.chain(t)
-                ab, conf = ps.step(t, cs)
-                yield from output(t, ab, conf, cs, ps.ech)
+                yield from output(t, *ps.step(t, cs), cs)
             if sm is not None:
                 yield from sm.flush()
             return
@@ -447,8 +443,7 @@ class FlowPropagator:
             for t, cs in chained:
                 if should_stop():
                     return
-                ab, conf = ps.step(t, cs)
-                yield from behind.put(t, ab, conf, cs, ps.ech) or ()
+                yield from behind.put(t, *ps.step(t, cs), cs) or ()
             yield from behind.drain() or ()
             if sm is not None:
                 yield from sm.flush()

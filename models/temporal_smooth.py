@@ -62,11 +62,12 @@ class TemporalSmoother:
 
     def _gate(self, cur: np.ndarray, other: np.ndarray, f: np.ndarray, grid: np.ndarray,
               sign: float = 1.0) -> np.ndarray:
+        """The neighbour's weight per pixel, stacked twice (2H, W) like the planar levels."""
         warped = cv2.remap(other, cv2.scaleAdd(f, sign, grid), None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         g = cv2.LUT(cv2.blur(cv2.absdiff(cur, warped), (self.patch, self.patch)), self.gate_lut)
         if g.shape != (self.H, self.W):
             g = cv2.resize(g, (self.W, self.H), interpolation=cv2.INTER_LINEAR)
-        return g
+        return cv2.vconcat([g, g])
 
     # ------------------------------------------------------------------ streaming
     def push(self, t: int, ab: np.ndarray, conf: np.ndarray, luma_u8: np.ndarray, f_prev: np.ndarray):
@@ -76,13 +77,13 @@ class TemporalSmoother:
         grid = self._grid((luma_u8.shape[1], luma_u8.shape[0]))
         cur = {"t": t, "conf": conf, "luma": luma_u8, "levels": [to_planar(ab)],
                "map_p": self._full_map(f_prev)}
-        cur["g_p"] = cv2.vconcat([self._gate(luma_u8, prev["luma"], f_prev, grid)] * 2)
+        cur["g_p"] = self._gate(luma_u8, prev["luma"], f_prev, grid)
         if prev["t"] is not None:
             # prev's flow towards cur: the inverse of cur's flow into prev, G(x) = -f(x - f(x)).
             g = cv2.remap(f_prev, *fixed_maps(cv2.subtract(grid, f_prev)), cv2.INTER_LINEAR,
                           borderMode=cv2.BORDER_REPLICATE)
             prev["map_n"] = self._full_map(g, -1.0)
-            prev["g_n"] = cv2.vconcat([self._gate(prev["luma"], luma_u8, g, grid, -1.0)] * 2)
+            prev["g_n"] = self._gate(prev["luma"], luma_u8, g, grid, -1.0)
         self.frames.append(cur)
         return self._advance(final=False)
 

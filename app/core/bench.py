@@ -180,16 +180,20 @@ def warp_error(cur_rgb: np.ndarray, prev_rgb: np.ndarray, ref: tuple[np.ndarray,
 
 
 # ----------------------------------------------------------------------------- running
-def run_method(method: str, L: list[np.ndarray], keys: dict[int, np.ndarray]):
-    """Propagate; return ({index: ab float16}, seconds spent inside the propagator)."""
+def run_method(method: str, L: list[np.ndarray], keys: dict[int, np.ndarray], keep: bool = True):
+    """Propagate; return ({index: ab float16} (empty unless `keep`), seconds of the whole run).
+    Wall time of the whole run, the caller's copies included: a propagator's worker threads
+    (models.pipeline) go on while the caller holds a frame, so only the total is fair."""
     prop = registry.get_propagator(method)
     out: dict[int, np.ndarray] = {}
+    count = 0
     t0 = time.perf_counter()
-    spent = 0.0
     for fr in prop.run(ListLuma(L), keys):
-        spent += time.perf_counter() - t0
-        out[fr.index] = fr.ab.astype(np.float16)
-        t0 = time.perf_counter()
+        count += 1
+        if keep:
+            out[fr.index] = fr.ab.astype(np.float16)
+    spent = time.perf_counter() - t0
+    assert count == len(L), (method, count, len(L))
     return out, spent
 
 
@@ -254,13 +258,7 @@ def speed_test(clip: Clip, methods: list[str], n_frames: int, reps: int) -> dict
     best = {m: float("inf") for m in methods}
     for _ in range(reps):
         for m in methods:
-            prop = registry.get_propagator(m)
-            # Wall time of the whole run: a propagator's worker threads (models.pipeline) go
-            # on while the caller holds a frame, so only the total is a fair figure.
-            t0 = time.perf_counter()
-            count = sum(1 for _ in prop.run(ListLuma(L), keys))
-            sec = time.perf_counter() - t0
-            assert count == len(L), (m, count, len(L))
+            _, sec = run_method(m, L, keys, keep=False)
             best[m] = min(best[m], 1000.0 * sec / max(1, len(L) - 1))
     return best
 
