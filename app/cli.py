@@ -37,10 +37,13 @@ def _err(msg: str) -> None:
 class ProgressPrinter:
     """A bar with fps and ETA on a terminal; plain lines every few seconds otherwise."""
 
-    def __init__(self, stream=None, quiet: bool = False, interval: float = 2.0):
+    def __init__(self, stream=None, quiet: bool = False, interval: float = 2.0, machine: bool = False):
         self.stream = stream or sys.stderr
         self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
         self.quiet = quiet
+        # --progress-json: one JSON line per update (at most 4 a second) for a parent process
+        # such as the editor's render queue (parsed by app.core.render_queue.parse_progress)
+        self.machine = machine
         self.interval = interval
         self._last = 0.0
         self._stage = None
@@ -58,6 +61,15 @@ class ProgressPrinter:
         now = time.monotonic()
         label = {"luma": "reading", "render": "rendering"}.get(p.stage, p.stage)
         final = p.done >= p.total
+        if self.machine:
+            if final or p.stage != self._stage or now - self._last >= 0.25:
+                import json
+                self.stream.write("HUESHOT-PROGRESS " + json.dumps(
+                    {"stage": p.stage, "done": p.done, "total": p.total, "fps": round(p.fps, 2),
+                     "eta": None if p.eta is None else round(p.eta, 1)}) + "\n")
+                self.stream.flush()
+                self._last, self._stage = now, p.stage
+            return
         if self.tty:
             if now - self._last < 0.1 and not final and p.stage == self._stage:
                 return
@@ -103,6 +115,8 @@ def _add_output_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-audio", action="store_true", help="do not pass the source audio through")
     p.add_argument("--device", default="auto", help="compute device: auto, cpu, cuda, cuda:N, mps")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress output")
+    p.add_argument("--progress-json", action="store_true",
+                   help="progress as 'HUESHOT-PROGRESS {json}' lines on stderr (for the render queue)")
     p.add_argument("--verbose", "-v", action="store_true", help="print time spent per pipeline stage")
 
 
@@ -149,7 +163,7 @@ def _export_settings(args):
 
 def _run_job(job, args) -> int:
     from app.core.render import RenderCancelled, render
-    printer = ProgressPrinter(quiet=args.quiet)
+    printer = ProgressPrinter(quiet=args.quiet, machine=getattr(args, "progress_json", False))
     try:
         result = render(job, progress=printer)
     except KeyboardInterrupt:
