@@ -105,6 +105,8 @@ class MainWindow(QMainWindow):
         self.autosave_timer.timeout.connect(self.autosave)
         self.autosave_timer.start()
         self._update_status()
+        from app.gui.render_queue_panel import install as install_render_queue
+        install_render_queue(self)           # Render menu + Render Queue dock (self.render_queue)
 
     def _on_clean_changed(self, clean: bool) -> None:
         self.setWindowModified(not clean)
@@ -701,6 +703,7 @@ class MainWindow(QMainWindow):
         if self.doc is not None:
             self.doc.close()           # a clean exit leaves no recovery file behind
         self.workers.stop()
+        self.render_queue.shutdown()   # a running queued render is stopped and queued again
         e.accept()
 
     # ------------------------------------------------------------------ dialogs
