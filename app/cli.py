@@ -6,6 +6,7 @@
     hueshot bench ...                    the benchmark (app.core.bench)
     hueshot bench --gui ...              editor latency and event-loop stalls (app.gui.bench_gui)
     hueshot bench --render ...           1080p end-to-end render: fps and peak memory
+    hueshot bench --interactive ...      simulated editor painting strokes (app.core.bench_interactive)
 
 Exit status: 0 success; 1 an input, output or setting problem (the message names the file
 and the problem); 2 bad command line; 3 the input is truncated/corrupt: the readable frames
@@ -227,6 +228,9 @@ def cmd_bench(argv: list[str]) -> int:
     if "--render" in argv:
         from app.core.bench_render import main as render_bench
         return int(render_bench([a for a in argv if a != "--render"]) or 0)
+    if "--interactive" in argv:
+        from app.core.bench_interactive import main as interactive_bench
+        return int(interactive_bench([a for a in argv if a != "--interactive"]) or 0)
     try:
         from app.core import bench
     except ImportError as exc:

@@ -217,9 +217,13 @@ def _geodesic_estimate(L: np.ndarray, hint_ab: np.ndarray, mask: np.ndarray, wor
 
 
 def colorize(L: np.ndarray, strokes: Sequence[HintStroke], base_ab: np.ndarray | None = None,
-             **kw) -> tuple[np.ndarray, np.ndarray]:
-    """Chroma for one frame from its hint strokes (see module doc)."""
+             method: str | None = None, **kw) -> tuple[np.ndarray, np.ndarray]:
+    """Chroma for one frame from its hint strokes (see module doc); `method` names a hint
+    method of HINT_METHODS (default DEFAULT_HINT_METHOD; keyword tuning applies to the classic
+    spread only)."""
     hint_ab, mask = rasterize(np.asarray(L).shape[:2], strokes)
+    if kw == {} or (method or DEFAULT_HINT_METHOD) != "spread":
+        return colorize_hints(L, hint_ab, mask, base_ab=base_ab, method=method)
     if base_ab is None:
         # Without a base (a grey frame, hints only) the hints spread over the regions they
         # are painted in; where they do not reach, grey stays.
@@ -246,3 +250,54 @@ def sample_hint_points(ab: np.ndarray, k: int, seed: int) -> tuple[np.ndarray, n
         hint[y - 2:y + 3, x - 2:x + 3] = patch.reshape(-1, 2).mean(axis=0)
         mask[y - 2:y + 3, x - 2:x + 3] = 1.0
     return hint, mask
+
+
+# ----------------------------------------------------------------------------- hint methods
+# How a grey frame's strokes become chroma. Over a base (a correction on propagated colour or
+# an imported image) every method spreads the strokes locally as above; they differ only on a
+# frame with no colour yet. `hueshot bench --interactive` runs them side by side.
+def _classic(L, hint_ab, mask, base_ab=None, fill=False):
+    if base_ab is not None:
+        return spread(L, hint_ab, mask, base_ab=base_ab, local=True)
+    if fill:      # the hint protocol: the hints fill the frame
+        return spread(L, hint_ab, mask)
+    return spread(L, hint_ab, mask, base_ab=np.zeros(np.asarray(L).shape[:2] + (2,), np.float32), local=False)
+
+
+def _prior(L, hint_ab, mask, base_ab=None, fill=False):
+    if base_ab is not None:
+        return spread(L, hint_ab, mask, base_ab=base_ab, local=True)
+    from .prior.net import Prior
+    ab = Prior.load().colorize(L, hint_ab, mask)
+    return ab, np.ones(ab.shape[:2], np.float32)
+
+
+def _prior_spread(L, hint_ab, mask, base_ab=None, fill=False):
+    """The prior as the base, the classic local spread correcting it near the strokes."""
+    if base_ab is not None:
+        return spread(L, hint_ab, mask, base_ab=base_ab, local=True)
+    from .prior.net import Prior
+    base = Prior.load().colorize(L, hint_ab, mask)
+    if not np.asarray(mask).any():
+        return base, np.ones(base.shape[:2], np.float32)
+    ab, _ = spread(L, hint_ab, mask, base_ab=base, local=True)
+    return ab, np.ones(ab.shape[:2], np.float32)
+
+
+HINT_METHODS = {"spread": _classic, "prior": _prior, "prior+spread": _prior_spread}
+DEFAULT_HINT_METHOD = "spread"
+
+
+def colorize_hints(L: np.ndarray, hint_ab: np.ndarray, mask: np.ndarray, base_ab: np.ndarray | None = None,
+                   method: str | None = None, fill: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """Chroma from rasterised hints by a named hint method (HINT_METHODS)."""
+    name = method or DEFAULT_HINT_METHOD
+    if name not in HINT_METHODS:
+        raise KeyError(f"unknown hint method {name!r}; available: {', '.join(HINT_METHODS)}")
+    return HINT_METHODS[name](np.asarray(L, np.float32), hint_ab, mask, base_ab, fill)
+
+
+def auto_colorize(L: np.ndarray) -> np.ndarray:
+    """Automatic chroma for a frame with neither key nor hints: the learned prior, no hints."""
+    from .prior.net import Prior
+    return Prior.load().colorize(L)
