@@ -3,6 +3,7 @@
     hueshot [FILE]                       open the GUI (optionally with a video or .hueshot project)
     hueshot propagate INPUT -o OUTPUT --key N=IMAGE [--key N=IMAGE ...] [--hints FILE] ...
     hueshot render PROJECT.hueshot -o OUTPUT     render a saved project headless
+    hueshot shots INPUT [--json]         the shots (cuts) found in a reel, START END inclusive
     hueshot bench ...                    the benchmark (app.core.bench)
     hueshot bench --gui ...              editor latency and event-loop stalls (app.gui.bench_gui)
     hueshot bench --render ...           1080p end-to-end render: fps and peak memory
@@ -10,7 +11,8 @@
 
 Exit status: 0 success; 1 an input, output or setting problem (the message names the file
 and the problem); 2 bad command line; 3 the input is truncated/corrupt: the readable frames
-were rendered and the message says where it broke; 130 interrupted (partial output removed).
+were rendered and the message says where it broke; 130 interrupted (partial output removed);
+143 / 129 stopped by SIGTERM / SIGHUP (partial output removed as well).
 """
 from __future__ import annotations
 
@@ -21,13 +23,22 @@ import time
 from pathlib import Path
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_TRUNCATED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
-COMMANDS = ("propagate", "render", "bench")
+COMMANDS = ("propagate", "render", "shots", "bench")
 
 USAGE = """usage: hueshot [FILE]                      open the application
        hueshot propagate INPUT -o OUTPUT --key N=IMAGE [...]
        hueshot render PROJECT -o OUTPUT
+       hueshot shots INPUT [--json]
        hueshot bench [...]
 Run `hueshot COMMAND -h` for a command's options."""
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+    try:
+        return version("hueshot")
+    except PackageNotFoundError:
+        return "unknown (not installed)"
 
 
 def _err(msg: str) -> None:
@@ -141,6 +152,9 @@ frames rendered), 130 interrupted.""")
     p.add_argument("--key", action="append", type=_key_arg, default=[], metavar="N=IMAGE",
                    help="coloured keyframe for frame N (an image at the input's size); repeatable")
     p.add_argument("--hints", metavar="FILE", help="JSON list of hint strokes (see docs)")
+    p.add_argument("--auto", action="store_true",
+                   help="with neither --key nor --hints: colour the first frame automatically "
+                        "(the learned colour prior) and propagate from it")
     p.add_argument("--proxy-height", type=int, default=480, metavar="H",
                    help="height propagation runs at (default 480; never upscales)")
     p.add_argument("--start", type=int, default=None, metavar="A", help="first frame to render")
@@ -167,10 +181,11 @@ def _run_job(job, args) -> int:
     printer = ProgressPrinter(quiet=args.quiet, machine=getattr(args, "progress_json", False))
     try:
         result = render(job, progress=printer)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:   # SIGINT, SIGTERM, SIGHUP (app.core.shutdown.Interrupted)
         print("", file=sys.stderr)
-        _err(f"interrupted; {job.output} was not written (partial output removed)")
-        return EXIT_INTERRUPTED
+        why = str(exc) if getattr(exc, "signum", None) else "interrupted"
+        _err(f"{why}; {job.output} was not written (partial output removed)")
+        return getattr(exc, "exit_code", EXIT_INTERRUPTED)
     except RenderCancelled:
         _err(f"cancelled; {job.output} was not written")
         return EXIT_INTERRUPTED
@@ -204,7 +219,7 @@ def cmd_propagate(argv: list[str]) -> int:
         keys[index] = path
     strokes = load_strokes(args.hints) if args.hints else []
     job = RenderJob(input=Path(args.input), output=Path(args.output), keys=keys, strokes=strokes,
-                    proxy_height=args.proxy_height, start=args.start or 0,
+                    proxy_height=args.proxy_height, start=args.start or 0, auto=args.auto,
                     end=None if args.end is None else args.end + 1, method=args.method,
                     device=args.device, export=_export_settings(args))
     return _run_job(job, args)
@@ -217,6 +232,40 @@ def cmd_render(argv: list[str]) -> int:
     doc = Project.load(args.project)
     job = job_from_project(doc, args.output, device=args.device, export=_export_settings(args))
     return _run_job(job, args)
+
+
+def _luma_progress(quiet: bool):
+    """A progress callback (done, total) for the luma pass, printed like a render's."""
+    from app.core.render import RenderProgress
+    printer, t0 = ProgressPrinter(quiet=quiet), time.perf_counter()
+
+    def report(done: int, total: int) -> None:
+        el = time.perf_counter() - t0
+        fps = done / el if el > 0 else 0.0
+        printer(RenderProgress("luma", done, total, fps, (total - done) / fps if fps > 0 else None))
+    return report
+
+
+def cmd_shots(argv: list[str]) -> int:
+    p = argparse.ArgumentParser(prog="hueshot shots", description="Detect the shots (cuts) of a reel: one line "
+                                "per shot, START END (inclusive frame indices), or JSON with --json.")
+    p.add_argument("input", metavar="INPUT", help="video file or folder of frames")
+    p.add_argument("--json", action="store_true", help='print [{"start": .., "end": ..}, ...]')
+    p.add_argument("--proxy-height", type=int, default=480, metavar="H", help="height of the luma pass")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress output")
+    args = p.parse_args(argv)
+    from app.core.lumastore import open_store
+    store = open_store(args.input, proxy_height=args.proxy_height, progress=_luma_progress(args.quiet))
+    if args.json:
+        import json
+        print(json.dumps([{"start": a, "end": b} for a, b in store.shots]))
+    else:
+        for a, b in store.shots:
+            print(a, b)
+    if store.error is not None:
+        _err(f"{store.error}; the shots cover the {len(store)} readable frames")
+        return EXIT_TRUNCATED
+    return EXIT_OK
 
 
 def cmd_bench(argv: list[str]) -> int:
@@ -259,10 +308,34 @@ def cmd_gui(argv: list[str]) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from_sys_argv = argv is None
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] in ("-h", "--help"):
         print(USAGE)
         return EXIT_OK
+    if argv and argv[0] == "--version":
+        print(f"hueshot {_version()}")
+        return EXIT_OK
+    if argv and argv[0] == "--smoke-test":      # the installed app checks itself (app/selftest.py)
+        if len(argv) != 2:
+            _err("usage: hueshot --smoke-test OUTDIR")
+            return EXIT_USAGE
+        from app.selftest import run as smoke_test
+        return smoke_test(argv[1])
+    if argv and argv[0] in COMMANDS:
+        # SIGINT/SIGTERM/SIGHUP unwind through the same cleanup (no partial files are left);
+        # run as a program, signals after that are ignored while the process exits
+        from app.core.shutdown import signals_raise
+        try:
+            with signals_raise(keep_after=from_sys_argv):
+                return _dispatch(argv)
+        except KeyboardInterrupt as exc:   # a signal before the command's own handling
+            _err(str(exc) if getattr(exc, "signum", None) else "interrupted")
+            return getattr(exc, "exit_code", EXIT_INTERRUPTED)
+    return _dispatch(argv)
+
+
+def _dispatch(argv: list[str]) -> int:
     from app.core.export import ExportError
     from app.core.media import MediaError
     from app.core.project import ProjectError
@@ -270,7 +343,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if argv and argv[0] in COMMANDS:
             cmd, rest = argv[0], argv[1:]
-            return {"propagate": cmd_propagate, "render": cmd_render, "bench": cmd_bench}[cmd](rest)
+            return {"propagate": cmd_propagate, "render": cmd_render, "shots": cmd_shots,
+                    "bench": cmd_bench}[cmd](rest)
         return cmd_gui(argv)
     except SystemExit as exc:   # argparse: -h (0) or a usage error (2)
         return int(exc.code or 0) if isinstance(exc.code, int) else EXIT_USAGE
@@ -287,9 +361,9 @@ def main(argv: list[str] | None = None) -> int:
         else:
             _err(f"{exc.filename or ''}: {exc.strerror or exc}")
         return EXIT_ERROR
-    except KeyboardInterrupt:
-        _err("interrupted")
-        return EXIT_INTERRUPTED
+    except KeyboardInterrupt as exc:
+        _err(str(exc) if getattr(exc, "signum", None) else "interrupted")
+        return getattr(exc, "exit_code", EXIT_INTERRUPTED)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -28,9 +28,6 @@ import errno
 import logging
 import os
 import re
-import shutil
-import tempfile
-import uuid
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -41,7 +38,8 @@ import numpy as np
 
 import av
 
-from app.core.fsutil import fsync_path
+from app.core.fsutil import fsync_path, keep_mode
+from app.core.shutdown import remove_path, sweep_stale, temp_tag, track, untrack
 
 log = logging.getLogger(__name__)
 
@@ -104,6 +102,11 @@ def detect_format(path: str | os.PathLike, requested: str = "") -> str:
                       f"(use .mp4/.mov/.mkv for video or a folder for a PNG sequence)")
 
 
+def partial_prefix(path: Path) -> str:
+    """Start of the hidden temp name a video export is written to beside ``path``."""
+    return f".{Path(path).stem}.partial-"
+
+
 def _disk_error(path: Path, exc: OSError) -> ExportError:
     if exc.errno == errno.ENOSPC:
         return ExportError(f"{path}: disk full while writing the export ({exc.strerror}); "
@@ -137,6 +140,10 @@ class Encoder:
         raise NotImplementedError
 
     def abort(self) -> None:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def discard(self) -> None:  # pragma: no cover - interface
+        """Remove the partial output without touching the encoder (a thread may be inside it)."""
         raise NotImplementedError
 
     def __enter__(self):
@@ -307,7 +314,9 @@ class VideoEncoder(Encoder):
                             self.src_height, self.width, self.height)
         else:
             self.width, self.height = self.src_width, self.src_height
-        self.tmp = parent / f".{self.path.stem}.partial-{uuid.uuid4().hex[:8]}{self.path.suffix}"
+        # the temp name carries this process's id: a later run removes it if we were killed
+        sweep_stale(parent, partial_prefix(self.path))
+        self.tmp = track(parent / f"{partial_prefix(self.path)}{temp_tag()}{self.path.suffix}")
         container_fmt = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska",
                          ".avi": "avi"}.get(self.path.suffix.lower(), None)
         rate = Fraction(fps).limit_denominator(100000) if fps else Fraction(24)
@@ -407,7 +416,9 @@ class VideoEncoder(Encoder):
             self.out.close()
             self._closed = True
             fsync_path(self.tmp)
+            keep_mode(self.tmp, self.path)
             os.replace(self.tmp, self.path)
+            untrack(self.tmp)
             fsync_path(self.path.parent)
         except OSError as exc:
             self.abort()
@@ -426,12 +437,11 @@ class VideoEncoder(Encoder):
                 self.out.close()
             except Exception:
                 pass
-        try:
-            self.tmp.unlink()
-        except FileNotFoundError:
-            pass
-        except OSError:
-            pass
+        remove_path(self.tmp)
+
+    def discard(self) -> None:
+        self._closed = True     # never closed now: a thread may still be inside the muxer
+        remove_path(self.tmp)
 
 
 # ------------------------------------------------------------------------------ sequences
@@ -458,8 +468,13 @@ class SequenceEncoder(Encoder):
             if others:
                 raise ExportError(f"{self.path}: output folder is not empty (holds {others[0]!r}); "
                                   f"choose an empty or new folder")
+        sweep_stale(parent, f".{self.path.name}.partial-")
+        sweep_stale(parent, f".{self.path.name}.old-")
         try:
-            self.tmp = Path(tempfile.mkdtemp(prefix=f".{self.path.name}.partial-", dir=parent))
+            # os.mkdir follows the umask (mkdtemp would make it 0700)
+            self.tmp = parent / f".{self.path.name}.partial-{temp_tag()}"
+            os.mkdir(self.tmp, 0o777)
+            track(self.tmp)
         except OSError as exc:
             raise _disk_error(self.path, exc) from exc
         self.frames_written = 0
@@ -496,20 +511,25 @@ class SequenceEncoder(Encoder):
                 fsync_path(self.tmp / name)
             old = None
             if self.path.exists():
-                old = self.path.parent / f".{self.path.name}.old-{uuid.uuid4().hex[:8]}"
+                keep_mode(self.tmp, self.path)
+                old = track(self.path.parent / f".{self.path.name}.old-{temp_tag()}")
                 os.replace(self.path, old)
             os.replace(self.tmp, self.path)
+            untrack(self.tmp)
             if old is not None:
-                shutil.rmtree(old, ignore_errors=True)
+                remove_path(old)
             fsync_path(self.path.parent)
         except OSError as exc:
-            shutil.rmtree(self.tmp, ignore_errors=True)
+            remove_path(self.tmp)
             raise _disk_error(self.path, exc) from exc
         return self.path
 
     def abort(self) -> None:
         self._closed = True
-        shutil.rmtree(self.tmp, ignore_errors=True)
+        remove_path(self.tmp)
+
+    def discard(self) -> None:
+        self.abort()
 
 
 def open_encoder(path, width: int, height: int, fps: float | Fraction = 24,

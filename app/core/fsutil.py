@@ -1,4 +1,4 @@
-"""File-system helpers shared by the savers (project, export): durable renames."""
+"""File-system helpers shared by the savers (project, export): durable renames, modes."""
 from __future__ import annotations
 
 import os
@@ -18,3 +18,23 @@ def fsync_path(path: Path) -> None:
         pass
     finally:
         os.close(fd)
+
+
+def keep_mode(new: Path, old: Path) -> None:
+    """Give ``new`` the permission bits of ``old`` when ``new`` is about to replace it (a
+    replaced project or export keeps the mode the user gave it); nothing if ``old`` is absent."""
+    try:
+        mode = os.stat(old).st_mode & 0o7777
+    except OSError:
+        return
+    try:
+        os.chmod(new, mode)
+    except OSError:
+        pass
+
+
+def create_exclusive(path: Path):
+    """A new file opened for binary writing with mode 0666 minus the umask (as ``open``
+    would), failing if it exists; unlike ``tempfile.mkstemp``, which makes it 0600."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
+    return os.fdopen(fd, "wb")

@@ -18,10 +18,7 @@ Frame ranges are ``start`` (inclusive) .. ``end`` (exclusive) in source frame in
 from __future__ import annotations
 
 import logging
-import queue
-import shutil
 import tempfile
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +30,8 @@ import numpy as np
 from app.core.cache import ChromaCache
 from app.core.export import ExportError, ExportSettings, open_encoder
 from app.core.media import CorruptMediaError, LumaCache, MediaError, open_media, read_image_rgb
+from app.core.shutdown import (END, Stages, Stopped, deferred_signals, remove_path, sweep_stale,
+                               temp_tag, track)
 from models.base import HintStroke
 from models.color import compose_rgb, rgb_to_ab, rgb_to_luma
 
@@ -70,6 +69,8 @@ class RenderJob:
     start: int = 0
     end: int | None = None            # exclusive; None = end of shot
     method: str | None = None         # models.registry name; None = DEFAULT_METHOD
+    # neither keys nor strokes: frame `start` is coloured by the learned prior (models.hints.auto_colorize)
+    auto: bool = False
     device: str = "auto"
     export: ExportSettings = field(default_factory=ExportSettings)
     # Already-propagated chroma (e.g. the GUI's cache, so the export is exactly the preview):
@@ -145,47 +146,37 @@ def _range_text(start: int, end: int) -> str:
     return f"{start}..{end - 1}"
 
 
-class _Stage(threading.Thread):
-    """A pipeline thread that records its exception instead of dying silently."""
-
-    def __init__(self, name, target, failures: list, stop: threading.Event):
-        super().__init__(name=f"render-{name}", daemon=True)
-        self._target_fn = target
-        self._failures = failures
-        self._stop_ev = stop
-
-    def run(self):
-        try:
-            self._target_fn()
-        except BaseException as exc:  # handed to the caller's thread
-            self._failures.append(exc)
-            self._stop_ev.set()
+# ------------------------------------------------------------------- stopping cleanly
+SPILL_PREFIX = "hueshot-render-"
 
 
-def _put(q: queue.Queue, item, stop: threading.Event) -> bool:
-    while not stop.is_set():
-        try:
-            q.put(item, timeout=0.1)
-            return True
-        except queue.Full:
-            continue
-    return False
+def make_spill_dir() -> Path:
+    """The reorder buffer's spill folder in TMPDIR, named after this process; folders left by
+    dead processes (a SIGKILL) are removed first."""
+    tmp = Path(tempfile.gettempdir())
+    sweep_stale(tmp, SPILL_PREFIX)
+    d = tmp / f"{SPILL_PREFIX}{temp_tag()}"
+    d.mkdir(mode=0o700)     # chroma of the user's footage: private in a shared TMPDIR
+    return track(d)
 
 
-class _Stopped(Exception):
-    """A pipeline stage saw the stop flag (another stage failed, or a cancel)."""
-
-
-def _get(q: queue.Queue, stop: threading.Event):
-    while True:
-        try:
-            return q.get(timeout=0.1)
-        except queue.Empty:
-            if stop.is_set():
-                raise _Stopped()
-
-
-_END = object()
+def finish_pipeline(stages: Stages, enc, ok: bool) -> None:
+    """The one shutdown order of a render: stop, drain and join every stage thread, and only
+    then close (``ok``) or abort the encoder. Signals wait until it is done. A thread that
+    does not stop leaves the encoder's container open (its temp file is still removed):
+    closing a container under a thread inside ``stream.encode`` is what crashed."""
+    with deferred_signals(reraise=False):
+        stuck = stages.shutdown()
+        if stuck:
+            enc.discard()
+        elif ok:
+            enc.close()
+            return
+        else:
+            enc.abort()
+    if ok:
+        raise RenderError(f"render threads did not stop ({', '.join(stuck)}); "
+                          f"{enc.path} was not written")
 
 
 # ------------------------------------------------------------------------------ render
@@ -199,6 +190,7 @@ def render(job: RenderJob, progress: Callable[[RenderProgress], None] | None = N
 
     t0 = time.perf_counter()
     should_stop = should_stop or (lambda: False)
+    stages = Stages("render")
     src = open_media(job.input)
     try:
         info = src.info
@@ -231,9 +223,9 @@ def render(job: RenderJob, progress: Callable[[RenderProgress], None] | None = N
         if job.chroma is not None:
             propagator, method, device_name = None, "precomputed", "-"
         else:
-            if not keys_rgb and not job.strokes:
-                raise RenderError("nothing to propagate: give at least one keyframe (--key N=IMAGE) "
-                                  "or hint strokes (--hints FILE)")
+            if not keys_rgb and not job.strokes and not job.auto:
+                raise RenderError("nothing to propagate: give at least one keyframe (--key N=IMAGE), "
+                                  "hint strokes (--hints FILE) or --auto")
             try:
                 device = pick_device(job.device)
             except DeviceUnavailable as exc:
@@ -258,18 +250,24 @@ def render(job: RenderJob, progress: Callable[[RenderProgress], None] | None = N
                                start_time=start_time,
                                end_time=(ts[end - 1] if ts and end - 1 < len(ts) else (end - 1) / fps) + 1.0 / fps)
             result = _run(job, src, info, start, end, keys_rgb, propagator, method, device_name,
-                          enc, progress, should_stop, t0)
+                          enc, progress, should_stop, t0, stages)
             enc = None  # closed by _run
             return result
         finally:
             if enc is not None:
-                enc.abort()
+                with deferred_signals(reraise=False):
+                    if stages.alive():
+                        enc.discard()
+                    else:
+                        enc.abort()
     finally:
-        src.close()
+        with deferred_signals(reraise=False):
+            if not stages.alive():   # never free a decoder a thread may still be inside
+                src.close()
 
 
 def _run(job, src, info, start, end, keys_rgb, propagator, method, device_name, enc,
-         progress, should_stop, t0) -> RenderResult:
+         progress, should_stop, t0, stages: Stages) -> RenderResult:
     import inspect
 
     from models.keys import build_keys
@@ -319,29 +317,32 @@ def _run(job, src, info, start, end, keys_rgb, propagator, method, device_name, 
         if built is None:
             raise RenderCancelled("render cancelled")
         keys_rel = built
+        if not keys_rel and job.auto:
+            from models.hints import auto_colorize
+            keys_rel = {0: auto_colorize(luma[0])}
         for f, rgb in keys_rgb.items():
             if f - start not in by_frame:   # a keyframe's own frame keeps its full-resolution colour
                 full_key_ab[f - start] = rgb
     # -------------------------------------------------------------- pass 2: the pipeline
-    stop = threading.Event()
-    failures: list[BaseException] = []
-    q_luma: queue.Queue = queue.Queue(maxsize=4)   # (i, rgb_or_None, L_full)
-    q_ab: queue.Queue = queue.Queue(maxsize=6)     # (i, ab_proxy)
-    q_rgb: queue.Queue = queue.Queue(maxsize=4)    # rgb full
-    spill_dir = Path(tempfile.mkdtemp(prefix="hueshot-render-"))
+    q_luma = stages.queue(4)    # (i, L_full)
+    q_ab = stages.queue(6)      # (i, ab_proxy)
+    q_rgb = stages.queue(4)     # rgb full
+    stop = stages.stop
+    spill_dir = make_spill_dir()
     # frames a method yields ahead of order wait here: 256 MB in memory, then spilled to disk
     reorder = ChromaCache(max_bytes=256 * 2**20, disk_dir=spill_dir, spill_on_evict=True)
 
     def decode():
         i = 0
+        frames = src.iter_rgb(start, end)
         try:
             t = time.perf_counter()
-            for idx, rgb in src.iter_rgb(start, end):
+            for idx, rgb in frames:
                 if stop.is_set():
                     return
                 L = full_luma(rgb)
                 stats["decode"] += time.perf_counter() - t
-                if not _put(q_luma, (idx - start, L), stop):
+                if not stages.put(q_luma, (idx - start, L)):
                     return
                 i += 1
                 t = time.perf_counter()
@@ -349,7 +350,9 @@ def _run(job, src, info, start, end, keys_rgb, propagator, method, device_name, 
             if truncated is None or i < total:
                 raise
             # the break the first pass found: every frame before it has been read
-        _put(q_luma, _END, stop)
+        finally:
+            frames.close()   # the decoder is left in this thread, before the join returns
+        stages.put(q_luma, END)
 
     def precomputed():
         for i in range(total):
@@ -358,64 +361,66 @@ def _run(job, src, info, start, end, keys_rgb, propagator, method, device_name, 
             ab = job.chroma(start + i)
             if ab is None:
                 raise RenderError(f"frame {start + i} has no propagated colour yet (propagate it first)")
-            if not _put(q_ab, (i, np.asarray(ab, np.float32)), stop):
+            if not stages.put(q_ab, (i, np.asarray(ab, np.float32))):
                 return
-        _put(q_ab, _END, stop)
+        stages.put(q_ab, END)
 
     def propagate():
         if job.chroma is not None:
             return precomputed()
         want = 0
         t = time.perf_counter()
-        for pf in propagator.run(luma, keys_rel, should_stop=stop.is_set):
-            stats["propagate"] += time.perf_counter() - t
-            if stop.is_set():
-                return
-            if pf.index == want:
-                if not _put(q_ab, (want, np.asarray(pf.ab, np.float32)), stop):
+        frames = propagator.run(luma, keys_rel, should_stop=stop.is_set)
+        try:
+            for pf in frames:
+                stats["propagate"] += time.perf_counter() - t
+                if stop.is_set():
                     return
-                want += 1
-                while ("", want) in reorder:
-                    ab, _ = reorder.pop(want)
-                    if not _put(q_ab, (want, ab), stop):
+                if pf.index == want:
+                    if not stages.put(q_ab, (want, np.asarray(pf.ab, np.float32))):
                         return
                     want += 1
-            elif pf.index > want:
-                reorder.put(pf.index, pf.ab, None, persist=False)
-            t = time.perf_counter()
+                    while ("", want) in reorder:
+                        ab, _ = reorder.pop(want)
+                        if not stages.put(q_ab, (want, ab)):
+                            return
+                        want += 1
+                elif pf.index > want:
+                    reorder.put(pf.index, pf.ab, None, persist=False)
+                t = time.perf_counter()
+        finally:
+            close = getattr(frames, "close", None)
+            if close is not None:
+                close()       # the method's own worker threads end here, in this thread
         if want < total and not stop.is_set():
             raise RenderError(f"propagator {method!r} yielded {want} of {total} frames")
-        _put(q_ab, _END, stop)
+        stages.put(q_ab, END)
 
     def encode():
         while True:
-            try:
-                item = _get(q_rgb, stop)
-            except _Stopped:
-                return
-            if item is _END:
+            item = stages.get(q_rgb)
+            if item is END:
                 return
             t = time.perf_counter()
             enc.write(item)
             stats["encode"] += time.perf_counter() - t
 
-    threads = [_Stage("decode", decode, failures, stop), _Stage("propagate", propagate, failures, stop),
-               _Stage("encode", encode, failures, stop)]
-    for t in threads:
-        t.start()
     done = 0
-    t_render = time.perf_counter()
-    rate_window: list[tuple[float, int]] = [(t_render, 0)]
     try:
+        stages.start("decode", decode)
+        stages.start("propagate", propagate)
+        encoder = stages.start("encode", encode)
+        t_render = time.perf_counter()
+        rate_window: list[tuple[float, int]] = [(t_render, 0)]
         while done < total:
             if should_stop():
                 raise RenderCancelled("render cancelled")
-            item = _get(q_luma, stop)
-            if item is _END:
+            item = stages.get(q_luma)
+            if item is END:
                 raise RenderError(f"{info.path}: decoding stopped after {done} of {total} frames")
             i, L = item
-            ab_item = _get(q_ab, stop)
-            if ab_item is _END:
+            ab_item = stages.get(q_ab)
+            if ab_item is END:
                 raise RenderError(f"propagator {method!r} stopped after {done} of {total} frames")
             j, ab = ab_item
             if not i == j == done:
@@ -434,8 +439,8 @@ def _run(job, src, info, start, end, keys_rgb, propagator, method, device_name, 
             t = time.perf_counter()
             out = compose_rgb(L, ab_full)
             stats["compose"] += time.perf_counter() - t
-            if not _put(q_rgb, out, stop):
-                raise _Stopped()
+            if not stages.put(q_rgb, out):
+                raise Stopped()
             done += 1
             if progress is not None:
                 now = time.perf_counter()
@@ -445,27 +450,25 @@ def _run(job, src, info, start, end, keys_rgb, propagator, method, device_name, 
                 dt = now - rate_window[0][0]
                 f = (done - rate_window[0][1]) / dt if dt > 0 else 0.0
                 progress(RenderProgress("render", done, total, f, (total - done) / f if f > 0 else None))
-        if not _put(q_rgb, _END, stop):
-            raise _Stopped()
-        threads[2].join()
-        if failures:
-            raise _Stopped()
+        if not stages.put(q_rgb, END):
+            raise Stopped()
+        while encoder.is_alive():          # a short join, so a signal can still arrive
+            encoder.join(0.05)
+        if stages.failures:
+            raise Stopped()
         if should_stop():
             raise RenderCancelled("render cancelled")
-        enc.close()
+        finish_pipeline(stages, enc, ok=True)
     except BaseException as exc:
-        stop.set()
-        enc.abort()
-        if failures:
-            raise failures[0] from None
-        if isinstance(exc, _Stopped):
+        finish_pipeline(stages, enc, ok=False)
+        if stages.failures:
+            raise stages.failures[0] from None
+        if isinstance(exc, Stopped):
             raise RenderCancelled("render cancelled") from None
         raise
     finally:
-        stop.set()
-        for t in threads:
-            t.join(timeout=10)
-        shutil.rmtree(spill_dir, ignore_errors=True)
+        with deferred_signals(reraise=False):
+            remove_path(spill_dir)
     elapsed = time.perf_counter() - t0
     return RenderResult(output=Path(job.output), frames=total, seconds=elapsed,
                         fps=total / elapsed if elapsed > 0 else 0.0, method=method, device=device_name,
