@@ -133,12 +133,40 @@ class Document:
         core.clear_recovery(self.p)
 
 
-def cache_dir(doc: Document) -> str:
-    """Where chroma spills to disk for long shots: per user cache, per media file."""
-    import hashlib
+def user_cache_root() -> str:
+    """$HUESHOT_CACHE_DIR, else $XDG_CACHE_HOME/hueshot (~/.cache/hueshot), else the temp dir."""
     import tempfile
+    env = os.environ.get("HUESHOT_CACHE_DIR")
+    if env:
+        return env
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     if not os.access(os.path.dirname(base) or "/", os.W_OK):
         base = tempfile.gettempdir()
+    return os.path.join(base, "hueshot")
+
+
+def cache_dir(doc: Document) -> str:
+    """Chroma of a shot with no project file yet: per user cache, per media file."""
+    import hashlib
     h = hashlib.sha1(doc.media_path.encode()).hexdigest()[:12]
-    return os.path.join(base, "hueshot", "chroma", h)
+    return os.path.join(user_cache_root(), "chroma", h)
+
+
+def project_cache_root(project_path: str) -> str:
+    """The project's cache folder: ``<name>.hueshot-cache/`` beside ``<name>.hueshot``."""
+    p = Path(project_path)
+    return str(p.with_name(p.stem + ".hueshot-cache"))
+
+
+def chroma_dirs(doc: Document) -> tuple[str, list[str]]:
+    """(folder the propagated chroma is written to, folders also read). A saved project keeps
+    it in ``<name>.hueshot-cache/chroma/<frame key>/<frame>.npz`` (app.core.cache names the
+    keys) and also reads what was computed before it was first saved; a project folder that
+    cannot be written falls back to the user cache."""
+    user = cache_dir(doc)
+    if doc.path:
+        root = project_cache_root(doc.path)
+        parent = os.path.dirname(root) or "."
+        if (os.path.isdir(root) and os.access(root, os.W_OK)) or (not os.path.exists(root) and os.access(parent, os.W_OK)):
+            return os.path.join(root, "chroma"), [user]
+    return user, []

@@ -1,13 +1,15 @@
-"""Propagated frames the GUI can show again at once: the core's ChromaCache holds the
-chroma (memory-bounded, float16), and a small LRU holds composed RGB for the frames
+"""Propagated frames the GUI can show again at once.
+
+The core's ChromaCache holds the chroma (memory-bounded, float16, plus the project's cache
+folder on disk) keyed by ``(frame key, frame)``, the frame key naming the inputs that made it
+(app.core.cache.frame_keys). Each frame records which key it shows now (`sig_of`) and the
+generation that key was confirmed for: an edit computes the frames' new keys, frames whose
+new key is already cached (unchanged ones, an undone edit, a reopened project) are adopted
+at once, the others wait for the worker. A small LRU holds composed RGB for the frames
 looked at most recently, so scrubbing over computed frames needs no colour conversion.
 
-Both are bounded in bytes; a frame evicted from both is simply shown as stale/grey
-until the next propagation brings it back.
-
-Each frame also records the generation it was computed for, so the export can tell the
-frames that match the current edits from stale ones, and wait (`wait_fresh`) for the worker
-to bring the rest.
+The export tells frames that match the current edits (generation) from stale ones and waits
+(`wait_fresh`) for the worker to bring the rest.
 """
 from __future__ import annotations
 
@@ -30,35 +32,74 @@ def gray_lut() -> np.ndarray:
 
 class FrameStore:
     def __init__(self, length: int, size: tuple[int, int], chroma_bytes: int = 384 * 2**20,
-                 rgb_bytes: int = 192 * 2**20, spill_dir=None):
+                 rgb_bytes: int = 192 * 2**20, disk_dir=None, read_dirs=(),
+                 disk_max_bytes: int = 8 * 2**30):
         self.length = length
         self.size = size
-        # Spill to disk only when the shot's chroma cannot stay in memory: compressing
-        # every frame would slow propagation for nothing on short shots.
-        per_frame = size[0] * size[1] * 5
-        self.spill = spill_dir is not None and per_frame * length > chroma_bytes
-        self.chroma = ChromaCache(max_bytes=chroma_bytes, disk_dir=spill_dir if self.spill else None)
-        self._rgb: OrderedDict[int, np.ndarray] = OrderedDict()
+        self.chroma = ChromaCache(max_bytes=chroma_bytes, disk_dir=disk_dir, read_dirs=read_dirs,
+                                  disk_max_bytes=disk_max_bytes)
+        self._rgb: OrderedDict[int, tuple[str, np.ndarray]] = OrderedDict()
         self._rgb_bytes = 0
         self.rgb_max = rgb_bytes
         self.luma = None                      # set by the owner to recompose evicted RGB
-        self._lock = threading.Lock()        # read by the export thread too
-        self._gen: dict[int, int] = {}        # frame -> generation its chroma was computed for
+        self._lock = threading.Lock()         # read by the export thread too
+        self._sig: dict[int, str] = {}        # frame -> key of the chroma it shows
+        self._gen: dict[int, int] = {}        # frame -> generation that key was confirmed for
         self._arrived = threading.Condition()
 
-    def put(self, i: int, ab: np.ndarray, rgb: np.ndarray | None, generation: int = 0) -> None:
-        self.chroma.put(i, ab, None, persist=self.spill)
-        if rgb is not None:
-            self._put_rgb(i, rgb)
+    # ---- writing (worker) and adopting (GUI) ----
+    def put(self, i: int, ab: np.ndarray, rgb: np.ndarray | None, generation: int, sig: str,
+            confidence: np.ndarray | None = None, show: bool = True) -> None:
+        """Store frame i's chroma under its key (memory and disk); with `show`, frame i shows
+        it from now on unless a newer generation already confirmed another key."""
+        self.chroma.put(i, ab, confidence, key=sig, persist=True)
+        if not show:
+            return
         with self._arrived:
+            if generation < self._gen.get(i, -1):
+                return
+            self._sig[i] = sig
             self._gen[i] = generation
             self._arrived.notify_all()
+        if rgb is not None:
+            self._put_rgb(i, sig, rgb)
+
+    def available(self, i: int, sig: str | None) -> bool:
+        return sig is not None and (sig, i) in self.chroma
+
+    def adopt(self, i: int, sig: str, generation: int) -> bool:
+        """Frame i shows the cached chroma of key `sig` for `generation`; False if not cached."""
+        if self._sig.get(i) != sig and not self.available(i, sig):
+            return False
+        with self._arrived:
+            self._sig[i] = sig
+            self._gen[i] = max(generation, self._gen.get(i, -1))
+            self._arrived.notify_all()
+        return True
+
+    def forget(self, i: int) -> None:
+        """Frame i has no colour now (no keyframe left)."""
+        with self._arrived:
+            self._sig.pop(i, None)
+            self._gen.pop(i, None)
+        with self._lock:
+            old = self._rgb.pop(i, None)
+            if old is not None:
+                self._rgb_bytes -= old[1].nbytes
+
+    def lookup(self, i: int, sig: str | None):
+        """(ab, confidence) cached for frame i under key `sig`, or None."""
+        return None if sig is None else self.chroma.get(i, key=sig)
+
+    def sig_of(self, i: int) -> str | None:
+        return self._sig.get(i)
 
     def generation_of(self, i: int) -> int | None:
         return self._gen.get(i)
 
+    # ---- reading ----
     def fresh_ab(self, i: int, min_generation: int) -> np.ndarray | None:
-        """The chroma of frame i if it was computed for `min_generation` or later, else None."""
+        """The chroma of frame i if it was confirmed for `min_generation` or later, else None."""
         g = self._gen.get(i)
         if g is None or g < min_generation:
             return None
@@ -69,7 +110,7 @@ class FrameStore:
         out = []
         for i in frames:
             g = self._gen.get(i)
-            if g is None or g < min_generation or ("", i) not in self.chroma:
+            if g is None or g < min_generation or not self.available(i, self._sig.get(i)):
                 out.append(i)
         return out
 
@@ -80,46 +121,58 @@ class FrameStore:
             self._arrived.wait_for(lambda: self._gen.get(i, -1) >= min_generation, timeout)
         return self.fresh_ab(i, min_generation)
 
-    def _put_rgb(self, i: int, rgb: np.ndarray) -> None:
+    def _put_rgb(self, i: int, sig: str, rgb: np.ndarray) -> None:
         with self._lock:
             old = self._rgb.pop(i, None)
             if old is not None:
-                self._rgb_bytes -= old.nbytes
-            self._rgb[i] = rgb
+                self._rgb_bytes -= old[1].nbytes
+            self._rgb[i] = (sig, rgb)
             self._rgb_bytes += rgb.nbytes
             while self._rgb_bytes > self.rgb_max and self._rgb:
-                _, o = self._rgb.popitem(last=False)
+                _, (_s, o) = self._rgb.popitem(last=False)
                 self._rgb_bytes -= o.nbytes
 
     def ab(self, i: int) -> np.ndarray | None:
-        got = self.chroma.get(i)
+        sig = self._sig.get(i)
+        got = None if sig is None else self.chroma.get(i, key=sig)
         return None if got is None else got[0]
 
-    def rgb(self, i: int) -> np.ndarray | None:
+    def cached_rgb(self, i: int) -> np.ndarray | None:
+        """Composed RGB of frame i if it is in memory now (no disk read, no conversion)."""
+        sig = self._sig.get(i)
         with self._lock:
-            rgb = self._rgb.get(i)
-            if rgb is not None:
+            got = self._rgb.get(i)
+            return got[1] if got is not None and got[0] == sig else None
+
+    def rgb(self, i: int) -> np.ndarray | None:
+        sig = self._sig.get(i)
+        if sig is None:
+            return None
+        with self._lock:
+            got = self._rgb.get(i)
+            if got is not None and got[0] == sig:
                 self._rgb.move_to_end(i)
-                return rgb
+                return got[1]
         if self.luma is None:
             return None
         ab = self.ab(i)
         if ab is None:
             return None
         rgb = compose_rgb(self.luma[i], ab)
-        self._put_rgb(i, rgb)
+        self._put_rgb(i, sig, rgb)
         return rgb
 
     def has(self, i: int) -> bool:
-        return (("", i) in self.chroma) or i in self._rgb
+        return self.available(i, self._sig.get(i))
 
     def clear(self) -> None:
-        self.chroma.clear()
+        """Forget what every frame shows (cached chroma stays for its keys)."""
         with self._lock:
             self._rgb.clear()
             self._rgb_bytes = 0
         with self._arrived:
             self._gen.clear()
+            self._sig.clear()
 
     @property
     def nbytes(self) -> int:

@@ -65,6 +65,9 @@ class MainWindow(QMainWindow):
         self._frames_this_run = 0
         self._run_t0 = 0.0
         self._last_finished: tuple[int, bool] | None = None
+        self._stopped_by_user = False
+        self._to_warm: list[int] = []
+        self._run_total = 0
 
         self.undo = QUndoStack(self)
         self.undo.cleanChanged.connect(self._on_clean_changed)
@@ -318,7 +321,8 @@ class MainWindow(QMainWindow):
             return                        # a newer open superseded this one
         self.info, self.luma = info, luma
         w, h = luma.size
-        self.store = FrameStore(len(luma), (w, h), spill_dir=docmod.cache_dir(self.doc))
+        disk, read = docmod.chroma_dirs(self.doc)
+        self.store = FrameStore(len(luma), (w, h), disk_dir=disk, read_dirs=read)
         self.store.luma = luma
         self.workers.worker.store = self.store
         self.doc.bind(info, luma.size)
@@ -360,7 +364,8 @@ class MainWindow(QMainWindow):
 
     def _thumb(self, i: int):
         import cv2
-        rgb = self.store.rgb(i) if self.store else None
+        # memory only: a thumbnail never reads the disk or converts colour on the GUI thread
+        rgb = self.store.cached_rgb(i) if self.store else None
         src = rgb if rgb is not None else self._gray_rgb(i)
         h = Timeline.THUMB_H
         w = max(1, int(round(src.shape[1] * h / src.shape[0])))
@@ -521,20 +526,57 @@ class MainWindow(QMainWindow):
         self.generation += 1
         self.workers.worker.bump(self.generation)   # the running job stops at its next frame
         self._edit_focus = focus
-        # Frames already coloured stay visible but are marked stale until recomputed.
-        self.timeline.set_all_states(lambda s: np.where(s == DONE, STALE, np.where(s == COMPUTING, STALE, s)))
         self._propagate_timer.start()
+
+    def _specs(self) -> list[KeySpec]:
+        return [KeySpec(frame=f, strokes=list(self.doc.strokes(f)), image=self.doc.key_image(f),
+                        token=self.doc.key_token(f)) for f in sorted(self.doc.key_frames())]
 
     def _request_propagation(self, frames=None) -> None:
         if self.doc is None or self.luma is None:
             return
-        specs = [KeySpec(frame=f, strokes=list(self.doc.strokes(f)), image=self.doc.key_image(f),
-                         token=self.doc.key_token(f)) for f in sorted(self.doc.key_frames())]
+        specs = self._specs()
         self.running_gen = self.generation
+        self._stopped_by_user = False
         self._frames_this_run = 0
+        self._run_total = 0
         self._run_t0 = time.perf_counter()
+        self._adopt(specs)
         self.workers.worker.propagateRequested.emit(self.generation, specs, int(self._edit_focus),
                                                     None if frames is None else list(frames))
+        if self._to_warm:
+            self.workers.worker.warmRequested.emit(self.generation, self._to_warm)
+
+    def _adopt(self, specs) -> None:
+        """Give every frame its key for the current keyframes (app.core.cache.frame_keys): a
+        frame whose key is unchanged stays done; one whose new key is cached already (an undone
+        edit, a reopened project) shows that chroma at once; the others are stale until the
+        worker brings them. Only the frames an edit can change are marked."""
+        self._to_warm = []
+        w = self.workers.worker
+        if self.store is None or w.context is None:
+            return
+        from app.gui.worker import plan_frames
+        sigs, _ = plan_frames(specs, self.frame_count(), w.context, w.segment_local)
+        states = self.timeline.states.copy()
+        for i, sig in enumerate(sigs):
+            before = self.store.sig_of(i)
+            if sig is None:
+                self.store.forget(i)
+                states[i] = NONE
+            elif self.store.adopt(i, sig, self.generation):
+                states[i] = DONE
+                if before != sig:
+                    self.timeline.invalidate_thumb(i)
+                    if self.store.cached_rgb(i) is None:
+                        self._to_warm.append(i)
+            else:
+                states[i] = STALE if before is not None else NONE
+        self.timeline.set_all_states(lambda s: states)
+        cur = self.current
+        self._to_warm.sort(key=lambda i: abs(i - cur))
+        if 0 <= cur < len(sigs):
+            self._show_current()
 
     def propagating(self) -> bool:
         """A propagation for the current generation is queued or running."""
@@ -556,7 +598,8 @@ class MainWindow(QMainWindow):
         return True
 
     def repropagate(self) -> None:
-        if self.doc is not None:
+        """Ctrl+R: bring every frame up to date (after a stop, only what is missing is computed)."""
+        if self.doc is not None and self.luma is not None:
             self._schedule_propagation(self.current)
 
     @Slot()
@@ -567,13 +610,19 @@ class MainWindow(QMainWindow):
         if QThread.currentThread() is not self.thread():
             QMetaObject.invokeMethod(self, "cancel_propagation", Qt.ConnectionType.QueuedConnection)
             return
+        running = self.propagating()
         self.generation += 1
         self.workers.worker.bump(self.generation)
         self._propagate_timer.stop()
+        if running:
+            self._stopped_by_user = True
 
     @Slot(int, int)
     def _on_started(self, gen: int, total: int) -> None:
         if gen != self.generation:
+            return
+        self._run_total = total
+        if total == 0:
             return
         self.timeline.set_all_states(lambda s: np.where(s == DONE, DONE, COMPUTING))
         self.progress.setRange(0, total)
@@ -586,35 +635,52 @@ class MainWindow(QMainWindow):
     def _on_frame(self, gen: int, index: int, ab, rgb) -> None:
         if gen != self.generation or self.store is None:
             return                               # stale: an edit came after this was started
-        self._frames_this_run += 1
+        if ab is not None:                       # computed (not a cached frame's RGB composed)
+            self._frames_this_run += 1
+            self.progress.setValue(self._frames_this_run)
         self.timeline.set_state(index, DONE)
         self.timeline.invalidate_thumb(index)
-        self.progress.setValue(self._frames_this_run)
         if index == self.current:
             self._show_current()
         self.frameArrived.emit(gen, index)
 
     @Slot(int, bool, float)
     def _on_finished(self, gen: int, completed: bool, seconds: float) -> None:
-        if gen == self.generation:
+        if gen == self.running_gen:
             self.progress.hide()
+        if gen == self.generation:
             if completed:
-                # No keys at all: nothing is coloured; frames the run did not reach have no colour.
+                # frames the run did not reach have no colour (none were asked)
+                self.timeline.set_all_states(lambda s: np.where(s == COMPUTING, NONE, s))
+                n = self.frame_count()
                 if not self.doc.key_frames():
-                    self.store.clear()
-                    self.timeline.set_all_states(lambda s: np.zeros_like(s))
+                    self.status_msg.setText(self._guidance())
+                elif self._frames_this_run:
+                    fps = self._frames_this_run / max(1e-6, seconds)
+                    self.status_msg.setText(f"Propagated {self._frames_this_run} frame(s) in {seconds:.1f} s "
+                                            f"({fps:.1f} fps); frames the edit cannot change were kept")
                 else:
-                    self.timeline.set_all_states(lambda s: np.where(s == COMPUTING, NONE, s))
-                fps = self._frames_this_run / max(1e-6, seconds)
-                self.status_msg.setText(f"Propagated {self._frames_this_run} frames in {seconds:.1f} s ({fps:.1f} fps)")
+                    self.status_msg.setText(f"All {n} frames are in colour (kept from the project's cache)")
                 self._show_current()
             else:
-                self.timeline.set_all_states(lambda s: np.where(s == COMPUTING, STALE, s))
-                self.status_msg.setText("Propagation stopped")
+                self._uncompute()
         elif gen == self.running_gen and self.generation > gen:
-            self.timeline.set_all_states(lambda s: np.where(s == COMPUTING, STALE, s))
+            self._uncompute()
+            if getattr(self, "_stopped_by_user", False):
+                self._stopped_by_user = False
+                total = getattr(self, "_run_total", 0)
+                self.status_msg.setText(f"Propagation stopped after {self._frames_this_run} of {total} frame(s); "
+                                        "stale frames keep their old colour (Frame > Propagate Again, Ctrl+R)")
+                self._show_current()
         self._last_finished = (gen, completed)
         self.propagationFinished.emit(gen, completed)
+
+    def _uncompute(self) -> None:
+        """A run ended early: frames it did not reach are stale (old colour) or have none."""
+        if self.store is None:
+            return
+        has = np.array([self.store.sig_of(i) is not None for i in range(self.frame_count())], bool)
+        self.timeline.set_all_states(lambda s: np.where(s == COMPUTING, np.where(has, STALE, NONE), s))
 
     @Slot(str)
     def _on_worker_error(self, msg: str) -> None:
@@ -652,6 +718,12 @@ class MainWindow(QMainWindow):
         self.undo.setClean()
         self._title()
         self._add_recent(self.doc.path)
+        if self.store is not None:
+            # The project's cache folder takes the chroma along (linked or copied, in the worker).
+            disk, _read = docmod.chroma_dirs(self.doc)
+            self.store.chroma.move_disk(disk)
+            entries = [(self.store.sig_of(i), i) for i in range(self.frame_count()) if self.store.sig_of(i)]
+            self.workers.worker.keepRequested.emit(entries)
         self.status_msg.setText(f"Saved {self.doc.path}")
         return True
 
@@ -737,3 +809,13 @@ class MainWindow(QMainWindow):
 
     def _update_status(self) -> None:
         self.status_msg.setText("Open a video, a folder of frames or a project to start.")
+
+    def _guidance(self) -> str:
+        """What to do next, for the status bar (and the viewer's overlay)."""
+        if self.doc is None or self.luma is None:
+            return "Open a video, a folder of frames or a project to start (File > Open, Ctrl+O)."
+        if not self.doc.key_frames():
+            return ("Paint colour hints on this frame (Brush, B) or import a colour keyframe (Ctrl+K); "
+                    "colour then spreads through the shot.")
+        return ("Step to a frame that looks wrong and paint over it to correct it; "
+                "Ctrl+E exports, Ctrl+S saves.")

@@ -35,10 +35,21 @@ class KeySpec:
     token: tuple = ()                    # identity of the content: unchanged -> reuse chroma
 
 
+def plan_frames(specs, n: int, context: str, segment_local: bool) -> tuple[list, dict]:
+    """Frame keys and keyframe tokens for these KeySpecs (app.core.cache.frame_keys): the
+    worker and the window compute the same ones."""
+    from app.core.cache import frame_keys, key_tokens
+    tokens = key_tokens([(s.frame, s.token, s.image is None and bool(s.strokes)) for s in specs
+                         if 0 <= s.frame < n])
+    return frame_keys(n, tokens, context, segment_local), tokens
+
+
 class PropagationWorker(QObject):
     # requests (GUI -> worker; queued because the receiver lives in the worker thread)
     openRequested = Signal(str, int)                 # path, proxy height
     propagateRequested = Signal(int, object, int, object)  # generation, [KeySpec], focus, frames (None = all)
+    warmRequested = Signal(int, object)              # generation, frames whose RGB to compose
+    keepRequested = Signal(object)                   # [(frame key, frame)] to hold in the disk tier
     deviceRequested = Signal(str, str)               # device preference, method
 
     # results (worker -> GUI)
@@ -59,11 +70,15 @@ class PropagationWorker(QObject):
         self.device = None
         self.method = None
         self._propagator = None
-        self._key_cache: dict[int, tuple[tuple, np.ndarray]] = {}
+        self._key_cache: dict[int, tuple[str, np.ndarray]] = {}
+        self.context: str | None = None   # shared part of the frame keys (source, method, size)
+        self.segment_local = True
         self._open_token = 0
         self.store = None       # FrameStore, set by the GUI after open; thread-safe puts
         self.openRequested.connect(self._open)
         self.propagateRequested.connect(self._propagate)
+        self.warmRequested.connect(self._warm)
+        self.keepRequested.connect(self._keep)
         self.deviceRequested.connect(self._set_device)
 
     # Called from the GUI thread: a plain attribute store the worker reads between frames.
@@ -89,6 +104,8 @@ class PropagationWorker(QObject):
                 self.deviceReady.emit(describe(self.device), self.method or "")
             return
         self.device, self.method = device, method
+        self._key_cache.clear()
+        self._update_context()
         self.deviceReady.emit(describe(device), method)
 
     @Slot(str, int)
@@ -119,37 +136,78 @@ class PropagationWorker(QObject):
         if token != self._open_token:
             return
         self.luma, self.info = luma, info
+        self._update_context()
         self.opened.emit(info, luma)
 
-    def _key_ab(self, spec: KeySpec, earlier: dict[int, np.ndarray], stale) -> np.ndarray | None:
-        """Chroma of one keyframe at proxy size.
+    def _update_context(self) -> None:
+        """What every frame key of this shot shares: source, method and settings, proxy size."""
+        from app.core.cache import FRAME_KEYS_VERSION, SEGMENT_LOCAL, method_settings, settings_key, source_identity
+        if self.info is None or self.luma is None or self._propagator is None:
+            self.context = None
+            return
+        self.segment_local = self.method in SEGMENT_LOCAL
+        self.context = settings_key(FRAME_KEYS_VERSION, source_identity(self.info.path), self.method,
+                                    method_settings(self._propagator), tuple(self.luma.size), len(self.luma))
 
-        Built by models.keys.key_chroma (the render does the same); cached per frame by the
-        content of the frame and of the keys its base comes from. None when a newer edit made
-        the work stale."""
-        w, h = self.luma.size
-        from_earlier = spec.image is None and bool(spec.strokes) and bool(earlier)
-        token = spec.token + ((tuple(self._key_cache[k][0] for k in sorted(earlier)),) if from_earlier else ())
-        cached = self._key_cache.get(spec.frame)
+    def plan(self, specs) -> tuple[list, dict]:
+        """(frame keys, key tokens) of the shot for these keyframes (see app.core.cache)."""
+        return plan_frames(specs, len(self.luma), self.context, self.segment_local)
+
+    def _key_ab(self, spec: KeySpec, tokens: dict, get_key, stale) -> np.ndarray | None:
+        """Chroma of one keyframe at proxy size, built by models.keys.key_chroma (the render
+        does the same). Reused from memory or the frame cache when its token is unchanged. A
+        correction is painted over what the earlier keys give on its frame: that base is
+        looked up in the frame cache first (it is usually the frame the user is looking at),
+        propagated from the earlier keys only when it is not there. None when stopped."""
+        from app.core.cache import base_key, frame_keys
+        f, token = spec.frame, tokens[spec.frame]
+        cached = self._key_cache.get(f)
         if cached is not None and cached[0] == token:
             return cached[1]
-        image_ab = None
+        own = frame_keys(f + 1, {k: t for k, t in tokens.items() if k <= f}, self.context, self.segment_local)[f]
+        got = self.store.lookup(f, own) if self.store is not None else None
+        if got is not None:
+            self._key_cache[f] = (token, got[0])
+            return got[0]
+        w, h = self.luma.size
+        base = None
         if spec.image is not None:
             img = spec.image
             if img.shape[1] != w or img.shape[0] != h:
                 img = cv2.resize(img, (w, h), interpolation=cv2.INTER_AREA)
-            image_ab = rgb_to_ab(img)
-        ab = key_chroma(self.luma, spec.frame, image_ab, spec.strokes, earlier if from_earlier else {},
-                        self._propagator, stale)
+            base = rgb_to_ab(img)
+        elif spec.strokes and any(k < f for k in tokens):
+            bkey = base_key(f, tokens, self.context, self.segment_local)
+            got = self.store.lookup(f, bkey) if self.store is not None else None
+            if got is not None:
+                base = got[0]
+            else:
+                earlier = sorted(k for k in tokens if k < f)
+                use = earlier[-1:] if self.segment_local else earlier
+                keys = {}
+                for k in use:
+                    ab = get_key(k)
+                    if ab is None:
+                        return None
+                    keys[k] = ab
+                for pf in self._propagator.run(self.luma, keys, frames=[f], should_stop=stale):
+                    if pf.index == f:
+                        base = np.asarray(pf.ab, np.float32)
+                        if self.store is not None:   # an undo of this correction shows it at once
+                            self.store.put(f, base, None, -1, bkey, pf.confidence, show=False)
+                if base is None:
+                    return None
+        ab = key_chroma(self.luma, f, base, spec.strokes, {}, self._propagator, stale)
         if ab is None:
-            return None               # stopped by a newer edit
-        self._key_cache[spec.frame] = (token, ab)
+            return None
+        self._key_cache[f] = (token, ab)
         return ab
 
     @Slot(int, object, int, object)
     def _propagate(self, generation: int, specs: list, focus: int, frames=None) -> None:
-        """Propagate the keys of `specs`; `frames` limits the run to those frames (the export
-        asks for the ones still missing under the current generation)."""
+        """Bring every frame (or those of `frames`: the export asks for missing ones) to the
+        chroma of the current keys. Frames whose key is cached already are not recomputed.
+        Order: the edited keyframe first, then the propagator's nearest-to-the-focus order."""
         if generation != self.generation or self.luma is None:
             return          # superseded before it started: nothing to do
         t0 = time.perf_counter()
@@ -157,40 +215,65 @@ class PropagationWorker(QObject):
         try:
             if self._propagator is None:
                 self._set_device("auto", "")
-            keys = {}
-            shown_focus = False
-            # In time order: a later key's base comes from the keys before it. The edited
-            # keyframe is on screen as soon as its own chroma exists.
-            for spec in sorted(specs, key=lambda s: s.frame):
+            if self.context is None:
+                self._update_context()
+            n = len(self.luma)
+            sigs, tokens = self.plan(specs)
+            by_frame = {s.frame: s for s in specs if 0 <= s.frame < n}
+            wanted = range(n) if frames is None else sorted({int(f) for f in frames if 0 <= int(f) < n})
+            todo = [i for i in wanted if sigs[i] is not None and not self.store.available(i, sigs[i])]
+            self.started.emit(generation, len(todo))
+            if not todo:
+                self.finished.emit(generation, True, time.perf_counter() - t0)
+                return
+            memo: dict[int, np.ndarray | None] = {}
+
+            def get_key(k):
+                if k not in memo:
+                    memo[k] = self._key_ab(by_frame[k], tokens, get_key, stale)
+                return memo[k]
+
+            ks = sorted(by_frame)
+            if self.segment_local:     # the keys bounding the frames to compute, and those frames
+                import bisect
+                need = set()
+                for t in todo:
+                    j = bisect.bisect_left(ks, t)
+                    if j < len(ks) and ks[j] == t:
+                        need.add(t)
+                    else:
+                        if j > 0:
+                            need.add(ks[j - 1])
+                        if j < len(ks):
+                            need.add(ks[j])
+            else:
+                need = set(ks)
+            # The edited keyframe is on screen as soon as its own chroma exists.
+            order = sorted(need, key=lambda k: (k != focus, abs(k - focus), k))
+            keys, shown = {}, set()
+            for k in order:
                 if stale():
                     self.finished.emit(generation, False, time.perf_counter() - t0)
                     return
-                if 0 <= spec.frame < len(self.luma):
-                    ab = self._key_ab(spec, dict(keys), stale)
-                    if ab is None:
-                        self.finished.emit(generation, False, time.perf_counter() - t0)
-                        return
-                    keys[spec.frame] = ab
-                    if spec.frame == focus and (frames is None or focus in frames):
-                        self._emit(generation, focus, ab)
-                        shown_focus = True
+                ab = get_key(k)
+                if ab is None:
+                    self.finished.emit(generation, False, time.perf_counter() - t0)
+                    return
+                keys[k] = ab
+                if k in todo and k == focus:
+                    self._emit(generation, k, ab, sigs[k], None)
+                    shown.add(k)
             for f in list(self._key_cache):
-                if f not in keys:
+                if f not in by_frame:
                     del self._key_cache[f]
-            wanted = None if frames is None else sorted(set(int(f) for f in frames))
-            self.started.emit(generation, len(self.luma) if wanted is None else len(wanted))
-            if not keys:
-                self.finished.emit(generation, True, time.perf_counter() - t0)
-                return
-            show_focus = shown_focus
-            done = set()
-            for pf in self._propagator.run(self.luma, keys, frames=wanted, should_stop=stale, focus=focus):
-                if stale():
-                    break
-                done.add(pf.index)
-                if pf.index == focus and show_focus:
-                    continue
-                self._emit(generation, pf.index, pf.ab)
+            rest = [t for t in todo if t not in shown]
+            if rest:
+                for pf in self._propagator.run(self.luma, keys, frames=rest, should_stop=stale, focus=focus):
+                    if stale():
+                        break
+                    if pf.index in shown or sigs[pf.index] is None:
+                        continue
+                    self._emit(generation, pf.index, pf.ab, sigs[pf.index], pf.confidence)
             completed = not stale()
         except Exception as e:
             log.error("propagation failed:\n%s", traceback.format_exc())
@@ -199,11 +282,35 @@ class PropagationWorker(QObject):
             return
         self.finished.emit(generation, completed, time.perf_counter() - t0)
 
-    def _emit(self, generation: int, index: int, ab: np.ndarray) -> None:
+    @Slot(int, object)
+    def _warm(self, generation: int, frames) -> None:
+        """Compose RGB of cached frames (adopted by the GUI after an undo or a reopen) here,
+        not on the GUI thread; each goes back as a frame of `generation`."""
+        for i in frames:
+            if generation != self.generation or self.store is None:
+                return
+            if self.store.cached_rgb(i) is not None:
+                continue
+            sig = self.store.sig_of(i)
+            ab = self.store.ab(i)
+            if ab is None or sig is None:
+                continue
+            rgb = compose_rgb(self.luma[i], ab)
+            self.store._put_rgb(i, sig, rgb)
+            self.frameReady.emit(generation, i, None, rgb)
+
+    @Slot(object)
+    def _keep(self, entries) -> None:
+        if self.store is not None:
+            self.store.chroma.keep(entries)
+
+    def _emit(self, generation: int, index: int, ab: np.ndarray, sig: str, confidence) -> None:
         ab = np.ascontiguousarray(ab, np.float32)
         rgb = compose_rgb(self.luma[index], ab)      # compose here: the GUI thread only paints
-        if self.store is not None and generation == self.generation:
-            self.store.put(index, ab, rgb, generation)  # any disk spill happens here, not in the GUI
+        if self.store is not None:
+            # Stored under its key even when stale: the chroma is right for that key (an undo
+            # finds it). The disk write happens here, not in the GUI.
+            self.store.put(index, ab, rgb, generation, sig, confidence, show=generation == self.generation)
         self.frameReady.emit(generation, index, ab, rgb)
 
 

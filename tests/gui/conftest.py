@@ -18,6 +18,12 @@ def pytest_collection_modifyitems(items):
             item.add_marker(pytest.mark.qt_log_ignore("does not support propagateSizeHints"))
 
 
+@pytest.fixture(autouse=True)
+def _isolated_cache(tmp_path, monkeypatch):
+    """The chroma of unsaved shots goes to a per-test cache folder, not ~/.cache."""
+    monkeypatch.setenv("HUESHOT_CACHE_DIR", str(tmp_path / "_cache"))
+
+
 @pytest.fixture
 def settings(tmp_path):
     from PySide6.QtCore import QSettings

@@ -190,7 +190,7 @@ def _slow_method(win, qtbot, delay=0.05):
 
 
 def test_cancel_propagation_then_export_completes_stale_frames(qtbot, window, grey_clip, tmp_path):
-    from app.gui.timeline import DONE, STALE
+    from app.gui.timeline import DONE, NONE
     win, sc = window, grey_clip.scene
     _slow_method(win, qtbot)
     open_shot(qtbot, win, grey_clip.video)
@@ -211,7 +211,9 @@ def test_cancel_propagation_then_export_completes_stale_frames(qtbot, window, gr
     assert len(got) == 2                           # stopped between frames
     qtbot.wait(300)
     assert len(got) == 2                           # nothing more arrives after the cancel
-    assert (win.timeline.states == STALE).any()    # the rest is marked stale, not done
+    st = win.timeline.states
+    assert (st == DONE).sum() == 2 and (st == NONE).sum() == grey_clip.frames - 2   # the rest: no colour yet
+    assert "stopped after 2 of" in win.status_msg.text() and not win.progress.isVisible()
     win.frameArrived.disconnect(on_frame)
 
     # Export now: the stale/missing frames are propagated for it, not refused.
