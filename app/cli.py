@@ -129,6 +129,10 @@ def _add_output_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quiet", "-q", action="store_true", help="no progress output")
     p.add_argument("--progress-json", action="store_true",
                    help="progress as 'HUESHOT-PROGRESS {json}' lines on stderr (for the render queue)")
+    p.add_argument("--farm", metavar="SPEC", default=None,
+                   help="render each shot as a task on a Ray cluster: local[:N] (start one here with N "
+                        "workers), auto, ray://HOST:PORT or HOST:PORT (needs hueshot[farm]; source and "
+                        "output on a filesystem every node shares)")
     p.add_argument("--verbose", "-v", action="store_true", help="print time spent per pipeline stage")
 
 
@@ -222,6 +226,9 @@ def cmd_propagate(argv: list[str]) -> int:
                     proxy_height=args.proxy_height, start=args.start or 0, auto=args.auto,
                     end=None if args.end is None else args.end + 1, method=args.method,
                     device=args.device, export=_export_settings(args))
+    if args.farm:
+        from app.core import farm_cli
+        return farm_cli.run(job, args)
     return _run_job(job, args)
 
 
@@ -231,6 +238,9 @@ def cmd_render(argv: list[str]) -> int:
     from app.core.render import job_from_project
     doc = Project.load(args.project)
     job = job_from_project(doc, args.output, device=args.device, export=_export_settings(args))
+    if args.farm:
+        from app.core import farm_cli
+        return farm_cli.run(job, args, project=doc)
     return _run_job(job, args)
 
 

@@ -1,0 +1,282 @@
+"""The render farm on Ray: each segment (a shot) of a render is one Ray task.
+
+    hueshot render PROJECT -o OUT --farm local[:N]       a local Ray cluster with N workers
+    hueshot render PROJECT -o OUT --farm auto|ray://host:port|host:port   an existing cluster
+
+What goes where: the head (this process) plans the segments (app.core.farm_segments), sends
+each task only small arguments (the RenderJob: source path, key images of its shot, strokes,
+settings), and joins the finished segments into the output with the source audio. Workers
+read the source media from the path the project names and write their segment into the render
+folder beside the output: both must be on a filesystem every node sees at the same path (as
+on any render farm). A task checks that first and fails with a message naming the node.
+
+Failures: a task whose worker process or node dies is run again by Ray (``max_retries``); an
+error in the input (a broken frame, a bad keyframe) is an application error, reported with
+its shot and never retried (``retry_exceptions=False``). The other shots still finish; their
+segments stay in the render folder, so running the same command again after fixing the
+input renders only what is missing. Cancel (Ctrl+C, or ``should_stop``) cancels every task.
+
+Progress: each task reports its frames to a small actor every half second; the head turns
+the sum into frames done, fps and ETA for the whole render.
+"""
+from __future__ import annotations
+
+import os
+import socket
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Sequence
+
+from app.core.farm_segments import (Segment, SegmentError, default_render_dir, join_segments,
+                                    plan_segments, render_segment, segment_path)
+from app.core.render import RenderCancelled, RenderError, RenderJob, RenderProgress, RenderResult
+
+MAX_RETRIES = 3          # runs of a task whose worker dies (SIGKILL, out of memory, lost node)
+REPORT_EVERY = 0.5       # seconds between a task's progress reports
+
+
+class FarmError(RenderError):
+    """The farm could not run (Ray missing, cluster unreachable) or some shots failed."""
+
+
+@dataclass
+class FarmSpec:
+    address: str | None      # None: start a local cluster
+    workers: int             # local workers (ignored for an existing cluster)
+
+    @property
+    def text(self) -> str:
+        return f"local:{self.workers}" if self.address is None else self.address
+
+
+def parse_farm(text: str) -> FarmSpec:
+    """``local``, ``local:N``, ``auto``, ``ray://host:port`` or ``host:port``."""
+    t = (text or "").strip()
+    if t == "local" or t.startswith("local:"):
+        n_text = t.partition(":")[2]
+        if not n_text:
+            return FarmSpec(None, os.cpu_count() or 1)
+        try:
+            n = int(n_text)
+        except ValueError:
+            raise FarmError(f"--farm {text}: the number of workers {n_text!r} is not an integer") from None
+        if n < 1:
+            raise FarmError(f"--farm {text}: at least one worker is needed")
+        return FarmSpec(None, n)
+    if t == "auto" or t.startswith("ray://") or (":" in t and t.rpartition(":")[2].isdigit()):
+        return FarmSpec(t, 0)
+    raise FarmError(f"--farm {text!r}: expected local, local:N, auto, ray://HOST:PORT or HOST:PORT")
+
+
+@dataclass
+class SegmentFailure:
+    segment: Segment
+    message: str
+
+
+@dataclass
+class FarmResult:
+    result: RenderResult | None            # None when some segments failed (no output written)
+    segments: int
+    failures: list[SegmentFailure] = field(default_factory=list)
+    rendered: int = 0                      # segments rendered by this run (others were finished already)
+    seconds_tasks: float = 0.0             # wall time until the last segment finished
+    seconds_join: float = 0.0
+    task_seconds: list[float] = field(default_factory=list)   # each task's own wall time (worker side)
+    started_seconds: float = 0.0           # ray.init (0 when already connected)
+
+
+def _ray():
+    try:
+        import ray
+    except ImportError:
+        raise FarmError("the render farm needs Ray: pip install 'hueshot[farm]'") from None
+    return ray
+
+
+# ------------------------------------------------------------------------- the task
+def _segment_task_fn(job: RenderJob, seg: Segment, render_dir: str, reporter) -> dict:
+    """Runs on a worker: render one segment into the shared render folder."""
+    t0 = time.perf_counter()
+    host = socket.gethostname()
+    if not Path(job.input).exists():
+        raise SegmentError(f"{seg.label}: {job.input} is not visible on node {host}; the farm needs "
+                           f"the source on a filesystem every node mounts at the same path")
+    if not Path(render_dir).parent.is_dir():
+        raise SegmentError(f"{seg.label}: the render folder's parent {Path(render_dir).parent} is not "
+                           f"visible on node {host} (a shared filesystem is needed)")
+    last = [0.0]
+    pid = os.getpid()
+    reporter.report.remote(seg.index, 0, pid)
+
+    def progress(p: RenderProgress) -> None:
+        now = time.monotonic()
+        if p.stage == "render" and (now - last[0] >= REPORT_EVERY or p.done >= p.total):
+            last[0] = now
+            reporter.report.remote(seg.index, p.done, pid)
+
+    path = render_segment(job, seg, render_dir, progress=progress)
+    reporter.report.remote(seg.index, seg.frames, pid)
+    return {"index": seg.index, "path": str(path), "seconds": time.perf_counter() - t0, "host": host, "pid": pid}
+
+
+class _Reporter:
+    """Progress of every task: segment index -> frames rendered, and the worker's pid."""
+
+    def __init__(self):
+        self.done: dict[int, int] = {}
+        self.pids: dict[int, int] = {}
+
+    def report(self, index: int, done: int, pid: int) -> None:
+        # a retried task starts again from 0
+        self.done[index] = done
+        self.pids[index] = pid
+
+    def snapshot(self) -> tuple[dict, dict]:
+        return dict(self.done), dict(self.pids)
+
+
+# ------------------------------------------------------------------------- the head
+class Farm:
+    """Connects to (or starts) a Ray cluster and renders jobs on it. Use as a context
+    manager; a cluster this object started is shut down on exit."""
+
+    def __init__(self, spec: FarmSpec | str, max_retries: int = MAX_RETRIES):
+        self.spec = parse_farm(spec) if isinstance(spec, str) else spec
+        self.max_retries = max_retries
+        self.ray = _ray()
+        self._owned = False
+        self.started_seconds = 0.0
+        # called with {segment index: worker pid} as tasks report (tests kill a worker with it)
+        self.on_pids: Callable[[dict], None] | None = None
+
+    def __enter__(self) -> "Farm":
+        ray = self.ray
+        t0 = time.perf_counter()
+        if not ray.is_initialized():
+            # workers inherit the head's environment: torch / OpenCV threads per worker are set
+            # by Ray from the task's CPUs (1), so N workers do not oversubscribe N cores
+            kw = dict(include_dashboard=False, log_to_driver=False, logging_level="ERROR",
+                      configure_logging=True)
+            try:
+                if self.spec.address is None:
+                    ray.init(num_cpus=self.spec.workers, **kw)
+                else:
+                    ray.init(address=self.spec.address, **kw)
+            except Exception as exc:   # ConnectionError and Ray's own kinds
+                raise FarmError(f"--farm {self.spec.text}: cannot start or reach the Ray cluster ({exc})") from None
+            self._owned = True
+        self.started_seconds = time.perf_counter() - t0
+        self._task = ray.remote(max_retries=self.max_retries, retry_exceptions=False, num_cpus=1)(_segment_task_fn)
+        self._reporter_cls = ray.remote(num_cpus=0)(_Reporter)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._owned:
+            self.ray.shutdown()
+            self._owned = False
+
+    @property
+    def workers(self) -> int:
+        return int(self.ray.cluster_resources().get("CPU", 0))
+
+    def render(self, job: RenderJob, shots: Sequence[Sequence[int]] | None, n_frames: int,
+               render_dir: str | os.PathLike | None = None,
+               progress: Callable[[RenderProgress], None] | None = None,
+               should_stop: Callable[[], bool] | None = None, keep_segments: bool = False) -> FarmResult:
+        ray = self.ray
+        should_stop = should_stop or (lambda: False)
+        render_dir = Path(render_dir) if render_dir else default_render_dir(job.output)
+        render_dir.mkdir(parents=True, exist_ok=True)
+        segments = plan_segments(job, shots, n_frames)
+        total = sum(s.frames for s in segments)
+        paths = {s.index: segment_path(job, s, render_dir) for s in segments}
+        todo = [s for s in segments if not paths[s.index].exists()]
+        out = FarmResult(result=None, segments=len(segments), started_seconds=self.started_seconds)
+        reporter = self._reporter_cls.remote()
+        t0 = time.perf_counter()
+        pending = {self._task.options(name=f"hueshot {s.label}").remote(
+            _task_job(job, s), s, str(render_dir), reporter): s for s in todo}
+        finished_frames = total - sum(s.frames for s in todo)     # segments left by an earlier run
+        frames_of: dict[int, int] = {}                           # segment -> frames rendered so far
+        closed: set[int] = set()                                 # segments finished or failed
+        window: list[tuple[float, int]] = [(t0, 0)]
+        last_poll = 0.0
+        try:
+            while pending:
+                if should_stop():
+                    raise RenderCancelled("render cancelled")
+                ready, _ = ray.wait(list(pending), num_returns=1, timeout=0.25)
+                for ref in ready:
+                    seg = pending.pop(ref)
+                    closed.add(seg.index)
+                    try:
+                        info = ray.get(ref)
+                        out.task_seconds.append(info["seconds"])
+                        out.rendered += 1
+                        frames_of[seg.index] = seg.frames
+                    except ray.exceptions.RayTaskError as exc:    # an error of the input: not retried
+                        out.failures.append(SegmentFailure(seg, _task_message(exc)))
+                        frames_of[seg.index] = 0
+                    except ray.exceptions.RayError as exc:        # the worker died every time
+                        out.failures.append(SegmentFailure(
+                            seg, f"{seg.label}: its worker died {self.max_retries + 1} times ({type(exc).__name__})"))
+                        frames_of[seg.index] = 0
+                now = time.perf_counter()
+                if now - last_poll < 0.25 or (progress is None and self.on_pids is None):
+                    continue
+                last_poll = now
+                snap, pids = ray.get(reporter.snapshot.remote())
+                if self.on_pids is not None:
+                    self.on_pids(pids)
+                for i, d in snap.items():
+                    if i not in closed:
+                        frames_of[i] = d
+                if progress is not None:
+                    d = finished_frames + sum(frames_of.values())
+                    left = total - d - sum(f.segment.frames for f in out.failures)
+                    window.append((now, d))
+                    window = [w for w in window if now - w[0] <= 10.0]
+                    dt = now - window[0][0]
+                    fps = (d - window[0][1]) / dt if dt > 0 else 0.0
+                    progress(RenderProgress("render", min(d, total), total, fps, left / fps if fps > 0 else None))
+        except BaseException:
+            for ref in pending:      # cancel, Ctrl+C, or the head failed: stop every task
+                ray.cancel(ref, force=True)
+            raise
+        finally:
+            ray.kill(reporter)
+        out.seconds_tasks = time.perf_counter() - t0
+        if progress is not None:
+            ok = total - sum(f.segment.frames for f in out.failures)
+            el = out.seconds_tasks
+            progress(RenderProgress("render", ok, total, ok / el if el > 0 else 0.0, 0.0))
+        if out.failures:
+            out.failures.sort(key=lambda f: f.segment.index)
+            return out
+        t1 = time.perf_counter()
+        out.result = join_segments(job, segments, [paths[s.index] for s in segments], progress=progress,
+                                   should_stop=should_stop)
+        out.seconds_join = time.perf_counter() - t1
+        if not keep_segments:
+            import shutil
+            shutil.rmtree(render_dir, ignore_errors=True)
+        return out
+
+
+def _task_job(job: RenderJob, seg: Segment) -> RenderJob:
+    """What a task needs of the job: the keys and strokes of its own shot only (the keys of
+    other shots would be shipped for nothing)."""
+    import dataclasses
+    keys = {int(f): v for f, v in job.keys.items() if seg.start <= int(f) < seg.end}
+    strokes = [s for s in job.strokes if seg.start <= s.frame < seg.end]
+    return dataclasses.replace(job, keys=keys, strokes=strokes)
+
+
+def _task_message(exc) -> str:
+    cause = getattr(exc, "cause", None)
+    if cause is not None and str(cause):
+        return str(cause)
+    text = str(exc).strip().splitlines()
+    return text[-1] if text else type(exc).__name__
