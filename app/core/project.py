@@ -19,6 +19,7 @@ JSON::
      "keyframes": [{"frame": 0, "image": "key_000000_1a2b3c4d.png"}],
      "strokes": [{"id": "...", "frame": 0, "points": [[x, y], ...], "radius": 0.02,
                   "color": [r, g, b], "erase": false}],
+     "shots": [[0, 119], [120, 301]],                # inclusive; [] until detected
      "settings": {...}}
 
 The source is found through ``relative`` (to the project file's folder) first, so moving the
@@ -170,6 +171,7 @@ class Project:
         self.settings: dict[str, Any] = {}
         self._keyframes: dict[int, np.ndarray] = {}
         self._strokes: list[HintStroke] = []
+        self.shots: list[tuple[int, int]] = []   # inclusive ranges (app.core.shots); [] = not detected yet
         self._observers: list[Callable[[ChangeEvent], None]] = []
         self.revision = 0              # bumped on every change (autosave checks it)
         self.saved_revision = 0
@@ -294,6 +296,15 @@ class Project:
         self._changed("range", detail=(in_point, out_point))
         return old
 
+    def set_shots(self, shots) -> list[tuple[int, int]]:
+        """Replace the cut list (inclusive (start, end) ranges in order); returns the old one, for undo."""
+        new = [(int(a), int(b)) for a, b in shots]
+        if any(b < a for a, b in new) or any(n[0] != p[1] + 1 for p, n in zip(new, new[1:])):
+            raise ValueError(f"shots must be consecutive inclusive ranges in order, got {new[:4]}...")
+        old, self.shots = self.shots, new
+        self._changed("shots", detail=len(new))
+        return old
+
     def set_proxy_height(self, h: int) -> int:
         if int(h) < 16:
             raise ValueError(f"proxy height must be >= 16, got {h}")
@@ -349,6 +360,7 @@ class Project:
             "source": src, "proxy_height": self.proxy_height, "method": self.method, "range": rng,
             "keyframes": [{"frame": f, "image": layer_names[f]} for f in sorted(self._keyframes)],
             "strokes": [stroke_to_dict(s) for s in self._strokes],
+            "shots": [[a, b] for a, b in self.shots],
             "settings": copy.deepcopy(self.settings),
         }
 
@@ -450,6 +462,7 @@ class Project:
             self.in_point = None if rng.get("in") is None else int(rng["in"])
             self.out_point = None if rng.get("out") is None else int(rng["out"])
         self.settings = dict(data.get("settings") or {})
+        self.shots = [(int(s[0]), int(s[1])) for s in data.get("shots") or []]
         layers = layers_dir_for(p)
         if data.get("layers"):
             layers = p.parent / data["layers"]

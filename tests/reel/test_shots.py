@@ -1,0 +1,99 @@
+"""Cut detection, the disk luma store, `hueshot shots`, shots in the project file."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+from app.cli import main
+from app.core.lumastore import CHUNK, LumaStore, open_store, user_cache_dir
+from app.core.media import LumaCache, open_media
+from app.core.project import Project
+from app.core.shots import ShotDetector, clip_shots, shots_from_cuts, validate_shots
+
+
+def test_shots_command_finds_the_cuts(reel, capsys):
+    assert main(["shots", str(reel.video), "-q"]) == 0
+    lines = capsys.readouterr().out.split("\n")
+    assert [tuple(map(int, ln.split())) for ln in lines if ln] == reel.shots
+
+
+def test_shots_command_json(reel, capsys):
+    assert main(["shots", str(reel.video), "--json", "-q"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data == [{"start": a, "end": b} for a, b in reel.shots]
+
+
+def test_continuous_shot_has_no_cut(grey_clip, tmp_path):
+    store = open_store(grey_clip.video, tmp_path / "c")
+    assert store.shots == [(0, grey_clip.frames - 1)]
+
+
+def test_store_equals_the_in_memory_luma_and_is_reused(reel, tmp_path):
+    src = open_media(reel.video)
+    mem = LumaCache.build(src, 480)
+    store = LumaStore.open(src, tmp_path / "c", max_chunks=2)
+    src.close()
+    assert len(store) == len(mem) == len(reel.frames)
+    assert len(reel.frames) > 2 * CHUNK          # several chunks, read through a 2-chunk LRU
+    for i in list(range(len(store))) + [0, len(store) - 1, CHUNK]:
+        np.testing.assert_array_equal(store.raw(i), mem.raw(i))
+        np.testing.assert_array_equal(store[i], mem[i])
+    chunk0 = next((tmp_path / "c" / "luma").glob("*/chunk_000000.u8"))
+    mtime = chunk0.stat().st_mtime_ns
+    again = open_store(reel.video, tmp_path / "c")       # a reopen reads the cache, decodes nothing
+    assert chunk0.stat().st_mtime_ns == mtime and again.shots == store.shots
+
+
+def test_changed_source_is_not_served_a_stale_store(reel, tmp_path):
+    from tests.reel.conftest import build_reel
+    a = open_store(reel.video, tmp_path / "c")
+    build_reel(reel.video, lengths=(30, 30))
+    b = open_store(reel.video, tmp_path / "c")
+    assert a.shots != b.shots and b.shots == [(0, 29), (30, 59)]
+
+
+def test_default_cache_dir_follows_the_environment(monkeypatch, tmp_path):
+    monkeypatch.setenv("HUESHOT_CACHE_DIR", str(tmp_path / "x"))
+    assert user_cache_dir() == tmp_path / "x"
+
+
+def test_shot_list_helpers():
+    assert shots_from_cuts([10, 25, 25, 0, 99], 30) == [(0, 9), (10, 24), (25, 29)]
+    assert clip_shots([(0, 9), (10, 24), (25, 29)], 5, 27) == [(5, 9), (10, 24), (25, 26)]
+    assert validate_shots([[0, 4], [5, 9]], 10) == [(0, 4), (5, 9)]
+    for bad in ([[0, 4], [6, 9]], [[0, 4]], [[1, 9]], [[0, 4], [5, 3], [4, 9]], [["a", 2]]):
+        try:
+            validate_shots(bad, 10)
+        except ValueError as exc:
+            assert "shot" in str(exc)
+        else:
+            raise AssertionError(f"{bad} accepted")
+
+
+def test_detector_needs_frames_in_order():
+    d = ShotDetector()
+    d.feed(0, np.zeros((8, 8), np.uint8))
+    try:
+        d.feed(2, np.zeros((8, 8), np.uint8))
+    except ValueError as exc:
+        assert "in order" in str(exc)
+    else:
+        raise AssertionError("out-of-order frame accepted")
+
+
+def test_project_saves_and_loads_its_shots(reel, tmp_path):
+    doc = Project(reel.video)
+    events = []
+    doc.subscribe(events.append)
+    old = doc.set_shots(reel.shots)
+    assert old == [] and events[-1].kind == "shots" and doc.modified
+    path = doc.save(tmp_path / "p.hueshot")
+    assert json.loads(path.read_text())["shots"] == [list(s) for s in reel.shots]
+    assert Project.load(path).shots == reel.shots
+    try:
+        doc.set_shots([(0, 5), (7, 9)])
+    except ValueError:
+        pass
+    else:
+        raise AssertionError("a gap between shots accepted")
