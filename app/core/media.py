@@ -58,6 +58,7 @@ class MediaInfo:
     variable_frame_rate: bool = False
     has_audio: bool = False
     timestamps: list[float] = field(default_factory=list, repr=False)  # seconds per frame
+    broken: str | None = None      # where the stream breaks after its readable frames, if it does
 
     def describe(self) -> str:
         """One line for a status bar or a log; colour tags only when the file carries them."""
@@ -147,22 +148,49 @@ class VideoSource(MediaSource):
             raise MediaError(path, "contains no video stream")
         self._stream = self._container.streams.video[0]
         self._stream.thread_type = "AUTO"
-        self._pts = self._index_packets()
+        self._index_packets()
         if not self._pts:
             self._container.close()
+            if self._break is not None:
+                raise MediaError(path, f"no frame is readable: {self._break}")
             raise MediaError(path, "contains zero decodable video frames")
         self._decoder: Iterator | None = None
         self._next = 0           # index the live decoder yields next
+        self._decode_error: str | None = None
         self.info = self._make_info()
-        self.expected_frames = self._expected_frames()
+        self._check_promise()
+        self.info.broken = self._break
 
-    def _index_packets(self) -> list[int]:
-        """Presentation timestamps of every frame, from the demuxer only (no decoding)."""
+    def _index_packets(self) -> None:
+        """Presentation timestamps of the readable frames, from the demuxer only (no decoding).
+
+        The stream is read in decode order up to the first packet that is cut short (a
+        truncated file) or a demuxer error; ``self._break`` says what broke there and
+        ``self._feed_limit`` is that packet's decode timestamp: decoding never feeds the
+        decoder past it, so every pass sees the same frames. With B-frames a frame shown
+        before the break may be stored after it: only frames shown at or before the last
+        intact packet's decode time are readable (a later-stored frame has pts >= its dts >
+        that time). Packets the container marks as discarded (outside an edit list) are
+        decoded as references but are no frames of the shot.
+        """
+        self._break: str | None = None
+        self._feed_limit: int | None = None
         pts: list[int] = []
         fallback = 0
+        last_dts = None           # decode time of the last intact packet (monotone)
+        count = 0
         try:
             for packet in self._container.demux(self._stream):
                 if packet.size == 0:
+                    continue
+                if packet.is_corrupt:
+                    self._break = f"frame data {count} is cut short (the file is truncated)"
+                    self._feed_limit = packet.dts if packet.dts is not None else packet.pts
+                    break
+                count += 1
+                if packet.dts is not None:
+                    last_dts = packet.dts if last_dts is None else max(last_dts, packet.dts)
+                if packet.is_discard:
                     continue
                 if packet.pts is not None:
                     pts.append(packet.pts)
@@ -171,20 +199,51 @@ class VideoSource(MediaSource):
                 else:  # raw streams without timestamps: sequential order is all we have
                     pts.append(fallback)
                     fallback += 1
-        except av.error.FFmpegError:
-            pass  # a broken tail: keep what was indexed; decoding reports where it broke
+        except av.error.FFmpegError as e:
+            self._break = f"the container breaks after {count} frames ({e.strerror or e})"
         pts.sort()
+        if self._break is not None and last_dts is not None:
+            pts = [p for p in pts if p <= last_dts]
+        self._pts = pts
         if pts:
             self._container.seek(0, stream=self._stream)
-        return pts
 
-    def _expected_frames(self) -> int:
-        """Frames the container's header promises; more than we indexed means a cut file."""
-        if self._stream.frames:
-            return int(self._stream.frames)
-        if self._container.duration and self.info.fps and not self.info.variable_frame_rate:
-            return int(round(self._container.duration / 1e6 * self.info.fps))
-        return len(self._pts)
+    def _check_promise(self) -> None:
+        """A file whose header promises more frames (or a longer video track) than the
+        readable ones is broken at its end, whatever the container."""
+        if self._break is not None:
+            return
+        n = len(self._pts)
+        s = self._stream
+        if s.frames and int(s.frames) > n:     # mp4/mov: the sample table's exact count
+            self._break = f"the file ends after {n} of the {int(s.frames)} frames its header announces"
+            return
+        promised = self._promised_seconds()
+        times = self.info.timestamps
+        if promised is None or not times:
+            return
+        step = float(np.median(np.diff(times))) if len(times) > 1 else 1.0 / (self.info.fps or 25.0)
+        end = times[-1] + step
+        if promised - end > 1.5 * step:
+            self._break = (f"the file ends after {n} frames ({end:.3f} s) but its header announces "
+                           f"{promised:.3f} s of video")
+
+    def _promised_seconds(self) -> float | None:
+        """Length of the video track the container announces: the track's own duration
+        (mp4/mov), Matroska's per-track DURATION tag, or the file's duration when the video
+        is its only stream."""
+        s = self._stream
+        start = float(s.start_time * s.time_base) if s.start_time is not None and s.time_base else 0.0
+        if s.duration and s.time_base:
+            return float(s.duration * s.time_base)
+        tag = (s.metadata or {}).get("DURATION")
+        if tag:
+            m = re.match(r"^(\d+):(\d+):(\d+(?:\.\d+)?)$", tag.strip())
+            if m:
+                return int(m.group(1)) * 3600 + int(m.group(2)) * 60 + float(m.group(3)) - start
+        if self._container.duration and len(self._container.streams) == 1:
+            return self._container.duration / 1e6 - start
+        return None
 
     def _make_info(self) -> MediaInfo:
         s = self._stream
@@ -267,43 +326,70 @@ class VideoSource(MediaSource):
             yield index, self._to_rgb(frame, size)
 
     def _frames(self) -> Iterator[av.VideoFrame]:
-        yield from self._container.decode(self._stream)
+        """Decoded frames from the demuxer's position, never fed past the break (see
+        _index_packets); then the decoder is drained: the same frames on every pass."""
+        cc = self._stream.codec_context
+        limit = self._feed_limit
+        failed = None
+        try:
+            for packet in self._container.demux(self._stream):
+                if packet.size == 0:
+                    continue
+                if packet.is_corrupt:
+                    break
+                if limit is not None:
+                    t = packet.dts if packet.dts is not None else packet.pts
+                    if t is not None and t >= limit:
+                        break
+                try:
+                    frames = cc.decode(packet)
+                except av.error.FFmpegError as e:   # a packet the decoder cannot read
+                    failed = e
+                    break
+                yield from frames
+        except av.error.FFmpegError as e:  # the container breaks: drain what was fed
+            failed = e
+        try:
+            yield from cc.decode(None)
+        except av.error.FFmpegError as e:
+            failed = failed or e
+        if failed is not None:
+            self._decode_error = f"{failed.strerror or failed}"
 
     def iter_rgb(self, start: int = 0, end: int | None = None):
         for index, frame in self._frames_between(start, end):
             yield index, self._to_rgb(frame)
 
     def _frames_between(self, start: int, end: int | None):
-        """Decoded frames start..end-1 in order; CorruptMediaError says where a stream broke."""
+        """Decoded frames start..end-1 in order; CorruptMediaError says where a stream broke
+        (a frame that does not come out of the decoder, or the end of a file that promises
+        more than it holds)."""
         end = self.info.frame_count if end is None else min(end, self.info.frame_count)
         if start >= end:
             return
         self._check_index(start)
         self._decoder = None  # a fresh decoder for the sequential pass
+        self._decode_error = None
         index = start
         try:
             for frame in self._decode_from(start):
                 if index >= end:
                     break
+                pts = frame.pts if frame.pts is not None else frame.dts
+                if pts is not None and pts > self._pts[index]:
+                    # frame `index` never came out of the decoder
+                    raise CorruptMediaError(self.path, index, self._decode_error or "a frame does not decode")
+                if pts is not None and pts < self._pts[index]:
+                    continue      # a frame the index does not list (discarded): not the shot's
                 yield index, frame
                 index += 1
         except av.error.FFmpegError as e:
             raise CorruptMediaError(self.path, index, str(e)) from None
         if index < end:
-            if index >= self.info.frame_count - 2:
-                # The demuxer counted a packet or two that yield no picture (seen in real
-                # files): the stream is fine, the true frame count is what decoded.
-                self._shrink(index)
-                return
-            raise CorruptMediaError(self.path, index, f"only {index} of {self.info.frame_count} frames decode")
-        if end == self.info.frame_count and self.expected_frames > self.info.frame_count + 1:
-            raise CorruptMediaError(self.path, index, f"the file ends after {index} of the "
-                                                      f"{self.expected_frames} frames its header announces")
-
-    def _shrink(self, count: int) -> None:
-        self._pts = self._pts[:count]
-        self.info.frame_count = count
-        self.info.timestamps = self.info.timestamps[:count]
+            raise CorruptMediaError(self.path, index, self._decode_error or
+                                    f"only {index} of {self.info.frame_count} frames decode")
+        if end == self.info.frame_count and self._break is not None:
+            raise CorruptMediaError(self.path, index, self._break)
 
     def read_rgb(self, index: int) -> np.ndarray:
         self._check_index(index)
