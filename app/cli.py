@@ -24,6 +24,7 @@ from pathlib import Path
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_TRUNCATED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 COMMANDS = ("propagate", "render", "shots", "bench")
+_T0 = time.perf_counter()     # the command's start, for "first frame after" (--verbose)
 
 USAGE = """usage: hueshot [FILE]                      open the application
        hueshot propagate INPUT -o OUTPUT --key N=IMAGE [...]
@@ -163,7 +164,11 @@ frames rendered), 130 interrupted.""")
                    help="height propagation runs at (default 480; never upscales)")
     p.add_argument("--start", type=int, default=None, metavar="A", help="first frame to render")
     p.add_argument("--end", type=int, default=None, metavar="B", help="last frame to render (inclusive)")
-    p.add_argument("--method", default=None, help="propagation method (default: the registry's default)")
+    p.add_argument("--method", default="quality",
+                   help="propagation method (default quality, the editor's export method; flow is faster)")
+    p.add_argument("--no-shots", action="store_true",
+                   help="treat the input as one shot (by default cuts are detected and each key colours "
+                        "only its own shot; shots with no key or hint stay grey)")
     return p
 
 
@@ -173,6 +178,8 @@ def render_parser() -> argparse.ArgumentParser:
     _add_output_args(p)
     return p
 
+    p.add_argument("--method", default="quality",
+                   help="propagation method (default quality, as the editor exports; flow is faster)")
 
 # ----------------------------------------------------------------------------- commands
 def _export_settings(args):
@@ -185,6 +192,7 @@ def _run_job(job, args) -> int:
     printer = ProgressPrinter(quiet=args.quiet, machine=getattr(args, "progress_json", False))
     try:
         result = render(job, progress=printer)
+    t_call = time.perf_counter()
     except KeyboardInterrupt as exc:   # SIGINT, SIGTERM, SIGHUP (app.core.shutdown.Interrupted)
         print("", file=sys.stderr)
         why = str(exc) if getattr(exc, "signum", None) else "interrupted"
@@ -198,6 +206,13 @@ def _run_job(job, args) -> int:
               f"({result.fps:.1f} fps), method {result.method}, device {result.device}", file=sys.stderr)
     if args.verbose and result.stats:
         print("busy seconds per stage (stages overlap in threads): " +
+    if not args.quiet:
+        from app.core.reel import grey_lines
+        for line in grey_lines(result.grey_shots):
+            print(line, file=sys.stderr)
+    if args.verbose and result.first_frame_s is not None:
+        print(f"first frame after {t_call - _T0 + result.first_frame_s:.2f} s since the command started "
+              f"({result.first_frame_s:.2f} s in the render)", file=sys.stderr)
               ", ".join(f"{k} {v:.1f}" for k, v in result.stats.items()), file=sys.stderr)
     if result.truncated is not None:
         _err(f"{result.truncated}; rendered the {result.frames} readable frames to {result.output}")
@@ -231,23 +246,28 @@ def cmd_propagate(argv: list[str]) -> int:
         return farm_cli.run(job, args)
     return _run_job(job, args)
 
+    from app.core.reel import prepare
+    prepare(job, shots=not args.no_shots, progress=_luma_progress(args.quiet, args.progress_json))
 
 def cmd_render(argv: list[str]) -> int:
     args = render_parser().parse_args(argv)
     from app.core.project import Project
     from app.core.render import job_from_project
     doc = Project.load(args.project)
-    job = job_from_project(doc, args.output, device=args.device, export=_export_settings(args))
+    job = job_from_project(doc, args.output, device=args.device, export=_export_settings(args),
+                           method=args.method)
     if args.farm:
         from app.core import farm_cli
         return farm_cli.run(job, args, project=doc)
     return _run_job(job, args)
 
+    from app.core.reel import prepare
+    prepare(job, project=doc, progress=_luma_progress(args.quiet, args.progress_json))
 
-def _luma_progress(quiet: bool):
+def _luma_progress(quiet: bool, machine: bool = False):
     """A progress callback (done, total) for the luma pass, printed like a render's."""
     from app.core.render import RenderProgress
-    printer, t0 = ProgressPrinter(quiet=quiet), time.perf_counter()
+    printer, t0 = ProgressPrinter(quiet=quiet, machine=machine), time.perf_counter()
 
     def report(done: int, total: int) -> None:
         el = time.perf_counter() - t0

@@ -140,6 +140,7 @@ def _isolated_recovery(tmp_path, monkeypatch):
     """Autosave/recovery never touches the user's real data folder during tests."""
     monkeypatch.setenv("HUESHOT_RECOVERY_DIR", str(tmp_path / "_recovery"))
     monkeypatch.setenv("HUESHOT_QUEUE_FILE", str(tmp_path / "_queue" / "render_queue.json"))
+    monkeypatch.setenv("HUESHOT_CACHE_DIR", str(tmp_path / "_cache"))   # reels' luma cache
 
 
 @pytest.fixture

@@ -78,6 +78,12 @@ class LumaStore:
         self._max = max(2, max_chunks)
         self._lock = threading.Lock()   # the render's propagate and compose threads both read
 
+    def __getstate__(self):          # picklable (a farm task): the chunks are read again there
+        return {"folder": str(self.folder), "meta": self.meta, "max": self._max}
+
+    def __setstate__(self, state):
+        self.__init__(Path(state["folder"]), state["meta"], state["max"])
+
     # ------------------------------------------------------------------ LumaFrames
     def __len__(self) -> int:
         return self._n
@@ -114,6 +120,7 @@ class LumaStore:
     def view(self, start: int, end: int):
         """Frames start..end-1 re-indexed from 0 (what a render of that range propagates)."""
         from app.core.shots import SubLuma
+        end = min(end, self._n)     # a truncated source has fewer frames than its demuxer counted
         v = SubLuma(self, start, end)
         v.start, v.error = start, (self.error if end >= self._n else None)
         return v

@@ -77,6 +77,12 @@ class RenderJob:
     # source frame index -> proxy ab (HxWx2) or None. When set, keys/strokes/method are not
     # used and no propagation runs; a None for a wanted frame is an error.
     chroma: Callable[[int], np.ndarray | None] | None = None
+    # Inclusive (start, end) shots in source frames (app.core.shots): keys, strokes, propagation
+    # and smoothing stay inside each shot; a shot with no key or stroke is rendered grey.
+    shots: list[tuple[int, int]] | None = None
+    # The source's proxy luma already on disk (app.core.lumastore.LumaStore): no luma pass, and
+    # memory does not grow with the length of the range.
+    luma_store: object | None = None
 
 
 @dataclass
@@ -89,6 +95,8 @@ class RenderResult:
     device: str
     truncated: CorruptMediaError | None = None   # input broke: the frames before it were rendered
     stats: dict = field(default_factory=dict)     # seconds busy per stage (thread CPU-ish time)
+    first_frame_s: float | None = None            # seconds from the start until frame 1 was composed
+    grey_shots: list = field(default_factory=list)  # inclusive shots rendered grey (no key or stroke)
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -291,8 +299,14 @@ def _run(job, src, info, start, end, keys_rgb, propagator, method, device_name, 
     truncated = None
     keys_rel: dict[int, np.ndarray] = {}
     full_key_ab: dict[int, np.ndarray] = {}
+    shot_plans = None          # per-shot propagation (job.shots), else one pass over the range
+    grey_shots: list = []
+    first_frame_s = None
     if job.chroma is None:
-        luma = LumaCache.build(src, job.proxy_height, start, end, progress=luma_progress, should_stop=should_stop)
+        if job.luma_store is not None:
+            luma = job.luma_store.view(start, end)
+        else:
+            luma = LumaCache.build(src, job.proxy_height, start, end, progress=luma_progress, should_stop=should_stop)
         stats["luma_pass"] = time.perf_counter() - t_luma
         if should_stop():
             raise RenderCancelled("render cancelled")
@@ -313,11 +327,16 @@ def _run(job, src, info, start, end, keys_rgb, propagator, method, device_name, 
         by_frame: dict[int, list[HintStroke]] = {}
         for s in job.strokes:
             by_frame.setdefault(s.frame - start, []).append(s)
-        built = build_keys(luma, keys_rel, by_frame, propagator, should_stop)
-        if built is None:
-            raise RenderCancelled("render cancelled")
-        keys_rel = built
-        if not keys_rel and job.auto:
+        if job.shots:
+            from app.core.shots import reel_plans
+            shot_plans = reel_plans(job.shots, start, end, keys_rel, by_frame, luma, job.auto)
+            grey_shots = [(p.start + start, p.end + start) for p in shot_plans if p.grey]
+        else:
+            built = build_keys(luma, keys_rel, by_frame, propagator, should_stop)
+            if built is None:
+                raise RenderCancelled("render cancelled")
+            keys_rel = built
+        if not keys_rel and job.auto and shot_plans is None:
             from models.hints import auto_colorize
             keys_rel = {0: auto_colorize(luma[0])}
         for f, rgb in keys_rgb.items():
@@ -370,7 +389,11 @@ def _run(job, src, info, start, end, keys_rgb, propagator, method, device_name, 
             return precomputed()
         want = 0
         t = time.perf_counter()
-        frames = propagator.run(luma, keys_rel, should_stop=stop.is_set)
+        if shot_plans is not None:
+            from app.core.shots import propagate_shots
+            frames = propagate_shots(propagator, luma, shot_plans, should_stop=stop.is_set)
+        else:
+            frames = propagator.run(luma, keys_rel, should_stop=stop.is_set)
         try:
             for pf in frames:
                 stats["propagate"] += time.perf_counter() - t
@@ -442,6 +465,8 @@ def _run(job, src, info, start, end, keys_rgb, propagator, method, device_name, 
             if not stages.put(q_rgb, out):
                 raise Stopped()
             done += 1
+            if first_frame_s is None:
+                first_frame_s = time.perf_counter() - t0
             if progress is not None:
                 now = time.perf_counter()
                 rate_window.append((now, done))
@@ -472,7 +497,7 @@ def _run(job, src, info, start, end, keys_rgb, propagator, method, device_name, 
     elapsed = time.perf_counter() - t0
     return RenderResult(output=Path(job.output), frames=total, seconds=elapsed,
                         fps=total / elapsed if elapsed > 0 else 0.0, method=method, device=device_name,
-                        truncated=truncated, stats=stats)
+                        truncated=truncated, stats=stats, first_frame_s=first_frame_s, grey_shots=grey_shots)
 
 
 def job_from_project(project, output, **overrides) -> RenderJob:

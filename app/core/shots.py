@@ -169,5 +169,30 @@ def propagate_shots(propagator, luma, plans: Sequence[ShotPlan],
         keys = build_keys(view, plan.images_ab, plan.strokes, propagator, should_stop)
         if keys is None:
             return
-        for pf in propagator.run(view, keys, should_stop=should_stop):
-            yield PropagatedFrame(plan.start + pf.index, pf.ab, pf.confidence)
+        frames = propagator.run(view, keys, should_stop=should_stop)
+        try:
+            for pf in frames:
+                yield PropagatedFrame(plan.start + pf.index, pf.ab, pf.confidence)
+        finally:
+            close = getattr(frames, "close", None)
+            if close is not None:
+                close()      # a pipelined method's threads end with its generator
+
+
+def reel_plans(shots: Sequence[Shot], start: int, end: int, images_ab: dict[int, np.ndarray],
+               strokes: dict[int, list[HintStroke]], luma, auto: bool = False) -> list[ShotPlan]:
+    """The render's shot plans for source frames start..end-1 (keys and strokes relative to
+    ``start``). With ``auto``, a shot nobody coloured gets its first frame from the learned prior."""
+    from app.core.render import RenderError
+    rel = [(a - start, b - start) for a, b in clip_shots(shots, start, end)]
+    try:
+        validate_shots(rel, end - start, "the project's shots")
+    except ValueError as exc:
+        raise RenderError(f"{exc} (frames {start}..{end - 1} are rendered); detect the shots again") from None
+    plans = plan_shots(rel, images_ab, strokes)
+    if auto:
+        from models.hints import auto_colorize
+        for p in plans:
+            if p.grey:
+                p.images_ab = {0: auto_colorize(luma[p.start])}
+    return plans

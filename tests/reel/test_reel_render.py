@@ -1,0 +1,89 @@
+"""Per-shot propagation through the real CLI and render pipeline: nothing crosses a cut."""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+
+from app.cli import main
+from app.core.project import Project
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def read_pngs(folder: Path) -> list[np.ndarray]:
+    files = sorted(folder.glob("*.png"))
+    return [cv2.cvtColor(cv2.imread(str(f)), cv2.COLOR_BGR2RGB) for f in files]
+
+
+def chroma(rgb: np.ndarray) -> float:
+    """Mean distance from grey (0 for a frame left grey)."""
+    x = rgb.astype(np.int16)
+    return float(np.abs(x - x.mean(axis=2, keepdims=True)).mean())
+
+
+def test_each_key_colours_only_its_own_shot(reel, tmp_path, capsys):
+    out = tmp_path / "out"
+    k0, k2 = reel.key_png(tmp_path, 0), reel.key_png(tmp_path, 46)
+    assert main(["propagate", str(reel.video), "-o", str(out), "--key", f"0={k0}", "--key", f"46={k2}",
+                 "--method", "flow"]) == 0
+    err = capsys.readouterr().err
+    assert "frames 20..45: no key or hint in it, left grey" in err
+    frames = read_pngs(out)
+    assert len(frames) == len(reel.frames)
+    (a0, b0), (a1, b1), (a2, b2) = reel.shots
+    assert all(chroma(f) > 8 for f in frames[a0:b0 + 1] + frames[a2:b2 + 1])
+    assert all(chroma(f) < 1.0 for f in frames[a1:b1 + 1])     # the middle shot stays grey
+
+
+def test_without_shots_a_key_runs_across_the_cut(reel, tmp_path):
+    """The control: the same render as one shot colours the middle shot from shot 0's key."""
+    out = tmp_path / "out"
+    k0 = reel.key_png(tmp_path, 0)
+    assert main(["propagate", str(reel.video), "-o", str(out), "--key", f"0={k0}", "--method", "flow",
+                 "--no-shots", "-q"]) == 0
+    frames = read_pngs(out)
+    a1, b1 = reel.shots[1]
+    assert np.mean([chroma(f) for f in frames[a1:b1 + 1]]) > 5
+
+
+def test_a_reel_renders_each_shot_as_it_renders_alone(reel, tmp_path):
+    keys = {a: reel.key_png(tmp_path, a) for a, _ in reel.shots}
+    args = [x for a, p in keys.items() for x in ("--key", f"{a}={p}")]
+    assert main(["propagate", str(reel.video), "-o", str(tmp_path / "reel"), "--method", "flow", "-q"] + args) == 0
+    whole = read_pngs(tmp_path / "reel")
+    for k, (a, b) in enumerate(reel.shots):
+        out = tmp_path / f"shot{k}"
+        assert main(["propagate", str(reel.video), "-o", str(out), "--method", "flow", "-q", "--no-shots",
+                     "--start", str(a), "--end", str(b), "--key", f"{a}={keys[a]}"]) == 0
+        alone = read_pngs(out)
+        assert len(alone) == b - a + 1
+        for i, f in enumerate(alone):
+            np.testing.assert_array_equal(whole[a + i], f)
+
+
+def test_render_project_shot_by_shot_with_audio_and_quality_by_default(tmp_path, monkeypatch):
+    from tests.reel.conftest import build_reel
+    monkeypatch.setenv("HUESHOT_CACHE_DIR", str(tmp_path / "_cache"))
+    r = build_reel(tmp_path / "reel.mp4", audio=True)
+    doc = Project(r.video)
+    doc.set_keyframe(0, r.frames[0])
+    doc.set_shots(r.shots)
+    path = doc.save(tmp_path / "reel.hueshot")
+    out = tmp_path / "out.mp4"
+    p = subprocess.run([sys.executable, "-m", "app", "render", str(path), "-o", str(out)], cwd=REPO,
+                       capture_output=True, text=True, env={**__import__("os").environ, "PYTHONPATH": str(REPO)})
+    assert p.returncode == 0, p.stderr
+    assert "method quality" in p.stderr
+    assert "frames 20..45: no key or hint in it, left grey" in p.stderr
+    assert "frames 46..67: no key or hint in it, left grey" in p.stderr
+    assert (tmp_path / "reel.hueshot-cache" / "luma").is_dir()     # the project's own cache folder
+    with av.open(str(out)) as c:
+        assert c.streams.audio, "the source audio is passed through"
+        frames = [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
+    assert len(frames) == len(r.frames)
+    assert chroma(frames[5]) > 8 and chroma(frames[30]) < 2.0
