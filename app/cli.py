@@ -137,6 +137,10 @@ def _add_output_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--verbose", "-v", action="store_true", help="print time spent per pipeline stage")
 
 
+    p.add_argument("--resume", action="store_true",
+                   help="render shot by shot into a folder beside OUTPUT and join at the end; if the run "
+                        "is killed, the same command renders only the shots not finished yet")
+    p.add_argument("--keep-segments", action="store_true", help="with --resume: keep the render folder")
 def propagate_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="hueshot propagate", formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -176,12 +180,12 @@ def render_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="hueshot render", description="Render a saved .hueshot project.")
     p.add_argument("project", metavar="PROJECT", help=".hueshot project file")
     _add_output_args(p)
-    return p
-
     p.add_argument("--method", default="quality",
                    help="propagation method (default quality, as the editor exports; flow is faster)")
 
 # ----------------------------------------------------------------------------- commands
+    return p
+
 def _export_settings(args):
     from app.core.export import ExportSettings
     return ExportSettings(format=args.format, crf=args.crf, preset=args.preset, audio=not args.no_audio)
@@ -190,11 +194,17 @@ def _export_settings(args):
 def _run_job(job, args) -> int:
     from app.core.render import RenderCancelled, render
     printer = ProgressPrinter(quiet=args.quiet, machine=getattr(args, "progress_json", False))
-    try:
-        result = render(job, progress=printer)
     t_call = time.perf_counter()
     except KeyboardInterrupt as exc:   # SIGINT, SIGTERM, SIGHUP (app.core.shutdown.Interrupted)
         print("", file=sys.stderr)
+    try:
+        if getattr(args, "resume", False):
+            from app.core.reel import render_resumable
+            result, now, reused = render_resumable(job, progress=printer, keep_segments=args.keep_segments)
+            if reused and not args.quiet:
+                print(f"resumed: {reused} of {now + reused} shots were already rendered", file=sys.stderr)
+        else:
+            result = render(job, progress=printer)
         why = str(exc) if getattr(exc, "signum", None) else "interrupted"
         _err(f"{why}; {job.output} was not written (partial output removed)")
         return getattr(exc, "exit_code", EXIT_INTERRUPTED)
@@ -204,8 +214,6 @@ def _run_job(job, args) -> int:
     if not args.quiet:
         print(f"wrote {result.output}: {result.frames} frames in {result.seconds:.1f} s "
               f"({result.fps:.1f} fps), method {result.method}, device {result.device}", file=sys.stderr)
-    if args.verbose and result.stats:
-        print("busy seconds per stage (stages overlap in threads): " +
     if not args.quiet:
         from app.core.reel import grey_lines
         for line in grey_lines(result.grey_shots):
@@ -215,6 +223,8 @@ def _run_job(job, args) -> int:
               f"({result.first_frame_s:.2f} s in the render)", file=sys.stderr)
               ", ".join(f"{k} {v:.1f}" for k, v in result.stats.items()), file=sys.stderr)
     if result.truncated is not None:
+    if args.verbose and result.stats:
+        print("busy seconds per stage (stages overlap in threads): " +
         _err(f"{result.truncated}; rendered the {result.frames} readable frames to {result.output}")
         return EXIT_TRUNCATED
     return EXIT_OK
@@ -244,12 +254,12 @@ def cmd_propagate(argv: list[str]) -> int:
     if args.farm:
         from app.core import farm_cli
         return farm_cli.run(job, args)
-    return _run_job(job, args)
-
     from app.core.reel import prepare
     prepare(job, shots=not args.no_shots, progress=_luma_progress(args.quiet, args.progress_json))
 
 def cmd_render(argv: list[str]) -> int:
+    return _run_job(job, args)
+
     args = render_parser().parse_args(argv)
     from app.core.project import Project
     from app.core.render import job_from_project
@@ -259,12 +269,12 @@ def cmd_render(argv: list[str]) -> int:
     if args.farm:
         from app.core import farm_cli
         return farm_cli.run(job, args, project=doc)
-    return _run_job(job, args)
-
     from app.core.reel import prepare
     prepare(job, project=doc, progress=_luma_progress(args.quiet, args.progress_json))
 
 def _luma_progress(quiet: bool, machine: bool = False):
+    return _run_job(job, args)
+
     """A progress callback (done, total) for the luma pass, printed like a render's."""
     from app.core.render import RenderProgress
     printer, t0 = ProgressPrinter(quiet=quiet, machine=machine), time.perf_counter()
@@ -306,6 +316,9 @@ def cmd_bench(argv: list[str]) -> int:
         return int(gui_bench([a for a in argv if a != "--gui"]) or 0)
     if "--render" in argv:
         from app.core.bench_render import main as render_bench
+    if "--reel" in argv:
+        from app.core.bench_reel import main as reel_bench
+        return int(reel_bench([a for a in argv if a != "--reel"]) or 0)
         return int(render_bench([a for a in argv if a != "--render"]) or 0)
     if "--interactive" in argv:
         from app.core.bench_interactive import main as interactive_bench

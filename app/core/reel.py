@@ -38,3 +38,43 @@ def prepare(job, project=None, shots: bool = True, progress: Callable[[int, int]
 def grey_lines(grey) -> list[str]:
     """What the CLI says about the shots a render left grey."""
     return [f"shot at frames {a}..{b}: no key or hint in it, left grey" for a, b in grey]
+
+
+# ------------------------------------------------------------------------ resumable
+def render_resumable(job, progress=None, should_stop: Callable[[], bool] | None = None,
+                     render_dir: str | Path | None = None, keep_segments: bool = False):
+    """Render shot by shot into a render folder beside the output, then join with the audio.
+
+    The segments are the farm's (app.core.farm_segments: one lossless FFV1 file per shot, named
+    by a hash of everything that decides its pixels, written under a temp name and renamed when
+    complete). A run that was killed leaves its finished shots; the same command run again
+    renders only the others, so its output equals an uninterrupted run's. Returns
+    (RenderResult of the join, shots rendered now, shots reused)."""
+    from app.core.farm_segments import default_render_dir, join_segments, plan_segments, render_segment, segment_path
+    from app.core.render import RenderResult
+    import time
+    with open_media(job.input) as src:
+        n = src.info.frame_count
+    if job.luma_store is not None:
+        n = min(n, len(job.luma_store))       # a truncated source: the readable frames
+    segments = plan_segments(job, job.shots, n)
+    folder = Path(render_dir) if render_dir else default_render_dir(job.output)
+    folder.mkdir(parents=True, exist_ok=True)
+    reused = [s for s in segments if segment_path(job, s, folder).exists()]
+    t0 = time.perf_counter()
+    paths = []
+    for seg in segments:
+        if should_stop is not None and should_stop():
+            from app.core.render import RenderCancelled
+            raise RenderCancelled("render cancelled")
+        paths.append(render_segment(job, seg, folder, progress=progress, should_stop=should_stop))
+    result: RenderResult = join_segments(job, segments, paths, progress=progress, should_stop=should_stop)
+    result.seconds = time.perf_counter() - t0
+    result.fps = result.frames / result.seconds if result.seconds > 0 else 0.0
+    result.grey_shots = [(s.start, s.end - 1) for s in segments
+                         if not any(s.start <= int(f) < s.end for f in job.keys)
+                         and not any(s.start <= st.frame < s.end for st in job.strokes) and not job.auto]
+    if not keep_segments:
+        import shutil
+        shutil.rmtree(folder, ignore_errors=True)
+    return result, len(segments) - len(reused), len(reused)

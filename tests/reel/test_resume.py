@@ -1,0 +1,83 @@
+"""A render killed with SIGKILL and run again finishes with the uninterrupted render's output."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import av
+import numpy as np
+
+from tests.reel.conftest import build_reel
+from tests.reel.test_reel_render import read_pngs
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _cmd(reel, out: Path, keys) -> list[str]:
+    cmd = [sys.executable, "-m", "app", "propagate", str(reel.video), "-o", str(out), "--method", "flow",
+           "--resume"]
+    for f, p in keys.items():
+        cmd += ["--key", f"{f}={p}"]
+    return cmd
+
+
+def _env(tmp_path):
+    return {**os.environ, "PYTHONPATH": str(REPO), "HUESHOT_CACHE_DIR": str(tmp_path / "_cache")}
+
+
+def test_killed_render_resumes_to_the_same_output(tmp_path):
+    reel = build_reel(tmp_path / "reel.mp4", lengths=(40, 40, 40, 40, 40))
+    keys = {a: reel.key_png(tmp_path, a) for a, _ in reel.shots[:4]}      # the last shot stays grey
+    env = _env(tmp_path)
+    ref = tmp_path / "ref"
+    r = subprocess.run(_cmd(reel, ref, keys), env=env, cwd=REPO, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert not (tmp_path / ".ref.hueshot-render").exists()               # cleaned up after the join
+    expected = read_pngs(ref)
+    assert len(expected) == 200
+
+    out = tmp_path / "out"
+    seg_dir = tmp_path / ".out.hueshot-render"
+    p = subprocess.Popen(_cmd(reel, out, keys), env=env, cwd=REPO, stdout=subprocess.DEVNULL,
+                         stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while not list(seg_dir.glob("seg_*.mkv")) and p.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.005)
+    os.kill(p.pid, signal.SIGKILL)
+    p.wait()
+    done = list(seg_dir.glob("seg_*.mkv"))
+    assert 1 <= len(done) < 5, f"killed after {len(done)} of 5 shots: the test needs a kill part way"
+    assert not out.exists() or len(list(out.glob("*.png"))) < 200
+
+    r = subprocess.run(_cmd(reel, out, keys), env=env, cwd=REPO, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert f"resumed: {len(done)} of 5 shots were already rendered" in r.stderr
+    got = read_pngs(out)
+    assert len(got) == len(expected)
+    for i, (a, b) in enumerate(zip(got, expected)):
+        assert np.array_equal(a, b), f"frame {i} differs from the uninterrupted render"
+
+
+def test_changed_key_is_not_served_a_stale_segment(tmp_path):
+    reel = build_reel(tmp_path / "reel.mp4", lengths=(20, 20))
+    env = _env(tmp_path)
+    k0 = reel.key_png(tmp_path, 0)
+    cmd = _cmd(reel, tmp_path / "a.mp4", {0: k0})
+    seg_dir = tmp_path / ".a.mp4.hueshot-render"
+    r = subprocess.run(cmd + ["--keep-segments"], env=env, cwd=REPO, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    before = {p.name for p in seg_dir.glob("seg_*.mkv")}
+    other = reel.frames[0][:, ::-1].copy()                  # a different key image for frame 0
+    from tests.conftest import write_png
+    write_png(k0, other)
+    r = subprocess.run(cmd + ["--keep-segments"], env=env, cwd=REPO, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    after = {p.name for p in seg_dir.glob("seg_*.mkv")}
+    assert "resumed: 1 of 2 shots" in r.stderr               # the grey shot is reused, shot 1 is not
+    assert len(after - before) == 1
+    with av.open(str(tmp_path / "a.mp4")) as c:
+        assert sum(1 for _ in c.decode(video=0)) == 40
