@@ -22,9 +22,9 @@ import sys
 import time
 from pathlib import Path
 
+_T0 = time.perf_counter()     # the command's start, for "first frame after" (--verbose)
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_TRUNCATED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 COMMANDS = ("propagate", "render", "shots", "bench")
-_T0 = time.perf_counter()     # the command's start, for "first frame after" (--verbose)
 
 USAGE = """usage: hueshot [FILE]                      open the application
        hueshot propagate INPUT -o OUTPUT --key N=IMAGE [...]
@@ -135,12 +135,12 @@ def _add_output_args(p: argparse.ArgumentParser) -> None:
                         "workers), auto, ray://HOST:PORT or HOST:PORT (needs hueshot[farm]; source and "
                         "output on a filesystem every node shares)")
     p.add_argument("--verbose", "-v", action="store_true", help="print time spent per pipeline stage")
-
-
     p.add_argument("--resume", action="store_true",
                    help="render shot by shot into a folder beside OUTPUT and join at the end; if the run "
                         "is killed, the same command renders only the shots not finished yet")
     p.add_argument("--keep-segments", action="store_true", help="with --resume: keep the render folder")
+
+
 def propagate_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="hueshot propagate", formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -182,10 +182,10 @@ def render_parser() -> argparse.ArgumentParser:
     _add_output_args(p)
     p.add_argument("--method", default="quality",
                    help="propagation method (default quality, as the editor exports; flow is faster)")
-
-# ----------------------------------------------------------------------------- commands
     return p
 
+
+# ----------------------------------------------------------------------------- commands
 def _export_settings(args):
     from app.core.export import ExportSettings
     return ExportSettings(format=args.format, crf=args.crf, preset=args.preset, audio=not args.no_audio)
@@ -195,8 +195,6 @@ def _run_job(job, args) -> int:
     from app.core.render import RenderCancelled, render
     printer = ProgressPrinter(quiet=args.quiet, machine=getattr(args, "progress_json", False))
     t_call = time.perf_counter()
-    except KeyboardInterrupt as exc:   # SIGINT, SIGTERM, SIGHUP (app.core.shutdown.Interrupted)
-        print("", file=sys.stderr)
     try:
         if getattr(args, "resume", False):
             from app.core.reel import render_resumable
@@ -205,6 +203,8 @@ def _run_job(job, args) -> int:
                 print(f"resumed: {reused} of {now + reused} shots were already rendered", file=sys.stderr)
         else:
             result = render(job, progress=printer)
+    except KeyboardInterrupt as exc:   # SIGINT, SIGTERM, SIGHUP (app.core.shutdown.Interrupted)
+        print("", file=sys.stderr)
         why = str(exc) if getattr(exc, "signum", None) else "interrupted"
         _err(f"{why}; {job.output} was not written (partial output removed)")
         return getattr(exc, "exit_code", EXIT_INTERRUPTED)
@@ -221,10 +221,10 @@ def _run_job(job, args) -> int:
     if args.verbose and result.first_frame_s is not None:
         print(f"first frame after {t_call - _T0 + result.first_frame_s:.2f} s since the command started "
               f"({result.first_frame_s:.2f} s in the render)", file=sys.stderr)
-              ", ".join(f"{k} {v:.1f}" for k, v in result.stats.items()), file=sys.stderr)
-    if result.truncated is not None:
     if args.verbose and result.stats:
         print("busy seconds per stage (stages overlap in threads): " +
+              ", ".join(f"{k} {v:.1f}" for k, v in result.stats.items()), file=sys.stderr)
+    if result.truncated is not None:
         _err(f"{result.truncated}; rendered the {result.frames} readable frames to {result.output}")
         return EXIT_TRUNCATED
     return EXIT_OK
@@ -256,10 +256,10 @@ def cmd_propagate(argv: list[str]) -> int:
         return farm_cli.run(job, args)
     from app.core.reel import prepare
     prepare(job, shots=not args.no_shots, progress=_luma_progress(args.quiet, args.progress_json))
-
-def cmd_render(argv: list[str]) -> int:
     return _run_job(job, args)
 
+
+def cmd_render(argv: list[str]) -> int:
     args = render_parser().parse_args(argv)
     from app.core.project import Project
     from app.core.render import job_from_project
@@ -271,10 +271,10 @@ def cmd_render(argv: list[str]) -> int:
         return farm_cli.run(job, args, project=doc)
     from app.core.reel import prepare
     prepare(job, project=doc, progress=_luma_progress(args.quiet, args.progress_json))
-
-def _luma_progress(quiet: bool, machine: bool = False):
     return _run_job(job, args)
 
+
+def _luma_progress(quiet: bool, machine: bool = False):
     """A progress callback (done, total) for the luma pass, printed like a render's."""
     from app.core.render import RenderProgress
     printer, t0 = ProgressPrinter(quiet=quiet, machine=machine), time.perf_counter()
@@ -314,11 +314,11 @@ def cmd_bench(argv: list[str]) -> int:
     if "--gui" in argv:
         from app.gui.bench_gui import main as gui_bench
         return int(gui_bench([a for a in argv if a != "--gui"]) or 0)
-    if "--render" in argv:
-        from app.core.bench_render import main as render_bench
     if "--reel" in argv:
         from app.core.bench_reel import main as reel_bench
         return int(reel_bench([a for a in argv if a != "--reel"]) or 0)
+    if "--render" in argv:
+        from app.core.bench_render import main as render_bench
         return int(render_bench([a for a in argv if a != "--render"]) or 0)
     if "--interactive" in argv:
         from app.core.bench_interactive import main as interactive_bench
