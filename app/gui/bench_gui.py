@@ -3,6 +3,11 @@
 Measures
 * stroke -> screen: from the mouse release of a real stroke to the first paint of the
   viewer showing a frame of the new generation (aim < 150 ms);
+* correction -> screen: a stroke on frame 100 of 120 (a correction over what propagation
+  from frame 0 gives there) until frame 100 is updated on screen (aim < 300 ms), and the
+  same after Undo;
+* reopen -> colour: from opening the saved project in a new window until every frame shows
+  colour (timeline all done, the viewer painted in colour; aim < 1 s);
 * streaming rate: frames per second arriving in the GUI during propagation;
 * the longest GUI event-loop stall while propagation runs and while an export runs,
   from a 2 ms QTimer recording the gaps between its ticks (aim < 50 ms).
@@ -73,7 +78,7 @@ class StallMeter:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="hueshot bench --gui")
-    ap.add_argument("--frames", type=int, default=48)
+    ap.add_argument("--frames", type=int, default=120)
     ap.add_argument("--method", default="")
     ap.add_argument("--device", default="auto")
     args = ap.parse_args(argv)
@@ -151,6 +156,59 @@ def main(argv=None) -> int:
     latency = (marks.get("screen", float("nan")) - t0) * 1000
     fps = count[0] / t_prop
 
+    # Correction on a late frame: the base is what the frame shows now (from the cache).
+    late = min(100, args.frames - 1)
+    win.seek(late)
+    pump_until(lambda: win.current == late)
+    app.processEvents()
+    meter.start()
+    win.tools.set_color((60, 90, 210))
+    stroke(0.35)
+    t0 = marks["release"]
+    pump_until(lambda: "screen" in marks)
+    t_corr = (marks["screen"] - t0) * 1000
+    pump_until(lambda: win._last_finished == (win.generation, True))
+    t_corr_all = time.perf_counter() - t0
+    n_corr = win._frames_this_run
+    # Undo of it: the frame's previous chroma is cached; nothing is recomputed.
+    gen0 = win.generation
+    paints = []
+    v.on_painted = lambda: paints.append(time.perf_counter())
+    t0 = time.perf_counter()
+    win.undo.undo()
+    pump_until(lambda: win.generation > gen0 and win.store.generation_of(late) == win.generation)
+    n_paints = len(paints)
+    pump_until(lambda: len(paints) > n_paints)
+    t_undo = (paints[-1] - t0) * 1000
+    v.on_painted = on_paint
+    pump_until(lambda: win._last_finished == (win.generation, True))
+    n_undo = win._frames_this_run
+    stall_corr = meter.stop()
+
+    # Save, close, reopen in a new window: in colour from the project's cache folder.
+    proj = os.path.join(tmp, "bench.hueshot")
+    assert win._save_to(proj)
+    pump_until(lambda: True)
+    win.close()
+    app.processEvents()
+    win = MainWindow(proxy_height=480, settings=settings)
+    win.ask = lambda *a: QMessageBox.StandardButton.Discard
+    win.resize(1280, 800)
+    win.show()
+    pump_until(lambda: win.workers.worker.method is not None)
+    from app.gui.timeline import DONE
+    v = win.viewer
+    painted = {}
+    v.on_painted = lambda: painted.setdefault("color", time.perf_counter()) if v.color_img is not None else None
+    meter.start()
+    t0 = time.perf_counter()
+    win.open_path(proj)
+    pump_until(lambda: win.luma is not None and (win.timeline.states == DONE).all() and "color" in painted)
+    t_reopen = (time.perf_counter() - t0) * 1000
+    pump_until(lambda: win._last_finished == (win.generation, True))
+    n_reopen = win._frames_this_run
+    stall_reopen = meter.stop()
+
     dlg = win.export_dialog()
     dlg.set_method(None)                           # the preview's own chroma
     dlg.set_format("h264")
@@ -172,6 +230,12 @@ def main(argv=None) -> int:
         ("stroke end -> updated frame on screen", f"{latency:.0f} ms (aim < 150)"),
         ("frames streamed per second (propagation)", f"{fps:.1f} fps ({count[0]} frames in {t_prop:.2f} s)"),
         ("longest GUI stall during propagation", f"{stall_prop:.0f} ms (aim < 50)"),
+        (f"correction on frame {late} -> frame {late} on screen", f"{t_corr:.0f} ms (aim < 300); "
+         f"{n_corr} frames recomputed in {t_corr_all:.2f} s"),
+        ("undo of it -> frame on screen", f"{t_undo:.0f} ms; {n_undo} frames recomputed"),
+        ("longest GUI stall during correction + undo", f"{stall_corr:.0f} ms (aim < 50)"),
+        ("reopen saved project -> every frame in colour", f"{t_reopen:.0f} ms (aim < 1000); {n_reopen} frames recomputed"),
+        ("longest GUI stall during reopen", f"{stall_reopen:.0f} ms (aim < 50)"),
         ("export H.264 (full res)", f"{args.frames / t_exp:.1f} fps, {'ok' if ok else 'FAILED'}"),
         ("longest GUI stall during export", f"{stall_exp:.0f} ms (aim < 50)"),
     ]

@@ -13,6 +13,7 @@ The export tells frames that match the current edits (generation) from stale one
 """
 from __future__ import annotations
 
+import functools
 import threading
 from collections import OrderedDict
 
@@ -22,12 +23,14 @@ from app.core.cache import ChromaCache
 from models.color import compose_rgb
 
 
+@functools.lru_cache(maxsize=1)
 def gray_lut() -> np.ndarray:
     """uint8 luma code (L*2.55, the LumaCache storage) -> sRGB grey triplet, as compose_rgb
     would produce with zero chroma: the grey view and the colour view share one tone curve."""
     L = (np.arange(256, dtype=np.float32) / 2.55).reshape(1, 256)
-    rgb = compose_rgb(L, np.zeros((1, 256, 2), np.float32))[0]
-    return np.ascontiguousarray(rgb)
+    rgb = np.ascontiguousarray(compose_rgb(L, np.zeros((1, 256, 2), np.float32))[0])
+    rgb.setflags(write=False)            # shared by every window (cached)
+    return rgb
 
 
 class FrameStore:

@@ -27,13 +27,25 @@ from app.gui.qimage import gray_to_qimage, rgb_to_qimage
 from app.gui.timeline import COMPUTING, DONE, NONE, STALE, Timeline
 from app.gui.tools import TOOL_KEYS, TOOLS, ToolPanel, ToolState
 from app.gui.viewer import Viewer
-from app.gui.worker import KeySpec, WorkerThread
+from app.gui.worker import DisplayLoader, KeySpec, WorkerThread
 from models.base import HintStroke
 
 log = logging.getLogger(__name__)
 
 MEDIA_FILTER = "Video or project (*.mp4 *.mov *.mkv *.avi *.webm *.m4v *.mxf *.hueshot *.json);;All files (*)"
 SHUTTLE = (1, 2, 4, 8)
+
+
+def _block_mean(img: np.ndarray, f: int) -> np.ndarray:
+    """Shrink by an integer factor, uint8 in and out: every (f//2)-th pixel, then the mean of
+    2 x 2 blocks of those (a 46-line thumbnail of a 480-line frame in well under 1 ms)."""
+    if f <= 1:
+        return img
+    s = max(1, f // 2)
+    img, f = img[::s, ::s], max(1, f // s)
+    h, w = img.shape[0] // f * f, img.shape[1] // f * f
+    blocks = img[:h, :w].reshape(h // f, f, w // f, f, *img.shape[2:])
+    return (blocks.mean(axis=(1, 3)) + 0.5).astype(np.uint8)
 
 
 class MainWindow(QMainWindow):
@@ -60,6 +72,8 @@ class MainWindow(QMainWindow):
         self.last_error: str | None = None
         self._edit_focus = 0
         self._lut = gray_lut()
+        self._lut1 = np.ascontiguousarray(self._lut[:, 0])
+        self._shown = -1                   # frame index the viewer holds
         self._play_dir = 0
         self._shuttle = 0
         self._frames_this_run = 0
@@ -80,6 +94,8 @@ class MainWindow(QMainWindow):
         self._build_actions()
 
         self.workers = WorkerThread()
+        self.loader = DisplayLoader()
+        self.loader.loaded.connect(self._on_loaded)
         w = self.workers.worker
         w.opening.connect(self._on_opening)
         w.opened.connect(self._on_opened)
@@ -89,7 +105,11 @@ class MainWindow(QMainWindow):
         w.finished.connect(self._on_finished)
         w.failed.connect(self._on_worker_error)
         w.deviceReady.connect(self._on_device)
-        w.deviceRequested.emit(self.settings.value("device", "auto"), self.settings.value("method", "") or "")
+        # Asked for once the event loop runs, after the window is up: building the method
+        # imports torch in the worker thread, which holds the GIL for seconds and would hold
+        # up the window's construction and first paint (`hueshot bench --startup`).
+        QTimer.singleShot(0, lambda: w.deviceRequested.emit(self.settings.value("device", "auto"),
+                                                            self.settings.value("method", "") or ""))
 
         self.viewer.strokeFinished.connect(self._on_stroke)
         self.viewer.colorSampled.connect(self._on_sampled)
@@ -291,6 +311,7 @@ class MainWindow(QMainWindow):
         self.undo.setClean()
         self.info = self.luma = None
         self.store = None
+        self.loader.reset(None)
         self.current = 0
         self.viewer.show(None, None, None, [])
         self.timeline.reset(0, None)
@@ -325,6 +346,7 @@ class MainWindow(QMainWindow):
         self.store = FrameStore(len(luma), (w, h), disk_dir=disk, read_dirs=read)
         self.store.luma = luma
         self.workers.worker.store = self.store
+        self.loader.reset(self.store)
         self.doc.bind(info, luma.size)
         self.timeline.reset(len(luma), self._thumb)
         self.progress.hide()
@@ -359,18 +381,19 @@ class MainWindow(QMainWindow):
     def frame_count(self) -> int:
         return len(self.luma) if self.luma is not None else 0
 
-    def _gray_rgb(self, i: int) -> np.ndarray:
-        return self._lut[self.luma.raw(i)]
+    def _gray(self, i: int) -> np.ndarray:
+        """The grey view of frame i (one channel: compose_rgb's grey has R = G = B)."""
+        return self._lut1[self.luma.raw(i)]
 
     def _thumb(self, i: int):
-        import cv2
-        # memory only: a thumbnail never reads the disk or converts colour on the GUI thread
+        """Timeline thumbnail: memory only (never a disk read or a colour conversion on the GUI
+        thread) and numpy block means, not cv2.resize, which waits for OpenCV's thread pool
+        while the worker keeps it busy (30-60 ms a call measured on the loaded 2-core host)."""
         rgb = self.store.cached_rgb(i) if self.store else None
-        src = rgb if rgb is not None else self._gray_rgb(i)
-        h = Timeline.THUMB_H
-        w = max(1, int(round(src.shape[1] * h / src.shape[0])))
-        small = cv2.resize(src, (w, h), interpolation=cv2.INTER_AREA)
-        return rgb_to_qimage(small) if small.ndim == 3 else gray_to_qimage(small)
+        f = max(1, self.luma.size[1] // Timeline.THUMB_H)
+        if rgb is None:
+            return gray_to_qimage(self._lut1[_block_mean(self.luma.raw(i), f)])
+        return rgb_to_qimage(_block_mean(rgb, f))
 
     def seek(self, i: int) -> None:
         n = self.frame_count()
@@ -385,9 +408,15 @@ class MainWindow(QMainWindow):
 
     def _show_current(self) -> None:
         i = self.current
-        gray = self._gray_rgb(i)
-        rgb = self.store.rgb(i)
-        self.viewer.show(rgb_to_qimage(rgb) if rgb is not None else None, rgb_to_qimage(gray),
+        gray = self._gray(i)
+        rgb = self.store.cached_rgb(i)
+        color = rgb_to_qimage(rgb) if rgb is not None else None
+        if rgb is None and self.store.sig_of(i) is not None:
+            self.loader.request(i)       # read and composed off the GUI thread; shown on `loaded`
+            if self._shown == i:
+                color = self.viewer.color_img    # same frame: its old colour until the new one is in
+        self._shown = i
+        self.viewer.show(color, gray_to_qimage(gray),
                          self.luma[i], self.doc.strokes(i) if self.doc else [])
         n = self.frame_count()
         state = {NONE: "no colour yet", STALE: "stale", COMPUTING: "computing", DONE: "propagated"}[int(self.timeline.states[i])]
@@ -545,7 +574,7 @@ class MainWindow(QMainWindow):
         self.workers.worker.propagateRequested.emit(self.generation, specs, int(self._edit_focus),
                                                     None if frames is None else list(frames))
         if self._to_warm:
-            self.workers.worker.warmRequested.emit(self.generation, self._to_warm)
+            self.loader.warm(self._to_warm)
 
     def _adopt(self, specs) -> None:
         """Give every frame its key for the current keyframes (app.core.cache.frame_keys): a
@@ -675,6 +704,12 @@ class MainWindow(QMainWindow):
         self._last_finished = (gen, completed)
         self.propagationFinished.emit(gen, completed)
 
+    @Slot(int)
+    def _on_loaded(self, i: int) -> None:
+        self.timeline.invalidate_thumb(i)
+        if i == self.current:
+            self._show_current()
+
     def _uncompute(self) -> None:
         """A run ended early: frames it did not reach are stale (old colour) or have none."""
         if self.store is None:
@@ -775,6 +810,7 @@ class MainWindow(QMainWindow):
         if self.doc is not None:
             self.doc.close()           # a clean exit leaves no recovery file behind
         self.workers.stop()
+        self.loader.stop()
         self.render_queue.shutdown()   # a running queued render is stopped and queued again
         e.accept()
 

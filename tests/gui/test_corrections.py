@@ -58,10 +58,11 @@ def test_late_correction_lands_first_and_keeps_frames_it_cannot_change(qtbot, wi
     wait_done(qtbot, win)
     assert win._frames_this_run == 0 and (win.timeline.states == DONE).all()
     assert all(np.abs(win.store.ab(i) - before[i]).max() < 0.1 for i in range(clip.frames))
-    px = win.viewer.current_rgb()
     x0, y0, x1, y1 = obj_center_box(sc, 33)
-    c = px[y0:y1, x0:x1].reshape(-1, 3).mean(0)
-    assert c[0] > c[2] + 20 and c[1] > c[2] + 20, c       # yellow again, not green
+
+    def shown():
+        return win.viewer.current_rgb()[y0:y1, x0:x1].reshape(-1, 3).mean(0)
+    qtbot.waitUntil(lambda: shown()[0] > shown()[2] + 20 and shown()[1] > shown()[2] + 20, timeout=1000)  # yellow
     win.undo.redo()                                        # redo: also cached
     wait_done(qtbot, win)
     assert win._frames_this_run == 0
