@@ -148,8 +148,9 @@ class Farm:
         self.ray = _ray()
         self._owned = False
         self.started_seconds = 0.0
-        # called with {segment index: worker pid} as tasks report (tests kill a worker with it)
-        self.on_pids: Callable[[dict], None] | None = None
+        # called with ({segment: frames done}, {segment: worker pid}) as tasks report
+        # (a test kills a worker mid-render with it)
+        self.on_report: Callable[[dict, dict], None] | None = None
 
     def __enter__(self) -> "Farm":
         ray = self.ray
@@ -224,12 +225,12 @@ class Farm:
                             seg, f"{seg.label}: its worker died {self.max_retries + 1} times ({type(exc).__name__})"))
                         frames_of[seg.index] = 0
                 now = time.perf_counter()
-                if now - last_poll < 0.25 or (progress is None and self.on_pids is None):
+                if now - last_poll < 0.25 or (progress is None and self.on_report is None):
                     continue
                 last_poll = now
                 snap, pids = ray.get(reporter.snapshot.remote())
-                if self.on_pids is not None:
-                    self.on_pids(pids)
+                if self.on_report is not None:
+                    self.on_report(snap, pids)
                 for i, d in snap.items():
                     if i not in closed:
                         frames_of[i] = d

@@ -10,22 +10,20 @@ import sys
 from pathlib import Path
 
 
-def shots_for(job, project=None, quiet: bool = True) -> list[tuple[int, int]] | None:
-    """The reel's shots (inclusive pairs): the project's own list when it has one, else the
-    cuts detected on the source (cached in the project's or the user's cache folder), else
-    None (the whole range is one segment)."""
-    shots = getattr(project, "shots", None) if project is not None else None
-    if shots:
-        return [(int(a), int(b)) for a, b in shots]
-    try:
-        from app.core.lumastore import open_store, project_cache_dir
-    except ImportError:
+def shots_for(job, project=None, no_shots: bool = False, progress=None) -> list[tuple[int, int]] | None:
+    """The reel's shots (inclusive pairs). The project's own list when it has one: then the
+    head decodes nothing and each worker reads the luma of its own shot. Otherwise the cuts
+    are detected the way a plain render finds them (app.core.reel.prepare: one decode into the
+    disk luma store in the project's cache folder), and the store travels with the tasks so
+    the workers skip their luma pass. None: the whole range is one segment (--no-shots)."""
+    own = list(getattr(project, "shots", None) or []) if project is not None else []
+    if own:
+        return [(int(a), int(b)) for a, b in own]
+    if no_shots:
         return None
-    root = None
-    if project is not None and getattr(project, "path", None):
-        root = project_cache_dir(project.path)
-    store = open_store(job.input, cache_root=root, proxy_height=job.proxy_height)
-    return [(int(a), int(b)) for a, b in store.shots] if store is not None else None
+    from app.core.reel import prepare
+    prepare(job, project=project, progress=progress)
+    return list(job.shots) if job.shots else None
 
 
 def run(job, args, project=None) -> int:
@@ -35,9 +33,13 @@ def run(job, args, project=None) -> int:
     from app.core.render import RenderCancelled
 
     printer = ProgressPrinter(quiet=args.quiet, machine=getattr(args, "progress_json", False))
+    from app.cli import _luma_progress
+    shots = shots_for(job, project, no_shots=getattr(args, "no_shots", False),
+                      progress=_luma_progress(args.quiet, getattr(args, "progress_json", False)))
     with open_media(job.input) as src:
         n = src.info.frame_count
-    shots = shots_for(job, project, quiet=args.quiet)
+    if job.luma_store is not None:
+        n = min(n, len(job.luma_store))       # a truncated source: its readable frames
     try:
         with Farm(args.farm) as farm:
             if not args.quiet:

@@ -86,8 +86,9 @@ def segment_job(job: RenderJob, seg: Segment, output: Path) -> RenderJob:
     """The plain render of one segment: its range, its own keys and strokes, lossless, no audio."""
     keys = {int(f): v for f, v in job.keys.items() if seg.start <= int(f) < seg.end}
     strokes = [s for s in job.strokes if seg.start <= s.frame < seg.end]
+    extra = {"shots": [(seg.start, seg.end - 1)]} if hasattr(job, "shots") else {}
     return dataclasses.replace(job, output=Path(output), keys=keys, strokes=strokes, start=seg.start,
-                               end=seg.end, export=ExportSettings(format="ffv1", audio=False))
+                               end=seg.end, export=ExportSettings(format="ffv1", audio=False), **extra)
 
 
 def segment_hash(job: RenderJob, seg: Segment) -> str:
@@ -96,8 +97,17 @@ def segment_hash(job: RenderJob, seg: Segment) -> str:
     h = hashlib.sha1()
     src = Path(job.input)
     try:
-        st = src.stat()
-        h.update(f"{src.resolve()}|{st.st_size}|{st.st_mtime_ns}".encode())
+        if src.is_dir():
+            # a frame folder: the files of this segment's frames (a mended frame of another
+            # shot leaves this segment valid)
+            names = sorted(n for n in os.listdir(src) if not n.startswith("."))
+            h.update(f"{src.resolve()}|{len(names)}".encode())
+            for n in names[seg.start:seg.end]:
+                st = (src / n).stat()
+                h.update(f"|{n}|{st.st_size}|{st.st_mtime_ns}".encode())
+        else:
+            st = src.stat()
+            h.update(f"{src.resolve()}|{st.st_size}|{st.st_mtime_ns}".encode())
     except OSError:
         h.update(str(src).encode())
     h.update(f"|{seg.start}|{seg.end}|{job.method}|{job.proxy_height}|{getattr(job, 'auto', '')}".encode())

@@ -91,7 +91,7 @@ class QueueJob:
 # ------------------------------------------------------------------------------ progress
 # The render has two stages: a fast decode of the proxy luma, then the render itself. As a
 # whole-job fraction the first counts for a small share (it runs ~4x faster than the render).
-_STAGE_SPAN = {"luma": (0.0, 0.15), "render": (0.15, 1.0)}
+_STAGE_SPAN = {"luma": (0.0, 0.15), "render": (0.15, 0.97), "join": (0.97, 1.0)}   # join: a farm render
 
 
 def parse_progress(line: str) -> dict | None:
