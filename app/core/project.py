@@ -462,7 +462,11 @@ class Project:
             self.in_point = None if rng.get("in") is None else int(rng["in"])
             self.out_point = None if rng.get("out") is None else int(rng["out"])
         self.settings = dict(data.get("settings") or {})
-        self.shots = [(int(s[0]), int(s[1])) for s in data.get("shots") or []]
+        from app.core.shots import shots_field
+        try:
+            self.shots = shots_field(data.get("shots"))
+        except ValueError as exc:
+            raise ProjectError(f"{p}: {exc}") from None
         layers = layers_dir_for(p)
         if data.get("layers"):
             layers = p.parent / data["layers"]

@@ -323,7 +323,9 @@ def _run(job, src, info, start, end, keys_rgb, propagator, method, device_name, 
         # ------------------------------------------------ keyframe chroma at proxy size
         for f, rgb in keys_rgb.items():
             small = cv2.resize(rgb, (pw, ph), interpolation=cv2.INTER_AREA) if (pw, ph) != (info.width, info.height) else rgb
-            keys_rel[f - start] = rgb_to_ab(small)
+            # a reel keeps its keys as proxy RGB (uint8, a third of float ab's size) until its
+            # shot is propagated (app.core.shots.propagate_shots): memory per key stays small
+            keys_rel[f - start] = np.ascontiguousarray(small) if job.shots else rgb_to_ab(small)
         by_frame: dict[int, list[HintStroke]] = {}
         for s in job.strokes:
             by_frame.setdefault(s.frame - start, []).append(s)
@@ -331,6 +333,7 @@ def _run(job, src, info, start, end, keys_rgb, propagator, method, device_name, 
             from app.core.shots import reel_plans
             shot_plans = reel_plans(job.shots, start, end, keys_rel, by_frame, luma, job.auto)
             grey_shots = [(p.start + start, p.end + start) for p in shot_plans if p.grey]
+            keys_rel = {}             # the plans hold them now, each shot drops its own when done
         else:
             built = build_keys(luma, keys_rel, by_frame, propagator, should_stop)
             if built is None:
@@ -341,7 +344,11 @@ def _run(job, src, info, start, end, keys_rgb, propagator, method, device_name, 
             keys_rel = {0: auto_colorize(luma[0])}
         for f, rgb in keys_rgb.items():
             if f - start not in by_frame:   # a keyframe's own frame keeps its full-resolution colour
-                full_key_ab[f - start] = rgb
+                # a reel holds the key's file name (or the caller's own array) and reads it again
+                # when its frame comes, not every full-resolution key for the whole render
+                full_key_ab[f - start] = job.keys.get(f, rgb) if job.shots else rgb
+        if job.shots:
+            keys_rgb.clear()
     # -------------------------------------------------------------- pass 2: the pipeline
     q_luma = stages.queue(4)    # (i, L_full)
     q_ab = stages.queue(6)      # (i, ab_proxy)
@@ -449,7 +456,10 @@ def _run(job, src, info, start, end, keys_rgb, propagator, method, device_name, 
             if not i == j == done:
                 raise RenderError(f"internal error: frame order {i}/{j}/{done}")
             if i in full_key_ab:
-                ab_full = rgb_to_ab(full_key_ab[i])
+                key = full_key_ab.pop(i)
+                if not isinstance(key, np.ndarray):
+                    key = load_key_image(key, start + i, (info.width, info.height), job.input)
+                ab_full = rgb_to_ab(key)
             elif ab.shape[:2] == L.shape:
                 ab_full = ab
             else:

@@ -84,6 +84,25 @@ def validate_shots(shots: Sequence[Sequence[int]], n: int, where: str = "shots")
     return out
 
 
+def shots_field(value) -> list[Shot]:
+    """The project file's "shots" (absent or null: none yet); ValueError says what is wrong.
+    Checked against the source's length when a render uses them (validate_shots)."""
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise ValueError(f'"shots" must be a list of [start, end] pairs, got {type(value).__name__}')
+    out: list[Shot] = []
+    for i, s in enumerate(value):
+        if not (isinstance(s, list) and len(s) == 2 and all(isinstance(x, int) and not isinstance(x, bool) for x in s)):
+            raise ValueError(f'"shots"[{i}] must be a [start, end] pair of integers, got {s!r}')
+        a, b = s
+        if a < 0 or b < a or (out and a != out[-1][1] + 1):
+            raise ValueError(f'"shots"[{i}] is {a}..{b}: shots must follow each other without gaps '
+                             f'(the previous ends at {out[-1][1] if out else -1})')
+        out.append((a, b))
+    return out
+
+
 def clip_shots(shots: Sequence[Shot], start: int, end: int) -> list[Shot]:
     """The shots (cut at the range's ends) covering start..end-1 (``end`` exclusive)."""
     out = []
@@ -151,6 +170,7 @@ def propagate_shots(propagator, luma, plans: Sequence[ShotPlan],
     without a key or a stroke come out grey (zero chroma). Indices are those of ``luma``.
     Keys are built per shot (models.keys.build_keys), so a correction's base is propagated
     from the keys of its own shot only."""
+    from models.color import rgb_to_ab
     from models.keys import build_keys
     size = None
     for plan in plans:
@@ -166,7 +186,11 @@ def propagate_shots(propagator, luma, plans: Sequence[ShotPlan],
                 yield PropagatedFrame(plan.start + i, zero, conf)
             continue
         view = SubLuma(luma, plan.start, plan.end + 1)
-        keys = build_keys(view, plan.images_ab, plan.strokes, propagator, should_stop)
+        # keys may come as proxy RGB (uint8, the render's compact form): chroma only now
+        images = {f: rgb_to_ab(v) if v.dtype == np.uint8 else v for f, v in plan.images_ab.items()}
+        plan.images_ab = {}           # this shot's keys are not needed after it
+        keys = build_keys(view, images, plan.strokes, propagator, should_stop)
+        del images
         if keys is None:
             return
         frames = propagator.run(view, keys, should_stop=should_stop)

@@ -97,3 +97,19 @@ def test_project_saves_and_loads_its_shots(reel, tmp_path):
         pass
     else:
         raise AssertionError("a gap between shots accepted")
+
+
+def test_broken_shots_field_is_a_clear_error(reel, tmp_path):
+    from app.core.project import ProjectError
+    doc = Project(reel.video)
+    path = doc.save(tmp_path / "p.hueshot")
+    data = json.loads(path.read_text())
+    for bad, words in (([[0, 5], [7, 9]], "without gaps"), ("x", "must be a list"), ([[0, "a"]], "pair of integers")):
+        data["shots"] = bad
+        path.write_text(json.dumps(data))
+        try:
+            Project.load(path)
+        except ProjectError as exc:
+            assert words in str(exc) and "p.hueshot" in str(exc)
+        else:
+            raise AssertionError(f"{bad!r} accepted")
