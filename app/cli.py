@@ -105,6 +105,13 @@ class ProgressPrinter:
 
 
 # ----------------------------------------------------------------------------- parsers
+class _OneLineParser(argparse.ArgumentParser):
+    """A usage error is one line (the command and the problem; `-h` shows the usage)."""
+
+    def error(self, message):
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} -h)\n")
+
+
 def _key_arg(text: str):
     n, sep, path = text.partition("=")
     if not sep or not path:
@@ -142,7 +149,7 @@ def _add_output_args(p: argparse.ArgumentParser) -> None:
 
 
 def propagate_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = _OneLineParser(
         prog="hueshot propagate", formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Colourise a grey shot from coloured keyframes and/or hint strokes.",
         epilog="""examples:
@@ -177,7 +184,7 @@ frames rendered), 130 interrupted.""")
 
 
 def render_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="hueshot render", description="Render a saved .hueshot project.")
+    p = _OneLineParser(prog="hueshot render", description="Render a saved .hueshot project.")
     p.add_argument("project", metavar="PROJECT", help=".hueshot project file")
     _add_output_args(p)
     p.add_argument("--method", default="quality",
@@ -230,15 +237,47 @@ def _run_job(job, args) -> int:
     return EXIT_OK
 
 
+def _join_dash_values(argv: list[str], options=("--key",)) -> list[str]:
+    """``--key -1=a.png`` -> ``--key=-1=a.png``: argparse takes a value starting with '-' for
+    an option and says only "expected one argument"; joined, the value reaches its check."""
+    out, i = [], 0
+    while i < len(argv):
+        if argv[i] in options and i + 1 < len(argv) and argv[i + 1].startswith("-") and "=" in argv[i + 1]:
+            out.append(f"{argv[i]}={argv[i + 1]}")
+            i += 2
+        else:
+            out.append(argv[i])
+            i += 1
+    return out
+
+
+def _check_values(args) -> str | None:
+    """The command line's values through app.core.validate, before any file is opened; the
+    problem as one line, or None."""
+    from app.core.export import ExportSettings
+    from app.core.validate import ValidationError, check_export_settings, check_int, check_proxy_height
+    try:
+        if getattr(args, "proxy_height", None) is not None:
+            check_proxy_height(args.proxy_height, "", "--proxy-height")
+        for name in ("start", "end"):
+            if getattr(args, name, None) is not None:
+                check_int(getattr(args, name), "", f"--{name}", 0)
+        check_export_settings(ExportSettings(crf=args.crf, preset=args.preset), "--")
+    except ValidationError as exc:
+        return str(exc).replace("-- crf (H.264 quality)", "--crf").replace("-- preset", "--preset")
+    return None
+
+
 def cmd_propagate(argv: list[str]) -> int:
-    args = propagate_parser().parse_args(argv)
+    args = propagate_parser().parse_args(_join_dash_values(argv))
     from app.core.project import load_strokes
     from app.core.render import RenderJob
+    problem = _check_values(args)
+    if problem:
+        _err(problem)
+        return EXIT_USAGE
     if args.start is not None and args.end is not None and args.end < args.start:
         _err(f"--end {args.end} is before --start {args.start}")
-        return EXIT_USAGE
-    if args.proxy_height < 16:
-        _err(f"--proxy-height {args.proxy_height} is too small (minimum 16)")
         return EXIT_USAGE
     keys: dict[int, str] = {}
     for index, path in args.key:
@@ -250,7 +289,8 @@ def cmd_propagate(argv: list[str]) -> int:
     job = RenderJob(input=Path(args.input), output=Path(args.output), keys=keys, strokes=strokes,
                     proxy_height=args.proxy_height, start=args.start or 0, auto=args.auto,
                     end=None if args.end is None else args.end + 1, method=args.method,
-                    device=args.device, export=_export_settings(args))
+                    device=args.device, export=_export_settings(args),
+                    protect=[Path(args.hints)] if args.hints else [])
     if args.farm:
         from app.core import farm_cli
         return farm_cli.run(job, args)
@@ -261,6 +301,10 @@ def cmd_propagate(argv: list[str]) -> int:
 
 def cmd_render(argv: list[str]) -> int:
     args = render_parser().parse_args(argv)
+    problem = _check_values(args)
+    if problem:
+        _err(problem)
+        return EXIT_USAGE
     from app.core.project import Project
     from app.core.render import job_from_project
     doc = Project.load(args.project)
@@ -379,7 +423,18 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _dispatch(argv: list[str]) -> int:
+    import logging
     from app.core.export import ExportError
+    from app.core.validate import ValidationError
+    # warnings of the core (a grey keyframe, a colourless hint) as one line each
+    say = logging.StreamHandler(sys.stderr)
+    say.setFormatter(logging.Formatter("hueshot: warning: %(message)s"))
+    say.setLevel(logging.WARNING)
+    app_log = logging.getLogger("app")
+    if not any(getattr(h, "_hueshot", False) for h in app_log.handlers):
+        say._hueshot = True
+        app_log.addHandler(say)
+        app_log.propagate = False
     from app.core.media import MediaError
     from app.core.project import ProjectError
     from app.core.render import RenderError
@@ -391,7 +446,7 @@ def _dispatch(argv: list[str]) -> int:
         return cmd_gui(argv)
     except SystemExit as exc:   # argparse: -h (0) or a usage error (2)
         return int(exc.code or 0) if isinstance(exc.code, int) else EXIT_USAGE
-    except (MediaError, RenderError, ExportError, ProjectError) as exc:
+    except (MediaError, RenderError, ExportError, ProjectError, ValidationError) as exc:
         _err(str(exc))
         return EXIT_ERROR
     except MemoryError:
@@ -407,6 +462,14 @@ def _dispatch(argv: list[str]) -> int:
     except KeyboardInterrupt as exc:
         _err(str(exc) if getattr(exc, "signum", None) else "interrupted")
         return getattr(exc, "exit_code", EXIT_INTERRUPTED)
+    except RecursionError:
+        _err("an input nests too deeply to be read")
+        return EXIT_ERROR
+    except Exception as exc:   # a bug: still one line (HUESHOT_DEBUG=1 shows the traceback)
+        if os.environ.get("HUESHOT_DEBUG"):
+            raise
+        _err(f"internal error: {type(exc).__name__}: {exc} (run with HUESHOT_DEBUG=1 for the traceback)")
+        return EXIT_ERROR
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -426,7 +426,10 @@ class FrameFolderSource(MediaSource):
 
     def __init__(self, path: Path, fps: float = 24.0):
         self.path = path
-        files = sorted((p for p in path.iterdir() if p.suffix.lower() in IMAGE_EXTS), key=_natural_key)
+        # hidden files are no frames: macOS writes "._NAME" resource forks beside every file
+        # copied to a foreign disk, and they would sort first as frame 0
+        files = sorted((p for p in path.iterdir() if p.suffix.lower() in IMAGE_EXTS
+                        and not p.name.startswith(".") and p.is_file()), key=_natural_key)
         if not files:
             raise MediaError(path, "folder contains no image frames (PNG, JPEG, TIFF)")
         self.files = files
@@ -530,6 +533,11 @@ class LumaCache:
         if not 0 <= start < end:
             raise MediaError(info.path, f"frame range {start}..{end - 1} is empty or out of range "
                                         f"(shot has {info.frame_count} frames)")
+        from app.core.validate import ValidationError, check_frame_size
+        try:   # propagation cannot run on frames this small (OpenCV fails or crashes)
+            check_frame_size(info.path, info.width, info.height, proxy_height)
+        except ValidationError as exc:
+            raise MediaError(info.path, str(exc).split(": ", 1)[1]) from None
         w, h = proxy_size(info.width, info.height, proxy_height)
         frames = np.empty((end - start, h, w), np.uint8)
         count = 0

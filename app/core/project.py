@@ -41,7 +41,6 @@ import hashlib
 import json
 import os
 import shutil
-import tempfile
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -51,7 +50,9 @@ from typing import Any, Callable
 import cv2
 import numpy as np
 
-from app.core.fsutil import fsync_path
+from app.core.fsutil import create_exclusive, fsync_path, keep_mode
+from app.core.shutdown import sweep_stale, temp_tag
+from app.core.validate import ValidationError, check_project_fields, check_stroke, check_strokes, read_json
 
 from models.base import HintStroke
 
@@ -60,6 +61,10 @@ FORMAT_VERSION = 1
 PROJECT_SUFFIX = ".hueshot"
 LAYERS_SUFFIX = ".hueshot-layers"
 DEFAULT_PROXY_HEIGHT = 480
+# what this version reads and writes; anything else in a file is carried through unchanged
+KNOWN_FIELDS = {"format", "version", "app_version", "saved_at", "source", "proxy_height", "method",
+                "range", "keyframes", "strokes", "settings", "layers", "origin", "session_id",
+                "autosaved_at", "shots"}
 
 
 class ProjectError(Exception):
@@ -81,60 +86,44 @@ def stroke_to_dict(s: HintStroke) -> dict:
 
 
 def stroke_from_dict(d: dict, where: str = "stroke") -> HintStroke:
-    try:
-        points = [(float(p[0]), float(p[1])) for p in d["points"]]
-        color = tuple(int(c) for c in d.get("color", (0, 0, 0)))
-        if len(color) != 3 or not all(0 <= c <= 255 for c in color):
-            raise ValueError(f"{where}: color must be three integers 0..255, got {d.get('color')!r}")
-        if not points:
-            raise ValueError(f"{where} has no points")
-        radius = float(d.get("radius", 0.01))
-        if not radius > 0:
-            raise ValueError(f"{where}: radius must be > 0, got {radius}")
-        return HintStroke(frame=int(d["frame"]), points=points, radius=radius, color=color,
-                          erase=bool(d.get("erase", False)), id=str(d.get("id") or uuid.uuid4().hex[:12]))
-    except KeyError as exc:
-        raise ValueError(f"{where} lacks the field {exc.args[0]!r}") from None
-    except (TypeError, IndexError) as exc:
-        raise ValueError(f"{where} is malformed ({exc})") from None
+    """One stroke, checked by app.core.validate (ValueError names the field and the range)."""
+    index = where.rsplit(" ", 1)[-1]
+    return check_stroke(d, "", int(index) if index.isdigit() else 0)
 
 
 def load_strokes(path: str | os.PathLike) -> list[HintStroke]:
     """Strokes from a JSON file: a list of stroke objects, or {"strokes": [...]}."""
     p = Path(path)
-    if not p.exists():
-        raise ProjectError(f"{p}: no such hints file")
     try:
-        data = json.loads(p.read_text(encoding="utf-8"))
-    except UnicodeDecodeError:
-        raise ProjectError(f"{p}: hints file is not UTF-8 JSON") from None
-    except json.JSONDecodeError as exc:
-        raise ProjectError(f"{p}: hints file is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})") from None
-    if isinstance(data, dict):
-        data = data.get("strokes")
-    if not isinstance(data, list):
-        raise ProjectError(f"{p}: hints file must hold a JSON list of strokes")
-    out = []
-    for i, d in enumerate(data):
-        if not isinstance(d, dict):
-            raise ProjectError(f"{p}: stroke {i} is not an object")
-        try:
-            out.append(stroke_from_dict(d, f"stroke {i}"))
-        except ValueError as exc:
-            raise ProjectError(f"{p}: {exc}") from None
-    return out
+        return check_strokes(read_json(p, "hints file"), p)
+    except ValidationError as exc:
+        raise ProjectError(str(exc)) from None
 
 
 # ---------------------------------------------------------------------------- file helpers
+def temp_prefix(path: Path) -> str:
+    """Start of the temp names a save of ``path`` writes beside it (``.NAME.<pid>-<rand>.tmp``)."""
+    return f".{Path(path).name}."
+
+
+def sweep_save_temps(folder: Path) -> None:
+    """Remove temp files of saves whose process died (a SIGKILL mid-save leaves them)."""
+    sweep_stale(folder, ".", ".tmp")
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` via a temp file in the same folder, fsync, os.replace."""
+    """Write ``data`` to ``path`` via a temp file in the same folder, fsync, os.replace.
+
+    The temp file is created with the umask's mode (not mkstemp's 0600) and takes the mode
+    of the file it replaces; its name carries this process's id (see sweep_save_temps)."""
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    tmp = path.parent / f"{temp_prefix(path)}{temp_tag()}.tmp"
     try:
-        with os.fdopen(fd, "wb") as f:
+        with create_exclusive(tmp) as f:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
+        keep_mode(tmp, path)
         os.replace(tmp, path)
     except BaseException:
         try:
@@ -177,6 +166,9 @@ class Project:
         self.saved_revision = 0
         self.session_id = uuid.uuid4().hex[:12]   # names this document's recovery copy
         self._key_hashes: dict[int, str] = {}
+        # fields of the file this version does not know (a newer version wrote them): kept
+        # as they were and written back on save
+        self.unknown_fields: dict[str, Any] = {}
 
     # ------------------------------------------------------------------------- observers
     def subscribe(self, callback: Callable[[ChangeEvent], None]) -> Callable[[], None]:
@@ -306,9 +298,9 @@ class Project:
         return old
 
     def set_proxy_height(self, h: int) -> int:
-        if int(h) < 16:
-            raise ValueError(f"proxy height must be >= 16, got {h}")
-        old, self.proxy_height = self.proxy_height, int(h)
+        from app.core.validate import check_proxy_height
+        h = check_proxy_height(h)
+        old, self.proxy_height = self.proxy_height, h
         self._changed("settings", detail=("proxy_height", self.proxy_height))
         return old
 
@@ -355,6 +347,7 @@ class Project:
         if self.in_point is not None or self.out_point is not None:
             rng = {"in": self.in_point, "out": self.out_point}
         return {
+            **copy.deepcopy(self.unknown_fields),
             "format": FORMAT_NAME, "version": FORMAT_VERSION, "app_version": _app_version(),
             "saved_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             "source": src, "proxy_height": self.proxy_height, "method": self.method, "range": rng,
@@ -405,8 +398,8 @@ class Project:
             for p in layers.iterdir():
                 if p.is_file() and p.name.startswith("key_") and p.suffix == ".png" and p.name not in keep:
                     p.unlink(missing_ok=True)
-                elif p.is_file() and p.name.startswith(".") and p.name.endswith(".tmp"):
-                    p.unlink(missing_ok=True)   # leftovers of an interrupted save
+            sweep_save_temps(layers)            # leftovers of saves killed part way
+            sweep_save_temps(target.parent)
         except OSError as exc:
             raise ProjectError(f"{target}: saving failed ({exc.strerror or exc}); "
                                f"the previous version on disk is intact") from exc
@@ -419,20 +412,18 @@ class Project:
         if not p.exists():
             raise ProjectError(f"{p}: no such project file")
         try:
-            raw = p.read_bytes()
-        except OSError as exc:
-            raise ProjectError(f"{p}: cannot read ({exc.strerror or exc})") from None
-        try:
-            data = json.loads(raw.decode("utf-8"))
-        except UnicodeDecodeError:
-            raise ProjectError(f"{p}: not a Hueshot project (not UTF-8 JSON text)") from None
-        except json.JSONDecodeError as exc:
-            raise ProjectError(f"{p}: project file is broken (invalid JSON at line {exc.lineno}, "
-                               f"column {exc.colno}: {exc.msg})") from None
+            data = read_json(p, "project file")
+        except ValidationError as exc:
+            text = str(exc).replace("project file is not valid JSON", "project file is broken (invalid JSON at")
+            if "(invalid JSON at" in text:
+                text = text.replace("(invalid JSON at (", "(invalid JSON at ")
+            if "not UTF-8 JSON text" in text:
+                text = f"{p}: not a Hueshot project (not UTF-8 JSON text)"
+            raise ProjectError(text) from None
         if not isinstance(data, dict) or data.get("format") != FORMAT_NAME:
             raise ProjectError(f"{p}: not a Hueshot project (missing \"format\": \"{FORMAT_NAME}\")")
         version = data.get("version")
-        if not isinstance(version, int):
+        if not isinstance(version, int) or isinstance(version, bool):
             raise ProjectError(f"{p}: project file has no valid version field")
         if version > FORMAT_VERSION:
             raise ProjectError(f"{p}: saved by a newer Hueshot (project format version {version}; "
@@ -444,35 +435,35 @@ class Project:
             doc._from_dict(data, p)
         except ProjectError:
             raise
+        except ValidationError as exc:
+            raise ProjectError(str(exc)) from None
         except (KeyError, TypeError, ValueError) as exc:
             raise ProjectError(f"{p}: project file is broken ({type(exc).__name__}: {exc})") from None
+        sweep_save_temps(p.parent)
         doc.path = p
         doc.revision = doc.saved_revision = 0
         doc._changed("loaded", detail=p, edit=False)
         return doc
 
     def _from_dict(self, data: dict, p: Path) -> None:
-        src = data.get("source")
-        if src:
-            self.source = resolve_source(src, p, data.get("origin"))
-        self.proxy_height = int(data.get("proxy_height", DEFAULT_PROXY_HEIGHT))
-        self.method = str(data.get("method") or _default_method())
-        rng = data.get("range")
-        if rng:
-            self.in_point = None if rng.get("in") is None else int(rng["in"])
-            self.out_point = None if rng.get("out") is None else int(rng["out"])
-        self.settings = dict(data.get("settings") or {})
+        v = check_project_fields(data, p)          # every field typed and in range, or one line
+        self.unknown_fields = {k: copy.deepcopy(val) for k, val in data.items() if k not in KNOWN_FIELDS}
+        if v["source"]:
+            self.source = resolve_source(v["source"], p, data.get("origin") if isinstance(data.get("origin"), str) else None)
+        self.proxy_height = v["proxy_height"]
+        self.method = v["method"] or _default_method()
+        self.in_point, self.out_point = v["in"], v["out"]
+        self.settings = v["settings"]
         from app.core.shots import shots_field
         try:
             self.shots = shots_field(data.get("shots"))
         except ValueError as exc:
             raise ProjectError(f"{p}: {exc}") from None
         layers = layers_dir_for(p)
-        if data.get("layers"):
-            layers = p.parent / data["layers"]
-        for k in data.get("keyframes", []):
-            f = int(k["frame"])
-            img_path = layers / str(k["image"])
+        if v["layers"]:
+            layers = p.parent / v["layers"]
+        for f, image in v["keyframes"]:
+            img_path = layers / image
             if not img_path.exists():
                 raise ProjectError(f"{p}: keyframe {f} image {img_path} is missing "
                                    f"(the {layers.name}/ folder must stay beside the project file)")
@@ -482,11 +473,7 @@ class Project:
             img = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
             img.setflags(write=False)
             self._keyframes[f] = img
-        for i, d in enumerate(data.get("strokes", [])):
-            try:
-                self._strokes.append(stroke_from_dict(d, f"stroke {i}"))
-            except ValueError as exc:
-                raise ProjectError(f"{p}: {exc}") from None
+        self._strokes.extend(v["strokes"])
 
 
 def resolve_source(src: dict, project_path: Path, origin: str | None = None) -> Path:
@@ -576,16 +563,20 @@ def find_recovery(directory: str | os.PathLike | None = None) -> list[RecoveryEn
         return out
     for f in d.glob(f"*/*{PROJECT_SUFFIX}"):
         try:
-            data = json.loads(f.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+            data = read_json(f, "recovery file")
+        except ValidationError:
             continue
         if not isinstance(data, dict) or data.get("format") != FORMAT_NAME:
             continue
         origin = data.get("origin")
         src = data.get("source") or {}
-        out.append(RecoveryEntry(path=f, original=Path(origin) if origin else None,
-                                 saved_at=float(data.get("autosaved_at") or f.stat().st_mtime),
-                                 source=src.get("path"), session_id=str(data.get("session_id") or f.parent.name)))
+        try:
+            out.append(RecoveryEntry(path=f, original=Path(origin) if origin else None,
+                                     saved_at=float(data.get("autosaved_at") or f.stat().st_mtime),
+                                     source=src.get("path"),
+                                     session_id=str(data.get("session_id") or f.parent.name)))
+        except (TypeError, ValueError, AttributeError, OSError):
+            continue      # a damaged recovery copy is skipped, like an unreadable one
     out.sort(key=lambda e: e.saved_at, reverse=True)
     return out
 

@@ -32,6 +32,9 @@ from app.core.export import ExportError, ExportSettings, open_encoder
 from app.core.media import CorruptMediaError, LumaCache, MediaError, open_media, read_image_rgb
 from app.core.shutdown import (END, Stages, Stopped, deferred_signals, remove_path, sweep_stale,
                                temp_tag, track)
+from app.core.validate import (ValidationError, check_export_settings, check_frame_size,
+                               check_output_not_input, check_proxy_height, colourless_strokes,
+                               is_grey_image, warn)
 from models.base import HintStroke
 from models.color import compose_rgb, rgb_to_ab, rgb_to_luma
 
@@ -77,6 +80,9 @@ class RenderJob:
     # source frame index -> proxy ab (HxWx2) or None. When set, keys/strokes/method are not
     # used and no propagation runs; a None for a wanted frame is an error.
     chroma: Callable[[int], np.ndarray | None] | None = None
+    # other files the job reads (a hints file, the project and its layers folder): the
+    # output may not replace them, as it may not replace the input or a keyframe image
+    protect: list[Path] = field(default_factory=list)
     # Inclusive (start, end) shots in source frames (app.core.shots): keys, strokes, propagation
     # and smoothing stay inside each shot; a shot with no key or stroke is rendered grey.
     shots: list[tuple[int, int]] | None = None
@@ -154,6 +160,34 @@ def _range_text(start: int, end: int) -> str:
     return f"{start}..{end - 1}"
 
 
+def _protect_label(p) -> str:
+    name = str(p)
+    if name.endswith(".hueshot-layers"):
+        return "project's layers folder"
+    if name.endswith(".hueshot"):
+        return "project file"
+    if name.endswith(".json"):
+        return "hints file"
+    return "file the render reads"
+
+
+def _check_job(job: RenderJob) -> None:
+    """Settings and paths, before the input is opened: a bad value is one RenderError line,
+    and the output may never be one of the files the job reads."""
+    from app.core.export import SEQUENCE_FORMATS, detect_format
+    try:
+        check_proxy_height(job.proxy_height, "", "proxy height")
+        check_export_settings(job.export)
+        sequence = detect_format(job.output, job.export.format) in SEQUENCE_FORMATS
+        inputs = [("input", job.input)]
+        inputs += [(f"keyframe image for frame {f}", spec) for f, spec in job.keys.items()
+                   if not isinstance(spec, np.ndarray)]
+        inputs += [(_protect_label(p), p) for p in job.protect]
+        check_output_not_input(job.output, inputs, sequence)
+    except ValidationError as exc:
+        raise RenderError(str(exc)) from None
+
+
 # ------------------------------------------------------------------- stopping cleanly
 SPILL_PREFIX = "hueshot-render-"
 
@@ -199,9 +233,14 @@ def render(job: RenderJob, progress: Callable[[RenderProgress], None] | None = N
     t0 = time.perf_counter()
     should_stop = should_stop or (lambda: False)
     stages = Stages("render")
+    _check_job(job)
     src = open_media(job.input)
     try:
         info = src.info
+        try:
+            check_frame_size(info.path, info.width, info.height, job.proxy_height)
+        except ValidationError as exc:
+            raise RenderError(str(exc)) from None
         n = info.frame_count
         start = int(job.start or 0)
         end = n if job.end is None else int(job.end)
@@ -221,6 +260,13 @@ def render(job: RenderJob, progress: Callable[[RenderProgress], None] | None = N
             if not start <= f < end:
                 raise KeyframeError(f"keyframe {f}: outside the rendered range {_range_text(start, end)}")
             keys_rgb[f] = load_key_image(spec, f, (info.width, info.height), job.input)
+            if job.chroma is None and is_grey_image(keys_rgb[f]):
+                warn(f"keyframe {f}{' (' + str(spec) + ')' if not isinstance(spec, np.ndarray) else ''} "
+                     f"has no colour (grey); the frames it reaches stay grey")
+        grey = colourless_strokes(job.strokes) if job.chroma is None else []
+        if grey:
+            warn(f"{len(grey)} hint stroke(s) have no colour (r = g = b, e.g. stroke {grey[0]} on frame "
+                 f"{job.strokes[grey[0]].frame}); they paint grey")
         for s in job.strokes:
             if not 0 <= s.frame < n:
                 raise RenderError(f"hint stroke on frame {s.frame}: frame index out of range "
@@ -518,9 +564,11 @@ def job_from_project(project, output, **overrides) -> RenderJob:
         raise RenderError(f"{project.source}: the project's source video is missing")
     start = project.in_point or 0
     end = None if project.out_point is None else project.out_point + 1
+    from app.core.project import layers_dir_for
+    protect = [project.path, layers_dir_for(project.path)] if project.path is not None else []
     job = RenderJob(input=project.source, output=Path(output), keys=dict(project.keyframes),
                     strokes=project.strokes, proxy_height=project.proxy_height, start=start, end=end,
-                    method=project.method)
+                    method=project.method, protect=protect)
     for k, v in overrides.items():
         setattr(job, k, v)
     return job
