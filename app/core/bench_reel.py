@@ -228,13 +228,13 @@ def run_propagate(reel: Path, keys, out: Path, method: str, cache: Path) -> dict
     return {"wall_s": wall, "first_frame_s": first}
 
 
-def bench_memory(work: Path, lengths: list[int], method: str, shot_len: int = 100) -> dict:
+def bench_memory(work: Path, lengths: list[int], method: str, shot_len: int = 100, size=(854, 480)) -> dict:
     out = {}
     for n in lengths:
         d = work / f"reel_{n}"
         d.mkdir()
         reel = d / "reel.mp4"
-        keys = synthetic_reel(reel, d, n, shot_len)
+        keys = synthetic_reel(reel, d, n, shot_len, size)
         # a wrapper process per run, so RUSAGE_CHILDREN is that run's child alone
         wrapper = [sys.executable, "-c",
                    "import json, resource, sys; from app.core.bench_reel import run_propagate as r; from pathlib import Path; "
@@ -248,7 +248,7 @@ def bench_memory(work: Path, lengths: list[int], method: str, shot_len: int = 10
         res = json.loads(r.stdout.strip().splitlines()[-1])
         res["frames"], res["shots"] = n, len(keys)
         out[n] = res
-        print(f"{n} frames ({len(keys)} shots, 854x480, {method}): peak RSS {res['peak_mb']:.0f} MB, "
+        print(f"{n} frames ({len(keys)} shots, {size[0]}x{size[1]}, {method}): peak RSS {res['peak_mb']:.0f} MB, "
               f"first frame after {res['first_frame_s']:.1f} s, wall {res['wall_s']:.1f} s", flush=True)
         import shutil
         shutil.rmtree(d, ignore_errors=True)
@@ -264,7 +264,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--long", type=int, default=3000, help="frames of the long one (>= 10x --short)")
     ap.add_argument("--method", default="flow", help="method of the memory runs (default flow: speed)")
     ap.add_argument("--psnr-method", default="quality", help="method of the per-shot PSNR comparison")
+    ap.add_argument("--size", default="854x480", help="frame size of the synthetic reels (default 854x480)")
     ap.add_argument("--skip-memory", action="store_true")
+    ap.add_argument("--skip-cuts", action="store_true", help="(also skips the PSNR part, which uses the montage)")
     ap.add_argument("--skip-psnr", action="store_true")
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args(argv)
@@ -272,16 +274,17 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="hueshot-bench-reel-") as tmp:
         work = Path(tmp)
         t = time.perf_counter()
-        cuts, shots = bench_cuts(args.clips, work)
-        report["cuts"] = cuts
-        bad = {k: v for k, v in cuts["false_cuts_in_single_clips"].items() if v}
-        print(f"\n== cut detection (montages of {len(shots)} shared clips, +-1 frame) ==\n"
+        if not args.skip_cuts:
+            cuts, shots = bench_cuts(args.clips, work)
+            report["cuts"] = cuts
+            bad = {k: v for k, v in cuts["false_cuts_in_single_clips"].items() if v}
+            print(f"\n== cut detection (montages of {len(shots)} shared clips, +-1 frame) ==\n"
               f"true cuts {cuts['cuts_true']}, found {cuts['cuts_found']}: precision {cuts['precision']:.3f}, "
               f"recall {cuts['recall']:.3f} (target >= 0.95)\n"
               f"single continuous clips: {len(cuts['false_cuts_in_single_clips'])} clips, "
               f"{cuts['single_clip_frames']} frames, cuts reported inside: {sum(bad.values())} {bad or ''}"
               f" ({time.perf_counter() - t:.0f} s)", flush=True)
-        if not args.skip_psnr:
+        if not args.skip_psnr and not args.skip_cuts:
             r = bench_per_shot(shots, args.psnr_method)
             report["per_shot"] = r
             print(f"\n== one reel vs each shot alone ({r['shots']} shots, {r['frames']} frames, "
@@ -293,8 +296,9 @@ def main(argv: list[str] | None = None) -> int:
             if args.long < 10 * args.short:
                 print("--long must be at least 10x --short", file=sys.stderr)
                 return 2
-            print(f"\n== hueshot propagate on synthetic reels (shots of 100 frames) ==", flush=True)
-            m = bench_memory(work, [args.short, args.long], args.method)
+            w, h = (int(x) for x in args.size.lower().split("x"))
+            print(f"\n== hueshot propagate on synthetic reels ({w}x{h}, shots of 100 frames) ==", flush=True)
+            m = bench_memory(work, [args.short, args.long], args.method, size=(w, h))
             report["memory"] = m
             a, b = m[args.short], m[args.long]
             print(f"peak RSS {a['peak_mb']:.0f} MB at {args.short} frames, {b['peak_mb']:.0f} MB at {args.long}: "

@@ -74,12 +74,40 @@ def make_clip(path: Path, key_png: Path, n: int, w: int, h: int, fps: int = 24) 
             out.mux(p)
 
 
+def decode_encode_limit(clip: Path, out: Path) -> tuple[float, float]:
+    """What this machine can do with the same frames and nothing else: PyAV decode to RGB and an
+    x264 superfast CRF 18 yuv420p encode (the render's output settings), wall time."""
+    import av
+    t = time.perf_counter()
+    n = 0
+    with av.open(str(clip)) as inp, av.open(str(out), "w") as dst:
+        src = inp.streams.video[0]
+        src.thread_type = "AUTO"
+        rate = Fraction(src.average_rate or 24)
+        st = dst.add_stream("libx264", rate=rate)
+        st.width, st.height, st.pix_fmt = src.codec_context.width, src.codec_context.height, "yuv420p"
+        st.options = {"preset": "superfast", "crf": "18"}
+        for frame in inp.decode(src):
+            rgb = frame.to_ndarray(format="rgb24")
+            f = av.VideoFrame.from_ndarray(rgb, format="rgb24").reformat(format="yuv420p", dst_colorspace="itu709")
+            f.pts, f.time_base = n, 1 / rate
+            for p in st.encode(f):
+                dst.mux(p)
+            n += 1
+        for p in st.encode():
+            dst.mux(p)
+    wall = time.perf_counter() - t
+    return n / wall if wall > 0 else 0.0, wall
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m app.core.bench_render", description=__doc__.split("\n\n")[0])
     ap.add_argument("--frames", type=int, default=300)
     ap.add_argument("--width", type=int, default=1920)
     ap.add_argument("--height", type=int, default=1080)
-    ap.add_argument("--method", default=None)
+    ap.add_argument("--method", default="flow", help="method of the render (default flow, as before the CLI "
+                    "default became quality)")
+    ap.add_argument("--no-limit", action="store_true", help="skip the decode+encode limit measurement")
     ap.add_argument("--proxy-height", type=int, default=480)
     ap.add_argument("--output", default=None, help="output file (default: out.mp4 in the work folder)")
     ap.add_argument("--work", default=None, help="folder for the generated clip (reused if present)")
@@ -112,6 +140,10 @@ def main(argv: list[str] | None = None) -> int:
           f"{args.method or 'default'}, proxy {args.proxy_height}: exit {r.returncode}")
     print(f"wall {wall:.1f} s  end-to-end {fps:.2f} fps (target >= 8)  peak RSS {peak_mb:.0f} MB (target < 1536)  "
           f"CPU {cpu:.1f} s ({cpu / wall:.2f} cores busy; load average {os.getloadavg()[0]:.1f})")
+    if not args.no_limit:
+        lim_fps, lim_wall = decode_encode_limit(clip, work / "limit.mp4")
+        print(f"decode+encode limit on the same clip, this run (PyAV decode to RGB, x264 superfast CRF 18, "
+              f"nothing else): {lim_fps:.2f} fps ({lim_wall:.1f} s); the render is at {fps / lim_fps:.3f} of it")
     if not args.keep and not args.work:
         import shutil
         shutil.rmtree(work, ignore_errors=True)
