@@ -7,6 +7,8 @@
     hueshot bench ...                    the benchmark (app.core.bench)
     hueshot bench --gui ...              editor latency and event-loop stalls (app.gui.bench_gui)
     hueshot bench --render ...           1080p end-to-end render: fps and peak memory
+    hueshot bench --startup ...          launch to window shown, venv and frozen build
+    hueshot --version                    the version;  hueshot --smoke-test DIR: the app checks itself
     hueshot bench --interactive ...      simulated editor painting strokes (app.core.bench_interactive)
 
 Exit status: 0 success; 1 an input, output or setting problem (the message names the file
@@ -364,6 +366,9 @@ def cmd_bench(argv: list[str]) -> int:
     if "--render" in argv:
         from app.core.bench_render import main as render_bench
         return int(render_bench([a for a in argv if a != "--render"]) or 0)
+    if "--startup" in argv:
+        from app.core.bench_startup import main as startup_bench
+        return int(startup_bench([a for a in argv if a != "--startup"]) or 0)
     if "--interactive" in argv:
         from app.core.bench_interactive import main as interactive_bench
         return int(interactive_bench([a for a in argv if a != "--interactive"]) or 0)

@@ -42,7 +42,12 @@ def run_app(path: str | None = None, argv: list[str] | None = None) -> int:
     app.setOrganizationName("Hueshot")
     app.setStyle("Fusion")
     app.setStyleSheet(_style())
+    from PySide6.QtGui import QIcon
+    app.setWindowIcon(QIcon(str(Path(__file__).resolve().parents[2] / "resources" / "icons" / "hueshot-256.png")))
+    app.setDesktopFileName("hueshot")        # matches packaging/hueshot.desktop
     win = start_window(path)  # noqa: F841  (kept alive for the event loop)
+    from app.startup import mark_when_shown
+    mark_when_shown(win)      # only with $HUESHOT_STARTUP_MARK (hueshot bench --startup)
     return app.exec()
 
 
