@@ -55,6 +55,7 @@ _SPC_RGB = 0
 _SPC_BT709 = 1
 _RANGE_MPEG = 1  # limited / tv
 _RANGE_JPEG = 2  # full / pc
+VFR_TIME_BASE = Fraction(1, 90000)
 
 
 class ExportError(Exception):
@@ -133,7 +134,8 @@ class Encoder:
     path: Path
     frames_written: int = 0
 
-    def write(self, rgb: np.ndarray) -> None:  # pragma: no cover - interface
+    def write(self, rgb: np.ndarray, t: float | None = None) -> None:  # pragma: no cover - interface
+        """One frame; ``t``: its time in seconds from the first frame (variable frame rate)."""
         raise NotImplementedError
 
     def close(self) -> Path:  # pragma: no cover - interface
@@ -247,8 +249,9 @@ class _AudioPump:
                 return
             ts = pkt.pts if pkt.pts is not None else pkt.dts
             t = float(ts * tb) if ts is not None else self.start_s
-            if t + float((pkt.duration or 0) * tb) <= self.start_s:
-                continue  # before the range
+            if t + float((pkt.duration or 0) * tb) < self.start_s:
+                continue  # before the range (a priming packet ending at the start is kept:
+                          # without it the decoder drops the first real samples)
             if self.end_s is not None and t >= self.end_s:
                 self._finish(out)
                 return
@@ -300,10 +303,14 @@ class VideoEncoder(Encoder):
 
     def __init__(self, path, width: int, height: int, fps: float | Fraction, fmt: str,
                  settings: ExportSettings | None = None, audio_source=None,
-                 start_time: float = 0.0, end_time: float | None = None):
+                 start_time: float = 0.0, end_time: float | None = None, vfr: bool = False):
         self.path = Path(path)
         self.settings = settings or ExportSettings()
         self.fmt = fmt
+        # variable frame rate: frames carry their source times in a 1/90000 s time base
+        # (write(rgb, t)), so duration and audio sync follow the source
+        self.vfr = bool(vfr)
+        self._last_pts = -1
         parent = _check_writable_dir(self.path)
         self.src_width, self.src_height = int(width), int(height)
         # 4:2:0 / 4:2:2 need even sizes: drop a trailing odd row/column (documented)
@@ -365,7 +372,10 @@ class VideoEncoder(Encoder):
         cc.colorspace = self._yuv[1]
         cc.color_range = self._yuv[2]
         cc.thread_count = 0
-        s.time_base = Fraction(rate.denominator, rate.numerator)
+        self.time_base = VFR_TIME_BASE if self.vfr else Fraction(rate.denominator, rate.numerator)
+        s.time_base = self.time_base
+        if self.vfr:
+            cc.time_base = self.time_base
         self.stream = s
 
     def _frame(self, rgb: np.ndarray) -> av.VideoFrame:
@@ -388,16 +398,24 @@ class VideoEncoder(Encoder):
         frame.color_trc = _TRC_BT709
         return frame
 
-    def write(self, rgb: np.ndarray) -> None:
+    def write(self, rgb: np.ndarray, t: float | None = None) -> None:
         frame = self._frame(rgb)
-        frame.pts = self.frames_written
-        frame.time_base = Fraction(self.rate.denominator, self.rate.numerator)
+        if self.vfr:
+            if t is None:
+                t = self.frames_written / float(self.rate)
+            pts = max(int(round(t / float(self.time_base))), self._last_pts + 1)
+        else:
+            pts = self.frames_written
+        self._last_pts = pts
+        frame.pts = pts
+        frame.time_base = self.time_base
         try:
             for pkt in self.stream.encode(frame):
                 self.out.mux(pkt)
             self.frames_written += 1
             if self.audio is not None:
-                self.audio.pump(self.out, self.frames_written / float(self.rate) + 0.5)
+                now = pts * float(self.time_base) + 1.0 / float(self.rate)
+                self.audio.pump(self.out, now + 0.5)
         except OSError as exc:
             self.abort()
             raise _disk_error(self.path, exc) from exc
@@ -484,7 +502,7 @@ class SequenceEncoder(Encoder):
         else:
             self._params = [cv2.IMWRITE_TIFF_COMPRESSION, 5]  # LZW
 
-    def write(self, rgb: np.ndarray) -> None:
+    def write(self, rgb: np.ndarray, t: float | None = None) -> None:
         if rgb.shape[:2] != (self.height, self.width):
             raise ExportError(f"{self.path}: frame is {rgb.shape[1]}x{rgb.shape[0]}, "
                               f"expected {self.width}x{self.height}")
@@ -534,7 +552,7 @@ class SequenceEncoder(Encoder):
 
 def open_encoder(path, width: int, height: int, fps: float | Fraction = 24,
                  settings: ExportSettings | None = None, audio_source=None,
-                 start_time: float = 0.0, end_time: float | None = None) -> Encoder:
+                 start_time: float = 0.0, end_time: float | None = None, vfr: bool = False) -> Encoder:
     """An encoder for ``path``; the format comes from ``settings.format`` or the extension.
 
     ``audio_source``: media file whose audio is passed through (video formats only);
@@ -546,4 +564,4 @@ def open_encoder(path, width: int, height: int, fps: float | Fraction = 24,
         raise ExportError(f"{path}: invalid frame size {width}x{height}")
     if fmt in SEQUENCE_FORMATS:
         return SequenceEncoder(path, width, height, fmt, settings)
-    return VideoEncoder(path, width, height, fps, fmt, settings, audio_source, start_time, end_time)
+    return VideoEncoder(path, width, height, fps, fmt, settings, audio_source, start_time, end_time, vfr)

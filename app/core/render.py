@@ -302,7 +302,8 @@ def render(job: RenderJob, progress: Callable[[RenderProgress], None] | None = N
             enc = open_encoder(job.output, info.width, info.height, fps, job.export,
                                audio_source=info.path if info.has_audio and info.kind == "video" else None,
                                start_time=start_time,
-                               end_time=(ts[end - 1] if ts and end - 1 < len(ts) else (end - 1) / fps) + 1.0 / fps)
+                               end_time=(ts[end - 1] if ts and end - 1 < len(ts) else (end - 1) / fps) + 1.0 / fps,
+                               vfr=bool(info.variable_frame_rate and ts))
             result = _run(job, src, info, start, end, keys_rgb, propagator, method, device_name,
                           enc, progress, should_stop, t0, stages)
             enc = None  # closed by _run
@@ -398,7 +399,9 @@ def _run(job, src, info, start, end, keys_rgb, propagator, method, device_name, 
     # -------------------------------------------------------------- pass 2: the pipeline
     q_luma = stages.queue(4)    # (i, L_full)
     q_ab = stages.queue(6)      # (i, ab_proxy)
-    q_rgb = stages.queue(4)     # rgb full
+    q_rgb = stages.queue(4)     # (rgb full, seconds from the range start or None)
+    ts = info.timestamps
+    vfr = bool(info.variable_frame_rate and len(ts) >= end)
     stop = stages.stop
     spill_dir = make_spill_dir()
     # frames a method yields ahead of order wait here: 256 MB in memory, then spilled to disk
@@ -478,7 +481,8 @@ def _run(job, src, info, start, end, keys_rgb, propagator, method, device_name, 
             if item is END:
                 return
             t = time.perf_counter()
-            enc.write(item)
+            rgb, when = item
+            enc.write(rgb, when)
             stats["encode"] += time.perf_counter() - t
 
     done = 0
@@ -518,7 +522,9 @@ def _run(job, src, info, start, end, keys_rgb, propagator, method, device_name, 
             t = time.perf_counter()
             out = compose_rgb(L, ab_full)
             stats["compose"] += time.perf_counter() - t
-            if not stages.put(q_rgb, out):
+            # variable frame rate: each frame keeps its source time (relative to the range)
+            when = (ts[start + i] - ts[start]) if vfr else None
+            if not stages.put(q_rgb, (out, when)):
                 raise Stopped()
             done += 1
             if first_frame_s is None:
