@@ -7,6 +7,7 @@
     hueshot bench ...                    the benchmark (app.core.bench)
     hueshot bench --gui ...              editor latency and event-loop stalls (app.gui.bench_gui)
     hueshot bench --render ...           1080p end-to-end render: fps and peak memory
+    hueshot bench --farm ...             a 6-shot reel on 1 and 2 local Ray workers beside the plain render
     hueshot bench --startup ...          launch to window shown, venv and frozen build
     hueshot --version                    the version;  hueshot --smoke-test DIR: the app checks itself
     hueshot bench --interactive ...      simulated editor painting strokes (app.core.bench_interactive)
@@ -363,6 +364,9 @@ def cmd_bench(argv: list[str]) -> int:
     if "--reel" in argv:
         from app.core.bench_reel import main as reel_bench
         return int(reel_bench([a for a in argv if a != "--reel"]) or 0)
+    if "--farm" in argv:
+        from app.core.farm_timing import main as farm_timing
+        return int(farm_timing([a for a in argv if a != "--farm"]) or 0)
     if "--render" in argv:
         from app.core.bench_render import main as render_bench
         return int(render_bench([a for a in argv if a != "--render"]) or 0)

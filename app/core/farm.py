@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import os
 import socket
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,6 +35,7 @@ from app.core.render import RenderCancelled, RenderError, RenderJob, RenderProgr
 
 MAX_RETRIES = 3          # runs of a task whose worker dies (SIGKILL, out of memory, lost node)
 REPORT_EVERY = 0.5       # seconds between a task's progress reports
+LOOPBACK = "127.0.0.1"
 
 
 class FarmError(RenderError):
@@ -87,7 +89,28 @@ class FarmResult:
     started_seconds: float = 0.0           # ray.init (0 when already connected)
 
 
-def _ray():
+def _loopback_only() -> None:
+    """Keep a cluster on this machine on 127.0.0.1. Ray on Linux names a node by the address
+    it would use to reach other machines and listens on every interface; with clusters
+    'disabled' (its switch for a single machine) it uses loopback for the node, the GCS and
+    the workers, and listens on 127.0.0.1 only. Set before Ray starts its processes (they
+    inherit the environment); the module constant too, when Ray was imported already."""
+    os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+    if "ray" in sys.modules:
+        from ray._private import ray_constants
+        ray_constants.ENABLE_RAY_CLUSTER = os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] not in ("0", "false", "False")
+
+
+def _is_loopback(address: str | None) -> bool:
+    if address is None:
+        return True
+    host = address.split("://")[-1].rpartition(":")[0]
+    return host in ("127.0.0.1", "localhost", "::1", "[::1]") or host.startswith("127.")
+
+
+def _ray(local: bool = False):
+    if local:
+        _loopback_only()
     try:
         import ray
     except ImportError:
@@ -145,7 +168,7 @@ class Farm:
     def __init__(self, spec: FarmSpec | str, max_retries: int = MAX_RETRIES):
         self.spec = parse_farm(spec) if isinstance(spec, str) else spec
         self.max_retries = max_retries
-        self.ray = _ray()
+        self.ray = _ray(local=_is_loopback(self.spec.address))
         self._owned = False
         self.started_seconds = 0.0
         # called with ({segment: frames done}, {segment: worker pid}) as tasks report
@@ -162,7 +185,8 @@ class Farm:
                       configure_logging=True)
             try:
                 if self.spec.address is None:
-                    ray.init(num_cpus=self.spec.workers, **kw)
+                    # a local cluster stays on loopback: nothing of it listens on the network
+                    ray.init(num_cpus=self.spec.workers, _node_ip_address=LOOPBACK, **kw)
                 else:
                     ray.init(address=self.spec.address, **kw)
             except Exception as exc:   # ConnectionError and Ray's own kinds

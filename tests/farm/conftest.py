@@ -13,6 +13,9 @@ import pytest
 
 from tests.conftest import Scene, encode_clip
 
+# Every cluster of these tests stays on loopback (app.core.farm._loopback_only): set before Ray is
+# imported here, and inherited by the `hueshot render --farm` processes the tests start.
+os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
 ray = pytest.importorskip("ray", reason="the farm tests need Ray (pip install 'hueshot[farm]')")
 
 SHOT_LEN = 12
@@ -79,7 +82,10 @@ def reel(tmp_path_factory):
 @pytest.fixture(scope="module")
 def cluster():
     """A real local Ray cluster with 2 worker CPUs; yields its address for `--farm ADDRESS`."""
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
+    from app.core.farm import LOOPBACK
+    ray.init(num_cpus=2, _node_ip_address=LOOPBACK, include_dashboard=False, log_to_driver=False,
+             logging_level="ERROR")
+    assert all(n["NodeManagerAddress"] == LOOPBACK for n in ray.nodes()), ray.nodes()
     try:
         yield ray.get_runtime_context().gcs_address
     finally:
