@@ -2,7 +2,8 @@
 
 The views never change in a command: they follow the document through its observer
 callbacks, so undo/redo and a direct edit refresh the screen the same way.
-A whole brush stroke (press to release) is one AddStroke: one undo step.
+A whole brush stroke (press to release) is one AddStroke: one undo step. Frame numbers in
+the texts count from 0, like everything the editor shows (app.gui.numbering).
 """
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from models.base import HintStroke
 class AddStroke(QUndoCommand):
     def __init__(self, doc, stroke: HintStroke):
         kind = "point hint" if len(stroke.points) == 1 else ("erase" if stroke.erase else "brush stroke")
-        super().__init__(f"{kind.capitalize()} on frame {stroke.frame + 1}")
+        super().__init__(f"{kind.capitalize()} on frame {stroke.frame}")
         self.doc, self.stroke = doc, stroke
 
     def redo(self):
@@ -28,7 +29,7 @@ class ClearHints(QUndoCommand):
     """Remove every stroke on one frame (restored in order on undo)."""
 
     def __init__(self, doc, frame: int):
-        super().__init__(f"Clear hints on frame {frame + 1}")
+        super().__init__(f"Clear hints on frame {frame}")
         self.doc, self.frame = doc, frame
         self.strokes = list(doc.strokes(frame))
 
@@ -46,7 +47,7 @@ class SetKeyImage(QUndoCommand):
 
     def __init__(self, doc, frame: int, rgb):
         super().__init__(("Import colour keyframe" if rgb is not None else "Remove colour keyframe")
-                         + f" on frame {frame + 1}")
+                         + f" on frame {frame}")
         self.doc, self.frame, self.new = doc, frame, rgb
         self.old = doc.key_image(frame)
 
@@ -61,7 +62,9 @@ class SetMarks(QUndoCommand):
     """I/O marks are saved with the project, so setting them is undoable too."""
 
     def __init__(self, doc, mark_in, mark_out):
-        super().__init__("Set in/out marks")
+        a, b = mark_in, mark_out
+        super().__init__("Clear in/out marks" if a is None and b is None else
+                         f"Set in/out marks ({'start' if a is None else a}–{'end' if b is None else b})")
         self.doc = doc
         self.new = (mark_in, mark_out)
         self.old = doc.marks()

@@ -43,6 +43,7 @@ class ExportJob(QObject):
     """Runs in the export thread; talks to the dialog through signals only."""
 
     progress = Signal(int, int, float)     # frames written, total, ETA seconds (-1 unknown)
+    stage = Signal(str, int, int)          # what it is doing ("luma": reading the shot), done, total
     waiting = Signal(int)                  # frame index the export waits for (needs propagation)
     done = Signal(bool, str)               # ok, message (output path or error)
     run = Signal()
@@ -90,6 +91,8 @@ class ExportJob(QObject):
         def progress(p):
             if p.stage == "render":
                 self.progress.emit(p.done, p.total, -1.0 if p.eta is None else float(p.eta))
+            else:
+                self.stage.emit(p.stage, p.done, p.total)
         try:
             res = render(job, progress=progress, should_stop=lambda: self.cancelled)
         except Exception as e:
@@ -112,6 +115,7 @@ class _Cancelled(Exception):
 class ExportDialog(QDialog):
     finished_export = Signal(bool, str)
     progressed = Signal(int, int)           # frames written, total (emitted on the GUI thread)
+    stageChanged = Signal(str)              # what the export is doing, in words
 
     def __init__(self, window, doc, info, store):
         super().__init__(window)
@@ -133,7 +137,10 @@ class ExportDialog(QDialog):
         self.range.addItem("Whole shot")
         a, b = doc.marks()
         self.range.addItem(self._io_label(a, b))
-        self.range.model().item(1).setEnabled(a is not None or b is not None)
+        has_marks = a is not None or b is not None
+        self.range.model().item(1).setEnabled(has_marks)
+        if has_marks:
+            self.range.setCurrentIndex(1)      # marks set: they are what the user means to export
         form.addRow("Range", self.range)
         from models.registry import DEFAULT_METHOD, QUALITY_METHOD
         preview = window.workers.worker.method or DEFAULT_METHOD
@@ -145,6 +152,14 @@ class ExportDialog(QDialog):
                                "shot again from your keyframes and hints; 'as previewed' writes "
                                "exactly what the viewer shows")
         form.addRow("Colour", self.method)
+        self.settings = getattr(window, "settings", None)
+        if self.settings is not None:           # the last choice, remembered across exports
+            i = self.method.findData(self.settings.value("export/method", "") or None)
+            if self.settings.contains("export/method") and i >= 0:
+                self.method.setCurrentIndex(i)
+            fmt = self.settings.value("export/format", "")
+            if fmt in [f for _l, f, _s in FORMATS]:
+                self.format.setCurrentIndex([f for _l, f, _s in FORMATS].index(fmt))
         row = QHBoxLayout()
         self.path = QLineEdit(str(Path(doc.media_path).with_name(Path(doc.media_path).stem + "_color.mp4")))
         browse = QPushButton("Browse…")
@@ -152,6 +167,7 @@ class ExportDialog(QDialog):
         row.addWidget(self.path, 1)
         row.addWidget(browse)
         form.addRow("Output", row)
+        self._format_changed(self.format.currentIndex())
         form.addRow("Resolution", QLabel(f"{info.width}x{info.height} (full), {info.fps:.3f} fps, BT.709"))
         lay.addLayout(form)
         self.bar = QProgressBar()
@@ -179,9 +195,14 @@ class ExportDialog(QDialog):
         if a is None and b is None:
             return "In to out marks (none set: press I / O)"
         n = self.info.frame_count
-        return f"In to out marks: frames {(a or 0) + 1}–{(b if b is not None else n - 1) + 1}"
+        from app.gui.numbering import timecode
+        lo, hi = (a or 0), (b if b is not None else n - 1)
+        fps = self.info.fps or 24.0
+        return f"In to out marks: frames {lo}–{hi} ({timecode(lo, fps)}–{timecode(hi, fps)}, {hi - lo + 1} frames)"
 
     def _format_changed(self, idx: int) -> None:
+        if not hasattr(self, "path"):
+            return                       # set again once the output field exists
         _l, _f, suffix = FORMATS[idx]
         p = Path(self.path.text())
         stem = p.with_suffix("") if p.suffix else p
@@ -223,15 +244,22 @@ class ExportDialog(QDialog):
         if not out:
             self.status.setText("Choose an output file or folder.")
             return False
+        if not self._may_write(out, fmt):
+            self.status.setText("Not exported: choose another output (the existing one is kept).")
+            return False
         if fmt in ("png", "tiff"):
             os.makedirs(out, exist_ok=True)
         method = self.method.currentData()
+        if self.settings is not None:
+            self.settings.setValue("export/method", method or "")
+            self.settings.setValue("export/format", fmt)
         self.job = ExportJob(self.doc.media_path, out, fmt, start, end, self.store,
                              lambda: win.generation, win.proxy_height, method=method, project=self.doc.p)
         self.thread = QThread()
         self.thread.setObjectName("hueshot-export")
         self.job.moveToThread(self.thread)
         self.job.progress.connect(self._on_progress)
+        self.job.stage.connect(self._on_stage)
         self.job.waiting.connect(self._on_waiting)
         self.job.done.connect(self._on_done)
         self.thread.start()
@@ -239,8 +267,13 @@ class ExportDialog(QDialog):
         self.bar.setRange(0, end - start)
         self.bar.setValue(0)
         missing = 0 if method is not None else len(self.store.missing(range(start, end), win.generation))
-        self.status.setText(f"Starting… ({missing} frame(s) still to propagate first)" if missing
-                            else f"Starting… (colour method: {method or 'as previewed'})")
+        if method is not None:
+            self._say(f"Reading the shot, then propagating it again with {method} from your keyframes "
+                      f"and hints (the first frames take longest)…")
+        elif missing:
+            self._say(f"Propagating {missing} frame(s) that have no colour yet, writing the others…")
+        else:
+            self._say("Writing the previewed colours…")
         self.start_btn.setEnabled(False)
         self.cancel_btn.setEnabled(True)
         self.job.run.emit()
@@ -254,21 +287,55 @@ class ExportDialog(QDialog):
             return
         start, end = self.job.start, self.job.end
         self.window_.complete_frames(range(start, end))
-        self.status.setText(f"Waiting for propagation of frame {frame + 1}…")
+        self._say(f"Propagating frame {frame} and the frames still missing for the export…")
 
     def cancel(self) -> None:
         if self.job is not None:
             self.job.cancelled = True
             self.status.setText("Cancelling…")
 
+    def _may_write(self, out: str, fmt: str) -> bool:
+        """Ask before replacing an existing file or writing into a folder that has files."""
+        p = Path(out)
+        if fmt in ("png", "tiff"):
+            exists = p.is_dir() and any(p.iterdir())
+            what = f"The folder {p} already has files in it; frames with the same names will be replaced."
+        else:
+            exists = p.exists()
+            what = f"{p.name} already exists in {p.parent}."
+        if not exists:
+            return True
+        from PySide6.QtWidgets import QMessageBox
+        r = self.window_.ask("Replace the existing export?", what + "\nReplace it?",
+                             QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No)
+        return r == QMessageBox.StandardButton.Yes
+
+    def _say(self, text: str) -> None:
+        """The dialog's status and the main window's status bar say the same."""
+        self.status.setText(text)
+        self.stageChanged.emit(text)
+
+    @Slot(str, int, int)
+    def _on_stage(self, stage: str, done: int, total: int) -> None:
+        if stage == "luma":
+            self.bar.setRange(0, max(1, total))
+            self.bar.setValue(done)
+            if done >= total:
+                self._say("Shot read; propagating the first frames…" if self.job and self.job.method
+                          else "Shot read; writing frames…")
+            else:
+                self._say(f"Reading the shot: frame {done} of {total}")
+
     @Slot(int, int, float)
     def _on_progress(self, done: int, total: int, eta: float) -> None:
+        if self.bar.maximum() != total:
+            self.bar.setRange(0, total)
         self.bar.setValue(done)
         el = time.monotonic() - self._t0
         fps = done / max(el, 1e-6)
         if eta < 0:
             eta = (total - done) / max(fps, 1e-6)
-        self.status.setText(f"Frame {done}/{total} · {fps:.1f} fps · ETA {int(eta // 60)}:{int(eta % 60):02d}")
+        self._say(f"Writing frame {done} of {total} · {fps:.1f} fps · ETA {int(eta // 60)}:{int(eta % 60):02d}")
         self.progressed.emit(done, total)
 
     @Slot(bool, str)

@@ -24,15 +24,17 @@ from app.gui import document as docmod
 from app.gui.commands import AddStroke, ClearHints, SetKeyImage, SetMarks
 from app.gui.framestore import FrameStore, gray_lut
 from app.gui.qimage import gray_to_qimage, rgb_to_qimage
-from app.gui.timeline import COMPUTING, DONE, NONE, STALE, Timeline
-from app.gui.tools import TOOL_KEYS, TOOLS, ToolPanel, ToolState
+from app.gui.numbering import timecode
+from app.gui.timeline import COMPUTING, DONE, NONE, STALE, STATE_COLORS, Timeline
+from app.gui.tools import TOOL_KEYS, TOOL_TIPS, TOOLS, ToolPanel, ToolState
 from app.gui.viewer import Viewer
 from app.gui.worker import DisplayLoader, KeySpec, WorkerThread
 from models.base import HintStroke
 
 log = logging.getLogger(__name__)
 
-MEDIA_FILTER = "Video or project (*.mp4 *.mov *.mkv *.avi *.webm *.m4v *.mxf *.hueshot *.json);;All files (*)"
+MEDIA_FILTER = ("Video, project or a frame of a frame folder (*.mp4 *.mov *.mkv *.avi *.webm *.m4v *.mxf *.hueshot "
+                "*.png *.jpg *.jpeg *.tif *.tiff *.bmp);;All files (*)")
 SHUTTLE = (1, 2, 4, 8)
 
 
@@ -90,6 +92,8 @@ class MainWindow(QMainWindow):
         self.viewer = Viewer(self.tools)
         self.timeline = Timeline()
         self.panel = ToolPanel(self.tools)
+        self._shot_actions: list[QAction] = []
+        self._previous = None               # the shot open before a new open (restored if it fails)
         self._build_layout()
         self._build_actions()
 
@@ -130,6 +134,7 @@ class MainWindow(QMainWindow):
         self._update_status()
         from app.gui.render_queue_panel import install as install_render_queue
         install_render_queue(self)           # Render menu + Render Queue dock (self.render_queue)
+        self._build_help_menu()
 
     def _on_clean_changed(self, clean: bool) -> None:
         self.setWindowModified(not clean)
@@ -152,8 +157,21 @@ class MainWindow(QMainWindow):
         self.frame_label.setObjectName("frameLabel")
         bar.addWidget(self.frame_label)
         bar.addStretch(1)
+        legend = QLabel("  ".join(f'<span style="color:{c}">■</span> {t}' for c, t in (
+            (STATE_COLORS[DONE].name(), "in colour"), (STATE_COLORS[COMPUTING].name(), "computing"),
+            (STATE_COLORS[STALE].name(), "stale (old colour)"), (STATE_COLORS[NONE].name(), "no colour"))))
+        legend.setObjectName("timelineLegend")
+        legend.setToolTip("Timeline state bar under the thumbnails; diamonds: keyframes, dots: frames with hints, "
+                          "light band: in-out range, red line: playhead")
+        bar.addWidget(legend)
+        bar.addSpacing(12)
         self.view_label = QLabel("")
         bar.addWidget(self.view_label)
+        self.zoom_label = QLabel("")
+        self.zoom_label.setObjectName("zoomLabel")
+        self.zoom_label.setToolTip("Zoom (Ctrl+wheel zooms about the cursor, F fits)")
+        bar.addWidget(self.zoom_label)
+        self.viewer.zoomChanged.connect(lambda z: self.zoom_label.setText(f"Zoom {z:.0f}%"))
         v.addLayout(bar)
         v.addWidget(self.timeline)
         self.setCentralWidget(central)
@@ -171,16 +189,27 @@ class MainWindow(QMainWindow):
         self.progress.setMaximumWidth(260)
         self.progress.setTextVisible(True)
         self.progress.hide()
+        self.export_progress = QProgressBar()
+        self.export_progress.setObjectName("exportProgress")
+        self.export_progress.setMaximumWidth(200)
+        self.export_progress.setToolTip("Export running (its dialog has Cancel)")
+        self.export_progress.hide()
         self.device_label = QLabel("Device: starting…")
         self.device_label.setObjectName("deviceLabel")
         sb.addWidget(self.status_msg, 1)
         sb.addPermanentWidget(self.progress)
+        sb.addPermanentWidget(self.export_progress)
         sb.addPermanentWidget(self.device_label)
 
-    def _act(self, menu, text, slot, shortcut=None, checkable=False, name=None) -> QAction:
+    def _act(self, menu, text, slot, shortcut=None, checkable=False, name=None, tip=None, needs_shot=False) -> QAction:
         a = QAction(text, self)
         if shortcut:
             a.setShortcuts([QKeySequence(s) for s in (shortcut if isinstance(shortcut, (list, tuple)) else [shortcut])])
+        keys = ", ".join(k.toString(QKeySequence.SequenceFormat.NativeText) for k in a.shortcuts())
+        a.setToolTip(f"{tip or text.replace('&', '').rstrip('…')}" + (f" ({keys})" if keys else ""))
+        a.setStatusTip(tip or "")
+        if needs_shot:
+            self._shot_actions.append(a)
         a.setCheckable(checkable)
         a.triggered.connect(slot)
         menu.addAction(a)
@@ -192,75 +221,137 @@ class MainWindow(QMainWindow):
     def _build_actions(self) -> None:
         mb = self.menuBar()
         f = mb.addMenu("&File")
-        self._act(f, "&Open…", self.open_dialog, QKeySequence.StandardKey.Open)
+        self._act(f, "&Open…", self.open_dialog, QKeySequence.StandardKey.Open,
+                  tip="Open a video, a project, or a frame of a folder of frames")
+        self._act(f, "Open &Folder of Frames…", self.open_folder_dialog, "Ctrl+Shift+O",
+                  tip="Open a folder of numbered image frames (PNG, TIFF, JPEG) as a shot")
         self.recent_menu = f.addMenu("Open &Recent")
         self._fill_recent()
-        self._act(f, "Open Reference &Image…", self.open_reference_dialog)
+        self._act(f, "Open Reference &Image…", self.open_reference_dialog,
+                  tip="A colour photo beside the shot to pick colours from with the eyedropper")
         f.addSeparator()
-        self._act(f, "&Save", self.save, QKeySequence.StandardKey.Save)
-        self._act(f, "Save &As…", self.save_as, QKeySequence.StandardKey.SaveAs)
-        self._act(f, "&Export…", self.export_dialog, "Ctrl+E")
+        self._act(f, "&Save", self.save, QKeySequence.StandardKey.Save, needs_shot=True,
+                  tip="Save the project (hints, keyframes, marks, view)")
+        self._act(f, "Save &As…", self.save_as, QKeySequence.StandardKey.SaveAs, needs_shot=True)
+        self._act(f, "&Export…", self.export_dialog, "Ctrl+E", needs_shot=True,
+                  tip="Write the coloured shot to a video file or an image sequence")
         f.addSeparator()
         self._act(f, "&Quit", self.close, QKeySequence.StandardKey.Quit)
 
         e = mb.addMenu("&Edit")
         undo = self.undo.createUndoAction(self, "&Undo")
-        undo.setShortcut(QKeySequence.StandardKey.Undo)
+        undo.setShortcut(QKeySequence("Ctrl+Z"))
         redo = self.undo.createRedoAction(self, "&Redo")
-        redo.setShortcuts([QKeySequence.StandardKey.Redo, QKeySequence("Ctrl+Shift+Z")])
+        # One binding per key: QKeySequence.Redo is Ctrl+Shift+Z on Linux, and listing it twice
+        # made Qt call the shortcut ambiguous and do nothing.
+        redo.setShortcuts([QKeySequence("Ctrl+Shift+Z"), QKeySequence("Ctrl+Y")])
+        self.act_undo, self.act_redo = undo, redo
         e.addAction(undo)
         e.addAction(redo)
         self.addAction(undo)
         self.addAction(redo)
         e.addSeparator()
-        self._act(e, "Clear Hints on This Frame", self.clear_frame_hints)
-        self._act(e, "&Preferences…", self.preferences_dialog, QKeySequence.StandardKey.Preferences)
+        self._act(e, "Clear Hints on This Frame", self.clear_frame_hints, "Ctrl+Backspace", needs_shot=True)
+        self._act(e, "&Preferences…", self.preferences_dialog, "Ctrl+,",
+                  tip="Compute device, propagation method, proxy size")
 
         fr = mb.addMenu("F&rame")
-        self._act(fr, "Recolor Keyframe: &Import Colour Image…", self.import_keyframe_dialog, "Ctrl+K")
-        self._act(fr, "Recolor Keyframe: &Remove Colour Image", self.remove_keyframe_image)
+        self.frame_menu = fr
+        self._act(fr, "Recolor Keyframe: &Import Colour Image…", self.import_keyframe_dialog, "Ctrl+K", needs_shot=True,
+                  tip="Use a colour image (at the shot's size) as this frame's colours")
+        self._act(fr, "Recolor Keyframe: &Remove Colour Image", self.remove_keyframe_image, needs_shot=True)
         fr.addSeparator()
-        self._act(fr, "Stop Propagation", self.cancel_propagation, "Esc", name="act_stop")
-        self._act(fr, "Propagate Again", self.repropagate, "Ctrl+R")
+        self._act(fr, "Stop Propagation", self.cancel_propagation, "Esc", name="act_stop", needs_shot=True,
+                  tip="Stop colouring; frames done keep their colour")
+        self._act(fr, "Propagate Again", self.repropagate, "Ctrl+R", needs_shot=True,
+                  tip="Bring every frame up to date (only stale frames are computed)")
 
         vm = mb.addMenu("&View")
         grp = QActionGroup(self)
         for key, label, sc in (("color", "&Colour", "1"), ("gray", "&Grey Source", "2"), ("split", "&Split Before/After", "3")):
-            a = self._act(vm, label, lambda _=False, k=key: self.set_view(k), sc, checkable=True)
+            a = self._act(vm, label, lambda _=False, k=key: self.set_view(k), sc, checkable=True, needs_shot=True)
             grp.addAction(a)
             a.setChecked(key == "color")
             setattr(self, f"act_view_{key}", a)
-        self._act(vm, "Show &Hints", self.viewer.set_show_hints, "H", checkable=True, name="act_hints").setChecked(True)
-        self._act(vm, "Zoom to &Fit", self.viewer.reset_zoom, "F")
+        self._act(vm, "Show &Hints", self.viewer.set_show_hints, "H", checkable=True, name="act_hints",
+                  needs_shot=True).setChecked(True)
+        self._act(vm, "Zoom to &Fit", self.viewer.reset_zoom, "F", needs_shot=True)
 
         pm = mb.addMenu("&Playback")
-        self._act(pm, "Play/Pause", self.toggle_play, "Space")
-        self._act(pm, "Shuttle Reverse", lambda: self.shuttle(-1), "J")
-        self._act(pm, "Stop", lambda: self.shuttle(0), "K")
-        self._act(pm, "Shuttle Forward", lambda: self.shuttle(1), "L")
-        self._act(pm, "Previous Frame", lambda: self.step(-1), "Left")
-        self._act(pm, "Next Frame", lambda: self.step(1), "Right")
-        self._act(pm, "Back 10 Frames", lambda: self.step(-10), "Shift+Left")
-        self._act(pm, "Forward 10 Frames", lambda: self.step(10), "Shift+Right")
-        self._act(pm, "First Frame", lambda: self.seek(0), "Home")
-        self._act(pm, "Last Frame", lambda: self.seek(self.frame_count() - 1), "End")
-        self._act(pm, "Mark In", self.mark_in, "I")
-        self._act(pm, "Mark Out", self.mark_out, "O")
-        self._act(pm, "Clear Marks", lambda: self._set_marks(None, None), "Alt+X")
+        for text, slot, key, tip in (
+                ("Play/Pause", self.toggle_play, "Space", "Play the in-out range (the whole shot without marks), looping"),
+                ("Shuttle Reverse", lambda: self.shuttle(-1), "J", "Play backwards; again: faster"),
+                ("Stop", lambda: self.shuttle(0), "K", None),
+                ("Shuttle Forward", lambda: self.shuttle(1), "L", "Play forwards; again: faster"),
+                ("Previous Frame", lambda: self.step(-1), "Left", None),
+                ("Next Frame", lambda: self.step(1), "Right", None),
+                ("Back 10 Frames", lambda: self.step(-10), "Shift+Left", None),
+                ("Forward 10 Frames", lambda: self.step(10), "Shift+Right", None),
+                ("First Frame", lambda: self.seek(0), "Home", None),
+                ("Last Frame", lambda: self.seek(self.frame_count() - 1), "End", None),
+                ("Mark In", self.mark_in, "I", "Start of the range played and exported"),
+                ("Mark Out", self.mark_out, "O", "End of the range played and exported"),
+                ("Clear Marks", lambda: self._set_marks(None, None), "Alt+X", None)):
+            self._act(pm, text, slot, key, tip=tip, needs_shot=True)
 
         tm = mb.addMenu("&Tools")
         for t in TOOLS:
-            # "I" is Mark In: the eyedropper gets Ctrl+I... keep editors' I/O marks intact.
-            key = TOOL_KEYS[t] if t != "eyedropper" else "Alt+I"
-            self._act(tm, t.capitalize(), lambda _=False, t=t: self.tools.set_tool(t), key)
-        self._act(tm, "Smaller Brush", lambda: self.tools.grow(-1), "[")
-        self._act(tm, "Larger Brush", lambda: self.tools.grow(1), "]")
+            self._act(tm, t.capitalize(), lambda _=False, t=t: self.tools.set_tool(t), TOOL_KEYS[t], needs_shot=True,
+                      tip=TOOL_TIPS[t])
+        self._act(tm, "Smaller Brush", lambda: self.tools.grow(-1), "[", needs_shot=True)
+        self._act(tm, "Larger Brush", lambda: self.tools.grow(1), "]", needs_shot=True)
+        self._update_enabled()
+
+    def _update_enabled(self) -> None:
+        """Actions that need a shot are off until one is open (no modal 'open a shot first')."""
+        on = self.luma is not None
+        for a in self._shot_actions:
+            a.setEnabled(on)
+        self.play_btn.setEnabled(on)
+        self.panel.setEnabled(on)
+
+    def _build_help_menu(self) -> None:
+        h = self.menuBar().addMenu("&Help")
+        self._act(h, "&Keyboard Shortcuts…", self.shortcuts_dialog, ["F1", "Ctrl+/"],
+                  tip="Every shortcut of the editor, listed from its menus")
+        self._act(h, "&Getting Started", lambda: self.status_msg.setText(self._guidance()),
+                  tip="What to do next, in the status bar")
+
+    def shortcut_table(self) -> list[tuple[str, str, str]]:
+        """(menu, action, keys) for every action with a shortcut, walked from the menu bar, plus
+        the mouse gestures of the viewer and the timeline."""
+        rows = []
+
+        def walk(menu, path):
+            for a in menu.actions():
+                if a.menu() is not None:
+                    walk(a.menu(), path + [a.text().replace("&", "")])
+                elif not a.isSeparator() and a.shortcuts():
+                    keys = ", ".join(k.toString(QKeySequence.SequenceFormat.NativeText) for k in a.shortcuts())
+                    rows.append((" > ".join(path), a.text().replace("&", "").rstrip("…"), keys))
+        for top in self.menuBar().actions():
+            if top.menu() is not None:
+                walk(top.menu(), [top.text().replace("&", "")])
+        rows += [("Viewer", "Brush size", "Mouse wheel"),
+                 ("Viewer", "Zoom about the cursor", "Ctrl+wheel (or Alt+wheel)"),
+                 ("Viewer", "Pan", "Middle or right drag"),
+                 ("Viewer", "Move the before/after split", "Drag the split line (split view)"),
+                 ("Timeline", "Scrub", "Click or drag")]
+        return rows
+
+    def shortcuts_dialog(self):
+        from app.gui.help import ShortcutsDialog
+        dlg = ShortcutsDialog(self, self.shortcut_table())
+        dlg.show()
+        self._shortcuts = dlg
+        return dlg
 
     # ------------------------------------------------------------------ opening
     def _fill_recent(self) -> None:
         self.recent_menu.clear()
         for p in self.recent_files():
-            a = self.recent_menu.addAction(p)
+            a = self.recent_menu.addAction(f"{Path(p).name}  —  {Path(p).parent}")
+            a.setToolTip(p)
             a.triggered.connect(lambda _=False, p=p: self.open_path(p))
         self.recent_menu.setEnabled(bool(self.recent_files()))
 
@@ -269,14 +360,39 @@ class MainWindow(QMainWindow):
         return [v] if isinstance(v, str) else list(v)
 
     def _add_recent(self, path: str) -> None:
+        path = os.path.abspath(path)          # absolute: the menu names the folder too
         r = [p for p in self.recent_files() if p != path]
         self.settings.setValue("recent", [path] + r[:9])
         self._fill_recent()
 
     def open_dialog(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Open video or project", "", MEDIA_FILTER)
+        path, _ = QFileDialog.getOpenFileName(self, "Open video or project", self._last_dir(), MEDIA_FILTER)
         if path:
             self.open_path(path)
+
+    def open_folder_dialog(self) -> None:
+        path = QFileDialog.getExistingDirectory(self, "Open a folder of frames", self._last_dir())
+        if path:
+            self.open_path(path)
+
+    def _last_dir(self) -> str:
+        r = self.recent_files()
+        return str(Path(r[0]).parent) if r else ""
+
+    def _frame_folder_of(self, path: str) -> str | None:
+        """An image inside a folder of frames: offer to open the folder (None: declined)."""
+        from app.core.media import IMAGE_EXTS
+        p = Path(path)
+        ext = p.suffix.lower()
+        n = sum(1 for q in p.parent.iterdir() if q.suffix.lower() == ext) if p.parent.is_dir() else 0
+        if n < 2:
+            return None
+        r = self.ask("Open the folder of frames?",
+                     f"{p.name} is one frame of {n} {ext} images in {p.parent}.\n"
+                     "Open that folder as the shot?",
+                     QMessageBox.StandardButton.Open | QMessageBox.StandardButton.Cancel)
+        ok = r in (QMessageBox.StandardButton.Open, QMessageBox.StandardButton.Yes)
+        return str(p.parent) if ok and ext in IMAGE_EXTS else None
 
     def dragEnterEvent(self, e):
         if e.mimeData().hasUrls():
@@ -291,18 +407,35 @@ class MainWindow(QMainWindow):
         """Open a video, a folder of frames or a project; the shot decodes in the worker."""
         if not self.maybe_save():
             return False
-        path = str(path)
+        path = os.path.abspath(str(path))
+        from app.core.media import IMAGE_EXTS
+        if os.path.isfile(path) and Path(path).suffix.lower() in IMAGE_EXTS:
+            folder = self._frame_folder_of(path)
+            if folder is None:
+                self._open_failed(path, "it is a single image, not a video; open the folder of frames "
+                                        "instead (File > Open Folder of Frames, Ctrl+Shift+O)")
+                return False
+            path = folder
+        if not os.path.exists(path):
+            self._open_failed(path, "no such file or folder")
+            return False
         try:
             if docmod.is_project(path):
                 doc = docmod.Document.open(path)
             else:
                 doc = docmod.Document.new(path)
         except Exception as e:
-            self._error(f"Cannot open {path}:\n{e}")
+            self._open_failed(path, str(e))
             return False
+        self._previous = self.doc if self.doc is not None and self.luma is not None else None
         self._set_document(doc)
-        self._add_recent(path)
+        self._opening_path = path
         return True
+
+    def _open_failed(self, path: str, reason: str) -> None:
+        """A failed open: one status line with the reason; the window keeps its title."""
+        reason = " ".join(str(reason).split()) or "unknown error"
+        self._error(f"Cannot open {Path(path).name}: {reason}", detail=str(path))
 
     def _set_document(self, doc) -> None:
         self.cancel_propagation()
@@ -319,6 +452,7 @@ class MainWindow(QMainWindow):
         self.setWindowFilePath(doc.path or doc.media_path)
         self._title()
         self.status_msg.setText(f"Opening {Path(doc.media_path).name}…")
+        self.viewer.set_message(f"Reading {Path(doc.media_path).name}…")
         self.progress.setRange(0, 0)
         self.progress.show()
         self.workers.worker.cancel_open()
@@ -356,6 +490,12 @@ class MainWindow(QMainWindow):
         self._refresh_markers()
         self.current = -1
         self.seek(0)
+        self._add_recent(self.doc.path or self.doc.media_path)
+        self._previous = None
+        self.viewer.set_message(None)
+        self._update_enabled()
+        self._restore_view_state()
+        self.status_msg.setText(f"{info.describe()} — {self._guidance()}")
         self.shotOpened.emit()
         if self.doc.has_hints():
             self._schedule_propagation(self.doc.first_key())
@@ -363,7 +503,16 @@ class MainWindow(QMainWindow):
     @Slot(str, str)
     def _on_open_failed(self, path: str, msg: str) -> None:
         self.progress.hide()
-        self._error(f"Cannot open the shot:\n{msg}")
+        prev, self._previous = self._previous, None
+        if prev is not None:
+            self._set_document(prev)          # back to the shot that was open (cached colour)
+        else:
+            self.doc = None
+            self.setWindowFilePath("")
+            self.setWindowTitle("Hueshot[*]")
+            self.viewer.set_message(None)
+            self._update_enabled()
+        self._open_failed(path, msg.split(": ", 1)[-1] if msg.startswith(str(path)) else msg)
 
     def open_reference_dialog(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Open reference image", "", "Images (*.png *.jpg *.jpeg *.tif *.tiff *.bmp)")
@@ -421,7 +570,9 @@ class MainWindow(QMainWindow):
         n = self.frame_count()
         state = {NONE: "no colour yet", STALE: "stale", COMPUTING: "computing", DONE: "propagated"}[int(self.timeline.states[i])]
         key = " · keyframe" if self.doc and i in self.doc.key_frames() else ""
-        self.frame_label.setText(f"Frame {i + 1} / {n} · {state}{key}")
+        fps = (self.info.fps if self.info else 24.0) or 24.0
+        self.frame_label.setText(f"Frame {i} of 0–{n - 1} · {timecode(i, fps)} · {state}{key}")
+        self.viewer.set_guide(self._viewer_guide())
         self.frameShown.emit(i)
 
     def set_view(self, view: str) -> None:
@@ -453,6 +604,9 @@ class MainWindow(QMainWindow):
     def _start_play(self, direction: int, speed: int) -> None:
         if not self.frame_count():
             return
+        lo, hi = self.play_range()
+        if direction > 0 and speed == 1 and not lo <= self.current < hi:
+            self.seek(lo)                 # Play starts at the in mark when outside the range
         self._play_dir = direction
         fps = (self.info.fps if self.info else 24.0) or 24.0
         self._play_step = direction * max(1, int(speed * fps / 60)) if speed * fps > 60 else direction
@@ -468,13 +622,21 @@ class MainWindow(QMainWindow):
         self.play_btn.setText("Play")
         self.view_label.setText("")
 
-    def _play_tick(self) -> None:
+    def play_range(self) -> tuple[int, int]:
+        """First and last frame played: the in-out marks when set, else the whole shot."""
         n = self.frame_count()
+        a, b = self.doc.marks() if self.doc else (None, None)
+        return (a or 0), (b if b is not None else n - 1)
+
+    def _play_tick(self) -> None:
+        lo, hi = self.play_range()
         nxt = self.current + self._play_step
-        if self._play_dir > 0 and nxt >= n:
-            nxt = 0 if self._play_step == 1 and self._shuttle == 0 else n - 1
-        if nxt < 0:
-            nxt = 0
+        if self._play_dir > 0 and nxt > hi:
+            nxt = lo if self._play_step == 1 and self._shuttle == 0 else hi   # Space loops the range
+            if nxt == hi:
+                self.stop_playback()
+        if self._play_dir < 0 and nxt < lo:
+            nxt = lo
             self.stop_playback()
         self.seek(nxt)
 
@@ -743,8 +905,37 @@ class MainWindow(QMainWindow):
         path, _ = QFileDialog.getSaveFileName(self, "Save project", suggested, f"Hueshot project (*{docmod.PROJECT_SUFFIX})")
         return bool(path) and self._save_to(path)
 
+    def _editor_state(self) -> dict:
+        """What the project remembers of the editor besides the edits: playhead, view, tools."""
+        return {"frame": int(self.current), "view": self.viewer.view, "show_hints": bool(self.viewer.show_hints),
+                "recent_colours": [list(c) for c in self.panel.palette.colors],
+                "colour": list(self.tools.color), "radius": float(self.tools.radius), "tool": self.tools.tool}
+
+    def _restore_view_state(self) -> None:
+        st = (self.doc.p.settings or {}).get("editor") if self.doc is not None else None
+        if not isinstance(st, dict):
+            return
+        try:
+            for c in reversed(st.get("recent_colours") or []):
+                self.panel.palette.add(tuple(int(v) for v in c))
+            if st.get("colour"):
+                self.tools.set_color(tuple(int(v) for v in st["colour"]))
+            if st.get("radius"):
+                self.tools.set_radius(float(st["radius"]))
+            if st.get("tool") in TOOLS:
+                self.tools.set_tool(st["tool"])
+            if st.get("view") in ("color", "gray", "split"):
+                self.set_view(st["view"])
+            self.act_hints.setChecked(bool(st.get("show_hints", True)))
+            self.viewer.set_show_hints(bool(st.get("show_hints", True)))
+            self.seek(int(st.get("frame", 0)))
+        except (TypeError, ValueError) as e:      # a hand-edited project: keep the defaults
+            log.warning("editor state in the project ignored: %s", e)
+
     def _save_to(self, path: str) -> bool:
         try:
+            # stored without a change event: the view is not an edit (no propagation, no undo)
+            self.doc.p.settings["editor"] = self._editor_state()
             self.doc.save(path)
         except Exception as e:
             log.exception("save failed")
@@ -818,11 +1009,31 @@ class MainWindow(QMainWindow):
     def export_dialog(self):
         from app.gui.export_dialog import ExportDialog
         if self.doc is None or self.luma is None:
-            self._error("Open a shot before exporting.")
+            self.status_msg.setText("Open a shot before exporting (File > Open).")
             return None
         dlg = ExportDialog(self, self.doc, self.info, self.store)
+        # the export's progress shows in the main window too (the dialog may be behind it)
+        dlg.stageChanged.connect(self._on_export_stage)
+        dlg.progressed.connect(self._on_export_progress)
+        dlg.finished_export.connect(self._on_export_done)
         dlg.show()
+        self._export_dlg = dlg
         return dlg
+
+    def _on_export_stage(self, text: str) -> None:
+        self.export_progress.show()
+        self.export_progress.setFormat("Export %p%")
+        self.status_msg.setText(f"Export: {text}")
+
+    def _on_export_progress(self, done: int, total: int) -> None:
+        self.export_progress.setRange(0, max(1, total))
+        self.export_progress.setValue(done)
+        self.export_progress.setFormat(f"Export {done}/{total}")
+        self.export_progress.show()
+
+    def _on_export_done(self, ok: bool, msg: str) -> None:
+        self.export_progress.hide()
+        self.status_msg.setText(f"Exported to {msg}" if ok else msg)
 
     def preferences_dialog(self):
         from app.gui.preferences import PreferencesDialog
@@ -832,12 +1043,15 @@ class MainWindow(QMainWindow):
                                                      self.settings.value("method", "") or "")
 
     # ------------------------------------------------------------------ errors
-    def _error(self, msg: str) -> None:
-        """Tell the user without blocking the event loop (the worker keeps streaming)."""
+    def _error(self, msg: str, detail: str | None = None) -> None:
+        """Tell the user without blocking the event loop (the worker keeps streaming). The
+        status bar gets the whole message on one line (never a bare 'Cannot open the shot:')."""
         log.error("%s", msg)
         self.last_error = msg
-        self.status_msg.setText(msg.splitlines()[0])
+        self.status_msg.setText(" ".join(msg.split()))
         box = QMessageBox(QMessageBox.Icon.Warning, "Hueshot", msg, QMessageBox.StandardButton.Ok, self)
+        if detail:
+            box.setInformativeText(detail)
         box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         box.setModal(False)
         box.show()
@@ -845,6 +1059,13 @@ class MainWindow(QMainWindow):
 
     def _update_status(self) -> None:
         self.status_msg.setText("Open a video, a folder of frames or a project to start.")
+
+    def _viewer_guide(self) -> str | None:
+        if self.doc is None or self.luma is None:
+            return None
+        if not self.doc.key_frames():
+            return "Paint colours on this frame with the brush (B); Ctrl+K imports a colour keyframe"
+        return None
 
     def _guidance(self) -> str:
         """What to do next, for the status bar (and the viewer's overlay)."""

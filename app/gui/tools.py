@@ -12,7 +12,51 @@ from PySide6.QtWidgets import (QButtonGroup, QGridLayout, QHBoxLayout, QLabel, Q
 from app.gui.qimage import rgb_to_qimage
 
 TOOLS = ("brush", "eraser", "point", "eyedropper")
-TOOL_KEYS = {"brush": "B", "eraser": "E", "point": "P", "eyedropper": "I"}
+# "I" is Mark In (editors' I/O marks), so the eyedropper is Alt+I.
+TOOL_KEYS = {"brush": "B", "eraser": "E", "point": "P", "eyedropper": "Alt+I"}
+TOOL_TIPS = {"brush": "Paint a colour hint (wheel: size)",
+             "eraser": "Erase hints under the brush",
+             "point": "A single point hint",
+             "eyedropper": "Pick a colour from the frame or the reference image"}
+REFERENCE_L = 60.0          # lightness a picked colour is stored at (when its chroma fits there)
+
+
+def lab_to_rgb8(L: float, a: float, b: float) -> tuple[int, int, int] | None:
+    """sRGB of a Lab colour, None when it is outside the sRGB gamut."""
+    rgb = cv2.cvtColor(np.array([[[L, a, b]]], np.float32), cv2.COLOR_Lab2RGB)[0, 0]
+    if (rgb < -0.002).any() or (rgb > 1.002).any():
+        return None
+    return tuple(int(round(float(np.clip(c, 0, 1)) * 255)) for c in rgb)
+
+
+def rgb_to_lab(rgb) -> tuple[float, float, float]:
+    lab = cv2.cvtColor(np.array([[rgb[:3]]], np.float32) / 255.0, cv2.COLOR_RGB2Lab)[0, 0]
+    return float(lab[0]), float(lab[1]), float(lab[2])
+
+
+def color_for_ab(a: float, b: float, near_L: float) -> tuple[int, int, int]:
+    """The colour stored for chroma (a, b): only a hint's chroma is painted (each pixel keeps its
+    own lightness), so it is kept at the lightness nearest REFERENCE_L where (a, b) is in
+    gamut, never at the (maybe very dark) lightness it was picked at: a neutral picked over a
+    dark pixel is a mid grey, not #090909. Falls back to the pick lightness, clipped."""
+    for d in range(0, 50, 2):
+        for L in (REFERENCE_L - d, REFERENCE_L + d):
+            if 2 <= L <= 98:
+                got = lab_to_rgb8(L, a, b)
+                if got is not None:
+                    return got
+    rgb = cv2.cvtColor(np.array([[[near_L, a, b]]], np.float32), cv2.COLOR_Lab2RGB)[0, 0]
+    return tuple(int(round(float(np.clip(c, 0, 1)) * 255)) for c in rgb)
+
+
+def painted_at(color, L: float) -> tuple[int, int, int]:
+    """How a hint colour looks painted on a pixel of lightness L (its chroma, that L)."""
+    _l, a, b = rgb_to_lab(color)
+    got = lab_to_rgb8(L, a, b)
+    if got is not None:
+        return got
+    rgb = cv2.cvtColor(np.array([[[L, a, b]]], np.float32), cv2.COLOR_Lab2RGB)[0, 0]
+    return tuple(int(round(float(np.clip(c, 0, 1)) * 255)) for c in rgb)
 
 
 class ToolState(QObject):
@@ -70,6 +114,7 @@ class AbGamutPicker(QWidget):
     at that lightness (what the propagated result will actually show)."""
 
     picked = Signal(tuple)
+    lightnessChanged = Signal(float)
     EXTENT = 110.0
 
     def __init__(self, parent=None):
@@ -79,7 +124,8 @@ class AbGamutPicker(QWidget):
         self._L = 60.0
         self._cache: dict[int, QImage] = {}
         self._ab: tuple[float, float] | None = None
-        self.setToolTip("ab chroma at the lightness under the cursor; click to pick")
+        self.setToolTip("Colours at the lightness under the cursor on the frame (a hint keeps each "
+                        "pixel's own lightness): what you pick is what gets painted there. Click to pick")
 
     def sizeHint(self):
         return QSize(180, 180)
@@ -91,7 +137,12 @@ class AbGamutPicker(QWidget):
         L = float(np.clip(L, 2, 98))
         if abs(L - self._L) >= 1.0:
             self._L = L
+            self.lightnessChanged.emit(L)
             self.update()
+
+    @property
+    def lightness(self) -> float:
+        return self._L
 
     def set_color(self, rgb) -> None:
         lab = cv2.cvtColor(np.array([[rgb]], np.float32) / 255.0, cv2.COLOR_RGB2Lab)[0, 0]
@@ -134,11 +185,11 @@ class AbGamutPicker(QWidget):
         r = self._square()
         a = ((pos.x() - r.left()) / r.width() * 2 - 1) * self.EXTENT
         b = ((1 - (pos.y() - r.top()) / r.height()) * 2 - 1) * self.EXTENT
-        lab = np.array([[[self._L, a, b]]], np.float32)
-        rgb = np.clip(cv2.cvtColor(lab, cv2.COLOR_Lab2RGB)[0, 0], 0, 1)
+        if lab_to_rgb8(self._L, a, b) is None:
+            return        # outside the gamut at this lightness (the darkened area): not paintable here
         self._ab = (float(a), float(b))
         self.update()
-        self.picked.emit(tuple(int(round(c * 255)) for c in rgb))
+        self.picked.emit(color_for_ab(a, b, self._L))
 
 
 class Palette(QWidget):
@@ -178,20 +229,33 @@ class Palette(QWidget):
 
 
 class Swatch(QWidget):
+    """The current colour as it will be painted: its chroma at the picker's lightness (the
+    lightness under the cursor on the frame), the same lightness the picker square shows."""
+
     def __init__(self, parent=None):
         super().__init__(parent)
         self.color = (0, 0, 0)
+        self.L = 60.0
+        self.shown = (0, 0, 0)
         self.setFixedSize(44, 28)
 
     def set_color(self, c):
         self.color = tuple(c)
-        self.setToolTip("#%02x%02x%02x" % self.color)
+        self._refresh()
+
+    def set_lightness(self, L: float) -> None:
+        self.L = float(L)
+        self._refresh()
+
+    def _refresh(self) -> None:
+        self.shown = painted_at(self.color, self.L)
+        self.setToolTip("#%02x%02x%02x" % self.color + f", shown as painted at L {self.L:.0f}")
         self.update()
 
     def paintEvent(self, _):
         p = QPainter(self)
         p.setPen(QPen(QColor(20, 20, 20)))
-        p.setBrush(QColor(*self.color))
+        p.setBrush(QColor(*self.shown))
         p.drawRoundedRect(self.rect().adjusted(0, 0, -1, -1), 4, 4)
         p.end()
 
@@ -262,7 +326,7 @@ class ToolPanel(QWidget):
             b.setText(name.capitalize())
             b.setCheckable(True)
             b.setFocusPolicy(Qt.FocusPolicy.NoFocus)
-            b.setToolTip(f"{name.capitalize()} ({TOOL_KEYS[name]})")
+            b.setToolTip(f"{TOOL_TIPS[name]} ({TOOL_KEYS[name]})")
             b.setObjectName(f"tool_{name}")
             self.group.addButton(b)
             self.buttons[name] = b
@@ -276,6 +340,7 @@ class ToolPanel(QWidget):
         self.size.setRange(1, 100)
         self.size.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         self.size.valueChanged.connect(self._slider_moved)
+        self.size.setToolTip("Brush size, % of the frame height (mouse wheel over the frame, [ and ])")
         size_row.addWidget(self.size)
         self.size_label = QLabel()
         self.size_label.setMinimumWidth(42)
@@ -291,7 +356,7 @@ class ToolPanel(QWidget):
 
         self.gamut = AbGamutPicker()
         lay.addWidget(self.gamut)
-        lay.addWidget(QLabel("Recent colours"))
+        lay.addWidget(QLabel("Recent colours (saved with the project)"))
         self.palette = Palette()
         lay.addWidget(self.palette)
         lay.addWidget(QLabel("Reference"))
@@ -299,6 +364,7 @@ class ToolPanel(QWidget):
         lay.addWidget(self.reference, 1)
 
         self.gamut.picked.connect(state.set_color)
+        self.gamut.lightnessChanged.connect(self._on_lightness)
         self.palette.picked.connect(state.set_color)
         self.reference.sampled.connect(state.set_color)
         state.toolChanged.connect(self._on_tool)
@@ -323,7 +389,16 @@ class ToolPanel(QWidget):
         self.size.blockSignals(False)
         self.size_label.setText(f"{r * 100:.1f}%")
 
+    def _on_lightness(self, L: float) -> None:
+        self.swatch.set_lightness(L)
+        self._label()
+
+    def _label(self) -> None:
+        c = self.state.color
+        self.color_label.setText("#%02x%02x%02x" % tuple(c) + f"  (as painted at L {self.gamut.lightness:.0f})")
+
     def _on_color(self, c) -> None:
+        self.swatch.set_lightness(self.gamut.lightness)
         self.swatch.set_color(c)
-        self.color_label.setText("#%02x%02x%02x" % tuple(c))
         self.gamut.set_color(c)
+        self._label()

@@ -6,6 +6,8 @@ timer repaints at most ~60 times a second however fast frames arrive.
 """
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 from PySide6.QtCore import QPointF, QRectF, Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QImage, QPainter, QPainterPath, QPen
@@ -17,11 +19,22 @@ from app.gui.tools import ToolState
 VIEWS = ("color", "gray", "split")
 
 
+@functools.lru_cache(maxsize=512)
+def _overlay_rgb(color: tuple[int, int, int]) -> tuple[int, int, int]:
+    import cv2
+    lab = cv2.cvtColor(np.array([[color]], np.float32) / 255.0, cv2.COLOR_RGB2Lab)[0, 0]
+    L = float(np.clip(lab[0], 55.0, 75.0))
+    rgb = cv2.cvtColor(np.array([[[L, lab[1], lab[2]]]], np.float32), cv2.COLOR_Lab2RGB)[0, 0]
+    c = np.clip(rgb * 255 + 0.5, 0, 255).astype(int)
+    return int(c[0]), int(c[1]), int(c[2])
+
+
 class Viewer(QWidget):
     strokeFinished = Signal(list, float, bool)     # normalised points, radius, erase
     colorSampled = Signal(tuple)                   # eyedropper result (sRGB)
     lumaUnderCursor = Signal(float)                # for the ab-gamut picker
     viewChanged = Signal(str)
+    zoomChanged = Signal(float)                    # percent of the image's own pixels (100 = 1:1)
 
     def __init__(self, tools: ToolState, parent=None):
         super().__init__(parent)
@@ -39,6 +52,8 @@ class Viewer(QWidget):
         self.strokes: list = []                  # HintStroke-like objects on the shown frame
         self.zoom = 1.0                          # 1.0 = fit to widget
         self.pan = QPointF(0, 0)                 # offset of the image centre, widget pixels
+        self.message: str | None = None          # centred text while there is no image (loading...)
+        self.guide: str | None = None            # a hint banner at the bottom (what to do next)
         self.painted_frames = 0                  # counted for the GUI benchmark
         self.on_painted = None                   # optional hook(bench): called after a paint
         self._live: list[tuple[float, float]] = []
@@ -56,10 +71,30 @@ class Viewer(QWidget):
     # ---- content -------------------------------------------------------------------
     def show(self, color: QImage | None, gray: QImage | None, luma: np.ndarray | None, strokes=None):
         """Queue a frame for display; painted on the next timer tick."""
+        size_changed = (color or gray) is not None and (self.color_img or self.gray_img) is None
         self.color_img, self.gray_img, self._luma = color, gray, luma
+        if size_changed:
+            self.zoomChanged.emit(self.zoom_percent())
         if strokes is not None:
             self.strokes = strokes
         self._dirty = True
+
+    def set_message(self, text: str | None) -> None:
+        self.message = text
+        self.update()
+
+    def set_guide(self, text: str | None) -> None:
+        if text != self.guide:
+            self.guide = text
+            self.update()
+
+    def zoom_percent(self) -> float:
+        iw, _ih = self._img_size()
+        return 100.0 * self.image_rect().width() / max(1, iw)
+
+    def resizeEvent(self, e):
+        super().resizeEvent(e)
+        self.zoomChanged.emit(self.zoom_percent())
 
     def set_strokes(self, strokes) -> None:
         self.strokes = list(strokes)
@@ -77,6 +112,7 @@ class Viewer(QWidget):
 
     def reset_zoom(self) -> None:
         self.zoom, self.pan = 1.0, QPointF(0, 0)
+        self.zoomChanged.emit(self.zoom_percent())
         self.update()
 
     def _tick(self) -> None:
@@ -123,8 +159,9 @@ class Viewer(QWidget):
         gray = self.gray_img or self.color_img
         if color is None:
             p.setPen(QColor(140, 140, 140))
-            p.drawText(self.rect(), Qt.AlignmentFlag.AlignCenter,
-                       "Open a video, a folder of frames or a project\n(File > Open, or drop it here)")
+            p.drawText(self.rect(), Qt.AlignmentFlag.AlignCenter, self.message or
+                       "Open a video, a folder of frames or a project\n"
+                       "(File > Open, Ctrl+O; File > Open Folder of Frames, Ctrl+Shift+O; or drop it here)")
             p.end()
             return
         if self.view == "gray":
@@ -154,20 +191,56 @@ class Viewer(QWidget):
             self._draw_stroke(p, self._live, self.tools.radius, self.tools.color,
                               self.tools.tool == "eraser", 160)
         self._draw_cursor(p)
+        self._draw_labels(p, r)
         p.end()
         self.painted_frames += 1
         if self.on_painted is not None:
             self.on_painted()
 
+    def _draw_labels(self, p: QPainter, r: QRectF) -> None:
+        """Which view this is (the grey source looks like 'no colour'), and the guide banner."""
+        def tag(text, x, y, align=Qt.AlignmentFlag.AlignLeft):
+            fm = p.fontMetrics()
+            w, h = fm.horizontalAdvance(text) + 12, fm.height() + 6
+            box = QRectF(x if align == Qt.AlignmentFlag.AlignLeft else x - w, y, w, h)
+            p.setPen(Qt.PenStyle.NoPen)
+            p.setBrush(QColor(0, 0, 0, 150))
+            p.drawRoundedRect(box, 4, 4)
+            p.setPen(QColor(235, 235, 235))
+            p.drawText(box, Qt.AlignmentFlag.AlignCenter, text)
+        top = max(0.0, r.top()) + 6
+        if self.view == "gray":
+            tag("Grey source (2) · press 1 for colour", max(0.0, r.left()) + 6, top)
+        elif self.color_img is None and self.gray_img is not None:
+            tag("No colour on this frame yet", max(0.0, r.left()) + 6, top)
+        if self.guide:
+            fm = p.fontMetrics()
+            y = min(self.height(), r.bottom()) - fm.height() - 14
+            tag(self.guide, self.width() / 2 + (fm.horizontalAdvance(self.guide) + 12) / 2, y,
+                Qt.AlignmentFlag.AlignRight)
+
+    @staticmethod
+    def overlay_color(color, alpha: int) -> QColor:
+        """How a hint is drawn over the frame: its chroma at a lightness that shows on any
+        frame (L 55-75), so a colour picked over a dark pixel is not a black band; a neutral
+        hint (no chroma: 'make this grey') is drawn mid grey and outlined (see _draw_stroke)."""
+        return QColor(*_overlay_rgb(tuple(int(v) for v in color[:3])), alpha)
+
+    @staticmethod
+    def is_neutral(color) -> bool:
+        c = np.asarray(color[:3], int)
+        return int(c.max() - c.min()) <= 6
+
     def _draw_stroke(self, p: QPainter, points, radius, color, erase, alpha) -> None:
         r = self.image_rect()
         width = max(1.0, 2 * radius * r.height())
-        c = QColor(40, 40, 40, alpha) if erase else QColor(*color, alpha)
+        c = QColor(40, 40, 40, alpha) if erase else self.overlay_color(color, alpha)
         pen = QPen(c, width, Qt.PenStyle.SolidLine, Qt.PenCapStyle.RoundCap, Qt.PenJoinStyle.RoundJoin)
         p.setPen(pen)
         p.setBrush(Qt.BrushStyle.NoBrush)
         if len(points) == 1:
-            p.setPen(Qt.PenStyle.NoPen)
+            p.setPen(Qt.PenStyle.NoPen if not (erase or self.is_neutral(color)) else
+                     QPen(QColor(255, 255, 255, 150), 1, Qt.PenStyle.DashLine))
             p.setBrush(c)
             p.drawEllipse(self.from_norm(*points[0]), width / 2, width / 2)
             return
@@ -175,8 +248,10 @@ class Viewer(QWidget):
         for pt in points[1:]:
             path.lineTo(self.from_norm(*pt))
         p.drawPath(path)
-        if erase:   # a dashed outline tells eraser strokes apart from dark colour
-            p.setPen(QPen(QColor(255, 255, 255, 120), 1, Qt.PenStyle.DashLine))
+        if erase or self.is_neutral(color):
+            # a dashed outline tells eraser strokes apart from dark colour, and shows where a
+            # neutral ('make this grey') hint lies on a grey frame
+            p.setPen(QPen(QColor(255, 255, 255, 150), 1, Qt.PenStyle.DashLine))
             p.drawPath(path)
 
     def _draw_cursor(self, p: QPainter) -> None:
@@ -206,6 +281,7 @@ class Viewer(QWidget):
             self.zoom = float(np.clip(self.zoom * (1.25 ** steps), 0.25, 32.0))
             new = self.image_rect()
             self.pan += pos - QPointF(new.left() + nx * new.width(), new.top() + ny * new.height())
+            self.zoomChanged.emit(self.zoom_percent())
             self.update()
         else:
             self.tools.grow(steps)
