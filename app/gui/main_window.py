@@ -216,6 +216,7 @@ class MainWindow(QMainWindow):
         self.addAction(a)          # shortcuts work wherever focus is inside the window
         if name:
             setattr(self, name, a)
+            a.setObjectName(name)
         return a
 
     def _build_actions(self) -> None:
@@ -495,7 +496,8 @@ class MainWindow(QMainWindow):
         self.viewer.set_message(None)
         self._update_enabled()
         self._restore_view_state()
-        self.status_msg.setText(f"{info.describe()} — {self._guidance()}")
+        self.status_msg.setText(getattr(self, "_pending_error", None) or f"{info.describe()} — {self._guidance()}")
+        self._pending_error = None
         self.shotOpened.emit()
         if self.doc.has_hints():
             self._schedule_propagation(self.doc.first_key())
@@ -513,6 +515,7 @@ class MainWindow(QMainWindow):
             self.viewer.set_message(None)
             self._update_enabled()
         self._open_failed(path, msg.split(": ", 1)[-1] if msg.startswith(str(path)) else msg)
+        self._pending_error = self.status_msg.text() if prev is not None else None   # kept when it is back
 
     def open_reference_dialog(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Open reference image", "", "Images (*.png *.jpg *.jpeg *.tif *.tiff *.bmp)")

@@ -22,11 +22,14 @@ REFERENCE_L = 60.0          # lightness a picked colour is stored at (when its c
 
 
 def lab_to_rgb8(L: float, a: float, b: float) -> tuple[int, int, int] | None:
-    """sRGB of a Lab colour, None when it is outside the sRGB gamut."""
-    rgb = cv2.cvtColor(np.array([[[L, a, b]]], np.float32), cv2.COLOR_Lab2RGB)[0, 0]
-    if (rgb < -0.002).any() or (rgb > 1.002).any():
-        return None
-    return tuple(int(round(float(np.clip(c, 0, 1)) * 255)) for c in rgb)
+    """sRGB of a Lab colour, None when it is outside the sRGB gamut (OpenCV's own Lab2RGB
+    saturates silently, so the test is compose_rgb's gamut fit changing it)."""
+    from models.color import compose_rgb
+    lum = np.full((1, 2), L, np.float32)     # 1x2: OpenCV takes a 1x1 image for a scalar
+    ab = np.array([[[a, b], [a, b]]], np.float32)
+    fit = compose_rgb(lum, ab)[0, 0].astype(int)
+    raw = compose_rgb(lum, ab, fit_gamut=False)[0, 0].astype(int)
+    return tuple(int(c) for c in raw) if np.abs(fit - raw).max() <= 2 else None
 
 
 def rgb_to_lab(rgb) -> tuple[float, float, float]:
@@ -45,18 +48,16 @@ def color_for_ab(a: float, b: float, near_L: float) -> tuple[int, int, int]:
                 got = lab_to_rgb8(L, a, b)
                 if got is not None:
                     return got
-    rgb = cv2.cvtColor(np.array([[[near_L, a, b]]], np.float32), cv2.COLOR_Lab2RGB)[0, 0]
-    return tuple(int(round(float(np.clip(c, 0, 1)) * 255)) for c in rgb)
+    return painted_at(lab_to_rgb8(near_L, 0, 0) or (128, 128, 128), near_L)
 
 
 def painted_at(color, L: float) -> tuple[int, int, int]:
-    """How a hint colour looks painted on a pixel of lightness L (its chroma, that L)."""
-    _l, a, b = rgb_to_lab(color)
-    got = lab_to_rgb8(L, a, b)
-    if got is not None:
-        return got
-    rgb = cv2.cvtColor(np.array([[[L, a, b]]], np.float32), cv2.COLOR_Lab2RGB)[0, 0]
-    return tuple(int(round(float(np.clip(c, 0, 1)) * 255)) for c in rgb)
+    """How a hint colour looks painted on a pixel of lightness L: its chroma composed with that
+    L by compose_rgb (scaled towards grey where it does not fit, the lightness kept)."""
+    from models.color import compose_rgb, srgb_to_ab
+    a, b = srgb_to_ab(tuple(int(c) for c in color[:3]))
+    rgb = compose_rgb(np.full((1, 2), L, np.float32), np.array([[[a, b], [a, b]]], np.float32))[0, 0]
+    return tuple(int(c) for c in rgb)
 
 
 class ToolState(QObject):
@@ -101,12 +102,15 @@ def _gamut_image(L: float, size: int, extent: float) -> np.ndarray:
     a = np.linspace(-extent, extent, size, dtype=np.float32)
     b = np.linspace(extent, -extent, size, dtype=np.float32)   # +b (yellow) at the top
     aa, bb = np.meshgrid(a, b)
-    lab = np.dstack([np.full_like(aa, L), aa, bb])
-    rgb = cv2.cvtColor(lab, cv2.COLOR_Lab2RGB)
-    out = (rgb < -0.002).any(-1) | (rgb > 1.002).any(-1)
-    rgb = np.clip(rgb, 0, 1)
-    rgb[out] *= 0.25
-    return (rgb * 255 + 0.5).astype(np.uint8)
+    from models.color import compose_rgb
+    lum = np.full_like(aa, L)
+    ab = np.dstack([aa, bb])
+    fit = compose_rgb(lum, ab)
+    raw = compose_rgb(lum, ab, fit_gamut=False)   # OpenCV saturates: differs where out of gamut
+    out = np.abs(fit.astype(int) - raw.astype(int)).max(-1) > 2
+    rgb = raw.copy()
+    rgb[out] = (rgb[out] * 0.25).astype(np.uint8)
+    return rgb
 
 
 class AbGamutPicker(QWidget):
