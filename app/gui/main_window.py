@@ -135,6 +135,8 @@ class MainWindow(QMainWindow):
         from app.gui.render_queue_panel import install as install_render_queue
         install_render_queue(self)           # Render menu + Render Queue dock (self.render_queue)
         self._build_help_menu()
+        from app.gui.prior_tools import install as install_prior_tools
+        install_prior_tools(self)            # Colour Automatically + suggested colours (self.prior_tools)
 
     def _on_clean_changed(self, clean: bool) -> None:
         self.setWindowModified(not clean)
@@ -1006,6 +1008,7 @@ class MainWindow(QMainWindow):
         self.workers.stop()
         self.loader.stop()
         self.render_queue.shutdown()   # a running queued render is stopped and queued again
+        self.prior_tools.service.shutdown()
         e.accept()
 
     # ------------------------------------------------------------------ dialogs

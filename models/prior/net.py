@@ -4,7 +4,7 @@ Two heads share the decoder:
 - regression: ab (trained with MSE on ab, the PSNR-optimal estimate: where nothing tells the
   colour it stays near the prior's mean, often near-neutral, instead of copying the nearest
   hint);
-- classification: logits over a grid of ab bins at 1/4 resolution (`BINS`), whose softmax gives
+- classification: logits over a grid of ab bins at 1/8 resolution (`N_BINS`), whose softmax gives
   the suggested colours under the cursor (`Prior.suggest`).
 
 The network runs at a reduced working size (short side `WORK_SHORT` px); its chroma is brought
@@ -49,6 +49,11 @@ def _cbr(cin, cout, stride=1, dil=1):
                          nn.ReLU(inplace=True))
 
 
+def _fuse(cin, cout):
+    """1x1 projection of the concatenated skip, then a 3x3 conv (cheap decoder levels)."""
+    return nn.Sequential(nn.Conv2d(cin, cout, 1), nn.ReLU(inplace=True), _cbr(cout, cout))
+
+
 class PriorNet(nn.Module):
     def __init__(self, width: int = 32):
         super().__init__()
@@ -58,11 +63,11 @@ class PriorNet(nn.Module):
         self.e3 = nn.Sequential(_cbr(c2, c3, 2), _cbr(c3, c3))                      # 1/8
         self.e4 = nn.Sequential(_cbr(c3, c4, 2), _cbr(c4, c4, dil=2), _cbr(c4, c4, dil=4))  # 1/16
         self.glob = nn.Sequential(nn.Linear(c4, c4), nn.ReLU(inplace=True))
-        self.d3 = _cbr(c4 + c3, c3)
-        self.d2 = _cbr(c3 + c2, c2)
-        self.d1 = _cbr(c2 + c1, c1)
+        self.d3 = _fuse(c4 + c3, c3)
+        self.d2 = _fuse(c3 + c2, c2 * 3 // 4)
+        self.d1 = _fuse(c2 * 3 // 4 + c1, c1)
         self.reg = nn.Conv2d(c1 + 4, 2, 3, 1, 1)     # full-resolution ab, sees the hints again
-        self.cls = nn.Conv2d(c2, N_BINS, 1)
+        self.cls = nn.Conv2d(c3, N_BINS, 1)          # ab-bin logits at 1/8
 
     def forward(self, x):
         f1 = self.e1(x)
@@ -75,7 +80,7 @@ class PriorNet(nn.Module):
         g2 = self.d2(torch.cat([up(g3, f2), f2], 1))
         g1 = self.d1(torch.cat([up(g2, f1), f1], 1))
         ab = self.reg(torch.cat([up(g1, x), x], 1))
-        return torch.tanh(ab) * 1.2, self.cls(g2)
+        return torch.tanh(ab) * 1.2, self.cls(g3)
 
 
 def make_input(L: np.ndarray, hint_ab: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -160,7 +165,7 @@ class Prior:
         return np.ascontiguousarray(ab, np.float32)
 
     def distribution(self, L: np.ndarray, hint_ab=None, mask=None, short: int = WORK_SHORT) -> np.ndarray:
-        """Per-bin probabilities (N_BINS x h x w at 1/8 of the working size... see net) ."""
+        """Per-bin probabilities, N_BINS x h x w at 1/8 of the working size."""
         L = np.asarray(L, np.float32)
         if mask is None or hint_ab is None:
             mask = np.zeros(L.shape, np.float32)
@@ -191,9 +196,6 @@ class Prior:
         Hl, Wl = L.shape
         lum = float(L[int(np.clip(round(y * (Hl - 1)), 0, Hl - 1)), int(np.clip(round(x * (Wl - 1)), 0, Wl - 1))])
         c = bin_centres().reshape(N_SIDE, N_SIDE, 2)
-        out = []
-        for i, j in picks:
-            ab = c[i, j].reshape(1, 1, 2)
-            rgb = compose_rgb(np.full((1, 1), lum, np.float32), ab)[0, 0]
-            out.append(((int(rgb[0]), int(rgb[1]), int(rgb[2])), float(p[i, j])))
-        return out
+        ab = np.ascontiguousarray(np.stack([c[i, j] for i, j in picks])[None], np.float32)   # 1 x k x 2
+        rgb = compose_rgb(np.full((2, len(picks)), lum, np.float32), np.repeat(ab, 2, 0))[0]
+        return [((int(q[0]), int(q[1]), int(q[2])), float(p[i, j])) for q, (i, j) in zip(rgb, picks)]

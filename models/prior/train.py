@@ -49,7 +49,7 @@ def main(argv=None) -> int:
     ap.add_argument("--out", type=Path, default=WEIGHTS)
     ap.add_argument("--minutes", type=float, default=100.0, help="wall-clock training budget")
     ap.add_argument("--batch", type=int, default=16)
-    ap.add_argument("--crop", type=int, default=128)
+    ap.add_argument("--crop", type=int, default=112)
     ap.add_argument("--width", type=int, default=32)
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--cls-weight", type=float, default=0.02)
@@ -92,7 +92,7 @@ def main(argv=None) -> int:
         x, y = batch(sampler, args.batch)
         ab, logits = net(x)
         mse = F.mse_loss(ab, y / AB_SCALE)
-        tgt = ab_to_bin(F.avg_pool2d(y, 4).permute(0, 2, 3, 1))
+        tgt = ab_to_bin(F.avg_pool2d(y, 8).permute(0, 2, 3, 1))
         ce = F.cross_entropy(logits, tgt)
         loss = mse + args.cls_weight * ce
         opt.zero_grad(set_to_none=True)
