@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
 
-from app.core.farm_segments import (Segment, SegmentError, default_render_dir, join_segments,
+from app.core.farm_segments import (Segment, SegmentError, cut_to, default_render_dir, join_segments,
                                     plan_segments, render_segment, segment_path)
 from app.core.render import RenderCancelled, RenderError, RenderJob, RenderProgress, RenderResult
 
@@ -222,7 +222,7 @@ class Farm:
         reporter = self._reporter_cls.remote()
         t0 = time.perf_counter()
         pending = {self._task.options(name=f"hueshot {s.label}").remote(
-            _task_job(job, s), s, str(render_dir), reporter): s for s in todo}
+            cut_to(job, s), s, str(render_dir), reporter): s for s in todo}
         finished_frames = total - sum(s.frames for s in todo)     # segments left by an earlier run
         frames_of: dict[int, int] = {}                           # segment -> frames rendered so far
         closed: set[int] = set()                                 # segments finished or failed
@@ -288,15 +288,6 @@ class Farm:
             import shutil
             shutil.rmtree(render_dir, ignore_errors=True)
         return out
-
-
-def _task_job(job: RenderJob, seg: Segment) -> RenderJob:
-    """What a task needs of the job: the keys and strokes of its own shot only (the keys of
-    other shots would be shipped for nothing)."""
-    import dataclasses
-    keys = {int(f): v for f, v in job.keys.items() if seg.start <= int(f) < seg.end}
-    strokes = [s for s in job.strokes if seg.start <= s.frame < seg.end]
-    return dataclasses.replace(job, keys=keys, strokes=strokes)
 
 
 def _task_message(exc) -> str:

@@ -82,13 +82,18 @@ def plan_segments(job: RenderJob, shots: Sequence[Sequence[int]] | None, n_frame
     return out
 
 
-def segment_job(job: RenderJob, seg: Segment, output: Path) -> RenderJob:
-    """The plain render of one segment: its range, its own keys and strokes, lossless, no audio."""
+def cut_to(job: RenderJob, seg: Segment) -> RenderJob:
+    """The job with only the keys and strokes inside the segment (what a farm task is sent)."""
     keys = {int(f): v for f, v in job.keys.items() if seg.start <= int(f) < seg.end}
     strokes = [s for s in job.strokes if seg.start <= s.frame < seg.end]
+    return dataclasses.replace(job, keys=keys, strokes=strokes)
+
+
+def segment_job(job: RenderJob, seg: Segment, output: Path) -> RenderJob:
+    """The plain render of one segment: its range, its own keys and strokes, lossless, no audio."""
     extra = {"shots": [(seg.start, seg.end - 1)]} if hasattr(job, "shots") else {}
-    return dataclasses.replace(job, output=Path(output), keys=keys, strokes=strokes, start=seg.start,
-                               end=seg.end, export=ExportSettings(format="ffv1", audio=False), **extra)
+    return dataclasses.replace(cut_to(job, seg), output=Path(output), start=seg.start, end=seg.end,
+                               export=ExportSettings(format="ffv1", audio=False), **extra)
 
 
 def segment_hash(job: RenderJob, seg: Segment) -> str:
