@@ -258,13 +258,14 @@ def _check_values(args) -> str | None:
     """The command line's values through app.core.validate, before any file is opened; the
     problem as one line, or None."""
     from app.core.export import ExportSettings
-    from app.core.validate import ValidationError, check_export_settings, check_int, check_proxy_height
+    from app.core.validate import (MAX_FRAME, ValidationError, check_export_settings, check_int,
+                                   check_proxy_height)
     try:
         if getattr(args, "proxy_height", None) is not None:
             check_proxy_height(args.proxy_height, "", "--proxy-height")
         for name in ("start", "end"):
             if getattr(args, name, None) is not None:
-                check_int(getattr(args, name), "", f"--{name}", 0)
+                check_int(getattr(args, name), "", f"--{name}", 0, MAX_FRAME)
         check_export_settings(ExportSettings(crf=args.crf, preset=args.preset), "--")
     except ValidationError as exc:
         return str(exc).replace("-- crf (H.264 quality)", "--crf").replace("-- preset", "--preset")

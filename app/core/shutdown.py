@@ -75,9 +75,9 @@ def _handler(signum, frame):
 def signals_raise(keep_after: bool = False) -> Iterator[None]:
     """SIGINT/SIGTERM/SIGHUP raise ``Interrupted`` in the main thread while inside.
 
-    ``keep_after``: on leaving, keep a handler that ignores further signals instead of
-    restoring the previous ones (a process that is about to exit must not die of a signal
-    after it has cleaned up). No-op outside the main thread.
+    ``keep_after``: on leaving, ignore further signals instead of restoring the previous
+    handlers (a process that is about to exit must not die of a signal after it has
+    cleaned up). No-op outside the main thread.
     """
     global _after_exit_ignore, _pending
     if threading.current_thread() is not threading.main_thread():
@@ -91,7 +91,12 @@ def signals_raise(keep_after: bool = False) -> Iterator[None]:
         yield
     finally:
         if keep_after:
+            # SIG_IGN, not a Python handler: the interpreter resets Python handlers to the
+            # default (death) early in its shutdown, and a signal then would kill the
+            # process after it had cleaned up; an ignored signal stays ignored to the end
             _after_exit_ignore = True
+            for s in HANDLED_SIGNALS:
+                signal.signal(s, signal.SIG_IGN)
         else:
             for s, h in old.items():
                 signal.signal(s, h)
@@ -181,7 +186,7 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-_TAG = re.compile(r"(\d+)-[0-9a-f]{8}")
+_TAG = re.compile(r"(?:^|(?<=[.\-_]))(\d+)-[0-9a-f]{8}(?=$|[.\-])")
 LEGACY_MAX_AGE_S = 3600.0   # untagged leftovers (older versions) not written to for an hour
 
 
@@ -200,9 +205,9 @@ def sweep_stale(folder: str | os.PathLike, prefix: str, suffix: str = "") -> lis
         p = Path(folder) / name
         if str(p) in _tracked:
             continue
-        m = _TAG.match(name[len(prefix):])
-        if m:
-            stale = not _pid_alive(int(m.group(1)))
+        tags = _TAG.findall(name[len(prefix):])   # the last tag is the temp's own
+        if tags:
+            stale = not _pid_alive(int(tags[-1]))
         else:
             try:
                 stale = now - p.stat().st_mtime > LEGACY_MAX_AGE_S

@@ -27,6 +27,7 @@ RADIUS_RANGE = (0.0, 1.0)      # fraction of the frame height, > 0
 X264_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow",
                 "slower", "veryslow", "placebo")
 CRF_RANGE = (0, 51)
+MAX_FRAME = 10_000_000         # frame indices (about 116 hours at 24 fps)
 
 
 class ValidationError(ValueError):
@@ -158,7 +159,7 @@ def check_stroke(d, source, index: int):
         raise ValidationError(f"{_where(source, where)} lacks the field 'frame'")
     if "points" not in d:
         raise ValidationError(f"{_where(source, where)} lacks the field 'points'")
-    frame = check_int(d["frame"], source, f"{where} frame", 0)
+    frame = check_int(d["frame"], source, f"{where} frame", 0, MAX_FRAME)
     pts = d["points"]
     if not isinstance(pts, list) or not pts:
         raise ValidationError(f"{_where(source, where + ' points')} must be a non-empty list of [x, y], "
@@ -239,8 +240,8 @@ def check_project_fields(data: dict, source) -> dict:
         if not isinstance(rng, dict):
             raise ValidationError(f"{_where(source, 'range')} must be an object {{\"in\": A, \"out\": B}} "
                                   f"or null, got {_show(rng)}")
-        a = None if rng.get("in") is None else check_int(rng["in"], source, "range.in", 0)
-        b = None if rng.get("out") is None else check_int(rng["out"], source, "range.out", 0)
+        a = None if rng.get("in") is None else check_int(rng["in"], source, "range.in", 0, MAX_FRAME)
+        b = None if rng.get("out") is None else check_int(rng["out"], source, "range.out", 0, MAX_FRAME)
         if a is not None and b is not None and b < a:
             raise ValidationError(f"{_where(source, 'range')}: out {b} is before in {a}")
         out["in"], out["out"] = a, b
@@ -251,7 +252,7 @@ def check_project_fields(data: dict, source) -> dict:
     for i, k in enumerate(keys):
         if not isinstance(k, dict):
             raise ValidationError(f"{_where(source, f'keyframes[{i}]')} must be an object, got {_show(k)}")
-        f = check_int(k.get("frame"), source, f"keyframes[{i}].frame", 0)
+        f = check_int(k.get("frame"), source, f"keyframes[{i}].frame", 0, MAX_FRAME)
         img = k.get("image")
         if not isinstance(img, str) or not img or "/" in img or "\\" in img or img in (".", ".."):
             raise ValidationError(f"{_where(source, f'keyframes[{i}].image')} must be a file name in the "

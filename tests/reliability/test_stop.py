@@ -1,0 +1,99 @@
+"""Stopping a render part way, in child processes: cancel through render(job, should_stop=...)
+during H.264 mp4 and mkv encodes, SIGINT/SIGTERM/SIGHUP during `hueshot propagate`.
+
+A signal death (the SIGSEGV this suite was written for) fails; so does any partial file
+beside the output, a spill folder in TMPDIR, or an output that exists after a stop. The
+quick versions run in the normal suite; the 50-try loops are marked `reliability_long`
+(`.venv/bin/python -m pytest -m reliability_long tests/reliability`)."""
+from __future__ import annotations
+
+import os
+import signal
+
+import pytest
+
+from tests.reliability.runner import Tally, cancel_once, frames_in, leftovers, report, rng, signal_once
+
+FRAMES = 60
+
+
+def _cancel_loop(render_clip, tmp_path, ext: str, tries: int, seed: int) -> Tally:
+    clip, key = render_clip
+    r = rng(seed)
+    tally = Tally()
+    for k in range(tries):
+        d = tmp_path / f"c{k}"
+        d.mkdir(parents=True)
+        out = d / f"out{ext}"
+        # should_stop is asked once per frame in the luma pass and once per frame after it
+        after = r.randint(1, 2 * FRAMES + 4)
+        rc, text = cancel_once(clip, key, out, d / "tmp", after)
+        done = "DONE" in text
+        ok = ("CANCELLED" in text and not out.exists()) or (done and frames_in(out) == FRAMES)
+        tally.add(rc, leftovers(d, d / "tmp"), ok and rc == 0, f"after={after} {text[-300:]}")
+    return tally
+
+
+def _argv(clip, key, out) -> list[str]:
+    return ["propagate", str(clip), "-o", str(out), "--key", f"0={key}", "--method", "flow", "--no-shots", "-q"]
+
+
+@pytest.fixture(scope="module")
+def open_seconds(render_clip, tmp_path_factory) -> float:
+    """One run to the end: how long the encoder's partial output exists."""
+    clip, key = render_clip
+    d = tmp_path_factory.mktemp("calibrate")
+    out = d / "out.mp4"
+    rc, err, full = signal_once(_argv(clip, key, out), out, d / "tmp", 0, 0.0)
+    assert rc == 0, err
+    return full
+
+
+def _signal_loop(render_clip, open_seconds, tmp_path, sig: int, tries: int, seed: int) -> Tally:
+    clip, key = render_clip
+    r = rng(seed)
+    tally = Tally()
+    for k in range(tries):
+        d = tmp_path / f"s{k}"
+        d.mkdir(parents=True)
+        out = d / "out.mp4"
+        argv = _argv(clip, key, out)
+        delay = r.uniform(0.0, open_seconds * 0.9)
+        rc, err, _ = signal_once(argv, out, d / "tmp", sig, delay)
+        finished = rc == 0
+        ok = (finished and frames_in(out) == FRAMES) or (rc == 128 + sig and not out.exists())
+        tally.add(rc, leftovers(d, d / "tmp"), ok, f"delay={delay:.2f} {err[-300:]}")
+    return tally
+
+
+def _check(tally: Tally, name: str) -> None:
+    report(tally.line(name))
+    assert tally.ok(), f"{tally.line(name)}\n" + "\n".join(tally.notes[:5])
+
+
+def test_cancel_during_encode(render_clip, tmp_path):
+    """One cancel at a random point into an mp4 and one into an mkv (the long loop: 50 each)."""
+    for ext in (".mp4", ".mkv"):
+        _check(_cancel_loop(render_clip, tmp_path / ext[1:], ext, 1, seed=11), f"cancel {ext} (quick)")
+
+
+def test_signals_during_render(render_clip, open_seconds, tmp_path):
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        _check(_signal_loop(render_clip, open_seconds, tmp_path / signal.Signals(sig).name, sig, 1, seed=int(sig)),
+               f"{signal.Signals(sig).name} (quick)")
+
+
+@pytest.mark.reliability_long
+@pytest.mark.parametrize("ext", [".mp4", ".mkv"])
+def test_cancel_during_encode_50(render_clip, tmp_path, ext):
+    _check(_cancel_loop(render_clip, tmp_path, ext, 50, seed=int(os.environ.get("HUESHOT_SEED", 1))),
+           f"cancel {ext} (long)")
+
+
+@pytest.mark.reliability_long
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP], ids=["INT", "TERM", "HUP"])
+def test_signal_during_render_50(render_clip, open_seconds, tmp_path, sig):
+    tries = 50 if sig != signal.SIGHUP else 20
+    _check(_signal_loop(render_clip, open_seconds, tmp_path, sig, tries,
+                        seed=int(os.environ.get("HUESHOT_SEED", 1)) + int(sig)),
+           f"{signal.Signals(sig).name} (long)")
