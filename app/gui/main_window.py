@@ -135,8 +135,6 @@ class MainWindow(QMainWindow):
         from app.gui.render_queue_panel import install as install_render_queue
         install_render_queue(self)           # Render menu + Render Queue dock (self.render_queue)
         self._build_help_menu()
-        from app.gui.prior_tools import install as install_prior_tools
-        install_prior_tools(self)            # Colour Automatically + suggested colours (self.prior_tools)
 
     def _on_clean_changed(self, clean: bool) -> None:
         self.setWindowModified(not clean)
@@ -173,7 +171,8 @@ class MainWindow(QMainWindow):
         self.zoom_label.setObjectName("zoomLabel")
         self.zoom_label.setToolTip("Zoom (Ctrl+wheel zooms about the cursor, F fits)")
         bar.addWidget(self.zoom_label)
-        self.viewer.zoomChanged.connect(lambda z: self.zoom_label.setText(f"Zoom {z:.0f}%"))
+        self.viewer.zoomChanged.connect(
+            lambda z: self.zoom_label.setText(f"Zoom {z:.0f}%" if self.viewer.has_image() else ""))
         v.addLayout(bar)
         v.addWidget(self.timeline)
         self.setCentralWidget(central)
@@ -1008,7 +1007,6 @@ class MainWindow(QMainWindow):
         self.workers.stop()
         self.loader.stop()
         self.render_queue.shutdown()   # a running queued render is stopped and queued again
-        self.prior_tools.service.shutdown()
         e.accept()
 
     # ------------------------------------------------------------------ dialogs

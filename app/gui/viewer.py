@@ -71,7 +71,7 @@ class Viewer(QWidget):
     # ---- content -------------------------------------------------------------------
     def show(self, color: QImage | None, gray: QImage | None, luma: np.ndarray | None, strokes=None):
         """Queue a frame for display; painted on the next timer tick."""
-        size_changed = (color or gray) is not None and (self.color_img or self.gray_img) is None
+        size_changed = ((color or gray) is None) != ((self.color_img or self.gray_img) is None)
         self.color_img, self.gray_img, self._luma = color, gray, luma
         if size_changed:
             self.zoomChanged.emit(self.zoom_percent())
@@ -87,6 +87,9 @@ class Viewer(QWidget):
         if text != self.guide:
             self.guide = text
             self.update()
+
+    def has_image(self) -> bool:
+        return (self.color_img or self.gray_img) is not None
 
     def zoom_percent(self) -> float:
         iw, _ih = self._img_size()
