@@ -46,10 +46,11 @@ def run(job, args, project=None) -> int:
                 print(f"farm {farm.spec.text}: {farm.workers} worker CPU(s), "
                       f"started in {farm.started_seconds:.1f} s", file=sys.stderr)
             res = farm.render(job, shots, n, progress=printer)
-    except KeyboardInterrupt:
-        _err(f"interrupted; every farm task was cancelled and {job.output} was not written "
+    except KeyboardInterrupt as exc:   # SIGINT, SIGTERM, SIGHUP (app.core.shutdown.Interrupted)
+        why = str(exc) if getattr(exc, "signum", None) else "interrupted"
+        _err(f"{why}; every farm task was cancelled and {job.output} was not written "
              f"(finished shots are kept for the next run)")
-        return EXIT_INTERRUPTED
+        return getattr(exc, "exit_code", EXIT_INTERRUPTED)
     except RenderCancelled:
         _err(f"cancelled; {job.output} was not written")
         return EXIT_INTERRUPTED
@@ -65,6 +66,13 @@ def run(job, args, project=None) -> int:
         return EXIT_ERROR
     if not args.quiet:
         r = res.result
+        from app.core.farm_segments import plan_segments
+        from app.core.reel import grey_lines
+        grey = [(g.start, g.end - 1) for g in plan_segments(job, shots, n)
+                if not any(g.start <= int(f) < g.end for f in job.keys)
+                and not any(g.start <= st.frame < g.end for st in job.strokes) and not job.auto]
+        for line in grey_lines(grey):
+            print(line, file=sys.stderr)
         print(f"wrote {r.output}: {r.frames} frames from {res.segments} shots in "
               f"{res.seconds_tasks + res.seconds_join:.1f} s on the farm ({res.rendered} rendered now, "
               f"join {res.seconds_join:.1f} s)", file=sys.stderr)

@@ -1,7 +1,7 @@
 """The render farm on a real Ray cluster: `--farm local:2` writes the frames of the plain
 render; a worker SIGKILLed mid-render is replaced and the render still finishes (with audio);
 a shot with a broken input fails with its message, the others finish, the exit status says
-so, and the next run renders only the missing shot."""
+so, and the next run renders only the missing shot; a cancel stops every task."""
 from __future__ import annotations
 
 import os
@@ -103,3 +103,31 @@ def test_broken_shot_fails_with_its_message_others_finish(reel, cluster, tmp_pat
     assert r.returncode == 0, r.stderr
     assert_same_frames(got, read_pngs(ref))
     assert len(got) == len(plain)
+
+
+def test_cancel_stops_every_task(reel, cluster, tmp_path):
+    import ray
+    import pytest
+    from app.core.farm import Farm
+    from app.core.project import Project
+    from app.core.render import RenderCancelled, job_from_project
+    proj, _, _ = reel
+    doc = Project.load(proj)
+    job = job_from_project(doc, tmp_path / "cancelled.mkv", device="cpu", method="flow")
+    seen = []
+    with Farm("local") as farm:
+        with pytest.raises(RenderCancelled):
+            farm.render(job, doc.shots, 72, progress=seen.append,
+                        should_stop=lambda: any(p.done > 0 for p in seen))
+    # no task of the cancelled render runs on: the worker CPUs come free and no further shot
+    # is written (uncancelled, the 6 shots would all land in the render folder)
+    import time
+    folder = tmp_path / ".cancelled.mkv.hueshot-render"
+    at_cancel = sorted(folder.glob("seg_*.mkv"))
+    t = time.monotonic()
+    while ray.available_resources().get("CPU", 0) < 2 and time.monotonic() - t < 20:
+        time.sleep(0.2)
+    assert ray.available_resources().get("CPU", 0) == 2
+    time.sleep(3)
+    assert sorted(folder.glob("seg_*.mkv")) == at_cancel and len(at_cancel) < 6
+    assert not (tmp_path / "cancelled.mkv").exists()
