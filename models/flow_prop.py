@@ -451,7 +451,7 @@ class FlowPropagator:
             chained.close()
             behind.close()
 
-    def _segment(self, luma, keys, lo_key, hi_key, lo, hi, wanted, should_stop, near_hi: bool):
+    def _segment(self, luma, keys, lo_key, hi_key, lo, hi, wanted, should_stop, near_hi: bool, prior=None):
         """Frames lo..hi (exclusive of keys) of one segment; lo_key / hi_key may be None (open
         end). With both keys, the pass from the far key runs first and is stored, then the pass
         from the near key yields frames (nearest to it first) blended with the stored ones by
@@ -468,8 +468,18 @@ class FlowPropagator:
             return
         near, far = (hi_key, lo_key) if near_hi else (lo_key, hi_key)
         stored: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        if prior is not None and not self.smooth_iters:
+            # The far key's pass alone, as an earlier run computed it (the editor keeps it: it
+            # is what the frames showed before a correction made this a two-key segment); a
+            # causal pass does not depend on where it stops, so it is the same pass.
+            for t in need:
+                got = prior(far, t)
+                if got is None:
+                    stored.clear()
+                    break
+                stored[t] = (np.asarray(got[0], np.float16), np.asarray(got[1], np.float16))
         far_stop = (max(need) if far == lo_key else min(need))
-        for t, ab, conf in self._pass(luma, far, keys[far], far_stop, should_stop):
+        for t, ab, conf in (() if stored else self._pass(luma, far, keys[far], far_stop, should_stop)):
             if t in wanted:
                 stored[t] = (ab.astype(np.float16), conf.astype(np.float16))
         if should_stop():
@@ -489,17 +499,21 @@ class FlowPropagator:
             yield PropagatedFrame(t, out, a * conf + (1 - a) * conf2)
 
     def run(self, luma: LumaFrames, keys: dict[int, np.ndarray], frames: Sequence[int] | None = None,
-            should_stop: Callable[[], bool] = lambda: False, focus: int | None = None
+            should_stop: Callable[[], bool] = lambda: False, focus: int | None = None, prior=None
             ) -> Iterator[PropagatedFrame]:
+        """`prior(key, t)`: optional (ab, confidence) of the pass from keyframe `key` alone at
+        frame t computed before (None when unknown); a two-key segment uses it for its far
+        pass instead of running that pass again (not with temporal smoothing, whose frames
+        near a pass's end depend on where it stops)."""
         if not self.pipeline:
-            yield from self._run(luma, keys, frames, should_stop, focus)
+            yield from self._run(luma, keys, frames, should_stop, focus, prior)
             return
         from .pipeline import LockedLuma, single_threaded_kernels
         with single_threaded_kernels():
             # Passes of several segments may run at once (focus): one reader of the luma at a time
-            yield from self._run(LockedLuma(luma), keys, frames, should_stop, focus)
+            yield from self._run(LockedLuma(luma), keys, frames, should_stop, focus, prior)
 
-    def _run(self, luma, keys, frames, should_stop, focus) -> Iterator[PropagatedFrame]:
+    def _run(self, luma, keys, frames, should_stop, focus, prior=None) -> Iterator[PropagatedFrame]:
         if not keys:
             raise ValueError("flow propagation needs at least one keyframe")
         n = len(luma)
@@ -528,7 +542,7 @@ class FlowPropagator:
                 da = abs(focus - a) if a is not None else float("inf")
                 db = abs(focus - b) if b is not None else float("inf")
                 near_hi, dist = db < da, min(abs(focus - lo), abs(focus - hi))
-            segs.append((dist, self._segment(luma, keys, a, b, lo, hi, wanted, should_stop, near_hi)))
+            segs.append((dist, self._segment(luma, keys, a, b, lo, hi, wanted, should_stop, near_hi, prior)))
         segs.sort(key=lambda s: s[0])
         gens = [g for _, g in segs]
         if focus is None:

@@ -110,12 +110,18 @@ def frame_keys(n: int, tokens: dict[int, str], context: str, segment_local: bool
     out: list[str | None] = [None] * n
     bounds = [None] + ks + [None]
     for a, b in zip(bounds[:-1], bounds[1:]):
-        seg = settings_key(context, "seg", a, tokens.get(a), b, tokens.get(b))
+        seg = segment_key(context, a, tokens.get(a), b, tokens.get(b))
         for t in range(0 if a is None else a + 1, n if b is None else b):
             out[t] = seg
     for k in ks:
         out[k] = settings_key(context, "key", k, tokens[k])
     return out
+
+
+def segment_key(context: str, a, token_a, b, token_b) -> str:
+    """Key of the frames between keyframes a and b (None: an open end). A single key's pass on
+    its own is the open segment: (k, t, None, None) forward, (None, None, k, t) backward."""
+    return settings_key(context, "seg", a, token_a, b, token_b)
 
 
 def base_key(frame: int, tokens: dict[int, str], context: str, segment_local: bool = True) -> str | None:

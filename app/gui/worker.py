@@ -147,6 +147,13 @@ class PropagationWorker(QObject):
         self.context = settings_key(FRAME_KEYS_VERSION, source_identity(self.info.path), self.method,
                                     method_settings(self._propagator), tuple(self.luma.size), len(self.luma))
 
+    def _takes_prior(self) -> bool:
+        import inspect
+        try:
+            return "prior" in inspect.signature(self._propagator.run).parameters
+        except (TypeError, ValueError):
+            return False
+
     def plan(self, specs) -> tuple[list, dict]:
         """(frame keys, key tokens) of the shot for these keyframes (see app.core.cache)."""
         return plan_frames(specs, len(self.luma), self.context, self.segment_local)
@@ -265,8 +272,19 @@ class PropagationWorker(QObject):
                 if f not in by_frame:
                     del self._key_cache[f]
             rest = [t for t in todo if t not in shown]
+            extra = {}
+            if self.segment_local and self._takes_prior():
+                from app.core.cache import segment_key
+
+                def prior(k, t):
+                    """The pass from key k alone at frame t, if it is cached (what frame t showed
+                    before a correction next to it): the far pass of a two-key segment."""
+                    sig = (segment_key(self.context, k, tokens[k], None, None) if k < t else
+                           segment_key(self.context, None, None, k, tokens[k]))
+                    return self.store.lookup(t, sig)
+                extra["prior"] = prior
             if rest:
-                for pf in self._propagator.run(self.luma, keys, frames=rest, should_stop=stale, focus=focus):
+                for pf in self._propagator.run(self.luma, keys, frames=rest, should_stop=stale, focus=focus, **extra):
                     if stale():
                         break
                     if pf.index in shown or sigs[pf.index] is None:
