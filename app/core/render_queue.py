@@ -125,8 +125,11 @@ class RenderQueue:
     change (None: the list itself changed). Not thread-safe: the editor uses it from its GUI
     thread only."""
 
-    def __init__(self, path: str | os.PathLike | None = None, load: bool = True):
+    def __init__(self, path: str | os.PathLike | None = None, load: bool = True, recover: bool = True):
+        """``recover``: this process runs the queue (holds its lock), so a job left running by
+        an editor that went away is queued again; a viewer of someone else's queue leaves it."""
         self.path = Path(path) if path is not None else default_queue_path()
+        self.recover = recover
         self.jobs: list[QueueJob] = []
         self._observers: list[Callable[[QueueJob | None], None]] = []
         if load:
@@ -157,7 +160,7 @@ class RenderQueue:
         except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError, AttributeError) as exc:
             raise QueueError(f"{self.path}: cannot read the render queue ({exc})") from None
         for j in jobs:
-            if j.state == RUNNING:    # the editor went away while it ran
+            if j.state == RUNNING and self.recover:    # the editor went away while it ran
                 j.state, j.message = QUEUED, "interrupted when the editor closed; queued again"
                 j.stage, j.done, j.total, j.eta, j.fraction = "", 0, 0, None, 0.0
         self.jobs = jobs

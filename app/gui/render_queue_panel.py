@@ -20,7 +20,7 @@ from PySide6.QtWidgets import (QComboBox, QDockWidget, QFileDialog, QHBoxLayout,
                                QWidget)
 
 from app.core.render_queue import (CANCELLED, DONE, FAILED, QUEUED, RUNNING, QueueError, QueueJob,
-                                   RenderQueue, error_line, parse_progress)
+                                   RenderQueue, default_queue_path, error_line, parse_progress)
 
 log = logging.getLogger(__name__)
 
@@ -34,9 +34,11 @@ class QueueRunner(QObject):
     listChanged = Signal()
     jobFinished = Signal(str, str)      # job id, final state
 
-    def __init__(self, queue: RenderQueue, parent=None, python: str | None = None):
+    def __init__(self, queue: RenderQueue, parent=None, python: str | None = None, active: bool = True):
         super().__init__(parent)
         self.queue = queue
+        self.active = active          # False: another editor runs this queue (it holds the lock)
+        self.lock = None
         self.python = python
         self.proc: QProcess | None = None
         self.job: QueueJob | None = None
@@ -59,19 +61,27 @@ class QueueRunner(QObject):
 
     # ------------------------------------------------------------------ control
     def add(self, project, output, farm: str = "", extra_args=None) -> QueueJob:
+        if not self.active:
+            raise QueueError(f"the render queue ({self.queue.path}) is run by another Hueshot window; "
+                             "add the job there, or close that window first")
         job = self.queue.add(project, output, farm=farm, extra_args=extra_args)
         QTimer.singleShot(0, self.pump)
         return job
 
     def pump(self) -> None:
         """Start the next queued job when nothing runs."""
-        if self.proc is not None or self._closing:
+        if self.proc is not None or self._closing or not self.active:
             return
         job = self.queue.next_queued()
         if job is not None:
             self._start(job)
 
+    def _check_active(self) -> None:
+        if not self.active:
+            raise QueueError(f"the render queue ({self.queue.path}) is run by another Hueshot window")
+
     def cancel(self, job_id: str) -> None:
+        self._check_active()
         job = self.queue.get(job_id)
         if job.state == RUNNING and self.job is job and self.proc is not None:
             self._cancelling = True
@@ -80,10 +90,12 @@ class QueueRunner(QObject):
             self.queue.cancel(job_id)
 
     def retry(self, job_id: str) -> None:
+        self._check_active()
         self.queue.retry(job_id)
         QTimer.singleShot(0, self.pump)
 
     def remove(self, job_id: str) -> None:
+        self._check_active()
         self.queue.remove(job_id)
 
     def pid(self) -> int | None:
@@ -97,6 +109,8 @@ class QueueRunner(QObject):
         """The editor closes: stop the running render; its job is queued again, so it runs
         when the editor is next opened."""
         self._closing = True
+        if self.lock is not None:
+            self.lock.unlock()
         if self.proc is None:
             return
         proc, job = self.proc, self.job
@@ -247,6 +261,11 @@ class RenderQueuePanel(QWidget):
             b.clicked.connect(slot)
             row.addWidget(b)
         v.addLayout(row)
+        self.note = QLabel("This queue is being run by another Hueshot window: shown as it was when "
+                           "this window opened; add and manage jobs there.")
+        self.note.setWordWrap(True)
+        self.note.setVisible(not runner.active)
+        v.addWidget(self.note)
         self._items: dict[str, QTreeWidgetItem] = {}
         self._bars: dict[str, QProgressBar] = {}
         runner.listChanged.connect(self.rebuild)
@@ -312,7 +331,7 @@ class RenderQueuePanel(QWidget):
                 job = self.runner.queue.get(jid)
             except QueueError:
                 job = None
-        st = job.state if job else None
+        st = job.state if job and self.runner.active else None
         self.btn_cancel.setEnabled(st in (QUEUED, RUNNING))
         self.btn_retry.setEnabled(st in (FAILED, CANCELLED, DONE))
         self.btn_remove.setEnabled(st is not None and st != RUNNING)
@@ -351,15 +370,28 @@ def install(window) -> QueueRunner:
     """Add the Render Queue dock and the Render menu to a MainWindow; returns the runner
     (also ``window.render_queue``). A queue file that cannot be read is reported and set
     aside (renamed), never silently overwritten."""
+    from PySide6.QtCore import QLockFile
+    path = default_queue_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # one editor runs the queue: the first to take the lock (a lock left by a dead process is
+    # taken over; no age limit, an editor may run for days)
+    lock = QLockFile(str(path) + ".lock")
+    lock.setStaleLockTime(0)
+    owner = lock.tryLock(0)
     try:
-        queue = RenderQueue()
+        queue = RenderQueue(path, recover=owner)
     except QueueError as exc:
-        bad = Path(RenderQueue(load=False).path)
-        keep = bad.with_suffix(".unreadable.json")
-        os.replace(bad, keep)
-        queue = RenderQueue()
-        QTimer.singleShot(0, lambda: window._error(f"{exc}\nIt was set aside as {keep}."))
-    runner = QueueRunner(queue, parent=window)
+        if not owner:          # the editor that runs the queue deals with its file
+            queue = RenderQueue(path, load=False)
+            exc = None
+        if exc is not None:
+            keep = path.with_suffix(".unreadable.json")
+            os.replace(path, keep)
+            queue = RenderQueue(path)
+            msg = f"{exc}\nIt was set aside as {keep}."
+            QTimer.singleShot(0, lambda: window._error(msg))
+    runner = QueueRunner(queue, parent=window, active=owner)
+    runner.lock = lock if owner else None
     panel = RenderQueuePanel(runner)
     dock = QDockWidget("Render Queue", window)
     dock.setObjectName("renderQueueDock")

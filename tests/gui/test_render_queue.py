@@ -193,3 +193,26 @@ def test_crashed_job_fails_and_the_editor_stays_up(qtbot, make_window, make_clip
     a = wait_state(qtbot, runner, a.id, (DONE, FAILED))
     assert a.state == DONE, a.message
     assert len(decoded(Path(a.output))) == 120
+
+
+def test_second_window_does_not_run_the_queue(qtbot, make_window, make_clip, tmp_path):
+    from app.gui.render_queue_panel import add_current_project
+    win = make_window()
+    proj = make_project(make_clip, "one", frames=120)
+    job = win.render_queue.add(proj, tmp_path / "one_out.mp4")
+    qtbot.waitUntil(lambda: win.render_queue.queue.get(job.id).state == RUNNING, timeout=TIMEOUT)
+    # a second editor opened meanwhile shows the queue but leaves the running job alone
+    other = make_window()
+    r2 = other.render_queue
+    assert win.render_queue.active and not r2.active
+    assert r2.queue.get(job.id).state == RUNNING and r2.pid() is None
+    assert other.render_queue_panel.note.isVisible()
+    with pytest.raises(QueueError, match="run by another Hueshot window"):
+        r2.add(proj, tmp_path / "two_out.mp4")
+    open_shot(qtbot, other, proj)
+    assert add_current_project(other, output=str(tmp_path / "two_out.mp4")) is None
+    assert "another Hueshot window" in other.last_error
+    other.close()
+    done = wait_state(qtbot, win.render_queue, job.id, (DONE, FAILED))
+    assert done.state == DONE, done.message
+    assert [j.id for j in RenderQueue(os.environ["HUESHOT_QUEUE_FILE"]).jobs] == [job.id]
