@@ -221,8 +221,20 @@ class Farm:
         out = FarmResult(result=None, segments=len(segments), started_seconds=self.started_seconds)
         reporter = self._reporter_cls.remote()
         t0 = time.perf_counter()
-        pending = {self._task.options(name=f"hueshot {s.label}").remote(
-            cut_to(job, s), s, str(render_dir), reporter): s for s in todo}
+        # At most `window_size` tasks are submitted at a time (twice the cluster's CPUs): a task's
+        # arguments (its shot's key images) sit in the object store until it runs, so a film's
+        # 1,500 shots submitted at once would hold every key image there.
+        window_size = max(2, 2 * self.workers)
+        waiting = list(todo)
+        pending: dict = {}
+
+        def submit() -> None:
+            while waiting and len(pending) < window_size:
+                s = waiting.pop(0)
+                pending[self._task.options(name=f"hueshot {s.label}").remote(
+                    cut_to(job, s), s, str(render_dir), reporter)] = s
+
+        submit()
         finished_frames = total - sum(s.frames for s in todo)     # segments left by an earlier run
         frames_of: dict[int, int] = {}                           # segment -> frames rendered so far
         closed: set[int] = set()                                 # segments finished or failed
@@ -248,6 +260,7 @@ class Farm:
                         out.failures.append(SegmentFailure(
                             seg, f"{seg.label}: its worker died {self.max_retries + 1} times ({type(exc).__name__})"))
                         frames_of[seg.index] = 0
+                submit()
                 now = time.perf_counter()
                 if now - last_poll < 0.25 or (progress is None and self.on_report is None):
                     continue
