@@ -1,9 +1,10 @@
 """A reel on the command line: its disk-backed proxy luma and its shots, set on a RenderJob.
 
-``prepare(job, project)`` opens (or builds, in one decode that also finds the cuts) the
-source's LumaStore in the project's cache folder (or the user's, without a project) and sets
-``job.luma_store`` and ``job.shots``, so the render propagates shot by shot and holds only a
-few chunks of luma in memory, however long the source.
+``prepare(job, project)`` gives the job a PendingStore: when the render asks for the luma (after
+it has checked its inputs), the source's LumaStore is opened from the project's cache folder
+(or the user's, without a project), or built by one decode that also finds the cuts. With
+``job.shots = "detect"`` the render then propagates shot by shot, holding only a few chunks of
+luma in memory, however long the source.
 """
 from __future__ import annotations
 
@@ -20,18 +21,54 @@ def cache_root_for(project=None) -> Path:
     return user_cache_dir()
 
 
+class PendingStore:
+    """The source's LumaStore, opened (built, if not cached) when the render first asks for it,
+    so a render checks its settings, keys and output before the long luma pass."""
+
+    def __init__(self, path, cache_root: Path, proxy_height: int,
+                 progress: Callable[[int, int], None] | None = None,
+                 should_stop: Callable[[], bool] | None = None):
+        self.path, self.cache_root, self.proxy_height = path, cache_root, proxy_height
+        self.progress, self.should_stop = progress, should_stop
+        self._store: LumaStore | None = None
+
+    def get(self) -> LumaStore:
+        if self._store is None:
+            with open_media(self.path) as src:
+                store = LumaStore.open(src, self.cache_root, self.proxy_height, self.progress, self.should_stop)
+            if store is None:
+                from app.core.render import RenderCancelled
+                raise RenderCancelled("render cancelled")
+            self._store = store
+        return self._store
+
+    def view(self, start: int, end: int):
+        return self.get().view(start, end)
+
+    @property
+    def shots(self):
+        return self.get().shots
+
+    def __len__(self) -> int:
+        return len(self.get())
+
+    def __getstate__(self):       # a farm task gets the built store, not the callbacks
+        return {"store": self.get()}
+
+    def __setstate__(self, state):
+        self.__init__(state["store"].meta.get("source"), None, 0)
+        self._store = state["store"]
+
+
 def prepare(job, project=None, shots: bool = True, progress: Callable[[int, int], None] | None = None,
             should_stop: Callable[[], bool] | None = None):
-    """``job`` with its luma store and (unless ``shots`` is False) its shots: the project's own
-    list when it has one, else the detected cuts. Returns the job (changed in place)."""
-    with open_media(job.input) as src:
-        store = LumaStore.open(src, cache_root_for(project), job.proxy_height, progress, should_stop)
-    if store is None:
-        return job
-    job.luma_store = store
+    """``job`` set up as a reel: its luma store (opened when the render starts) and, unless
+    ``shots`` is False, its shots: the project's own list when it has one, else the cuts found
+    while the store is built. Returns the job (changed in place)."""
+    job.luma_store = PendingStore(job.input, cache_root_for(project), job.proxy_height, progress, should_stop)
     if shots:
         own = list(getattr(project, "shots", None) or [])
-        job.shots = own or list(store.shots)
+        job.shots = own or "detect"
     return job
 
 
@@ -57,6 +94,8 @@ def render_resumable(job, progress=None, should_stop: Callable[[], bool] | None 
         n = src.info.frame_count
     if job.luma_store is not None:
         n = min(n, len(job.luma_store))       # a truncated source: the readable frames
+    if job.shots == "detect":
+        job.shots = list(job.luma_store.shots)
     segments = plan_segments(job, job.shots, n)
     folder = Path(render_dir) if render_dir else default_render_dir(job.output)
     folder.mkdir(parents=True, exist_ok=True)

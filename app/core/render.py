@@ -85,7 +85,8 @@ class RenderJob:
     protect: list[Path] = field(default_factory=list)
     # Inclusive (start, end) shots in source frames (app.core.shots): keys, strokes, propagation
     # and smoothing stay inside each shot; a shot with no key or stroke is rendered grey.
-    shots: list[tuple[int, int]] | None = None
+    # "detect": the luma store's own shots, found while it is built (after validation).
+    shots: list[tuple[int, int]] | str | None = None
     # The source's proxy luma already on disk (app.core.lumastore.LumaStore): no luma pass, and
     # memory does not grow with the length of the range.
     luma_store: object | None = None
@@ -351,7 +352,7 @@ def _run(job, src, info, start, end, keys_rgb, propagator, method, device_name, 
     first_frame_s = None
     if job.chroma is None:
         if job.luma_store is not None:
-            luma = job.luma_store.view(start, end)
+            luma = job.luma_store.view(start, end)   # built now if need be, inputs validated first
         else:
             luma = LumaCache.build(src, job.proxy_height, start, end, progress=luma_progress, should_stop=should_stop)
         stats["luma_pass"] = time.perf_counter() - t_luma
@@ -378,7 +379,10 @@ def _run(job, src, info, start, end, keys_rgb, propagator, method, device_name, 
             by_frame.setdefault(s.frame - start, []).append(s)
         if job.shots:
             from app.core.shots import reel_plans
-            shot_plans = reel_plans(job.shots, start, end, keys_rel, by_frame, luma, job.auto)
+            if job.shots == "detect" and job.luma_store is None:
+                raise RenderError('shots = "detect" needs a luma store (app.core.reel.prepare)')
+            shots = list(job.luma_store.shots) if job.shots == "detect" else job.shots
+            shot_plans = reel_plans(shots, start, end, keys_rel, by_frame, luma, job.auto)
             grey_shots = [(p.start + start, p.end + start) for p in shot_plans if p.grey]
             keys_rel = {}             # the plans hold them now, each shot drops its own when done
         else:

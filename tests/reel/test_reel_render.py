@@ -87,3 +87,12 @@ def test_render_project_shot_by_shot_with_audio_and_quality_by_default(tmp_path,
         frames = [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
     assert len(frames) == len(r.frames)
     assert chroma(frames[5]) > 8 and chroma(frames[30]) < 2.0
+
+
+def test_a_bad_key_fails_before_the_luma_pass(reel, tmp_path, capsys):
+    """Inputs are checked before the reel is read: no luma cache is written for a failing run."""
+    cache = tmp_path / "_cache"
+    assert main(["propagate", str(reel.video), "-o", str(tmp_path / "o.mp4"), "--key",
+                 f"0={tmp_path / 'missing.png'}", "-q"]) == 1
+    assert "missing.png" in capsys.readouterr().err
+    assert not (cache / "luma").exists() or not any((cache / "luma").iterdir())
