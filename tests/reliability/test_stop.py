@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import signal
+from pathlib import Path
 
 import pytest
 
@@ -66,6 +67,41 @@ def _signal_loop(render_clip, open_seconds, tmp_path, sig: int, tries: int, seed
     return tally
 
 
+def _break_loop(tmp_path, tries: int, seed: int) -> Tally:
+    """The input breaks in the second decode pass while the encoder is busy: the error path
+    must stop the stages before it aborts the encoder."""
+    import subprocess
+    import sys
+
+    from tests.conftest import Scene, write_png
+    from tests.reliability.runner import CHILD, child_env
+    r = rng(seed)
+    sc = Scene(width=320, height=192)
+    tally = Tally()
+    for k in range(tries):
+        d = tmp_path / f"b{k}"
+        (d / "frames").mkdir(parents=True)
+        for i in range(40):
+            write_png(d / "frames" / f"{i:04d}.png", sc.gray(i))
+        key = write_png(d / "key.png", sc.rgb(0))
+        out = d / r.choice(["out.mp4", "out.mkv"])
+        n = r.randint(2, 39)
+        p = subprocess.run([sys.executable, str(CHILD), "break2", str(d / "frames"), str(key), str(out), str(n)],
+                           capture_output=True, text=True, env=child_env(d / "tmp"), timeout=240)
+        ok = f"frame {n}" in p.stdout and not out.exists()
+        tally.add(p.returncode, leftovers(d, d / "tmp"), ok, f"n={n} {(p.stdout + p.stderr)[-300:]}")
+    return tally
+
+
+def test_input_breaks_in_second_pass(tmp_path):
+    _check(_break_loop(tmp_path, 1, seed=4), "input breaks in pass 2 (quick)")
+
+
+@pytest.mark.reliability_long
+def test_input_breaks_in_second_pass_30(tmp_path):
+    _check(_break_loop(tmp_path, 30, seed=int(os.environ.get("HUESHOT_SEED", 1))), "input breaks in pass 2 (long)")
+
+
 def _check(tally: Tally, name: str) -> None:
     report(tally.line(name))
     assert tally.ok(), f"{tally.line(name)}\n" + "\n".join(tally.notes[:5])
@@ -97,3 +133,37 @@ def test_signal_during_render_50(render_clip, open_seconds, tmp_path, sig):
     _check(_signal_loop(render_clip, open_seconds, tmp_path, sig, tries,
                         seed=int(os.environ.get("HUESHOT_SEED", 1)) + int(sig)),
            f"{signal.Signals(sig).name} (long)")
+
+
+def _gui_quit_loop(tmp_path, tries: int) -> Tally:
+    """The editor opened, painted, exported (one export cancelled), saved and quit with Ctrl+Q,
+    in a child: a fatal error at exit (none_dealloc is a SIGABRT) or a leftover fails."""
+    import subprocess
+    import sys
+
+    from tests.conftest import Scene, encode_clip
+    from tests.reliability.runner import child_env
+    clip = encode_clip(tmp_path / "clip.mp4", (Scene().gray(i) for i in range(24)))
+    tally = Tally()
+    for k in range(tries):
+        d = tmp_path / f"g{k}"
+        d.mkdir()
+        env = child_env(d / "tmp")
+        env["HUESHOT_CACHE_DIR"] = str(d / "cache")
+        env["HUESHOT_RECOVERY_DIR"] = str(d / "recovery")
+        p = subprocess.run([sys.executable, str(Path(__file__).with_name("child_gui.py")), str(clip), str(d)],
+                           capture_output=True, text=True, env=env, timeout=300)
+        text = p.stdout + p.stderr
+        ok = ("QUIT" in p.stdout and "Fatal Python error" not in text and "EXPORT h264 False" in p.stdout
+              and "EXPORT ffv1 True" in p.stdout and not (d / "cancelled.mp4").exists())
+        tally.add(p.returncode, leftovers(d, d / "tmp"), ok, text[-400:])
+    return tally
+
+
+def test_editor_quits_cleanly_after_cancelled_export(tmp_path):
+    _check(_gui_quit_loop(tmp_path, 1), "editor quit after export cancel (quick)")
+
+
+@pytest.mark.reliability_long
+def test_editor_quits_cleanly_10(tmp_path):
+    _check(_gui_quit_loop(tmp_path, 10), "editor quit after export cancel (long)")
