@@ -468,27 +468,35 @@ class FlowPropagator:
             return
         near, far = (hi_key, lo_key) if near_hi else (lo_key, hi_key)
         stored: dict[int, tuple[np.ndarray, np.ndarray]] = {}
-        if prior is not None and not self.smooth_iters:
-            # The far key's pass alone, as an earlier run computed it (the editor keeps it: it
-            # is what the frames showed before a correction made this a two-key segment); a
-            # causal pass does not depend on where it stops, so it is the same pass.
-            for t in need:
-                got = prior(far, t)
-                if got is None:
-                    stored.clear()
-                    break
-                stored[t] = (np.asarray(got[0], np.float16), np.asarray(got[1], np.float16))
         far_stop = (max(need) if far == lo_key else min(need))
-        for t, ab, conf in (() if stored else self._pass(luma, far, keys[far], far_stop, should_stop)):
-            if t in wanted:
-                stored[t] = (ab.astype(np.float16), conf.astype(np.float16))
-        if should_stop():
-            return
+
+        def run_far():
+            for t, ab, conf in self._pass(luma, far, keys[far], far_stop, should_stop):
+                if t in wanted:
+                    stored[t] = (ab.astype(np.float16), conf.astype(np.float16))
+        # The far key's pass alone, as an earlier run computed it (the editor keeps it: it is
+        # what the frames showed before a correction made this a two-key segment), read frame
+        # by frame as the near pass goes; a causal pass does not depend on where it stops, so
+        # it is the same pass. Where it is missing, the far pass runs after all.
+        lazy = prior is not None and not self.smooth_iters
+        if not lazy:
+            run_far()
+            if should_stop():
+                return
         near_stop = (max(need) if near == lo_key else min(need))
         span = float(hi_key - lo_key)
         for t, ab, conf in self._pass(luma, near, keys[near], near_stop, should_stop):
             if t not in wanted:
                 continue
+            if lazy and t not in stored:
+                got = prior(far, t)
+                if got is None:
+                    lazy = False
+                    run_far()
+                    if should_stop():
+                        return
+                else:
+                    stored[t] = (np.asarray(got[0], np.float16), np.asarray(got[1], np.float16))
             ab2, conf2 = stored.pop(t)
             ab2 = ab2.astype(np.float32)
             conf2 = conf2.astype(np.float32)

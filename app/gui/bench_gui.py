@@ -163,10 +163,16 @@ def main(argv=None) -> int:
     app.processEvents()
     meter.start()
     win.tools.set_color((60, 90, 210))
+    arrived = {}
+    track = lambda g, i: arrived.setdefault(i, time.perf_counter()) if g == win.generation else None  # noqa: E731
+    win.frameArrived.connect(track)
     stroke(0.35)
     t0 = marks["release"]
     pump_until(lambda: "screen" in marks)
     t_corr = (marks["screen"] - t0) * 1000
+    pump_until(lambda: late - 1 in arrived and (late + 1 in arrived or late + 1 >= args.frames))
+    t_sides = (max(arrived[late - 1], arrived.get(late + 1, 0)) - t0) * 1000
+    win.frameArrived.disconnect(track)
     pump_until(lambda: win._last_finished == (win.generation, True))
     t_corr_all = time.perf_counter() - t0
     n_corr = win._frames_this_run
@@ -226,12 +232,14 @@ def main(argv=None) -> int:
 
     rows = [
         ("clip", f"854x480, {args.frames} frames"),
+        ("host load average (1 min) at the end", f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs"),
         ("device / method", device.replace("Device: ", "")),
         ("stroke end -> updated frame on screen", f"{latency:.0f} ms (aim < 150)"),
         ("frames streamed per second (propagation)", f"{fps:.1f} fps ({count[0]} frames in {t_prop:.2f} s)"),
         ("longest GUI stall during propagation", f"{stall_prop:.0f} ms (aim < 50)"),
         (f"correction on frame {late} -> frame {late} on screen", f"{t_corr:.0f} ms (aim < 300); "
          f"{n_corr} frames recomputed in {t_corr_all:.2f} s"),
+        (f"correction -> frames {late - 1} and {late + 1} computed", f"{t_sides:.0f} ms"),
         ("undo of it -> frame on screen", f"{t_undo:.0f} ms; {n_undo} frames recomputed"),
         ("longest GUI stall during correction + undo", f"{stall_corr:.0f} ms (aim < 50)"),
         ("reopen saved project -> every frame in colour", f"{t_reopen:.0f} ms (aim < 1000); {n_reopen} frames recomputed"),

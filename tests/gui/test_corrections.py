@@ -116,5 +116,6 @@ def test_sample_reopens_in_colour(qtbot, make_window, tmp_path):
     qtbot.waitUntil(lambda: (win2.timeline.states == DONE).all(), timeout=3000)
     wait_done(qtbot, win2)
     assert win2._frames_this_run == 0
+    qtbot.waitUntil(lambda: win2.viewer.color_img is not None, timeout=2000)
     rgb = win2.viewer.current_rgb()
     assert (rgb.max(-1).astype(int) - rgb.min(-1).astype(int)).mean() > 20
