@@ -45,7 +45,8 @@ def run(job, args, project=None) -> int:
             if not args.quiet:
                 print(f"farm {farm.spec.text}: {farm.workers} worker CPU(s), "
                       f"started in {farm.started_seconds:.1f} s", file=sys.stderr)
-            res = farm.render(job, shots, n, progress=printer)
+            res = farm.render(job, shots, n, progress=printer,
+                              keep_segments=getattr(args, "keep_segments", False))
     except KeyboardInterrupt as exc:   # SIGINT, SIGTERM, SIGHUP (app.core.shutdown.Interrupted)
         why = str(exc) if getattr(exc, "signum", None) else "interrupted"
         _err(f"{why}; every farm task was cancelled and {job.output} was not written "

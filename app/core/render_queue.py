@@ -67,9 +67,11 @@ class QueueJob:
         return Path(self.project).stem
 
     def command(self, python: str | None = None) -> list[str]:
-        """The child's command line (the same interpreter, so the same install)."""
-        cmd = [python or sys.executable, "-m", "app", "render", self.project, "-o", self.output,
-               "--progress-json"]
+        """The child's command line (the same interpreter, so the same install; in a frozen
+        build the executable is `hueshot` itself, app/__main__.py)."""
+        head = [sys.executable] if getattr(sys, "frozen", False) and python is None else \
+            [python or sys.executable, "-m", "app"]
+        cmd = head + ["render", self.project, "-o", self.output, "--progress-json"]
         if self.farm:
             cmd += ["--farm", self.farm]
         return cmd + list(self.extra_args)

@@ -302,7 +302,7 @@ class RenderQueuePanel(QWidget):
             state += f" ({job.farm})"
         it.setText(1, state)
         it.setText(3, _eta_text(job.eta) if job.state == RUNNING else "")
-        tip = job.message or " ".join(job.command(self.runner.python)[2:])
+        tip = job.message or " ".join(job.command(self.runner.python))
         for c in range(len(self.COLUMNS)):
             it.setToolTip(c, tip)
         bar = self._bars[job_id]
