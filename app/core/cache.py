@@ -144,6 +144,7 @@ class ChromaCache:
         self.disk_dir = Path(disk_dir) if disk_dir is not None else None
         self.disk_max_bytes = disk_max_bytes
         self.read_dirs = [Path(d) for d in read_dirs if d is not None]
+        self._disk_total: int | None = None      # bytes in the disk tier, kept as files are written
         self._mem: OrderedDict[tuple[str, int], tuple[np.ndarray, np.ndarray]] = OrderedDict()
         self._bytes = 0
         self._lock = threading.RLock()
@@ -280,6 +281,7 @@ class ChromaCache:
             self.read_dirs.insert(0, self.disk_dir)
         self.read_dirs = [d for d in self.read_dirs if d != new]
         self.disk_dir = new
+        self._disk_total = None
 
     def keep(self, entries) -> int:
         """Make sure the disk tier itself holds these ``(key, frame)`` entries, linking (or
@@ -361,8 +363,14 @@ class ChromaCache:
             except Exception:
                 pass
             return
-        if self.disk_max_bytes is not None and self.disk_bytes() > self.disk_max_bytes:
-            self._trim_disk()
+        if self.disk_max_bytes is not None:
+            # a running total (walking the folder on every write is O(files) per frame)
+            if self._disk_total is None:
+                self._disk_total = self.disk_bytes()
+            else:
+                self._disk_total += path.stat().st_size
+            if self._disk_total > self.disk_max_bytes:
+                self._trim_disk()
 
     def _read_path(self, key: str, frame: int) -> Path | None:
         """Where an entry can be read: the disk tier, else the first read-only folder holding it."""
@@ -397,6 +405,7 @@ class ChromaCache:
                 break
             total -= p.stat().st_size
             p.unlink(missing_ok=True)
+        self._disk_total = total
 
 
 def _unpack(ab16: np.ndarray, conf8: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
