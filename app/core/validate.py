@@ -73,14 +73,16 @@ def check_number(v, source, field: str, lo: float | None = None, hi: float | Non
 
 
 def _range_text(lo, hi, lead: str = "", lo_open: bool = False) -> str:
+    """" 0..51", ": >= 0", ", 0.0 < value <= 1.0" ... (``lead`` is what comes before the space)."""
     if lo is None and hi is None:
         return ""
-    lead = (lead + " ") if lead else " "
     if lo is not None and hi is not None:
-        return f"{lead}{'>' if lo_open else ''}{lo}..{hi}" if not lo_open else f"{lead}{lo} < value <= {hi}"
-    if lo is not None:
-        return f"{lead}{'> ' if lo_open else '>= '}{lo}"
-    return f"{lead}<= {hi}"
+        text = f"{lo} < value <= {hi}" if lo_open else f"{lo}..{hi}"
+    elif lo is not None:
+        text = f"{'>' if lo_open else '>='} {lo}"
+    else:
+        text = f"<= {hi}"
+    return f"{lead} {text}"
 
 
 def _show(v) -> str:
