@@ -122,8 +122,11 @@ class PropagationWorker(QObject):
                         last[0] = now
                         self.opening.emit(done, total)
 
-                luma = LumaCache.build(src, proxy_height, progress=progress,
-                                       should_stop=lambda: token != self._open_token)
+                # the shot's proxy luma on disk (app.core.lumastore): memory does not grow with
+                # its length, a reopen reads the cache, and the cuts are found in the same decode
+                from app.core.lumastore import LumaStore, user_cache_dir
+                luma = LumaStore.open(src, user_cache_dir(), proxy_height, progress=progress,
+                                      should_stop=lambda: token != self._open_token)
                 info = src.info
             finally:
                 src.close()
@@ -131,7 +134,7 @@ class PropagationWorker(QObject):
             log.exception("opening %s", path)
             self.openFailed.emit(path, str(e))
             return
-        if token != self._open_token:
+        if token != self._open_token or luma is None:
             return
         self.luma, self.info = luma, info
         self._update_context()
