@@ -238,7 +238,6 @@ class Farm:
         finished_frames = total - sum(s.frames for s in todo)     # segments left by an earlier run
         frames_of: dict[int, int] = {}                           # segment -> frames rendered so far
         closed: set[int] = set()                                 # segments finished or failed
-        window: list[tuple[float, int]] = [(t0, 0)]
         last_poll = 0.0
         try:
             while pending:
@@ -274,10 +273,10 @@ class Farm:
                 if progress is not None:
                     d = finished_frames + sum(frames_of.values())
                     left = total - d - sum(f.segment.frames for f in out.failures)
-                    window.append((now, d))
-                    window = [w for w in window if now - w[0] <= 10.0]
-                    dt = now - window[0][0]
-                    fps = (d - window[0][1]) / dt if dt > 0 else 0.0
+                    # the whole task phase's rate: tasks report in steps and finish in bursts,
+                    # so a short window swings the ETA; workers' cold starts count (they are real)
+                    dt = now - t0
+                    fps = (d - finished_frames) / dt if dt > 0 else 0.0
                     progress(RenderProgress("render", min(d, total), total, fps, left / fps if fps > 0 else None))
         except BaseException:
             for ref in pending:      # cancel, Ctrl+C, or the head failed: stop every task

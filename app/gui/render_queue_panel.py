@@ -238,7 +238,9 @@ class RenderQueuePanel(QWidget):
         self.tree.setColumnCount(len(self.COLUMNS))
         self.tree.setHeaderLabels(list(self.COLUMNS))
         self.tree.setRootIsDecorated(False)
+        self.tree.header().setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
         self.tree.header().setSectionResizeMode(4, QHeaderView.ResizeMode.Stretch)
+        self.tree.setColumnWidth(2, 170)
         self.tree.itemSelectionChanged.connect(self._update_buttons)
         v.addWidget(self.tree, 1)
         row = QHBoxLayout()
@@ -398,6 +400,13 @@ def install(window) -> QueueRunner:
     dock.setWidget(panel)
     window.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, dock)
     dock.setVisible(bool(queue.jobs))
+    count = [len(queue.jobs)]
+
+    def on_list() -> None:            # a job added (from the menu or anywhere): show the panel
+        if len(queue.jobs) > count[0]:
+            dock.show()
+        count[0] = len(queue.jobs)
+    runner.listChanged.connect(on_list)
     window.render_queue, window.render_queue_panel, window.render_queue_dock = runner, panel, dock
 
     menu = window.menuBar().addMenu("Re&nder")
