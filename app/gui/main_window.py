@@ -312,8 +312,17 @@ class MainWindow(QMainWindow):
         self.play_btn.setEnabled(on)
         self.panel.setEnabled(on)
 
+    def showEvent(self, e):
+        # Help stays the last menu whatever other modules added after it was built.
+        mb, act = self.menuBar(), self._help_menu.menuAction()
+        if mb.actions() and mb.actions()[-1] is not act:
+            mb.removeAction(act)
+            mb.addAction(act)
+        super().showEvent(e)
+
     def _build_help_menu(self) -> None:
         h = self.menuBar().addMenu("&Help")
+        self._help_menu = h
         self._act(h, "&Keyboard Shortcuts…", self.shortcuts_dialog, ["F1", "Ctrl+/"],
                   tip="Every shortcut of the editor, listed from its menus")
         self._act(h, "&Getting Started", lambda: self.status_msg.setText(self._guidance()),
