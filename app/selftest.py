@@ -82,7 +82,11 @@ def run(out_dir: str, timeout: float = 300.0) -> int:
         check("propagated in the editor", True, f"{n} frames")
 
         # I / O marks with real key events on the viewer (frames 1..8 in the UI's numbering)
+        # Shortcuts need the active window (on X11 too, where the window manager may be slow
+        # or, under Xvfb, absent).
+        win.raise_()
         win.activateWindow()
+        check("window active", QTest.qWaitForWindowActive(win, 10000), app.platformName())
         win.viewer.setFocus()
         QTest.keyClick(win.viewer, Qt.Key.Key_Home)
         QTest.keyClick(win.viewer, Qt.Key.Key_I)
