@@ -1,0 +1,62 @@
+"""The Shots dock on a real MainWindow: the reel's shots listed, real key events to navigate."""
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+import pytest  # noqa: E402
+from PySide6.QtCore import QSettings, Qt  # noqa: E402
+
+
+@pytest.fixture
+def win(qtbot, tmp_path):
+    from PySide6.QtWidgets import QMessageBox
+    from app.gui.main_window import MainWindow
+    s = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
+    s.setValue("device", "cpu")
+    s.setValue("method", "flow")
+    w = MainWindow(proxy_height=96, settings=s)
+    w.ask = lambda *a: QMessageBox.StandardButton.Discard
+    w.resize(900, 600)
+    qtbot.addWidget(w)
+    w.show()
+    yield w
+    if w.isVisible():
+        w.close()
+    w.workers.stop()
+
+
+def key(qtbot, w, k, mod=Qt.KeyboardModifier.NoModifier):
+    w.activateWindow()
+    w.viewer.setFocus()
+    qtbot.keyClick(w.viewer, k, mod)
+
+
+def test_shot_list_navigation_and_marks(qtbot, win, reel, tmp_path):
+    with qtbot.waitSignal(win.shotOpened, timeout=30000):
+        assert win.open_path(str(reel.video))
+    panel = win.shot_panel
+    assert panel.shots == reel.shots                       # found in the editor's own luma pass
+    assert [panel.item(k).text().split()[-1] for k in range(3)] == ["grey"] * 3
+    key(qtbot, win, Qt.Key.Key_PageDown)
+    assert win.current == reel.shots[1][0]
+    key(qtbot, win, Qt.Key.Key_PageDown)
+    key(qtbot, win, Qt.Key.Key_PageDown)                   # stays on the last shot
+    assert win.current == reel.shots[2][0]
+    win.seek(reel.shots[2][0] + 5)
+    key(qtbot, win, Qt.Key.Key_PageUp)                     # to the start of the current shot
+    assert win.current == reel.shots[2][0]
+    key(qtbot, win, Qt.Key.Key_PageUp)
+    assert win.current == reel.shots[1][0]
+    key(qtbot, win, Qt.Key.Key_S, Qt.KeyboardModifier.AltModifier)
+    assert win.doc.marks() == reel.shots[1]                # the export range = this shot
+    key(qtbot, win, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert win.doc.marks() == (None, None)                 # undoable like any marks change
+    # a keyframe in shot 2 changes its state in the list
+    from app.gui.commands import SetKeyImage
+    win.undo.push(SetKeyImage(win.doc, reel.shots[1][0], reel.frames[reel.shots[1][0]]))
+    qtbot.waitUntil(lambda: panel.item(1).text().endswith("has colour"), timeout=5000)
+    assert panel.item(0).text().endswith("grey")
+    panel.itemClicked.emit(panel.item(2))
+    assert win.current == reel.shots[2][0]
