@@ -1,6 +1,7 @@
 """`hueshot bench --reel`: reels of many shots, built at run time, cuts known.
 
-    hueshot bench --reel [--clips DIR] [--short 300] [--long 3000] [--method flow] [--skip-memory]
+    hueshot bench --reel [--clips DIR] [--short 300] [--long 3000] [--method flow] [--size WxH]
+                         [--skip-cuts] [--skip-psnr] [--skip-memory] [--editor]
 
 Reports, each measured in this run:
 - cut detection: montages of the shared clips (every clip a shot, resized to one size, greyed,
@@ -255,6 +256,67 @@ def bench_memory(work: Path, lengths: list[int], method: str, shot_len: int = 10
     return out
 
 
+# ---------------------------------------------------------------- editor memory
+_EDITOR_CHILD = r"""
+import json, os, resource, sys, time
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+from PySide6.QtCore import QSettings
+from PySide6.QtWidgets import QApplication, QMessageBox
+app = QApplication([])
+from app.gui.main_window import MainWindow
+path, work = sys.argv[1], sys.argv[2]
+s = QSettings(os.path.join(work, "settings.ini"), QSettings.Format.IniFormat)
+s.setValue("device", "cpu")
+w = MainWindow(settings=s)
+w.ask = lambda *a: QMessageBox.StandardButton.Discard
+w.resize(1200, 800)
+w.show()
+opened = []
+w.shotOpened.connect(lambda: opened.append(time.perf_counter()))
+t0 = time.perf_counter()
+w.open_path(path)
+while not opened:
+    app.processEvents()
+    time.sleep(0.002)
+t_open = opened[0] - t0
+t1 = time.perf_counter()
+n = w.frame_count()
+for i in range(n):            # play every frame through the viewer
+    w.seek(i)
+    app.processEvents()
+t_play = time.perf_counter() - t1
+print(json.dumps({"frames": n, "open_s": t_open, "play_fps": n / t_play if t_play > 0 else 0.0,
+                  "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0}))
+w.close()
+w.workers.stop()
+"""
+
+
+def bench_editor(work: Path, lengths: list[int], shot_len: int = 100, size=(854, 480)) -> dict:
+    """The editor (offscreen, a real MainWindow) opening each synthetic reel and showing every
+    frame in turn: its peak RSS and the seconds until the shot was open."""
+    out = {}
+    for n in lengths:
+        d = work / f"editor_{n}"
+        d.mkdir()
+        reel = d / "reel.mp4"
+        synthetic_reel(reel, d, n, shot_len, size)
+        env = dict(os.environ, HUESHOT_CACHE_DIR=str(d / "cache"), HUESHOT_RECOVERY_DIR=str(d / "rec"),
+                   HUESHOT_QUEUE_FILE=str(d / "queue.json"),
+                   PYTHONPATH=os.pathsep.join(x for x in [str(REPO), os.environ.get("PYTHONPATH", "")] if x))
+        r = subprocess.run([sys.executable, "-c", _EDITOR_CHILD, str(reel), str(d)], env=env,
+                           capture_output=True, text=True, cwd=str(REPO))
+        if r.returncode != 0 or not r.stdout.strip():
+            raise RuntimeError(f"editor run failed ({r.returncode}): {r.stderr[-3000:]}")
+        res = json.loads(r.stdout.strip().splitlines()[-1])
+        out[n] = res
+        print(f"editor, {n} frames ({size[0]}x{size[1]}): open {res['open_s']:.1f} s, played at "
+              f"{res['play_fps']:.0f} fps, peak RSS {res['peak_mb']:.0f} MB", flush=True)
+        import shutil
+        shutil.rmtree(d, ignore_errors=True)
+    return out
+
+
 # ------------------------------------------------------------------------ main
 def main(argv: list[str] | None = None) -> int:
     from app.core.bench import DEFAULT_CLIPS
@@ -268,6 +330,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--skip-memory", action="store_true")
     ap.add_argument("--skip-cuts", action="store_true", help="(also skips the PSNR part, which uses the montage)")
     ap.add_argument("--skip-psnr", action="store_true")
+    ap.add_argument("--editor", action="store_true", help="also the editor opening and playing the reels")
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args(argv)
     report = {}
@@ -304,6 +367,15 @@ def main(argv: list[str] | None = None) -> int:
             print(f"peak RSS {a['peak_mb']:.0f} MB at {args.short} frames, {b['peak_mb']:.0f} MB at {args.long}: "
                   f"ratio {b['peak_mb'] / a['peak_mb']:.3f} (target <= 1.15); first frame after "
                   f"{a['first_frame_s']:.1f} s and {b['first_frame_s']:.1f} s", flush=True)
+        if args.editor:
+            w, h = (int(x) for x in args.size.lower().split("x"))
+            print(f"\n== the editor opening and playing synthetic reels ({w}x{h}) ==", flush=True)
+            e = bench_editor(work, [args.short, args.long], size=(w, h))
+            report["editor"] = e
+            a, b = e[args.short], e[args.long]
+            print(f"editor peak RSS {a['peak_mb']:.0f} MB at {args.short} frames, {b['peak_mb']:.0f} MB at "
+                  f"{args.long}: ratio {b['peak_mb'] / a['peak_mb']:.3f} (target <= 1.15); open "
+                  f"{a['open_s']:.1f} s and {b['open_s']:.1f} s", flush=True)
     if args.json:
         args.json.write_text(json.dumps(report, indent=1, default=str))
     return 0
