@@ -144,6 +144,9 @@ def _add_output_args(p: argparse.ArgumentParser) -> None:
                    help="render each shot as a task on a Ray cluster: local[:N] (start one here with N "
                         "workers), auto, ray://HOST:PORT or HOST:PORT (needs hueshot[farm]; source and "
                         "output on a filesystem every node shares)")
+    p.add_argument("--farm-ship", action="store_true",
+                   help="with --farm: send the source video to the workers through Ray's object store "
+                        "and bring the shots back the same way (nodes without a shared filesystem)")
     p.add_argument("--verbose", "-v", action="store_true", help="print time spent per pipeline stage")
     p.add_argument("--resume", action="store_true",
                    help="render shot by shot into a folder beside OUTPUT and join at the end; if the run "

@@ -87,6 +87,7 @@ class FarmResult:
     seconds_join: float = 0.0
     task_seconds: list[float] = field(default_factory=list)   # each task's own wall time (worker side)
     started_seconds: float = 0.0           # ray.init (0 when already connected)
+    shipped: int = 0                       # segments that came back through the object store
 
 
 def _loopback_only() -> None:
@@ -119,16 +120,49 @@ def _ray(local: bool = False):
 
 
 # ------------------------------------------------------------------------- the task
-def _segment_task_fn(job: RenderJob, seg: Segment, render_dir: str, reporter) -> dict:
-    """Runs on a worker: render one segment into the shared render folder."""
+SHIP_PREFIX = "hueshot-farm-"
+
+
+def _local_copy(data: bytes, suffix: str) -> Path:
+    """A shipped source written once per worker process into its temp folder (named by the
+    process, so copies of dead workers are swept by the next one)."""
+    import hashlib
+    import tempfile
+    from app.core.shutdown import sweep_stale, temp_tag
+    tmp = Path(tempfile.gettempdir())
+    key = hashlib.sha1(data).hexdigest()[:12]
+    for old in tmp.glob(f"{SHIP_PREFIX}{os.getpid()}-*"):
+        if (old / f"source_{key}{suffix}").exists():
+            return old / f"source_{key}{suffix}"
+    sweep_stale(tmp, SHIP_PREFIX)
+    folder = tmp / f"{SHIP_PREFIX}{temp_tag()}"
+    folder.mkdir(mode=0o700)
+    path = folder / f"source_{key}{suffix}"
+    path.write_bytes(data)
+    return path
+
+
+def _segment_task_fn(job: RenderJob, seg: Segment, render_dir: str, reporter, source=None) -> dict:
+    """Runs on a worker: render one segment. With a shared filesystem it reads the source from
+    the job's path and writes the segment into the render folder; with ``source`` (the file's
+    bytes, shipped through the object store) it renders from a local copy and returns the
+    segment's bytes for the head to write."""
+    import dataclasses
+    import shutil
+    import tempfile
     t0 = time.perf_counter()
     host = socket.gethostname()
-    if not Path(job.input).exists():
+    local_dir = None
+    if source is not None:
+        job = dataclasses.replace(job, input=_local_copy(source, Path(job.input).suffix), luma_store=None)
+        local_dir = Path(tempfile.mkdtemp(prefix="hueshot-farm-seg-"))
+        render_dir = str(local_dir)
+    elif not Path(job.input).exists():
         raise SegmentError(f"{seg.label}: {job.input} is not visible on node {host}; the farm needs "
-                           f"the source on a filesystem every node mounts at the same path")
-    if not Path(render_dir).parent.is_dir():
+                           f"the source on a filesystem every node mounts at the same path (or --farm-ship)")
+    elif not Path(render_dir).parent.is_dir():
         raise SegmentError(f"{seg.label}: the render folder's parent {Path(render_dir).parent} is not "
-                           f"visible on node {host} (a shared filesystem is needed)")
+                           f"visible on node {host} (a shared filesystem is needed, or --farm-ship)")
     last = [0.0]
     pid = os.getpid()
     reporter.report.remote(seg.index, 0, pid)
@@ -139,9 +173,15 @@ def _segment_task_fn(job: RenderJob, seg: Segment, render_dir: str, reporter) ->
             last[0] = now
             reporter.report.remote(seg.index, p.done, pid)
 
-    path = render_segment(job, seg, render_dir, progress=progress)
+    try:
+        path = render_segment(job, seg, render_dir, progress=progress)
+        data = path.read_bytes() if local_dir is not None else None
+    finally:
+        if local_dir is not None:
+            shutil.rmtree(local_dir, ignore_errors=True)
     reporter.report.remote(seg.index, seg.frames, pid)
-    return {"index": seg.index, "path": str(path), "seconds": time.perf_counter() - t0, "host": host, "pid": pid}
+    return {"index": seg.index, "path": str(path), "seconds": time.perf_counter() - t0, "host": host,
+            "pid": pid, "data": data}
 
 
 class _Reporter:
@@ -209,7 +249,12 @@ class Farm:
     def render(self, job: RenderJob, shots: Sequence[Sequence[int]] | None, n_frames: int,
                render_dir: str | os.PathLike | None = None,
                progress: Callable[[RenderProgress], None] | None = None,
-               should_stop: Callable[[], bool] | None = None, keep_segments: bool = False) -> FarmResult:
+               should_stop: Callable[[], bool] | None = None, keep_segments: bool = False,
+               ship: bool = False) -> FarmResult:
+        """Render ``job`` shot by shot on the cluster. ``ship``: send the source file to the
+        workers through the object store and bring the segments back the same way, for nodes
+        that do not share a filesystem with the head (the whole file travels once per node;
+        meant for sources that fit in the object store, not a feature film)."""
         ray = self.ray
         should_stop = should_stop or (lambda: False)
         render_dir = Path(render_dir) if render_dir else default_render_dir(job.output)
@@ -225,6 +270,12 @@ class Farm:
         # arguments (its shot's key images) sit in the object store until it runs, so a film's
         # 1,500 shots submitted at once would hold every key image there.
         window_size = max(2, 2 * self.workers)
+        source_ref = None
+        if ship and todo:
+            if Path(job.input).is_dir():
+                raise FarmError(f"{job.input}: --farm-ship sends a video file; a folder of frames needs "
+                                f"a filesystem every node shares")
+            source_ref = ray.put(Path(job.input).read_bytes())
         waiting = list(todo)
         pending: dict = {}
 
@@ -232,7 +283,7 @@ class Farm:
             while waiting and len(pending) < window_size:
                 s = waiting.pop(0)
                 pending[self._task.options(name=f"hueshot {s.label}").remote(
-                    cut_to(job, s), s, str(render_dir), reporter)] = s
+                    cut_to(job, s), s, str(render_dir), reporter, source_ref)] = s
 
         submit()
         finished_frames = total - sum(s.frames for s in todo)     # segments left by an earlier run
@@ -249,6 +300,10 @@ class Farm:
                     closed.add(seg.index)
                     try:
                         info = ray.get(ref)
+                        if info.get("data") is not None:     # shipped back: the head writes it
+                            from app.core.project import atomic_write_bytes
+                            atomic_write_bytes(paths[seg.index], info["data"])
+                            out.shipped += 1
                         out.task_seconds.append(info["seconds"])
                         out.rendered += 1
                         frames_of[seg.index] = seg.frames

@@ -46,7 +46,8 @@ def run(job, args, project=None) -> int:
                 print(f"farm {farm.spec.text}: {farm.workers} worker CPU(s), "
                       f"started in {farm.started_seconds:.1f} s", file=sys.stderr)
             res = farm.render(job, shots, n, progress=printer,
-                              keep_segments=getattr(args, "keep_segments", False))
+                              keep_segments=getattr(args, "keep_segments", False),
+                              ship=getattr(args, "farm_ship", False))
     except KeyboardInterrupt as exc:   # SIGINT, SIGTERM, SIGHUP (app.core.shutdown.Interrupted)
         why = str(exc) if getattr(exc, "signum", None) else "interrupted"
         _err(f"{why}; every farm task was cancelled and {job.output} was not written "
@@ -74,6 +75,8 @@ def run(job, args, project=None) -> int:
                 and not any(g.start <= st.frame < g.end for st in job.strokes) and not job.auto]
         for line in grey_lines(grey):
             print(line, file=sys.stderr)
+        if res.shipped:
+            print(f"{res.shipped} shot(s) came back through the object store", file=sys.stderr)
         print(f"wrote {r.output}: {r.frames} frames from {res.segments} shots in "
               f"{res.seconds_tasks + res.seconds_join:.1f} s on the farm ({res.rendered} rendered now, "
               f"join {res.seconds_join:.1f} s)", file=sys.stderr)

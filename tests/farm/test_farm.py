@@ -131,3 +131,12 @@ def test_cancel_stops_every_task(reel, cluster, tmp_path):
     time.sleep(3)
     assert sorted(folder.glob("seg_*.mkv")) == at_cancel and len(at_cancel) < 6
     assert not (tmp_path / "cancelled.mkv").exists()
+
+
+def test_farm_ship_sends_the_source_through_the_object_store(reel, cluster, tmp_path):
+    proj, _, plain = reel
+    out = tmp_path / "shipped_png"
+    r = hueshot("render", proj, "-o", out, "--farm", cluster, "--farm-ship", *FAST)
+    assert r.returncode == 0, r.stderr
+    assert "6 shot(s) came back through the object store" in r.stderr
+    assert_same_frames(read_pngs(out), plain)
