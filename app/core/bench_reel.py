@@ -57,14 +57,17 @@ def montage_shots(clips_dir: Path, max_len: int = 40, min_len: int = 20, seed: i
 
 def write_grey_h264(path: Path, frames, fps: int = 25) -> None:
     """Grey H.264 (yuv420p, BT.709 limited range) of RGB frames, as an archival scan would come."""
+    import itertools
+
     import av
-    first = next(iter(frames))
+    it = iter(frames)
+    first = next(it)
     h, w = first.shape[:2]
     with av.open(str(path), "w") as out:
         st = out.add_stream("libx264", rate=fps)
         st.width, st.height, st.pix_fmt = w, h, "yuv420p"
         st.options = {"preset": "ultrafast", "crf": "18"}
-        for i, rgb in enumerate(_chain(first, frames)):
+        for i, rgb in enumerate(itertools.chain([first], it)):
             grey = cv2.cvtColor(np.asarray(rgb), cv2.COLOR_RGB2GRAY)
             f = av.VideoFrame.from_ndarray(grey, format="gray").reformat(
                 format="yuv420p", dst_colorspace="itu709", dst_color_range="MPEG")
@@ -73,13 +76,6 @@ def write_grey_h264(path: Path, frames, fps: int = 25) -> None:
                 out.mux(p)
         for p in st.encode():
             out.mux(p)
-
-
-def _chain(first, rest):
-    yield first
-    for x in rest:
-        if x is not first:
-            yield x
 
 
 def cut_scores(found: list[int], truth: list[int], tol: int = 1) -> tuple[float, float, int, int]:

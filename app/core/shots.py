@@ -146,7 +146,7 @@ class ShotPlan:
     """What propagation does on one shot (frame indices relative to the render start)."""
     start: int
     end: int                                    # inclusive
-    images_ab: dict[int, np.ndarray]            # shot-relative frame -> key chroma
+    images_ab: dict[int, np.ndarray]            # shot-relative frame -> key chroma (or proxy RGB uint8)
     strokes: dict[int, list[HintStroke]]        # shot-relative frame -> strokes
 
     @property
