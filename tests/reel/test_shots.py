@@ -113,3 +113,10 @@ def test_broken_shots_field_is_a_clear_error(reel, tmp_path):
             assert words in str(exc) and "p.hueshot" in str(exc)
         else:
             raise AssertionError(f"{bad!r} accepted")
+
+
+def test_cut_scores_match_one_to_one_within_a_frame():
+    from app.core.bench_reel import cut_scores
+    assert cut_scores([10, 21, 40], [10, 20, 30]) == (2 / 3, 2 / 3, 2, 1)
+    assert cut_scores([10, 11], [10]) == (0.5, 1.0, 1, 1)        # two finds, one true cut
+    assert cut_scores([], [5]) == (1.0, 0.0, 0, 0)
