@@ -21,15 +21,23 @@ TOOL_TIPS = {"brush": "Paint a colour hint (wheel: size)",
 REFERENCE_L = 60.0          # lightness a picked colour is stored at (when its chroma fits there)
 
 
+def _out_of_gamut(lab: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(sRGB float 0..1, mask of Lab colours outside the sRGB gamut). OpenCV's Lab2RGB saturates
+    silently, so the test is the round trip: a colour that does not come back was clipped.
+    Two conversions: cheap enough for the picker's 128 x 128 plane on the GUI thread (the
+    gamut-fitting compose took over a second for it)."""
+    lab = np.ascontiguousarray(lab, np.float32)
+    rgb = cv2.cvtColor(lab, cv2.COLOR_Lab2RGB)
+    back = cv2.cvtColor(np.ascontiguousarray(np.clip(rgb, 0, 1)), cv2.COLOR_RGB2Lab)
+    return np.clip(rgb, 0, 1), np.abs(back - lab).max(-1) > 1.0
+
+
 def lab_to_rgb8(L: float, a: float, b: float) -> tuple[int, int, int] | None:
-    """sRGB of a Lab colour, None when it is outside the sRGB gamut (OpenCV's own Lab2RGB
-    saturates silently, so the test is compose_rgb's gamut fit changing it)."""
-    from models.color import compose_rgb
-    lum = np.full((1, 2), L, np.float32)     # 1x2: OpenCV takes a 1x1 image for a scalar
-    ab = np.array([[[a, b], [a, b]]], np.float32)
-    fit = compose_rgb(lum, ab)[0, 0].astype(int)
-    raw = compose_rgb(lum, ab, fit_gamut=False)[0, 0].astype(int)
-    return tuple(int(c) for c in raw) if np.abs(fit - raw).max() <= 2 else None
+    """sRGB of a Lab colour, None when it is outside the sRGB gamut."""
+    rgb, out = _out_of_gamut(np.array([[[L, a, b], [L, a, b]]], np.float32))
+    if out[0, 0]:
+        return None
+    return tuple(int(round(float(c) * 255)) for c in rgb[0, 0])
 
 
 def rgb_to_lab(rgb) -> tuple[float, float, float]:
@@ -52,12 +60,21 @@ def color_for_ab(a: float, b: float, near_L: float) -> tuple[int, int, int]:
 
 
 def painted_at(color, L: float) -> tuple[int, int, int]:
-    """How a hint colour looks painted on a pixel of lightness L: its chroma composed with that
-    L by compose_rgb (scaled towards grey where it does not fit, the lightness kept)."""
-    from models.color import compose_rgb, srgb_to_ab
-    a, b = srgb_to_ab(tuple(int(c) for c in color[:3]))
-    rgb = compose_rgb(np.full((1, 2), L, np.float32), np.array([[[a, b], [a, b]]], np.float32))[0, 0]
-    return tuple(int(c) for c in rgb)
+    """How a hint colour looks painted on a pixel of lightness L: its chroma at that L, scaled
+    towards grey until it fits the gamut, as compose_rgb does (the pixel keeps its lightness);
+    a dozen 2-pixel conversions, not compose_rgb's table set-up (150 ms a call on the GUI thread)."""
+    _l, a, b = rgb_to_lab(color)
+    got = lab_to_rgb8(L, a, b)
+    if got is not None:
+        return got
+    lo, hi = 0.0, 1.0
+    for _ in range(10):
+        mid = (lo + hi) / 2
+        if lab_to_rgb8(L, a * mid, b * mid) is None:
+            hi = mid
+        else:
+            lo = mid
+    return lab_to_rgb8(L, a * lo, b * lo) or lab_to_rgb8(L, 0.0, 0.0) or (0, 0, 0)
 
 
 class ToolState(QObject):
@@ -102,15 +119,9 @@ def _gamut_image(L: float, size: int, extent: float) -> np.ndarray:
     a = np.linspace(-extent, extent, size, dtype=np.float32)
     b = np.linspace(extent, -extent, size, dtype=np.float32)   # +b (yellow) at the top
     aa, bb = np.meshgrid(a, b)
-    from models.color import compose_rgb
-    lum = np.full_like(aa, L)
-    ab = np.dstack([aa, bb])
-    fit = compose_rgb(lum, ab)
-    raw = compose_rgb(lum, ab, fit_gamut=False)   # OpenCV saturates: differs where out of gamut
-    out = np.abs(fit.astype(int) - raw.astype(int)).max(-1) > 2
-    rgb = raw.copy()
-    rgb[out] = (rgb[out] * 0.25).astype(np.uint8)
-    return rgb
+    rgb, out = _out_of_gamut(np.dstack([np.full_like(aa, L), aa, bb]))
+    rgb[out] *= 0.25
+    return (rgb * 255 + 0.5).astype(np.uint8)
 
 
 class AbGamutPicker(QWidget):
@@ -127,9 +138,18 @@ class AbGamutPicker(QWidget):
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
         self._L = 60.0
         self._cache: dict[int, QImage] = {}
+        # The planes of every lightness step, made on a thread of their own at start (33 ms
+        # each on the loaded host: a hover over a new lightness must not stall the GUI thread).
+        import threading
+        self._planes: dict[int, np.ndarray] = {}
+        threading.Thread(target=self._fill, name="hueshot-gamut", daemon=True).start()
         self._ab: tuple[float, float] | None = None
         self.setToolTip("Colours at the lightness under the cursor on the frame (a hint keeps each "
                         "pixel's own lightness): what you pick is what gets painted there. Click to pick")
+
+    def _fill(self) -> None:
+        for key in sorted(range(2, 100, 2), key=lambda k: abs(k - 60)):
+            self._planes[key] = _gamut_image(float(key), 128, self.EXTENT)
 
     def sizeHint(self):
         return QSize(180, 180)
@@ -161,7 +181,8 @@ class AbGamutPicker(QWidget):
         key = int(round(self._L / 2.0)) * 2          # 2-L steps: cheap, smooth enough
         img = self._cache.get(key)
         if img is None:
-            img = rgb_to_qimage(_gamut_image(float(key), 128, self.EXTENT))
+            plane = self._planes.get(key)
+            img = rgb_to_qimage(plane if plane is not None else _gamut_image(float(key), 128, self.EXTENT))
             self._cache[key] = img
         p = QPainter(self)
         r = self._square()
