@@ -124,6 +124,23 @@ def _gamut_image(L: float, size: int, extent: float) -> np.ndarray:
     return (rgb * 255 + 0.5).astype(np.uint8)
 
 
+_PLANES: dict[int, np.ndarray] = {}       # lightness step -> picker plane, shared by every window
+_PLANES_STARTED = False
+
+
+def _start_planes(extent: float) -> None:
+    global _PLANES_STARTED
+    if _PLANES_STARTED:
+        return
+    _PLANES_STARTED = True
+    import threading
+
+    def fill():
+        for key in sorted(range(2, 100, 2), key=lambda k: abs(k - 60)):
+            _PLANES[key] = _gamut_image(float(key), 128, extent)
+    threading.Thread(target=fill, name="hueshot-gamut", daemon=True).start()
+
+
 class AbGamutPicker(QWidget):
     """ab chroma plane at the luma under the cursor: a click picks a colour that is reachable
     at that lightness (what the propagated result will actually show)."""
@@ -140,16 +157,11 @@ class AbGamutPicker(QWidget):
         self._cache: dict[int, QImage] = {}
         # The planes of every lightness step, made on a thread of their own at start (33 ms
         # each on the loaded host: a hover over a new lightness must not stall the GUI thread).
-        import threading
-        self._planes: dict[int, np.ndarray] = {}
-        threading.Thread(target=self._fill, name="hueshot-gamut", daemon=True).start()
+        self._planes = _PLANES
+        _start_planes(self.EXTENT)
         self._ab: tuple[float, float] | None = None
         self.setToolTip("Colours at the lightness under the cursor on the frame (a hint keeps each "
                         "pixel's own lightness): what you pick is what gets painted there. Click to pick")
-
-    def _fill(self) -> None:
-        for key in sorted(range(2, 100, 2), key=lambda k: abs(k - 60)):
-            self._planes[key] = _gamut_image(float(key), 128, self.EXTENT)
 
     def sizeHint(self):
         return QSize(180, 180)
