@@ -102,7 +102,8 @@ class LumaStore:
                     self._chunks.popitem(last=False)
             else:
                 self._chunks.move_to_end(c)
-            return chunk[r]
+            # a copy: a view would keep its whole chunk alive for as long as a caller holds it
+            return chunk[r].copy()
 
     def __getitem__(self, index: int) -> np.ndarray:
         return self.raw(index).astype(np.float32) * (1.0 / self.SCALE)
