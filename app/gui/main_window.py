@@ -100,6 +100,9 @@ class MainWindow(QMainWindow):
         self.workers = WorkerThread()
         self.loader = DisplayLoader()
         self.loader.loaded.connect(self._on_loaded)
+        self.loader.thumbReady.connect(self._on_thumb)
+        self.loader.thumb_maker = self._make_thumb
+        self._thumbs: dict[int, tuple[str, object]] = {}   # frame -> (key it shows, QImage)
         w = self.workers.worker
         w.opening.connect(self._on_opening)
         w.opened.connect(self._on_opened)
@@ -135,8 +138,6 @@ class MainWindow(QMainWindow):
         from app.gui.render_queue_panel import install as install_render_queue
         install_render_queue(self)           # Render menu + Render Queue dock (self.render_queue)
         self._build_help_menu()
-        from app.gui.shot_panel import install as install_shot_panel
-        install_shot_panel(self)             # Shots dock + Shot menu (self.shot_panel)
 
     def _on_clean_changed(self, clean: bool) -> None:
         self.setWindowModified(not clean)
@@ -458,6 +459,7 @@ class MainWindow(QMainWindow):
         self.info = self.luma = None
         self.store = None
         self.loader.reset(None)
+        self._thumbs.clear()
         self.current = 0
         self.viewer.show(None, None, None, [])
         self.timeline.reset(0, None)
@@ -550,14 +552,33 @@ class MainWindow(QMainWindow):
         return self._lut1[self.luma.raw(i)]
 
     def _thumb(self, i: int):
-        """Timeline thumbnail: memory only (never a disk read or a colour conversion on the GUI
-        thread) and numpy block means, not cv2.resize, which waits for OpenCV's thread pool
-        while the worker keeps it busy (30-60 ms a call measured on the loaded 2-core host)."""
-        rgb = self.store.cached_rgb(i) if self.store else None
+        """Timeline thumbnail, made on the display loader's thread (`_make_thumb`): the luma may
+        have to be read from disk and the GUI thread must not wait for it. Until the new one is
+        in, the frame's previous thumbnail (or none) is drawn."""
+        sig = (self.store.sig_of(i) or "") if self.store else ""
+        got = self._thumbs.get(i)
+        if got is None or got[0] != sig:
+            self.loader.thumb(i)
+        return None if got is None else got[1]
+
+    def _make_thumb(self, i: int):
+        """(key it shows, QImage) of frame i's thumbnail; runs on the loader thread. Numpy block
+        means, not cv2.resize, which waits for OpenCV's busy thread pool (30-60 ms measured)."""
+        store = self.store
+        sig = (store.sig_of(i) or "") if store else ""
+        rgb = store.cached_rgb(i) if store else None
         f = max(1, self.luma.size[1] // Timeline.THUMB_H)
         if rgb is None:
-            return gray_to_qimage(self._lut1[_block_mean(self.luma.raw(i), f)])
-        return rgb_to_qimage(_block_mean(rgb, f))
+            sig = ""
+            return sig, gray_to_qimage(self._lut1[_block_mean(self.luma.raw(i), f)])
+        return sig, rgb_to_qimage(_block_mean(rgb, f))
+
+    @Slot(int, str, object)
+    def _on_thumb(self, i: int, sig: str, img) -> None:
+        if self.luma is None or i >= self.frame_count():
+            return
+        self._thumbs[i] = (sig, img)
+        self.timeline.invalidate_thumb(i)
 
     def seek(self, i: int) -> None:
         n = self.frame_count()

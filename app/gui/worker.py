@@ -323,6 +323,7 @@ class DisplayLoader(QObject):
     request wins), then frames to warm for thumbnails and playback, nearest first."""
 
     loaded = Signal(int)                 # frame whose RGB is in the store's memory now
+    thumbReady = Signal(int, str, object)  # frame, key it shows ('' grey), small uint8 image
 
     def __init__(self):
         super().__init__()
@@ -331,6 +332,8 @@ class DisplayLoader(QObject):
         self.store = None
         self._want: int | None = None
         self._warm = deque()
+        self._thumbs: dict[int, None] = {}   # thumbnails asked for (ordered, no repeats)
+        self.thumb_maker = None              # callable(frame) -> (key, small image), set by the window
         self._cv = threading.Condition()
         self._stop = False
         self._thread = threading.Thread(target=self._loop, name="hueshot-display", daemon=True)
@@ -347,10 +350,20 @@ class DisplayLoader(QObject):
             self._warm.extend(int(i) for i in frames)
             self._cv.notify()
 
+    def thumb(self, i: int) -> None:
+        """Make frame i's timeline thumbnail here: its luma may have to be read from disk
+        (app.core.lumastore keeps a few chunks in memory), which must not happen on the GUI
+        thread (a 13 MB chunk read took ~100 ms on the loaded host)."""
+        with self._cv:
+            if int(i) not in self._thumbs:
+                self._thumbs[int(i)] = None
+                self._cv.notify()
+
     def reset(self, store) -> None:
         with self._cv:
             self.store, self._want = store, None
             self._warm.clear()
+            self._thumbs.clear()
 
     def stop(self) -> None:
         with self._cv:
@@ -361,14 +374,27 @@ class DisplayLoader(QObject):
     def _loop(self) -> None:
         while True:
             with self._cv:
-                self._cv.wait_for(lambda: self._stop or self._want is not None or self._warm)
+                self._cv.wait_for(lambda: self._stop or self._want is not None or self._warm or self._thumbs)
                 if self._stop:
                     return
+                thumb = False
                 if self._want is not None:
                     i, self._want = self._want, None
+                elif self._thumbs:
+                    i = next(iter(self._thumbs))
+                    del self._thumbs[i]
+                    thumb = True
                 else:
                     i = self._warm.popleft()
                 store = self.store
+            if thumb:
+                try:
+                    if store is not None and self.thumb_maker is not None:
+                        sig, small = self.thumb_maker(i)
+                        self.thumbReady.emit(i, sig, small)
+                except Exception:
+                    log.exception("display loader: thumbnail %d", i)
+                continue
             if store is None or store.luma is None or store.cached_rgb(i) is not None:
                 continue
             try:
