@@ -138,6 +138,8 @@ class MainWindow(QMainWindow):
         from app.gui.render_queue_panel import install as install_render_queue
         install_render_queue(self)           # Render menu + Render Queue dock (self.render_queue)
         self._build_help_menu()
+        from app.gui.shot_panel import install as install_shot_panel
+        install_shot_panel(self)             # Shots dock + Shot menu (self.shot_panel)
 
     def _on_clean_changed(self, clean: bool) -> None:
         self.setWindowModified(not clean)
