@@ -102,6 +102,17 @@ def _loopback_only() -> None:
         ray_constants.ENABLE_RAY_CLUSTER = os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] not in ("0", "false", "False")
 
 
+def _probe(address: str, timeout: float = 5.0) -> None:
+    """Fail fast on a cluster address nothing answers at (Ray itself retries for minutes)."""
+    host, _, port = address.rpartition(":")
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout):
+            pass
+    except (OSError, ValueError) as exc:
+        raise FarmError(f"--farm {address}: no Ray cluster answers there ({exc}); start one with "
+                        f"`ray start --head` or use --farm local:N") from None
+
+
 def _is_loopback(address: str | None) -> bool:
     if address is None:
         return True
@@ -218,6 +229,9 @@ class Farm:
     def __enter__(self) -> "Farm":
         ray = self.ray
         t0 = time.perf_counter()
+        if not ray.is_initialized() and self.spec.address not in (None, "auto") \
+                and not self.spec.address.startswith("ray://"):
+            _probe(self.spec.address)
         if not ray.is_initialized():
             # workers inherit the head's environment: torch / OpenCV threads per worker are set
             # by Ray from the task's CPUs (1), so N workers do not oversubscribe N cores

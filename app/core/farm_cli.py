@@ -34,6 +34,12 @@ def run(job, args, project=None) -> int:
 
     printer = ProgressPrinter(quiet=args.quiet, machine=getattr(args, "progress_json", False))
     from app.cli import _luma_progress
+    from app.core.farm import parse_farm
+    try:
+        parse_farm(args.farm)          # a bad --farm fails before any decoding
+    except FarmError as exc:
+        _err(str(exc))
+        return EXIT_ERROR
     shots = shots_for(job, project, no_shots=getattr(args, "no_shots", False),
                       progress=_luma_progress(args.quiet, getattr(args, "progress_json", False)))
     with open_media(job.input) as src:

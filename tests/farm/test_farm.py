@@ -140,3 +140,11 @@ def test_farm_ship_sends_the_source_through_the_object_store(reel, cluster, tmp_
     assert r.returncode == 0, r.stderr
     assert "6 shot(s) came back through the object store" in r.stderr
     assert_same_frames(read_pngs(out), plain)
+
+
+def test_bad_farm_addresses_fail_fast_with_a_message(reel):
+    proj, _, _ = reel
+    r = hueshot("render", proj, "-o", "unused.mp4", "--farm", "local:x", timeout=60)
+    assert r.returncode == 1 and "is not an integer" in r.stderr
+    r = hueshot("render", proj, "-o", "unused.mp4", "--farm", "127.0.0.1:1", timeout=60)
+    assert r.returncode == 1 and "no Ray cluster answers there" in r.stderr
