@@ -210,3 +210,22 @@ def test_build_left_out_what_the_app_does_not_use(frozen):
     assert not [f for f in files if re.search(r"libQt6(Qml|Quick|Pdf|WebEngine|Network)\b", f)]
     assert "_internal/models/weights/refinenet.pt" in files
     assert "_internal/resources/sample/sample.hueshot" in files
+
+
+def test_desktop_install_puts_a_working_hueshot_on_the_path(frozen, tmp_path):
+    """install-desktop.sh from the archive: the command on the PATH runs the frozen app and
+    the desktop entry's Exec and Icon resolve."""
+    home = tmp_path / "home"
+    home.mkdir()
+    r = run(["bash", frozen.parent / "install-desktop.sh"], home)
+    assert r.returncode == 0, r.stderr
+    link = home / ".local" / "bin" / "hueshot"
+    assert link.resolve() == frozen.resolve()
+    r = run([link, "--version"], home)
+    assert r.returncode == 0 and r.stdout.startswith("hueshot "), r.stderr
+    entry = (home / ".local" / "share" / "applications" / "hueshot.desktop").read_text()
+    exe = re.search(r'^Exec="([^"]+)" %f$', entry, re.M)
+    assert exe and Path(exe.group(1)).resolve() == frozen.resolve()
+    assert re.search(r"^Icon=hueshot$", entry, re.M)
+    assert (home / ".local/share/icons/hicolor/scalable/apps/hueshot.svg").read_text().startswith("<svg")
+    assert (home / ".local/share/icons/hicolor/256x256/apps/hueshot.png").read_bytes()[:4] == b"\x89PNG"
