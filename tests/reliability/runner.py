@@ -89,34 +89,58 @@ def cancel_once(clip: Path, key: Path, out: Path, tmpdir: Path, after: int, meth
     return r.returncode, r.stdout + r.stderr
 
 
-def signal_once(argv: list[str], out: Path, tmpdir: Path, sig: int, delay: float,
-                timeout: float = 240) -> tuple[int, str, float]:
-    """Start ``hueshot ARGV``; once its partial output exists wait ``delay`` s, send ``sig``.
-    Returns (exit code, stderr, seconds from the partial output to the exit)."""
-    p = subprocess.Popen([sys.executable, "-m", "app", *argv], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                         text=True, env=child_env(tmpdir), cwd=out.parent)
-    deadline = time.monotonic() + timeout
-    prefix_file = f".{out.stem}.partial-"
-    prefix_dir = f".{out.name}.partial-"
-    t_open = None
-    while p.poll() is None and time.monotonic() < deadline:
-        if any(n.startswith(prefix_file) or n.startswith(prefix_dir) for n in os.listdir(out.parent)):
-            t_open = time.monotonic()
-            break
-        time.sleep(0.005)
-    if t_open is not None and delay > 0:
-        end = t_open + delay
-        while p.poll() is None and time.monotonic() < end:
+def signal_once(argv: list[str], out: Path, tmpdir: Path, sig: int, r: random.Random | None,
+                timeout: float = 240) -> tuple[int, str, str]:
+    """Run ``hueshot ARGV --progress-json``; send ``sig`` at a random point of the luma pass
+    (a third of the tries) or of the render pass, placed by the child's own progress lines
+    and ETA so the point does not depend on the machine's load. ``r`` None: no signal.
+    Returns (exit code, stderr, where the signal was aimed)."""
+    import json
+    import threading
+    p = subprocess.Popen([sys.executable, "-m", "app", *argv, "--progress-json"], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True, env=child_env(tmpdir), cwd=out.parent)
+    lines: list[tuple[float, dict | None, str]] = []
+
+    def read():
+        for line in p.stderr:
+            info = None
+            if line.startswith("HUESHOT-PROGRESS "):
+                try:
+                    info = json.loads(line.split(" ", 1)[1])
+                except ValueError:
+                    pass
+            lines.append((time.monotonic(), info, line))
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    aim = "none"
+    if r is not None:
+        stage = "luma" if r.random() < 1 / 3 else "render"
+        deadline = time.monotonic() + timeout
+        first = None
+        while p.poll() is None and time.monotonic() < deadline and first is None:
+            first = next((info for _, info, _ in list(lines) if info and info["stage"] == stage), None)
             time.sleep(0.005)
-    if p.poll() is None and sig:
-        p.send_signal(sig)
+        if first is not None:
+            left = first["eta"] if first.get("eta") is not None else 1.0
+            if stage == "luma":      # the ETA is the whole job's: the luma pass is ~1/5 of it
+                left = left / 5
+            delay = r.uniform(0.0, 0.9 * max(left, 0.05))
+            aim = f"{stage} {first['done']}/{first['total']} +{delay:.2f}s"
+            end = time.monotonic() + delay
+            while p.poll() is None and time.monotonic() < end:
+                time.sleep(0.002)
+            if p.poll() is None:
+                p.send_signal(sig)
     try:
-        _, err = p.communicate(timeout=max(1.0, deadline - time.monotonic()))
+        p.wait(timeout=timeout)
     except subprocess.TimeoutExpired:
         p.kill()
-        _, err = p.communicate()
-        return -9, err + "\n[timed out]", 0.0
-    return p.returncode, err, time.monotonic() - (t_open or time.monotonic())
+        p.wait()
+        reader.join(5)
+        return -9, "".join(t for _, _, t in lines) + "\n[timed out]", aim
+    reader.join(5)
+    err = "".join(t for _, info, t in lines if info is None)
+    return p.returncode, err, aim
 
 
 def kill_save_once(project: Path, tmpdir: Path, delay: float, timeout: float = 120) -> int:
