@@ -105,8 +105,9 @@ def signals_raise(keep_after: bool = False) -> Iterator[None]:
 
 @contextmanager
 def deferred_signals(reraise: bool = True) -> Iterator[None]:
-    """A signal arriving inside is held until the block ends, then raised as ``Interrupted``
-    (unless ``reraise`` is False or an exception is already leaving the block)."""
+    """A signal arriving inside is held until the block ends, then raised as ``Interrupted``.
+    With ``reraise`` False, or when an exception is already leaving the block, it is dropped:
+    the work is then done (a final close) or being stopped anyway."""
     global _defer_depth, _pending
     with _lock:
         _defer_depth += 1
@@ -122,11 +123,6 @@ def deferred_signals(reraise: bool = True) -> Iterator[None]:
             signum, _pending = _pending, None
             if ok and reraise:
                 raise Interrupted(signum)
-
-
-def pending_signal() -> int | None:
-    """The signal held back by ``deferred_signals(reraise=False)``, if any."""
-    return _pending
 
 
 # ------------------------------------------------------------------------- temp paths
