@@ -63,10 +63,15 @@ class PriorService(QObject):
     def request_distribution(self, key, L: np.ndarray, strokes) -> int:
         self.token += 1
         tok = self.token
-        L = np.array(L, np.float32, copy=True)
-        strokes = list(strokes)
+        # only the newest request's luma is held (playback asks once a frame while the pool's one
+        # thread works): queued jobs carry no frame, and a superseded one returns at once
+        self._dist_latest = (tok, np.array(L, np.float32, copy=True), list(strokes))
 
         def job():
+            latest = self._dist_latest
+            if latest is None or latest[0] != tok:
+                return
+            _, L, strokes = latest
             try:
                 from models.hints import rasterize
                 hint, mask = rasterize(L.shape, strokes)
