@@ -140,6 +140,8 @@ class MainWindow(QMainWindow):
         self._build_help_menu()
         from app.gui.shot_panel import install as install_shot_panel
         install_shot_panel(self)             # Shots dock + Shot menu (self.shot_panel)
+        from app.gui.prior_tools import install as install_prior_tools
+        install_prior_tools(self)            # Colour Automatically + suggested colours (self.prior_tools)
 
     def _on_clean_changed(self, clean: bool) -> None:
         self.setWindowModified(not clean)
@@ -1041,6 +1043,7 @@ class MainWindow(QMainWindow):
         self.workers.stop()
         self.loader.stop()
         self.render_queue.shutdown()   # a running queued render is stopped and queued again
+        self.prior_tools.service.shutdown()
         e.accept()
 
     # ------------------------------------------------------------------ dialogs
