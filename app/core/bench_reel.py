@@ -27,11 +27,12 @@ import subprocess
 import sys
 import tempfile
 import time
-from fractions import Fraction
 from pathlib import Path
 
 import cv2
 import numpy as np
+
+from app.core.bench_render import write_grey_h264
 
 REPO = Path(__file__).resolve().parents[2]
 MONTAGE_SIZE = (640, 360)
@@ -53,29 +54,6 @@ def montage_shots(clips_dir: Path, max_len: int = 40, min_len: int = 20, seed: i
                            for f in clip.rgb[off:off + length]])
         shots.append((e["name"], frames))
     return shots
-
-
-def write_grey_h264(path: Path, frames, fps: int = 25) -> None:
-    """Grey H.264 (yuv420p, BT.709 limited range) of RGB frames, as an archival scan would come."""
-    import itertools
-
-    import av
-    it = iter(frames)
-    first = next(it)
-    h, w = first.shape[:2]
-    with av.open(str(path), "w") as out:
-        st = out.add_stream("libx264", rate=fps)
-        st.width, st.height, st.pix_fmt = w, h, "yuv420p"
-        st.options = {"preset": "ultrafast", "crf": "18"}
-        for i, rgb in enumerate(itertools.chain([first], it)):
-            grey = cv2.cvtColor(np.asarray(rgb), cv2.COLOR_RGB2GRAY)
-            f = av.VideoFrame.from_ndarray(grey, format="gray").reformat(
-                format="yuv420p", dst_colorspace="itu709", dst_color_range="MPEG")
-            f.pts, f.time_base = i, Fraction(1, fps)
-            for p in st.encode(f):
-                out.mux(p)
-        for p in st.encode():
-            out.mux(p)
 
 
 def cut_scores(found: list[int], truth: list[int], tol: int = 1) -> tuple[float, float, int, int]:
@@ -253,39 +231,7 @@ def bench_memory(work: Path, lengths: list[int], method: str, shot_len: int = 10
 
 
 # ---------------------------------------------------------------- editor memory
-_EDITOR_CHILD = r"""
-import json, os, resource, sys, time
-os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-from PySide6.QtCore import QSettings
-from PySide6.QtWidgets import QApplication, QMessageBox
-app = QApplication([])
-from app.gui.main_window import MainWindow
-path, work = sys.argv[1], sys.argv[2]
-s = QSettings(os.path.join(work, "settings.ini"), QSettings.Format.IniFormat)
-s.setValue("device", "cpu")
-w = MainWindow(settings=s)
-w.ask = lambda *a: QMessageBox.StandardButton.Discard
-w.resize(1200, 800)
-w.show()
-opened = []
-w.shotOpened.connect(lambda: opened.append(time.perf_counter()))
-t0 = time.perf_counter()
-w.open_path(path)
-while not opened:
-    app.processEvents()
-    time.sleep(0.002)
-t_open = opened[0] - t0
-t1 = time.perf_counter()
-n = w.frame_count()
-for i in range(n):            # play every frame through the viewer
-    w.seek(i)
-    app.processEvents()
-t_play = time.perf_counter() - t1
-print(json.dumps({"frames": n, "open_s": t_open, "play_fps": n / t_play if t_play > 0 else 0.0,
-                  "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0}))
-w.close()
-w.workers.stop()
-"""
+# The editor runs in a child process (app.gui.bench_reel_editor): app/core imports no Qt.
 
 
 def bench_editor(work: Path, lengths: list[int], shot_len: int = 100, size=(854, 480)) -> dict:
@@ -300,7 +246,7 @@ def bench_editor(work: Path, lengths: list[int], shot_len: int = 100, size=(854,
         env = dict(os.environ, HUESHOT_CACHE_DIR=str(d / "cache"), HUESHOT_RECOVERY_DIR=str(d / "rec"),
                    HUESHOT_QUEUE_FILE=str(d / "queue.json"),
                    PYTHONPATH=os.pathsep.join(x for x in [str(REPO), os.environ.get("PYTHONPATH", "")] if x))
-        r = subprocess.run([sys.executable, "-c", _EDITOR_CHILD, str(reel), str(d)], env=env,
+        r = subprocess.run([sys.executable, "-m", "app.gui.bench_reel_editor", str(reel), str(d)], env=env,
                            capture_output=True, text=True, cwd=str(REPO))
         if r.returncode != 0 or not r.stdout.strip():
             raise RuntimeError(f"editor run failed ({r.returncode}): {r.stderr[-3000:]}")

@@ -53,18 +53,17 @@ def colour_frame(i: int, n: int, w: int, h: int, tex) -> np.ndarray:
     return frame
 
 
-def make_clip(path: Path, key_png: Path, n: int, w: int, h: int, fps: int = 24) -> None:
+def write_grey_h264(path: Path, frames, fps: int = 25, crf: int = 18) -> None:
+    """Encode RGB frames (any iterable) as grey H.264, BT.709 limited range (the benchmarks' inputs)."""
     import av
-    tex = _textures(w, h, 2 * n + 2)
     with av.open(str(path), "w") as out:
         st = out.add_stream("libx264", rate=fps)
-        st.width, st.height, st.pix_fmt = w, h, "yuv420p"
-        st.options = {"preset": "ultrafast", "crf": "20"}
-        for i in range(n):
-            rgb = colour_frame(i, n, w, h, tex)
+        st.options = {"preset": "ultrafast", "crf": str(crf)}
+        for i, rgb in enumerate(frames):
             if i == 0:
-                cv2.imwrite(str(key_png), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
-            grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+                h, w = np.asarray(rgb).shape[:2]
+                st.width, st.height, st.pix_fmt = w, h, "yuv420p"
+            grey = cv2.cvtColor(np.asarray(rgb), cv2.COLOR_RGB2GRAY)
             f = av.VideoFrame.from_ndarray(grey, format="gray").reformat(
                 format="yuv420p", dst_colorspace="itu709", dst_color_range="MPEG")
             f.pts, f.time_base = i, Fraction(1, fps)
@@ -72,6 +71,18 @@ def make_clip(path: Path, key_png: Path, n: int, w: int, h: int, fps: int = 24) 
                 out.mux(p)
         for p in st.encode():
             out.mux(p)
+
+
+def make_clip(path: Path, key_png: Path, n: int, w: int, h: int, fps: int = 24) -> None:
+    tex = _textures(w, h, 2 * n + 2)
+
+    def frames():
+        for i in range(n):
+            rgb = colour_frame(i, n, w, h, tex)
+            if i == 0:
+                cv2.imwrite(str(key_png), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+            yield rgb
+    write_grey_h264(path, frames(), fps=fps, crf=20)
 
 
 def decode_encode_limit(clip: Path, out: Path) -> tuple[float, float]:
