@@ -4,13 +4,13 @@
     hueshot propagate INPUT -o OUTPUT --key N=IMAGE [--key N=IMAGE ...] [--hints FILE] ...
     hueshot render PROJECT.hueshot -o OUTPUT     render a saved project headless
     hueshot shots INPUT [--json]         the shots (cuts) found in a reel, START END inclusive
-    hueshot bench ...                    the benchmark (app.core.bench)
-    hueshot bench --gui ...              editor latency and event-loop stalls (app.gui.bench_gui)
+    hueshot bench ...                    the benchmark (app.core.benchmarks.bench)
+    hueshot bench --gui ...              editor latency and event-loop stalls (app.gui.benchmarks.bench_gui)
     hueshot bench --render ...           1080p end-to-end render: fps and peak memory
     hueshot bench --farm ...             a 6-shot reel on 1 and 2 local Ray workers beside the plain render
     hueshot bench --startup ...          launch to window shown, venv and frozen build
     hueshot --version                    the version;  hueshot --smoke-test DIR: the app checks itself
-    hueshot bench --interactive ...      simulated editor painting strokes (app.core.bench_interactive)
+    hueshot bench --interactive ...      simulated editor painting strokes (app.core.benchmarks.bench_interactive)
 
 Exit status: 0 success; 1 an input, output or setting problem (the message names the file
 and the problem); 2 bad command line; 3 the input is truncated/corrupt: the readable frames
@@ -58,7 +58,7 @@ class ProgressPrinter:
         self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
         self.quiet = quiet
         # --progress-json: one JSON line per update (at most 4 a second) for a parent process
-        # such as the editor's render queue (parsed by app.core.render_queue.parse_progress)
+        # such as the editor's render queue (parsed by app.core.renderfarm.render_queue.parse_progress)
         self.machine = machine
         self.interval = interval
         self._last = 0.0
@@ -210,7 +210,7 @@ def _run_job(job, args) -> int:
     t_call = time.perf_counter()
     try:
         if getattr(args, "resume", False):
-            from app.core.reel import render_resumable
+            from app.core.reels.reel import render_resumable
             result, now, reused = render_resumable(job, progress=printer, keep_segments=args.keep_segments)
             if reused and not args.quiet:
                 print(f"resumed: {reused} of {now + reused} shots were already rendered", file=sys.stderr)
@@ -228,7 +228,7 @@ def _run_job(job, args) -> int:
         print(f"wrote {result.output}: {result.frames} frames in {result.seconds:.1f} s "
               f"({result.fps:.1f} fps), method {result.method}, device {result.device}", file=sys.stderr)
     if not args.quiet:
-        from app.core.reel import grey_lines
+        from app.core.reels.reel import grey_lines
         for line in grey_lines(result.grey_shots):
             print(line, file=sys.stderr)
     if args.verbose and result.first_frame_s is not None:
@@ -299,9 +299,9 @@ def cmd_propagate(argv: list[str]) -> int:
                     device=args.device, export=_export_settings(args),
                     protect=[Path(args.hints)] if args.hints else [])
     if args.farm:
-        from app.core import farm_cli
+        from app.core.renderfarm import farm_cli
         return farm_cli.run(job, args)
-    from app.core.reel import prepare
+    from app.core.reels.reel import prepare
     prepare(job, shots=not args.no_shots, progress=_luma_progress(args.quiet, args.progress_json))
     return _run_job(job, args)
 
@@ -318,9 +318,9 @@ def cmd_render(argv: list[str]) -> int:
     job = job_from_project(doc, args.output, device=args.device, export=_export_settings(args),
                            method=args.method)
     if args.farm:
-        from app.core import farm_cli
+        from app.core.renderfarm import farm_cli
         return farm_cli.run(job, args, project=doc)
-    from app.core.reel import prepare
+    from app.core.reels.reel import prepare
     prepare(job, project=doc, progress=_luma_progress(args.quiet, args.progress_json))
     return _run_job(job, args)
 
@@ -345,7 +345,7 @@ def cmd_shots(argv: list[str]) -> int:
     p.add_argument("--proxy-height", type=int, default=480, metavar="H", help="height of the luma pass")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress output")
     args = p.parse_args(argv)
-    from app.core.lumastore import open_store
+    from app.core.reels.lumastore import open_store
     store = open_store(args.input, proxy_height=args.proxy_height, progress=_luma_progress(args.quiet))
     if args.json:
         import json
@@ -363,25 +363,25 @@ def cmd_bench(argv: list[str]) -> int:
     # Two companion benchmarks share the command: the editor's responsiveness and the
     # full-resolution render. Each has its own flags (`hueshot bench --gui -h`).
     if "--gui" in argv:
-        from app.gui.bench_gui import main as gui_bench
+        from app.gui.benchmarks.bench_gui import main as gui_bench
         return int(gui_bench([a for a in argv if a != "--gui"]) or 0)
     if "--reel" in argv:
-        from app.core.bench_reel import main as reel_bench
+        from app.core.benchmarks.bench_reel import main as reel_bench
         return int(reel_bench([a for a in argv if a != "--reel"]) or 0)
     if "--farm" in argv:
-        from app.core.farm_timing import main as farm_timing
+        from app.core.benchmarks.farm_timing import main as farm_timing
         return int(farm_timing([a for a in argv if a != "--farm"]) or 0)
     if "--render" in argv:
-        from app.core.bench_render import main as render_bench
+        from app.core.benchmarks.bench_render import main as render_bench
         return int(render_bench([a for a in argv if a != "--render"]) or 0)
     if "--startup" in argv:
-        from app.core.bench_startup import main as startup_bench
+        from app.core.benchmarks.bench_startup import main as startup_bench
         return int(startup_bench([a for a in argv if a != "--startup"]) or 0)
     if "--interactive" in argv:
-        from app.core.bench_interactive import main as interactive_bench
+        from app.core.benchmarks.bench_interactive import main as interactive_bench
         return int(interactive_bench([a for a in argv if a != "--interactive"]) or 0)
     try:
-        from app.core import bench
+        from app.core.benchmarks import bench
     except ImportError as exc:
         _err(f"the benchmark is not available ({exc})")
         return EXIT_ERROR

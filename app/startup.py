@@ -1,4 +1,4 @@
-"""Start-up marks for `hueshot bench --startup` (app/core/bench_startup.py).
+"""Start-up marks for `hueshot bench --startup` (app/core/benchmarks/bench_startup.py).
 
 When $HUESHOT_STARTUP_MARK names a file, the app appends to it
     shown <unix time> torch=<0|1>     at the main window's first paint (torch=1: already imported)

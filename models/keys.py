@@ -9,7 +9,7 @@ from typing import Callable
 import numpy as np
 
 from models.base import HintStroke, LumaFrames, Propagator
-from models.hints import colorize
+from models.hinting.hints import colorize
 
 
 def key_chroma(luma: LumaFrames, frame: int, image_ab: np.ndarray | None, strokes: list[HintStroke],
@@ -22,7 +22,7 @@ def key_chroma(luma: LumaFrames, frame: int, image_ab: np.ndarray | None, stroke
     frame after other keyframes (a correction on a later frame), the chroma that propagation
     from those earlier keys gives on this frame, so the correction changes what it is painted
     on and the rest of the frame keeps its colour. A first keyframe with strokes only has a
-    grey base (how strokes colour it: `hint_method`, models.hints.HINT_METHODS). Returns None when `should_stop()` interrupted the propagation of the base.
+    grey base (how strokes colour it: `hint_method`, models.hinting.hints.HINT_METHODS). Returns None when `should_stop()` interrupted the propagation of the base.
     """
     base = image_ab
     if base is None and strokes and earlier:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Callable
 
-from .base import Propagator
+from models.base import Propagator
 
 DEFAULT_METHOD = "flow"
 # best-quality method: the export dialog's default (`hueshot render --method quality` on the CLI)
@@ -16,22 +16,22 @@ QUALITY_METHOD = "quality"
 # Baselines first; the default classic propagator after. Imports are lazy so listing
 # methods stays cheap.
 def _gray(**kw):
-    from .baselines import GrayPropagator
+    from models.propagate.baselines import GrayPropagator
     return GrayPropagator(**kw)
 
 
 def _copy_key(**kw):
-    from .baselines import CopyKeyPropagator
+    from models.propagate.baselines import CopyKeyPropagator
     return CopyKeyPropagator(**kw)
 
 
 def _dis_chain(**kw):
-    from .baselines import DisChainPropagator
+    from models.propagate.baselines import DisChainPropagator
     return DisChainPropagator(**kw)
 
 
 def _flow(**kw):
-    from .flow_prop import FlowPropagator
+    from models.propagate.flow_prop import FlowPropagator
     return FlowPropagator(**kw)
 
 
@@ -40,10 +40,10 @@ _FACTORIES: dict[str, Callable[..., Propagator]] = {
     "copy_key": _copy_key,
     "dis_chain": _dis_chain,
     "flow": _flow,
-    # flow at its quality settings + the learned refinement (models/refined_prop.py)
-    "quality": lambda **kw: __import__("models.refined_prop", fromlist=["RefinedPropagator"]).RefinedPropagator(**kw),
-    # flow + hand-made global matching (models/quality_prop.py): measured, not better than quality
-    "match": lambda **kw: __import__("models.quality_prop", fromlist=["QualityPropagator"]).QualityPropagator(**kw),
+    # flow at its quality settings + the learned refinement (models/propagate/refined_prop.py)
+    "quality": lambda **kw: __import__("models.propagate.refined_prop", fromlist=["RefinedPropagator"]).RefinedPropagator(**kw),
+    # flow + hand-made global matching (models/propagate/quality_prop.py): measured, not better than quality
+    "match": lambda **kw: __import__("models.propagate.quality_prop", fromlist=["QualityPropagator"]).QualityPropagator(**kw),
 }
 
 BASELINES = ("gray", "copy_key", "dis_chain")

@@ -16,9 +16,9 @@ def test_propagate_auto_colours_a_grey_shot(grey_clip, tmp_path, capsys):
         frames = [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
     assert len(frames) == 24
     # frame 0 carries the prior's automatic chroma (the input is grey): same pattern as
-    # models.hints.auto_colorize on the shot's own luma
+    # models.hinting.hints.auto_colorize on the shot's own luma
     from models.color import rgb_to_luma
-    from models.hints import auto_colorize
+    from models.hinting.hints import auto_colorize
     with av.open(str(grey_clip.video)) as c:
         grey0 = next(iter(c.decode(video=0))).to_ndarray(format="rgb24")
     want = auto_colorize(rgb_to_luma(grey0))

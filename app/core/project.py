@@ -160,7 +160,7 @@ class Project:
         self.settings: dict[str, Any] = {}
         self._keyframes: dict[int, np.ndarray] = {}
         self._strokes: list[HintStroke] = []
-        self.shots: list[tuple[int, int]] = []   # inclusive ranges (app.core.shots); [] = not detected yet
+        self.shots: list[tuple[int, int]] = []   # inclusive ranges (app.core.reels.shots); [] = not detected yet
         self._observers: list[Callable[[ChangeEvent], None]] = []
         self.revision = 0              # bumped on every change (autosave checks it)
         self.saved_revision = 0
@@ -454,7 +454,7 @@ class Project:
         self.method = v["method"] or _default_method()
         self.in_point, self.out_point = v["in"], v["out"]
         self.settings = v["settings"]
-        from app.core.shots import shots_field
+        from app.core.reels.shots import shots_field
         try:
             self.shots = shots_field(data.get("shots"))
         except ValueError as exc:

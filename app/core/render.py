@@ -1,7 +1,7 @@
 """The headless render pipeline, shared by ``hueshot propagate`` and the GUI's export.
 
     open media -> LumaCache at proxy height (one sequential decode)
-    -> keyframes (full colour at input size; validated) and hint strokes -> models.hints
+    -> keyframes (full colour at input size; validated) and hint strokes -> models.hinting.hints
     -> propagator (proxy resolution, frame by frame)
     -> chroma upsampled to full resolution guided by the full-resolution luma (models.upsample)
     -> RGB composed with the source luma untouched (models.color.compose_rgb)
@@ -72,7 +72,7 @@ class RenderJob:
     start: int = 0
     end: int | None = None            # exclusive; None = end of shot
     method: str | None = None         # models.registry name; None = DEFAULT_METHOD
-    # neither keys nor strokes: frame `start` is coloured by the learned prior (models.hints.auto_colorize)
+    # neither keys nor strokes: frame `start` is coloured by the learned prior (models.hinting.hints.auto_colorize)
     auto: bool = False
     device: str = "auto"
     export: ExportSettings = field(default_factory=ExportSettings)
@@ -83,11 +83,11 @@ class RenderJob:
     # other files the job reads (a hints file, the project and its layers folder): the
     # output may not replace them, as it may not replace the input or a keyframe image
     protect: list[Path] = field(default_factory=list)
-    # Inclusive (start, end) shots in source frames (app.core.shots): keys, strokes, propagation
+    # Inclusive (start, end) shots in source frames (app.core.reels.shots): keys, strokes, propagation
     # and smoothing stay inside each shot; a shot with no key or stroke is rendered grey.
     # "detect": the luma store's own shots, found while it is built (after validation).
     shots: list[tuple[int, int]] | str | None = None
-    # The source's proxy luma already on disk (app.core.lumastore.LumaStore): no luma pass, and
+    # The source's proxy luma already on disk (app.core.reels.lumastore.LumaStore): no luma pass, and
     # memory does not grow with the length of the range.
     luma_store: object | None = None
 
@@ -372,15 +372,15 @@ def _run(job, src, info, start, end, keys_rgb, propagator, method, device_name, 
         for f, rgb in keys_rgb.items():
             small = cv2.resize(rgb, (pw, ph), interpolation=cv2.INTER_AREA) if (pw, ph) != (info.width, info.height) else rgb
             # a reel keeps its keys as proxy RGB (uint8, a third of float ab's size) until its
-            # shot is propagated (app.core.shots.propagate_shots): memory per key stays small
+            # shot is propagated (app.core.reels.shots.propagate_shots): memory per key stays small
             keys_rel[f - start] = np.ascontiguousarray(small) if job.shots else rgb_to_ab(small)
         by_frame: dict[int, list[HintStroke]] = {}
         for s in job.strokes:
             by_frame.setdefault(s.frame - start, []).append(s)
         if job.shots:
-            from app.core.shots import reel_plans
+            from app.core.reels.shots import reel_plans
             if job.shots == "detect" and job.luma_store is None:
-                raise RenderError('shots = "detect" needs a luma store (app.core.reel.prepare)')
+                raise RenderError('shots = "detect" needs a luma store (app.core.reels.reel.prepare)')
             shots = list(job.luma_store.shots) if job.shots == "detect" else job.shots
             shot_plans = reel_plans(shots, start, end, keys_rel, by_frame, luma, job.auto)
             grey_shots = [(p.start + start, p.end + start) for p in shot_plans if p.grey]
@@ -391,7 +391,7 @@ def _run(job, src, info, start, end, keys_rgb, propagator, method, device_name, 
                 raise RenderCancelled("render cancelled")
             keys_rel = built
         if not keys_rel and job.auto and shot_plans is None:
-            from models.hints import auto_colorize
+            from models.hinting.hints import auto_colorize
             keys_rel = {0: auto_colorize(luma[0])}
         for f, rgb in keys_rgb.items():
             if f - start not in by_frame:   # a keyframe's own frame keeps its full-resolution colour
@@ -450,7 +450,7 @@ def _run(job, src, info, start, end, keys_rgb, propagator, method, device_name, 
         want = 0
         t = time.perf_counter()
         if shot_plans is not None:
-            from app.core.shots import propagate_shots
+            from app.core.reels.shots import propagate_shots
             frames = propagate_shots(propagator, luma, shot_plans, should_stop=stop.is_set)
         else:
             frames = propagator.run(luma, keys_rel, should_stop=stop.is_set)

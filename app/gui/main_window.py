@@ -135,12 +135,12 @@ class MainWindow(QMainWindow):
         self.autosave_timer.timeout.connect(self.autosave)
         self.autosave_timer.start()
         self._update_status()
-        from app.gui.render_queue_panel import install as install_render_queue
+        from app.gui.panels.render_queue_panel import install as install_render_queue
         install_render_queue(self)           # Render menu + Render Queue dock (self.render_queue)
         self._build_help_menu()
-        from app.gui.shot_panel import install as install_shot_panel
+        from app.gui.panels.shot_panel import install as install_shot_panel
         install_shot_panel(self)             # Shots dock + Shot menu (self.shot_panel)
-        from app.gui.prior_tools import install as install_prior_tools
+        from app.gui.panels.prior_tools import install as install_prior_tools
         install_prior_tools(self)            # Colour Automatically + suggested colours (self.prior_tools)
 
     def _on_clean_changed(self, clean: bool) -> None:
@@ -358,7 +358,7 @@ class MainWindow(QMainWindow):
         return rows
 
     def shortcuts_dialog(self):
-        from app.gui.help import ShortcutsDialog
+        from app.gui.panels.help import ShortcutsDialog
         dlg = ShortcutsDialog(self, self.shortcut_table())
         dlg.show()
         self._shortcuts = dlg
@@ -1048,7 +1048,7 @@ class MainWindow(QMainWindow):
 
     # ------------------------------------------------------------------ dialogs
     def export_dialog(self):
-        from app.gui.export_dialog import ExportDialog
+        from app.gui.panels.export_dialog import ExportDialog
         if self.doc is None or self.luma is None:
             self.status_msg.setText("Open a shot before exporting (File > Open).")
             return None

@@ -122,9 +122,9 @@ class PropagationWorker(QObject):
                         last[0] = now
                         self.opening.emit(done, total)
 
-                # the shot's proxy luma on disk (app.core.lumastore): memory does not grow with
+                # the shot's proxy luma on disk (app.core.reels.lumastore): memory does not grow with
                 # its length, a reopen reads the cache, and the cuts are found in the same decode
-                from app.core.lumastore import LumaStore, user_cache_dir
+                from app.core.reels.lumastore import LumaStore, user_cache_dir
                 luma = LumaStore.open(src, user_cache_dir(), proxy_height, progress=progress,
                                       should_stop=lambda: token != self._open_token)
                 info = src.info
@@ -352,7 +352,7 @@ class DisplayLoader(QObject):
 
     def thumb(self, i: int) -> None:
         """Make frame i's timeline thumbnail here: its luma may have to be read from disk
-        (app.core.lumastore keeps a few chunks in memory), which must not happen on the GUI
+        (app.core.reels.lumastore keeps a few chunks in memory), which must not happen on the GUI
         thread (a 13 MB chunk read took ~100 ms on the loaded host)."""
         with self._cv:
             if int(i) not in self._thumbs:

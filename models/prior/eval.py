@@ -19,7 +19,7 @@ import numpy as np
 
 from models.color import protocol_rgb, rgb_to_lab
 from models.prior.data import TRAIN, read_rgb, split_photos
-from models.hints import _auto_part
+from models.hinting.hints import _auto_part
 from models.prior.net import Prior
 
 
@@ -51,7 +51,7 @@ def main(argv=None) -> int:
         ab = prior.colorize(L)
         out = protocol_rgb(L, ab)
         a = psnr(out, rgb)
-        # what the app ships as the automatic colour: the damped, cast-free part (models.hints)
+        # what the app ships as the automatic colour: the damped, cast-free part (models.hinting.hints)
         d = psnr(protocol_rgb(L, _auto_part(ab)), rgb)
         rows.append((p.relative_to(TRAIN).as_posix(), g, a, d))
         print(f"{rows[-1][0]:<60} gray {g:6.2f}  network {a:6.2f} ({a - g:+5.2f})  shipped {d:6.2f} ({d - g:+5.2f})",

@@ -13,7 +13,7 @@ import pytest
 
 from tests.conftest import Scene, encode_clip
 
-# Every cluster of these tests stays on loopback (app.core.farm._loopback_only): set before Ray is
+# Every cluster of these tests stays on loopback (app.core.renderfarm.farm._loopback_only): set before Ray is
 # imported here, and inherited by the `hueshot render --farm` processes the tests start.
 os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
 ray = pytest.importorskip("ray", reason="the farm tests need Ray (pip install 'hueshot[farm]')")
@@ -82,7 +82,7 @@ def reel(tmp_path_factory):
 @pytest.fixture(scope="module")
 def cluster():
     """A real local Ray cluster with 2 worker CPUs; yields its address for `--farm ADDRESS`."""
-    from app.core.farm import LOOPBACK
+    from app.core.renderfarm.farm import LOOPBACK
     ray.init(num_cpus=2, _node_ip_address=LOOPBACK, include_dashboard=False, log_to_driver=False,
              logging_level="ERROR")
     assert all(n["NodeManagerAddress"] == LOOPBACK for n in ray.nodes()), ray.nodes()

@@ -34,8 +34,8 @@ def test_farm_local2_writes_the_plain_render(reel, tmp_path):
 
 
 def test_worker_killed_mid_render_still_finishes(reel, cluster, tmp_path):
-    from app.core.farm import Farm
-    from app.core.farm_cli import shots_for
+    from app.core.renderfarm.farm import Farm
+    from app.core.renderfarm.farm_cli import shots_for
     from app.core.project import Project
     from app.core.render import job_from_project
     from app.core.export import ExportSettings
@@ -108,7 +108,7 @@ def test_broken_shot_fails_with_its_message_others_finish(reel, cluster, tmp_pat
 def test_cancel_stops_every_task(reel, cluster, tmp_path):
     import ray
     import pytest
-    from app.core.farm import Farm
+    from app.core.renderfarm.farm import Farm
     from app.core.project import Project
     from app.core.render import RenderCancelled, job_from_project
     proj, _, _ = reel

@@ -134,7 +134,7 @@ def test_later_frame_correction_and_export(qtbot, window, grey_clip, tmp_path):
     a20, _ = region_ab(win, late, obj_center_box(sc, late))
     assert a20 < -10, f"frame {late} should turn green after the correction, a={a20:.1f}"
     # The correction is painted over the propagated colour (the worker's base for frame 12),
-    # so the background keeps some of its blue; how much is up to models.hints' confidence
+    # so the background keeps some of its blue; how much is up to models.hinting.hints' confidence
     # (see test_correction_stays_local).
     assert region_ab(win, 12, bg_box)[1] < region_ab(win, 12, obj_center_box(sc, 12))[1] - 20
     assert region_ab(win, 2, obj_center_box(sc, 2))[0] > 30   # frames before keep red

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from app.core.project import Project
-from app.core.render_queue import (CANCELLED, DONE, FAILED, QUEUED, RUNNING, QueueError, RenderQueue,
+from app.core.renderfarm.render_queue import (CANCELLED, DONE, FAILED, QUEUED, RUNNING, QueueError, RenderQueue,
                                    parse_progress)
 from tests.gui.conftest import open_shot
 
@@ -85,7 +85,7 @@ def test_parse_progress_lines():
 
 # --------------------------------------------------------------------- real processes
 def test_two_jobs_finish_in_order_with_progress(qtbot, make_window, make_clip, tmp_path):
-    from app.gui.render_queue_panel import add_current_project
+    from app.gui.panels.render_queue_panel import add_current_project
     win = make_window()
     runner = win.render_queue
     seen = record(runner)
@@ -196,7 +196,7 @@ def test_crashed_job_fails_and_the_editor_stays_up(qtbot, make_window, make_clip
 
 
 def test_second_window_does_not_run_the_queue(qtbot, make_window, make_clip, tmp_path):
-    from app.gui.render_queue_panel import add_current_project
+    from app.gui.panels.render_queue_panel import add_current_project
     win = make_window()
     proj = make_project(make_clip, "one", frames=120)
     job = win.render_queue.add(proj, tmp_path / "one_out.mp4")

@@ -7,7 +7,7 @@ import torch
 
 from models.base import HintStroke
 from models.color import srgb_to_ab
-from models.hintnet import WEIGHTS, HintNet, HintUNet, count_parameters, fgs_spread, rasterize_strokes
+from models.hinting.hintnet import WEIGHTS, HintNet, HintUNet, count_parameters, fgs_spread, rasterize_strokes
 
 RED = np.array([45.0, 30.0], np.float32)
 BLUE = np.array([10.0, -45.0], np.float32)

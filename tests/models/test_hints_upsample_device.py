@@ -7,7 +7,7 @@ import torch
 from models.base import HintStroke
 from models.color import srgb_to_ab
 from models.device import DeviceUnavailable, describe, pick_device
-from models.hints import colorize, rasterize
+from models.hinting.hints import colorize, rasterize
 from models.upsample import upsample_ab
 
 
@@ -158,9 +158,9 @@ def test_hints_without_base_still_fill_region():
 
 
 def test_spread_without_base_gives_each_region_its_hinted_colour():
-    """The hint protocol's path (models.hints.spread, no base): random point hints in four
+    """The hint protocol's path (models.hinting.hints.spread, no base): random point hints in four
     flat regions of different luma; the geodesic blend colours each region from its own hints."""
-    from models.hints import sample_hint_points, spread
+    from models.hinting.hints import sample_hint_points, spread
     h, w = 120, 160
     L = np.zeros((h, w), np.float32)
     ab = np.zeros((h, w, 2), np.float32)

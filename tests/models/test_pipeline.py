@@ -1,4 +1,4 @@
-"""Pipelined propagation passes (models.pipeline): same output as the sequential pass, stages
+"""Pipelined propagation passes (models.propagate.pipeline): same output as the sequential pass, stages
 stopped cleanly, and the kernel thread settings restored."""
 import threading
 
@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from models.base import ListLuma
-from models.flow_prop import FlowPropagator
-from models.pipeline import Behind, ahead, single_threaded_kernels
+from models.propagate.flow_prop import FlowPropagator
+from models.propagate.pipeline import Behind, ahead, single_threaded_kernels
 
 
 def _moving_shot(n=12, h=64, w=96, seed=5):

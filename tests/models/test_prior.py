@@ -7,7 +7,7 @@ import pytest
 
 from models.base import HintStroke
 from models.color import srgb_to_ab
-from models.hints import DEFAULT_HINT_METHOD, colorize
+from models.hinting.hints import DEFAULT_HINT_METHOD, colorize
 from models.prior.net import WEIGHTS, Prior
 
 

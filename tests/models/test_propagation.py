@@ -124,7 +124,7 @@ def test_revealed_background_takes_background_colour():
 
 def test_key_chroma_unpacked_exactly():
     """The packed uint8 key sample at zero offset gives the key chroma back (to the 0.5 step)."""
-    from models.flow_prop import FlowPropagator, _Pass
+    from models.propagate.flow_prop import FlowPropagator, _Pass
     rng = np.random.default_rng(1)
     L = [np.full((32, 40), 50.0, np.float32)] * 2
     key = (rng.random((32, 40, 2)).astype(np.float32) - 0.5) * 160

@@ -8,8 +8,8 @@ import torch
 
 from models.base import ListLuma
 from models.color import compose_rgb
-from models.refined_prop import RefinedPropagator
-from models.refinenet import WEIGHTS, RefineNet, RefineUNet, count_parameters
+from models.propagate.refined_prop import RefinedPropagator
+from models.propagate.refinenet import WEIGHTS, RefineNet, RefineUNet, count_parameters
 from models.registry import get_propagator
 
 from .scene import moving_scene, psnr
@@ -34,8 +34,8 @@ def test_shipped_weights_match_the_quality_flow_settings(net):
     version: changing QUALITY_FLOW without retraining puts it off its training distribution.
     The smoothing comes after the net and is not part of its inputs (training records with
     smooth_iters=0), so only it may change."""
-    from models.refined_prop import QUALITY_FLOW
-    from models.train_refinenet import CACHE_VERSION
+    from models.propagate.refined_prop import QUALITY_FLOW
+    from models.propagate.train_refinenet import CACHE_VERSION
     after_net = {"smooth_iters", "smooth_sigma"}
     want = {k: list(v) if isinstance(v, tuple) else v for k, v in QUALITY_FLOW.items() if k not in after_net}
     got = {k: list(v) if isinstance(v, (tuple, list)) else v for k, v in net.meta["flow"].items()
@@ -74,7 +74,7 @@ def _procedural_shot(seed, n=16, size=(320, 240)):
     """A generated shot like the net's synthetic training shots (camera path, sprites moving
     over a background, non-rigid wobble), over procedural textures instead of photos."""
     from models.color import rgb_to_lab
-    from models.train_refinenet import synth_sequence
+    from models.propagate.train_refinenet import synth_sequence
     from .scene import _texture
     rng = np.random.default_rng(seed)
 

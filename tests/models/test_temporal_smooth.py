@@ -1,11 +1,11 @@
-"""Symmetric temporal smoothing of a propagation pass (models.temporal_smooth) and its use
+"""Symmetric temporal smoothing of a propagation pass (models.propagate.temporal_smooth) and its use
 inside flow propagation."""
 import numpy as np
 import pytest
 
 from models.base import ListLuma
-from models.flow_prop import FlowPropagator
-from models.temporal_smooth import TemporalSmoother
+from models.propagate.flow_prop import FlowPropagator
+from models.propagate.temporal_smooth import TemporalSmoother
 
 
 def _noisy_static_shot(n=12, h=48, w=64, seed=0):
@@ -74,8 +74,8 @@ def test_planar_levels_remap_like_each_plane_with_replicated_borders():
     plane on its own, also where the flow points far outside the frame (no sample crosses
     the seam between the planes)."""
     import cv2
-    from models.baselines import pixel_grid
-    from models.temporal_smooth import from_planar, stacked_map, to_planar
+    from models.propagate.baselines import pixel_grid
+    from models.propagate.temporal_smooth import from_planar, stacked_map, to_planar
     rng = np.random.default_rng(1)
     h, w = 37, 53
     ab = (rng.standard_normal((h, w, 2)) * 40).astype(np.float32)

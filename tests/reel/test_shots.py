@@ -6,10 +6,10 @@ import json
 import numpy as np
 
 from app.cli import main
-from app.core.lumastore import CHUNK, LumaStore, open_store, user_cache_dir
+from app.core.reels.lumastore import CHUNK, LumaStore, open_store, user_cache_dir
 from app.core.media import LumaCache, open_media
 from app.core.project import Project
-from app.core.shots import ShotDetector, clip_shots, shots_from_cuts, validate_shots
+from app.core.reels.shots import ShotDetector, clip_shots, shots_from_cuts, validate_shots
 
 
 def test_shots_command_finds_the_cuts(reel, capsys):
@@ -116,7 +116,7 @@ def test_broken_shots_field_is_a_clear_error(reel, tmp_path):
 
 
 def test_cut_scores_match_one_to_one_within_a_frame():
-    from app.core.bench_reel import cut_scores
+    from app.core.benchmarks.bench_reel import cut_scores
     assert cut_scores([10, 21, 40], [10, 20, 30]) == (2 / 3, 2 / 3, 2, 1)
     assert cut_scores([10, 11], [10]) == (0.5, 1.0, 1, 1)        # two finds, one true cut
     assert cut_scores([], [5]) == (1.0, 0.0, 0, 0)

@@ -1,0 +1,327 @@
+"""`hueshot bench --reel`: reels of many shots, built at run time, cuts known.
+
+    hueshot bench --reel [--clips DIR] [--short 300] [--long 3000] [--method flow] [--size WxH]
+                         [--skip-cuts] [--skip-psnr] [--skip-memory] [--editor]
+
+Reports, each measured in this run:
+- cut detection: montages of the shared clips (every clip a shot, resized to one size, greyed,
+  H.264-encoded in a temp folder and read back through the app's own luma pass), precision and
+  recall of the detected cuts at +-1 frame; and the cuts reported inside each single clip (want 0).
+- per-shot propagation: the montage's luma with the true colour of each shot's first frame as
+  its key, propagated as one reel (shots detected, app.core.reels.shots.propagate_shots) and each shot
+  on its own; mean PSNR of both (the first-frame protocol's scoring: true luma + predicted
+  chroma) and the largest chroma difference between the two on any frame (a frame that took
+  colour from another shot's key would differ).
+- memory and time to first frame: `hueshot propagate` on synthetic reels of two lengths (shots
+  of a textured panning scene, a new scene at each cut), peak RSS of the child process and the
+  seconds until its first output frame was written.
+Nothing generated is kept (temp folders); the shared clips are only read.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from app.core.benchmarks.bench_render import write_grey_h264
+
+REPO = Path(__file__).resolve().parents[3]
+MONTAGE_SIZE = (640, 360)
+
+
+# ------------------------------------------------------------------------ montages
+def montage_shots(clips_dir: Path, max_len: int = 40, min_len: int = 20, seed: int = 14):
+    """[(clip name, RGB frames at MONTAGE_SIZE)] one shot per clip, lengths min_len..max_len."""
+    from app.core.benchmarks.bench import load_clip, read_manifest
+    rng = np.random.default_rng(seed)
+    shots = []
+    for e in read_manifest(clips_dir):
+        clip = load_clip(clips_dir, e, 120)
+        n = len(clip.rgb)
+        length = int(rng.integers(min_len, max_len + 1))
+        length = min(length, n)
+        off = int(rng.integers(0, max(1, n - length)))
+        frames = np.stack([cv2.resize(np.asarray(f), MONTAGE_SIZE, interpolation=cv2.INTER_AREA)
+                           for f in clip.rgb[off:off + length]])
+        shots.append((e["name"], frames))
+    return shots
+
+
+def cut_scores(found: list[int], truth: list[int], tol: int = 1) -> tuple[float, float, int, int]:
+    """(precision, recall, true positives, false positives) with one-to-one matching at +-tol."""
+    left = sorted(truth)
+    tp = 0
+    for c in sorted(found):
+        hit = next((t for t in left if abs(t - c) <= tol), None)
+        if hit is not None:
+            left.remove(hit)
+            tp += 1
+    fp = len(found) - tp
+    p = tp / len(found) if found else 1.0
+    r = tp / len(truth) if truth else 1.0
+    return p, r, tp, fp
+
+
+def detect_file(path: Path, cache: Path) -> tuple[list[tuple[int, int]], int]:
+    """Shots of a file through the app's own luma pass (app.core.reels.lumastore)."""
+    from app.core.reels.lumastore import open_store
+    store = open_store(path, cache)
+    return store.shots, len(store)
+
+
+def bench_cuts(clips_dir: Path, work: Path, montages: int = 4) -> dict:
+    shots_all = []
+    found_all, truth_all = [], []
+    for m in range(montages):
+        shots = montage_shots(clips_dir, seed=14 + m)
+        if m % 2:
+            shots = shots[::-1]
+        if m >= 2:   # other neighbours at each cut
+            shots = [shots[i] for i in np.random.default_rng(m).permutation(len(shots))]
+        shots_all.append(shots)
+        path = work / f"montage_{m}.mp4"
+        write_grey_h264(path, (f for _, fr in shots for f in fr))
+        truth = list(np.cumsum([len(fr) for _, fr in shots])[:-1])
+        found, n = detect_file(path, work / "cache")
+        cuts = [a for a, _ in found[1:]]
+        p, r, tp, fp = cut_scores(cuts, truth)
+        print(f"montage {m}: {n} frames, {len(truth)} true cuts, {len(cuts)} found, "
+              f"precision {p:.3f} recall {r:.3f} (+-1 frame)", flush=True)
+        found_all.append(cuts)
+        truth_all.append(truth)
+    tp = sum(cut_scores(f, t)[2] for f, t in zip(found_all, truth_all))
+    nf = sum(len(f) for f in found_all)
+    nt = sum(len(t) for t in truth_all)
+    res = {"cuts_true": nt, "cuts_found": nf, "precision": tp / nf if nf else 1.0, "recall": tp / nt if nt else 1.0}
+    # single continuous clips: every frame the cache holds (up to 120), greyed and encoded
+    from app.core.benchmarks.bench import load_clip, read_manifest
+    inside = {}
+    for e in read_manifest(clips_dir):
+        clip = load_clip(clips_dir, e, 120)
+        path = work / f"single_{e['name']}.mp4"
+        frames = [np.asarray(f) for f in clip.rgb]
+        if frames[0].shape[1] % 2 or frames[0].shape[0] % 2:
+            frames = [f[:f.shape[0] // 2 * 2, :f.shape[1] // 2 * 2] for f in frames]
+        write_grey_h264(path, frames)
+        found, n = detect_file(path, work / "cache")
+        inside[e["name"]] = (n, len(found) - 1)
+    res["false_cuts_in_single_clips"] = {k: v[1] for k, v in inside.items()}
+    res["single_clip_frames"] = sum(v[0] for v in inside.values())
+    return res, shots_all[0]
+
+
+# ------------------------------------------------------------------ per-shot PSNR
+def bench_per_shot(shots, method: str) -> dict:
+    """One reel (shots detected) vs each shot alone, keys = each shot's true first frame."""
+    from app.core.benchmarks.bench import psnr
+    from app.core.reels.shots import ShotDetector, plan_shots, propagate_shots
+    from models.base import ListLuma
+    from models.color import protocol_rgb, rgb_to_lab
+    from models.registry import get_propagator
+    L, AB, RGB = [], [], []
+    for _, fr in shots:
+        for f in fr:
+            lab = rgb_to_lab(f)
+            L.append(np.ascontiguousarray(lab[..., 0]))
+            AB.append(np.ascontiguousarray(lab[..., 1:]))
+            RGB.append(f)
+    det = ShotDetector()
+    for i, l in enumerate(L):
+        det.feed(i, np.clip(l * 2.55 + 0.5, 0, 255).astype(np.uint8))
+    found = det.shots(len(L))
+    starts = list(np.cumsum([0] + [len(fr) for _, fr in shots])[:-1])
+    keys = {int(s): AB[s] for s in starts}
+    prop = get_propagator(method)
+    t = time.perf_counter()
+    reel = {pf.index: np.asarray(pf.ab, np.float32) for pf in
+            propagate_shots(prop, ListLuma(L), plan_shots(found, keys, {}))}
+    t_reel = time.perf_counter() - t
+    sep = {}
+    t = time.perf_counter()
+    for s, (_, fr) in zip(starts, shots):
+        s = int(s)
+        for pf in prop.run(ListLuma(L[s:s + len(fr)]), {0: AB[s]}):
+            sep[s + pf.index] = np.asarray(pf.ab, np.float32)
+    t_sep = time.perf_counter() - t
+    scored = [i for i in range(len(L)) if i not in keys]
+    p_reel = float(np.mean([psnr(protocol_rgb(L[i], reel[i]), RGB[i]) for i in scored]))
+    p_sep = float(np.mean([psnr(protocol_rgb(L[i], sep[i]), RGB[i]) for i in scored]))
+    diff = max(float(np.abs(reel[i] - sep[i]).max()) for i in range(len(L)))
+    return {"frames": len(L), "shots": len(shots), "shots_detected": len(found), "psnr_reel": p_reel,
+            "psnr_separate": p_sep, "max_abs_ab_diff": diff, "seconds_reel": t_reel, "seconds_separate": t_sep}
+
+
+# --------------------------------------------------------------------- memory
+def synthetic_reel(path: Path, key_dir: Path, n: int, shot_len: int, size=(854, 480)) -> list[tuple[int, Path]]:
+    """A grey H.264 reel of n frames, a new synthetic scene every shot_len frames; returns the
+    colour key (first frame) of each shot."""
+    from app.core.benchmarks.bench_render import _textures, colour_frame
+    w, h = size
+    keys = []
+    state = {}
+
+    def frames():
+        for i in range(n):
+            s, j = divmod(i, shot_len)
+            if state.get("shot") != s:
+                state["shot"], state["tex"] = s, _textures(w, h, 2 * shot_len + 2, seed=100 + s)
+            rgb = colour_frame(j, shot_len, w, h, state["tex"])
+            if j == 0:
+                kp = key_dir / f"key_{i:06d}.png"
+                cv2.imwrite(str(kp), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+                keys.append((i, kp))
+            yield rgb
+    write_grey_h264(path, frames())
+    return keys
+
+
+def run_propagate(reel: Path, keys, out: Path, method: str, cache: Path) -> dict:
+    """`hueshot propagate` in a child; its peak RSS and the time its first output frame appeared."""
+    cmd = [sys.executable, "-m", "app", "propagate", str(reel), "-o", str(out), "--method", method, "--verbose"]
+    for f, p in keys:
+        cmd += ["--key", f"{f}={p}"]
+    env = dict(os.environ, HUESHOT_CACHE_DIR=str(cache),
+               PYTHONPATH=os.pathsep.join(x for x in [str(REPO), os.environ.get("PYTHONPATH", "")] if x))
+    t = time.perf_counter()
+    r = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    wall = time.perf_counter() - t
+    if r.returncode != 0:
+        raise RuntimeError(f"hueshot propagate failed ({r.returncode}): {r.stderr[-2000:]}")
+    first = None
+    for line in r.stderr.splitlines():
+        if line.startswith("first frame after"):
+            first = float(line.split()[3])
+    return {"wall_s": wall, "first_frame_s": first}
+
+
+def bench_memory(work: Path, lengths: list[int], method: str, shot_len: int = 100, size=(854, 480)) -> dict:
+    out = {}
+    for n in lengths:
+        d = work / f"reel_{n}"
+        d.mkdir()
+        reel = d / "reel.mp4"
+        keys = synthetic_reel(reel, d, n, shot_len, size)
+        # a wrapper process per run, so RUSAGE_CHILDREN is that run's child alone
+        wrapper = [sys.executable, "-c",
+                   "import json, resource, sys; from app.core.benchmarks.bench_reel import run_propagate as r; from pathlib import Path; "
+                   "a = json.loads(sys.argv[1]); res = r(Path(a[0]), a[1], Path(a[2]), a[3], Path(a[4])); "
+                   "res['peak_mb'] = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024.0; print(json.dumps(res))",
+                   json.dumps([str(reel), [(f, str(p)) for f, p in keys], str(d / "out.mp4"), method, str(d / "cache")])]
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join(x for x in [str(REPO), os.environ.get("PYTHONPATH", "")] if x))
+        r = subprocess.run(wrapper, env=env, capture_output=True, text=True, cwd=str(REPO))
+        if r.returncode != 0:
+            raise RuntimeError(r.stderr[-3000:])
+        res = json.loads(r.stdout.strip().splitlines()[-1])
+        res["frames"], res["shots"] = n, len(keys)
+        out[n] = res
+        print(f"{n} frames ({len(keys)} shots, {size[0]}x{size[1]}, {method}): peak RSS {res['peak_mb']:.0f} MB, "
+              f"first frame after {res['first_frame_s']:.1f} s, wall {res['wall_s']:.1f} s", flush=True)
+        import shutil
+        shutil.rmtree(d, ignore_errors=True)
+    return out
+
+
+# ---------------------------------------------------------------- editor memory
+# The editor runs in a child process (app.gui.benchmarks.bench_reel_editor): app/core imports no Qt.
+
+
+def bench_editor(work: Path, lengths: list[int], shot_len: int = 100, size=(854, 480)) -> dict:
+    """The editor (offscreen, a real MainWindow) opening each synthetic reel and showing every
+    frame in turn: its peak RSS and the seconds until the shot was open."""
+    out = {}
+    for n in lengths:
+        d = work / f"editor_{n}"
+        d.mkdir()
+        reel = d / "reel.mp4"
+        synthetic_reel(reel, d, n, shot_len, size)
+        env = dict(os.environ, HUESHOT_CACHE_DIR=str(d / "cache"), HUESHOT_RECOVERY_DIR=str(d / "rec"),
+                   HUESHOT_QUEUE_FILE=str(d / "queue.json"),
+                   PYTHONPATH=os.pathsep.join(x for x in [str(REPO), os.environ.get("PYTHONPATH", "")] if x))
+        r = subprocess.run([sys.executable, "-m", "app.gui.benchmarks.bench_reel_editor", str(reel), str(d)], env=env,
+                           capture_output=True, text=True, cwd=str(REPO))
+        if r.returncode != 0 or not r.stdout.strip():
+            raise RuntimeError(f"editor run failed ({r.returncode}): {r.stderr[-3000:]}")
+        res = json.loads(r.stdout.strip().splitlines()[-1])
+        out[n] = res
+        print(f"editor, {n} frames ({size[0]}x{size[1]}): open {res['open_s']:.1f} s, played at "
+              f"{res['play_fps']:.0f} fps, peak RSS {res['peak_mb']:.0f} MB", flush=True)
+        import shutil
+        shutil.rmtree(d, ignore_errors=True)
+    return out
+
+
+# ------------------------------------------------------------------------ main
+def main(argv: list[str] | None = None) -> int:
+    from app.core.benchmarks.bench import DEFAULT_CLIPS
+    ap = argparse.ArgumentParser(prog="hueshot bench --reel", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--clips", type=Path, default=DEFAULT_CLIPS)
+    ap.add_argument("--short", type=int, default=300, help="frames of the short synthetic reel")
+    ap.add_argument("--long", type=int, default=3000, help="frames of the long one (>= 10x --short)")
+    ap.add_argument("--method", default="flow", help="method of the memory runs (default flow: speed)")
+    ap.add_argument("--psnr-method", default="quality", help="method of the per-shot PSNR comparison")
+    ap.add_argument("--size", default="854x480", help="frame size of the synthetic reels (default 854x480)")
+    ap.add_argument("--skip-memory", action="store_true")
+    ap.add_argument("--skip-cuts", action="store_true", help="(also skips the PSNR part, which uses the montage)")
+    ap.add_argument("--skip-psnr", action="store_true")
+    ap.add_argument("--editor", action="store_true", help="also the editor opening and playing the reels")
+    ap.add_argument("--json", type=Path, default=None)
+    args = ap.parse_args(argv)
+    report = {}
+    with tempfile.TemporaryDirectory(prefix="hueshot-bench-reel-") as tmp:
+        work = Path(tmp)
+        t = time.perf_counter()
+        if not args.skip_cuts:
+            cuts, shots = bench_cuts(args.clips, work)
+            report["cuts"] = cuts
+            bad = {k: v for k, v in cuts["false_cuts_in_single_clips"].items() if v}
+            print(f"\n== cut detection (montages of {len(shots)} shared clips, +-1 frame) ==\n"
+              f"true cuts {cuts['cuts_true']}, found {cuts['cuts_found']}: precision {cuts['precision']:.3f}, "
+              f"recall {cuts['recall']:.3f} (target >= 0.95)\n"
+              f"single continuous clips: {len(cuts['false_cuts_in_single_clips'])} clips, "
+              f"{cuts['single_clip_frames']} frames, cuts reported inside: {sum(bad.values())} {bad or ''}"
+              f" ({time.perf_counter() - t:.0f} s)", flush=True)
+        if not args.skip_psnr and not args.skip_cuts:
+            r = bench_per_shot(shots, args.psnr_method)
+            report["per_shot"] = r
+            print(f"\n== one reel vs each shot alone ({r['shots']} shots, {r['frames']} frames, "
+                  f"{args.psnr_method}, key = each shot's first frame) ==\n"
+                  f"shots detected {r['shots_detected']}; mean PSNR reel {r['psnr_reel']:.3f} dB, "
+                  f"separately {r['psnr_separate']:.3f} dB, difference {r['psnr_reel'] - r['psnr_separate']:+.3f} dB "
+                  f"(target within 0.2); largest |ab| difference on any frame {r['max_abs_ab_diff']:.4f}", flush=True)
+        if not args.skip_memory:
+            if args.long < 10 * args.short:
+                print("--long must be at least 10x --short", file=sys.stderr)
+                return 2
+            w, h = (int(x) for x in args.size.lower().split("x"))
+            print(f"\n== hueshot propagate on synthetic reels ({w}x{h}, shots of 100 frames) ==", flush=True)
+            m = bench_memory(work, [args.short, args.long], args.method, size=(w, h))
+            report["memory"] = m
+            a, b = m[args.short], m[args.long]
+            print(f"peak RSS {a['peak_mb']:.0f} MB at {args.short} frames, {b['peak_mb']:.0f} MB at {args.long}: "
+                  f"ratio {b['peak_mb'] / a['peak_mb']:.3f} (target <= 1.15); first frame after "
+                  f"{a['first_frame_s']:.1f} s and {b['first_frame_s']:.1f} s", flush=True)
+        if args.editor:
+            w, h = (int(x) for x in args.size.lower().split("x"))
+            print(f"\n== the editor opening and playing synthetic reels ({w}x{h}) ==", flush=True)
+            e = bench_editor(work, [args.short, args.long], size=(w, h))
+            report["editor"] = e
+            a, b = e[args.short], e[args.long]
+            print(f"editor peak RSS {a['peak_mb']:.0f} MB at {args.short} frames, {b['peak_mb']:.0f} MB at "
+                  f"{args.long}: ratio {b['peak_mb'] / a['peak_mb']:.3f} (target <= 1.15); open "
+                  f"{a['open_s']:.1f} s and {b['open_s']:.1f} s", flush=True)
+    if args.json:
+        args.json.write_text(json.dumps(report, indent=1, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,165 @@
+"""End-to-end render benchmark: `hueshot propagate` on a generated 1080p H.264 clip.
+
+    python -m app.core.benchmarks.bench_render [--frames 300] [--width 1920 --height 1080] [--method NAME]
+                                    [--output out.mp4] [--keep] [--work DIR]
+
+Generates a grey clip (a textured background panning under a moving textured square) and a
+colour keyframe for frame 0, runs `python -m app propagate` on it in a child process, and
+reports the child's peak RSS (getrusage RUSAGE_CHILDREN) and end-to-end fps (wall time of
+the whole command, start-up and both decode passes included). Targets: < 1.5 GB, >= 8 fps.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from fractions import Fraction
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+
+def _textures(w: int, h: int, pan_total: int, seed: int = 3):
+    rng = np.random.default_rng(seed)
+    bg = rng.random((h // 16 + 2, (w + pan_total) // 16 + 2)).astype(np.float32)
+    bg = cv2.resize(bg, (w + pan_total, h), interpolation=cv2.INTER_CUBIC)
+    fine = rng.random((h // 4 + 1, (w + pan_total) // 4 + 1)).astype(np.float32)
+    bg = 0.6 * bg + 0.4 * cv2.resize(fine, (w + pan_total, h), interpolation=cv2.INTER_LINEAR)
+    colour_bg = np.empty((h, w + pan_total, 3), np.uint8)
+    for c, (lo, hi) in enumerate([(20, 70), (60, 140), (120, 230)]):   # a blue-green landscape
+        colour_bg[..., c] = np.clip(lo + (hi - lo) * bg, 0, 255)
+    s = h // 4
+    obj = rng.random((s // 8 + 2, s // 8 + 2)).astype(np.float32)
+    obj = cv2.resize(obj, (s, s), interpolation=cv2.INTER_CUBIC)
+    colour_obj = np.empty((s, s, 3), np.uint8)
+    for c, (lo, hi) in enumerate([(150, 250), (40, 90), (20, 60)]):     # an orange-red object
+        colour_obj[..., c] = np.clip(lo + (hi - lo) * obj, 0, 255)
+    return colour_bg, colour_obj
+
+
+def colour_frame(i: int, n: int, w: int, h: int, tex) -> np.ndarray:
+    bg, obj = tex
+    off = min(i * 2, bg.shape[1] - w)
+    frame = bg[:, off:off + w].copy()
+    s = obj.shape[0]
+    x = int((w - s) * i / max(n - 1, 1))
+    y = (h - s) // 2 + int(h / 8 * np.sin(i / 15.0))
+    frame[y:y + s, x:x + s] = obj
+    return frame
+
+
+def write_grey_h264(path: Path, frames, fps: int = 25, crf: int = 18) -> None:
+    """Encode RGB frames (any iterable) as grey H.264, BT.709 limited range (the benchmarks' inputs)."""
+    import av
+    with av.open(str(path), "w") as out:
+        st = out.add_stream("libx264", rate=fps)
+        st.options = {"preset": "ultrafast", "crf": str(crf)}
+        for i, rgb in enumerate(frames):
+            if i == 0:
+                h, w = np.asarray(rgb).shape[:2]
+                st.width, st.height, st.pix_fmt = w, h, "yuv420p"
+            grey = cv2.cvtColor(np.asarray(rgb), cv2.COLOR_RGB2GRAY)
+            f = av.VideoFrame.from_ndarray(grey, format="gray").reformat(
+                format="yuv420p", dst_colorspace="itu709", dst_color_range="MPEG")
+            f.pts, f.time_base = i, Fraction(1, fps)
+            for p in st.encode(f):
+                out.mux(p)
+        for p in st.encode():
+            out.mux(p)
+
+
+def make_clip(path: Path, key_png: Path, n: int, w: int, h: int, fps: int = 24) -> None:
+    tex = _textures(w, h, 2 * n + 2)
+
+    def frames():
+        for i in range(n):
+            rgb = colour_frame(i, n, w, h, tex)
+            if i == 0:
+                cv2.imwrite(str(key_png), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+            yield rgb
+    write_grey_h264(path, frames(), fps=fps, crf=20)
+
+
+def decode_encode_limit(clip: Path, out: Path) -> tuple[float, float]:
+    """What this machine can do with the same frames and nothing else: PyAV decode to RGB and an
+    x264 superfast CRF 18 yuv420p encode (the render's output settings), wall time."""
+    import av
+    t = time.perf_counter()
+    n = 0
+    with av.open(str(clip)) as inp, av.open(str(out), "w") as dst:
+        src = inp.streams.video[0]
+        src.thread_type = "AUTO"
+        rate = Fraction(src.average_rate or 24)
+        st = dst.add_stream("libx264", rate=rate)
+        st.width, st.height, st.pix_fmt = src.codec_context.width, src.codec_context.height, "yuv420p"
+        st.options = {"preset": "superfast", "crf": "18"}
+        for frame in inp.decode(src):
+            rgb = frame.to_ndarray(format="rgb24")
+            f = av.VideoFrame.from_ndarray(rgb, format="rgb24").reformat(format="yuv420p", dst_colorspace="itu709")
+            f.pts, f.time_base = n, 1 / rate
+            for p in st.encode(f):
+                dst.mux(p)
+            n += 1
+        for p in st.encode():
+            dst.mux(p)
+    wall = time.perf_counter() - t
+    return n / wall if wall > 0 else 0.0, wall
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m app.core.benchmarks.bench_render", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--frames", type=int, default=300)
+    ap.add_argument("--width", type=int, default=1920)
+    ap.add_argument("--height", type=int, default=1080)
+    ap.add_argument("--method", default="flow", help="method of the render (default flow, as before the CLI "
+                    "default became quality)")
+    ap.add_argument("--no-limit", action="store_true", help="skip the decode+encode limit measurement")
+    ap.add_argument("--proxy-height", type=int, default=480)
+    ap.add_argument("--output", default=None, help="output file (default: out.mp4 in the work folder)")
+    ap.add_argument("--work", default=None, help="folder for the generated clip (reused if present)")
+    ap.add_argument("--keep", action="store_true", help="keep the work folder")
+    args = ap.parse_args(argv)
+
+    work = Path(args.work) if args.work else Path(tempfile.mkdtemp(prefix="hueshot-bench-render-"))
+    work.mkdir(parents=True, exist_ok=True)
+    clip = work / f"grey_{args.width}x{args.height}_{args.frames}.mp4"
+    key = work / f"key0_{args.width}x{args.height}.png"
+    if not clip.exists() or not key.exists():
+        t = time.perf_counter()
+        make_clip(clip, key, args.frames, args.width, args.height)
+        print(f"generated {clip.name} in {time.perf_counter() - t:.1f} s", file=sys.stderr)
+    out = Path(args.output) if args.output else work / "out.mp4"
+    cmd = [sys.executable, "-m", "app", "propagate", str(clip), "-o", str(out), "--key", f"0={key}",
+           "--proxy-height", str(args.proxy_height), "--verbose"]
+    if args.method:
+        cmd += ["--method", args.method]
+    root = Path(__file__).resolve().parents[3]
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in [str(root), os.environ.get("PYTHONPATH", "")] if p))
+    t = time.perf_counter()
+    r = subprocess.run(cmd, env=env)
+    wall = time.perf_counter() - t
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    peak_mb = ru.ru_maxrss / 1024.0   # KiB on Linux
+    cpu = ru.ru_utime + ru.ru_stime
+    fps = args.frames / wall if wall > 0 else 0.0
+    print(f"\n{args.width}x{args.height}, {args.frames} frames, H.264 -> H.264, method "
+          f"{args.method or 'default'}, proxy {args.proxy_height}: exit {r.returncode}")
+    print(f"wall {wall:.1f} s  end-to-end {fps:.2f} fps (target >= 8)  peak RSS {peak_mb:.0f} MB (target < 1536)  "
+          f"CPU {cpu:.1f} s ({cpu / wall:.2f} cores busy; load average {os.getloadavg()[0]:.1f})")
+    if not args.no_limit:
+        lim_fps, lim_wall = decode_encode_limit(clip, work / "limit.mp4")
+        print(f"decode+encode limit on the same clip, this run (PyAV decode to RGB, x264 superfast CRF 18, "
+              f"nothing else): {lim_fps:.2f} fps ({lim_wall:.1f} s); the render is at {fps / lim_fps:.3f} of it")
+    if not args.keep and not args.work:
+        import shutil
+        shutil.rmtree(work, ignore_errors=True)
+    return r.returncode
+
+
+if __name__ == "__main__":
+    sys.exit(main())

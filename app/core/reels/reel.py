@@ -1,0 +1,119 @@
+"""A reel on the command line: its disk-backed proxy luma and its shots, set on a RenderJob.
+
+``prepare(job, project)`` gives the job a PendingStore: when the render asks for the luma (after
+it has checked its inputs), the source's LumaStore is opened from the project's cache folder
+(or the user's, without a project), or built by one decode that also finds the cuts. With
+``job.shots = "detect"`` the render then propagates shot by shot, holding only a few chunks of
+luma in memory, however long the source.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+from app.core.reels.lumastore import LumaStore, project_cache_dir, user_cache_dir
+from app.core.media import open_media
+
+
+def cache_root_for(project=None) -> Path:
+    if project is not None and getattr(project, "path", None):
+        return project_cache_dir(project.path)
+    return user_cache_dir()
+
+
+class PendingStore:
+    """The source's LumaStore, opened (built, if not cached) when the render first asks for it,
+    so a render checks its settings, keys and output before the long luma pass."""
+
+    def __init__(self, path, cache_root: Path, proxy_height: int,
+                 progress: Callable[[int, int], None] | None = None,
+                 should_stop: Callable[[], bool] | None = None):
+        self.path, self.cache_root, self.proxy_height = path, cache_root, proxy_height
+        self.progress, self.should_stop = progress, should_stop
+        self._store: LumaStore | None = None
+
+    def get(self) -> LumaStore:
+        if self._store is None:
+            with open_media(self.path) as src:
+                store = LumaStore.open(src, self.cache_root, self.proxy_height, self.progress, self.should_stop)
+            if store is None:
+                from app.core.render import RenderCancelled
+                raise RenderCancelled("render cancelled")
+            self._store = store
+        return self._store
+
+    def view(self, start: int, end: int):
+        return self.get().view(start, end)
+
+    @property
+    def shots(self):
+        return self.get().shots
+
+    def __len__(self) -> int:
+        return len(self.get())
+
+    def __getstate__(self):       # a farm task gets the built store, not the callbacks
+        return {"store": self.get()}
+
+    def __setstate__(self, state):
+        self.__init__(state["store"].meta.get("source"), None, 0)
+        self._store = state["store"]
+
+
+def prepare(job, project=None, shots: bool = True, progress: Callable[[int, int], None] | None = None,
+            should_stop: Callable[[], bool] | None = None):
+    """``job`` set up as a reel: its luma store (opened when the render starts) and, unless
+    ``shots`` is False, its shots: the project's own list when it has one, else the cuts found
+    while the store is built. Returns the job (changed in place)."""
+    job.luma_store = PendingStore(job.input, cache_root_for(project), job.proxy_height, progress, should_stop)
+    if shots:
+        own = list(getattr(project, "shots", None) or [])
+        job.shots = own or "detect"
+    return job
+
+
+def grey_lines(grey) -> list[str]:
+    """What the CLI says about the shots a render left grey."""
+    return [f"shot at frames {a}..{b}: no key or hint in it, left grey" for a, b in grey]
+
+
+# ------------------------------------------------------------------------ resumable
+def render_resumable(job, progress=None, should_stop: Callable[[], bool] | None = None,
+                     render_dir: str | Path | None = None, keep_segments: bool = False):
+    """Render shot by shot into a render folder beside the output, then join with the audio.
+
+    The segments are the farm's (app.core.renderfarm.farm_segments: one lossless FFV1 file per shot, named
+    by a hash of everything that decides its pixels, written under a temp name and renamed when
+    complete). A run that was killed leaves its finished shots; the same command run again
+    renders only the others, so its output equals an uninterrupted run's. Returns
+    (RenderResult of the join, shots rendered now, shots reused)."""
+    from app.core.renderfarm.farm_segments import default_render_dir, join_segments, plan_segments, render_segment, segment_path
+    from app.core.render import RenderResult
+    import time
+    with open_media(job.input) as src:
+        n = src.info.frame_count
+    if job.luma_store is not None:
+        n = min(n, len(job.luma_store))       # a truncated source: the readable frames
+    if job.shots == "detect":
+        job.shots = list(job.luma_store.shots)
+    segments = plan_segments(job, job.shots, n)
+    folder = Path(render_dir) if render_dir else default_render_dir(job.output)
+    folder.mkdir(parents=True, exist_ok=True)
+    reused = [s for s in segments if segment_path(job, s, folder).exists()]
+    t0 = time.perf_counter()
+    paths = []
+    for seg in segments:
+        if should_stop is not None and should_stop():
+            from app.core.render import RenderCancelled
+            raise RenderCancelled("render cancelled")
+        paths.append(render_segment(job, seg, folder, progress=progress, should_stop=should_stop))
+    result: RenderResult = join_segments(job, segments, paths, progress=progress, should_stop=should_stop)
+    result.seconds = time.perf_counter() - t0
+    result.fps = result.frames / result.seconds if result.seconds > 0 else 0.0
+    result.grey_shots = [(s.start, s.end - 1) for s in segments
+                         if not any(s.start <= int(f) < s.end for f in job.keys)
+                         and not any(s.start <= st.frame < s.end for st in job.strokes) and not job.auto]
+    if not keep_segments:
+        import shutil
+        shutil.rmtree(folder, ignore_errors=True)
+    return result, len(segments) - len(reused), len(reused)

@@ -1,0 +1,229 @@
+"""A render as a list of segments written to a render folder and joined at the end.
+
+One segment is one shot of the reel (clipped to the rendered range). It is rendered by the
+ordinary pipeline (app.core.render.render) on that frame range with the keys and strokes of
+that shot only, into a lossless FFV1 file (bgr0: decodes bit-exact to what was composed) in
+the render folder. The encoder writes a temp name and renames it when complete, so a segment
+file that exists is a finished segment: a render that stops (cancel, crash, a dead farm
+node) keeps its finished segments and the next run with the same inputs renders only the
+rest. The segment's file name carries a hash of everything that decides its pixels (source
+file, range, key images, strokes, method, proxy height), so a changed project never reuses a
+stale segment.
+
+The join decodes the segments in order and writes the output with the source audio through
+the same encoder set-up as a plain render (app.core.export.open_encoder, same audio range).
+
+Plain Python, no Qt, no Ray: the farm (app.core.renderfarm.farm) runs ``render_segment`` as Ray tasks;
+anything else (a resumed render, the render queue's job) can run it in a loop.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import os
+import re
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+
+from app.core.export import ExportSettings, open_encoder
+from app.core.media import open_media
+from app.core.render import RenderError, RenderJob, RenderProgress, RenderResult, render
+
+SEGMENT_RE = re.compile(r"^seg_(\d{5})_(\d+)_(\d+)_([0-9a-f]{12})\.mkv$")
+
+
+@dataclass(frozen=True)
+class Segment:
+    index: int          # position in the render (0-based)
+    start: int          # first source frame (inclusive)
+    end: int            # exclusive
+
+    @property
+    def frames(self) -> int:
+        return self.end - self.start
+
+    @property
+    def label(self) -> str:
+        return f"shot {self.index + 1} (frames {self.start}..{self.end - 1})"
+
+
+class SegmentError(RenderError):
+    """One segment could not be rendered; the message names the shot and the problem."""
+
+
+# --------------------------------------------------------------------------- planning
+def job_range(job: RenderJob, n_frames: int) -> tuple[int, int]:
+    start = int(job.start or 0)
+    end = n_frames if job.end is None else int(job.end)
+    if not 0 <= start < end <= n_frames:
+        raise RenderError(f"{job.input}: the range {start}..{end - 1} is outside the source's "
+                          f"{n_frames} frames (0..{n_frames - 1})")
+    return start, end
+
+
+def plan_segments(job: RenderJob, shots: Sequence[Sequence[int]] | None, n_frames: int) -> list[Segment]:
+    """One segment per shot (inclusive ``(start, end)`` pairs) clipped to the job's range;
+    without shots, the whole range is one segment."""
+    start, end = job_range(job, n_frames)
+    if not shots:
+        return [Segment(0, start, end)]
+    out: list[Segment] = []
+    for a, b in shots:
+        lo, hi = max(int(a), start), min(int(b) + 1, end)
+        if lo < hi:
+            out.append(Segment(len(out), lo, hi))
+    if not out or out[0].start != start or out[-1].end != end or any(
+            x.end != y.start for x, y in zip(out, out[1:])):
+        raise RenderError(f"the shots do not cover the rendered range {start}..{end - 1} without gaps")
+    return out
+
+
+def cut_to(job: RenderJob, seg: Segment) -> RenderJob:
+    """The job with only the keys and strokes inside the segment (what a farm task is sent)."""
+    keys = {int(f): v for f, v in job.keys.items() if seg.start <= int(f) < seg.end}
+    strokes = [s for s in job.strokes if seg.start <= s.frame < seg.end]
+    return dataclasses.replace(job, keys=keys, strokes=strokes)
+
+
+def segment_job(job: RenderJob, seg: Segment, output: Path) -> RenderJob:
+    """The plain render of one segment: its range, its own keys and strokes, lossless, no audio."""
+    extra = {"shots": [(seg.start, seg.end - 1)]} if hasattr(job, "shots") else {}
+    return dataclasses.replace(cut_to(job, seg), output=Path(output), start=seg.start, end=seg.end,
+                               export=ExportSettings(format="ffv1", audio=False), **extra)
+
+
+def segment_hash(job: RenderJob, seg: Segment) -> str:
+    """What decides a segment's pixels, hashed: source file (path, size, mtime), range, key
+    images, strokes, method, proxy height."""
+    h = hashlib.sha1()
+    src = Path(job.input)
+    try:
+        if src.is_dir():
+            # a frame folder: the files of this segment's frames (a mended frame of another
+            # shot leaves this segment valid)
+            names = sorted(n for n in os.listdir(src) if not n.startswith("."))
+            h.update(f"{src.resolve()}|{len(names)}".encode())
+            for n in names[seg.start:seg.end]:
+                st = (src / n).stat()
+                h.update(f"|{n}|{st.st_size}|{st.st_mtime_ns}".encode())
+        else:
+            st = src.stat()
+            h.update(f"{src.resolve()}|{st.st_size}|{st.st_mtime_ns}".encode())
+    except OSError:
+        h.update(str(src).encode())
+    h.update(f"|{seg.start}|{seg.end}|{job.method}|{job.proxy_height}|{getattr(job, 'auto', '')}".encode())
+    sub = segment_job(job, seg, Path("x"))
+    for f in sorted(sub.keys):
+        v = sub.keys[f]
+        h.update(f"|k{f}:".encode())
+        if isinstance(v, np.ndarray):
+            h.update(np.ascontiguousarray(v).tobytes())
+        else:
+            p = Path(v)
+            h.update(str(p.resolve()).encode() + (p.read_bytes() if p.is_file() else b""))
+    for s in sub.strokes:
+        h.update(repr((s.frame, [tuple(map(float, p)) for p in s.points], float(s.radius),
+                       tuple(s.color), bool(s.erase))).encode())
+    return h.hexdigest()[:12]
+
+
+def segment_path(job: RenderJob, seg: Segment, render_dir: Path) -> Path:
+    return Path(render_dir) / f"seg_{seg.index:05d}_{seg.start}_{seg.end - 1}_{segment_hash(job, seg)}.mkv"
+
+
+def default_render_dir(output: str | os.PathLike) -> Path:
+    """Beside the output (so it is on the same shared filesystem as the output)."""
+    out = Path(output).absolute()
+    return out.with_name(f".{out.name}.hueshot-render")
+
+
+# -------------------------------------------------------------------------- rendering
+def render_segment(job: RenderJob, seg: Segment, render_dir: str | os.PathLike,
+                   progress: Callable[[RenderProgress], None] | None = None,
+                   should_stop: Callable[[], bool] | None = None) -> Path:
+    """Render one segment into the render folder (skipped when its finished file is there).
+    Errors are SegmentError naming the shot."""
+    render_dir = Path(render_dir)
+    render_dir.mkdir(parents=True, exist_ok=True)
+    out = segment_path(job, seg, render_dir)
+    if out.exists():
+        return out
+    sub = segment_job(job, seg, out)
+    if not sub.keys and not sub.strokes and job.chroma is None and not getattr(job, "auto", False):
+        # a shot nobody coloured is rendered grey (zero chroma), as propagation per shot does
+        src = open_media(job.input)
+        try:
+            w, h = src.info.width, src.info.height
+        finally:
+            src.close()
+        zero = np.zeros((h, w, 2), np.float32)
+        sub = dataclasses.replace(sub, chroma=lambda i: zero)
+    try:
+        result = render(sub, progress=progress, should_stop=should_stop)
+    except RenderError as exc:
+        if type(exc).__name__ == "RenderCancelled":
+            raise
+        raise SegmentError(f"{seg.label}: {exc}") from None
+    except Exception as exc:     # MediaError, ExportError, OSError: name the shot
+        raise SegmentError(f"{seg.label}: {exc}") from None
+    if result.truncated is not None:
+        out.unlink(missing_ok=True)
+        raise SegmentError(f"{seg.label}: {result.truncated}")
+    return out
+
+
+def finished_segments(job: RenderJob, segments: Sequence[Segment], render_dir: Path) -> set[int]:
+    return {s.index for s in segments if segment_path(job, s, render_dir).exists()}
+
+
+# ------------------------------------------------------------------------------- join
+def join_segments(job: RenderJob, segments: Sequence[Segment], paths: Sequence[Path],
+                  progress: Callable[[RenderProgress], None] | None = None,
+                  should_stop: Callable[[], bool] | None = None) -> RenderResult:
+    """Decode the segment files in order into ``job.output`` with the source audio of the
+    whole range, opened exactly as render() opens its encoder."""
+    import av
+    t0 = time.perf_counter()
+    should_stop = should_stop or (lambda: False)
+    src = open_media(job.input)
+    try:
+        info = src.info
+    finally:
+        src.close()
+    start, end = segments[0].start, segments[-1].end
+    fps = info.fps or 24.0
+    ts = info.timestamps
+    start_time = ts[start] if ts and start < len(ts) else start / fps
+    end_time = (ts[end - 1] if ts and end - 1 < len(ts) else (end - 1) / fps) + 1.0 / fps
+    enc = open_encoder(job.output, info.width, info.height, fps, job.export,
+                       audio_source=info.path if info.has_audio and info.kind == "video" else None,
+                       start_time=start_time, end_time=end_time)
+    total, done = end - start, 0
+    try:
+        for seg, path in zip(segments, paths):
+            n = 0
+            with av.open(str(path)) as c:
+                for frame in c.decode(video=0):
+                    if should_stop():
+                        from app.core.render import RenderCancelled
+                        raise RenderCancelled("render cancelled")
+                    enc.write(frame.to_ndarray(format="rgb24"))
+                    n += 1
+                    done += 1
+                    if progress is not None:
+                        el = time.perf_counter() - t0
+                        f = done / el if el > 0 else 0.0
+                        progress(RenderProgress("join", done, total, f, (total - done) / f if f > 0 else None))
+            if n != seg.frames:
+                raise RenderError(f"{path}: segment has {n} frames, expected {seg.frames} ({seg.label})")
+        enc.close()
+    except BaseException:
+        enc.abort()
+        raise
+    el = time.perf_counter() - t0
+    return RenderResult(output=Path(job.output), frames=total, seconds=el, fps=total / el if el > 0 else 0.0,
+                        method=job.method or "", device="")

@@ -1,0 +1,234 @@
+"""The learned colour prior in the editor: "Colour Automatically" for a keyframe and the
+suggested colours under the cursor.
+
+- Frame > Colour Automatically (Ctrl+Shift+A): the prior colours the current frame with no hint;
+  the result becomes that frame's colour keyframe image (one undo step, SetKeyImage), so
+  propagation runs as usual and strokes painted on it are local corrections.
+- Suggested colours: a strip of 9 swatches under the ab picker. While the cursor moves over the
+  frame, it shows the prior's most likely colours at that point (local maxima of its predicted ab
+  distribution, given the frame's strokes); one click makes a swatch the brush colour.
+
+The network never runs on the GUI thread: one background thread computes the automatic colour
+and the frame's distribution (a few tens of ms at proxy size); results come back through
+queued signals and carry a token, so a stale result is dropped. Reading the suggestions at a
+cursor position is a lookup in the cached distribution.
+"""
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+from PySide6.QtCore import QEvent, QObject, QSize, Qt, Signal
+from PySide6.QtGui import QColor
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QMenu, QToolButton, QWidget
+
+N_SUGGESTIONS = 9
+
+
+class PriorService(QObject):
+    """Runs the prior off the GUI thread (one job at a time, the newest wins)."""
+
+    autoReady = Signal(int, int, object)        # token, frame, rgb uint8 at shot size
+    distReady = Signal(int, object, object)     # token, key, (probs, L)
+    failed = Signal(str)
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="prior")
+        self.token = 0
+
+    def _prior(self):
+        from models.prior.net import Prior
+        return Prior.load()
+
+    def request_auto(self, frame: int, L: np.ndarray, size: tuple[int, int]) -> int:
+        self.token += 1
+        tok = self.token
+        L = np.array(L, np.float32, copy=True)
+
+        def job():
+            try:
+                import cv2
+                from models.color import compose_rgb
+                ab = self._prior().colorize(L)
+                rgb = compose_rgb(L, ab)
+                if (rgb.shape[1], rgb.shape[0]) != tuple(size):
+                    rgb = cv2.resize(rgb, tuple(size), interpolation=cv2.INTER_LINEAR)
+                self.autoReady.emit(tok, frame, np.ascontiguousarray(rgb))
+            except Exception as e:   # reported in the window, never lost in the thread
+                self.failed.emit(f"Automatic colour failed: {e}")
+        self._pool.submit(job)
+        return tok
+
+    def request_distribution(self, key, L: np.ndarray, strokes) -> int:
+        self.token += 1
+        tok = self.token
+        # only the newest request's luma is held (playback asks once a frame while the pool's one
+        # thread works): queued jobs carry no frame, and a superseded one returns at once
+        self._dist_latest = (tok, np.array(L, np.float32, copy=True), list(strokes))
+
+        def job():
+            latest = self._dist_latest
+            if latest is None or latest[0] != tok:
+                return
+            _, L, strokes = latest
+            try:
+                from models.hinting.hints import rasterize
+                hint, mask = rasterize(L.shape, strokes)
+                probs = self._prior().distribution(L, hint, mask)
+                self.distReady.emit(tok, key, (probs, L))
+            except Exception as e:
+                self.failed.emit(f"Suggested colours failed: {e}")
+        self._pool.submit(job)
+        return tok
+
+    def shutdown(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+class SuggestionStrip(QWidget):
+    """A row of swatches; clicking one emits its sRGB colour."""
+
+    picked = Signal(tuple)
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        lay = QHBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.setSpacing(2)
+        self.buttons: list[QToolButton] = []
+        self.colors: list[tuple[int, int, int] | None] = [None] * N_SUGGESTIONS
+        for i in range(N_SUGGESTIONS):
+            b = QToolButton()
+            b.setObjectName(f"suggestion_{i}")
+            b.setFixedSize(QSize(22, 22))
+            b.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+            b.setEnabled(False)
+            b.clicked.connect(lambda _=False, i=i: self._click(i))
+            lay.addWidget(b)
+            self.buttons.append(b)
+        lay.addStretch(1)
+
+    def _click(self, i: int) -> None:
+        if self.colors[i] is not None:
+            self.picked.emit(self.colors[i])
+
+    def set_colors(self, items) -> None:
+        """items: [(sRGB, probability)], best first."""
+        for i, b in enumerate(self.buttons):
+            if i < len(items):
+                c, p = items[i]
+                self.colors[i] = tuple(int(v) for v in c)
+                b.setStyleSheet("QToolButton { background: %s; border: 1px solid #222; }" % QColor(*c).name())
+                b.setToolTip("#%02x%02x%02x  (%.0f %%)" % (*c, 100 * p))
+                b.setEnabled(True)
+            else:
+                self.colors[i] = None
+                b.setStyleSheet("")
+                b.setEnabled(False)
+
+
+class PriorTools(QObject):
+    """Wires the service, the strip and the action into a MainWindow."""
+
+    def __init__(self, window):
+        super().__init__(window)
+        self.w = window
+        self.service = PriorService(self)
+        self.strip = SuggestionStrip()
+        self._auto_token = -1
+        self._dist_token = -1
+        self._dist_key = None        # (frame, stroke ids) the cached distribution belongs to
+        self._pending_key = None
+        self._probs = None
+        self._L = None
+        self._cell = None
+        panel = window.panel
+        lay = panel.layout()
+        at = lay.indexOf(panel.gamut) + 1
+        lay.insertWidget(at, QLabel("Suggested colours (under the cursor)"))
+        lay.insertWidget(at + 1, self.strip)
+        self.strip.picked.connect(window.tools.set_color)
+        self.service.autoReady.connect(self._on_auto)
+        self.service.distReady.connect(self._on_dist)
+        self.service.failed.connect(window._error)
+        menu = self._frame_menu()
+        if menu is not None:
+            self.action = window._act(menu, "Colour &Automatically", self.colour_automatically,
+                                      "Ctrl+Shift+A", name="act_auto_colour")
+        window.viewer.installEventFilter(self)
+        window.frameShown.connect(lambda _i: self._refresh())
+
+    def _frame_menu(self) -> QMenu | None:
+        for a in self.w.menuBar().actions():
+            if a.menu() is not None and a.text().replace("&", "") == "Frame":
+                return a.menu()
+        return None
+
+    # ------------------------------------------------------------ automatic colour
+    def colour_automatically(self) -> None:
+        w = self.w
+        if w.doc is None or w.luma is None or not w.frame_count():
+            return
+        w.status_msg.setText(f"Colouring frame {w.current + 1} automatically…")
+        self._auto_doc = w.doc
+        self._auto_token = self.service.request_auto(w.current, w.luma[w.current], (w.info.width, w.info.height))
+
+    def _on_auto(self, token: int, frame: int, rgb) -> None:
+        from app.gui.commands import SetKeyImage
+        w = self.w
+        if token != self._auto_token or w.doc is None or w.doc is not getattr(self, "_auto_doc", None):
+            return
+        cmd = SetKeyImage(w.doc, frame, rgb)
+        cmd.setText(f"Colour frame {frame + 1} automatically")
+        w.undo.push(cmd)
+        w.status_msg.setText(f"Frame {frame + 1} coloured automatically; paint strokes to correct it")
+
+    # ------------------------------------------------------------ suggestions
+    def _key(self):
+        w = self.w
+        if w.doc is None or w.luma is None or not w.frame_count():
+            return None
+        return (w.current, tuple((s.id, s.color, s.erase, len(s.points)) for s in w.doc.strokes(w.current)))
+
+    def _refresh(self) -> None:
+        key = self._key()
+        if key is None or key == self._dist_key or key == self._pending_key:
+            return
+        self._pending_key = key
+        self._dist_token = self.service.request_distribution(key, self.w.luma[key[0]], self.w.doc.strokes(key[0]))
+
+    def _on_dist(self, token: int, key, payload) -> None:
+        if token != self._dist_token:
+            return
+        self._dist_key, self._pending_key = key, None
+        self._probs, self._L = payload
+        self._cell = None
+
+    def suggestions_at(self, x: float, y: float):
+        """The suggestions at normalised (x, y) of the current frame, or None while not ready."""
+        from models.prior.net import Prior
+        if self._probs is None or self._dist_key != self._key():
+            self._refresh()
+            return None
+        return Prior.load().suggest(self._L, x, y, k=N_SUGGESTIONS, probs=self._probs)
+
+    def eventFilter(self, obj, e):
+        if e.type() == QEvent.Type.MouseMove:
+            x, y = self.w.viewer.to_norm(e.position())
+            if 0 <= x < 1 and 0 <= y < 1 and self._probs is not None:
+                _, h, wd = self._probs.shape
+                cell = (int(x * wd), int(y * h))
+                if cell != self._cell:
+                    items = self.suggestions_at(x, y)
+                    if items is not None:
+                        self._cell = cell
+                        self.strip.set_colors(items)
+            elif self._probs is None:
+                self._refresh()
+        return False
+
+
+def install(window) -> PriorTools:
+    window.prior_tools = PriorTools(window)
+    return window.prior_tools
