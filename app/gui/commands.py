@@ -74,3 +74,20 @@ class SetMarks(QUndoCommand):
 
     def undo(self):
         self.doc.set_marks(*self.old)
+
+
+class SetShots(QUndoCommand):
+    """Split or merge shots by hand: the project's shot list replaced (``[]``: back to the
+    detected cuts). Saved with the project; the render uses the same list."""
+
+    def __init__(self, doc, shots, text: str):
+        super().__init__(text)
+        self.doc = doc
+        self.new = [tuple(s) for s in shots]
+        self.old = [tuple(s) for s in doc.shots()]
+
+    def redo(self):
+        self.doc.set_shots(self.new)
+
+    def undo(self):
+        self.doc.set_shots(self.old)

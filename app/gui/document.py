@@ -105,6 +105,10 @@ class Document:
     def marks(self):
         return self.p.in_point, self.p.out_point
 
+    def shots(self) -> list[tuple[int, int]]:
+        """Shots edited by hand and saved in the project ([]: the detected cuts count)."""
+        return list(self.p.shots)
+
     # ---- mutations (called by undo commands only) ----
     def add_stroke(self, s: HintStroke) -> None:
         self.p.add_stroke(s)
@@ -120,6 +124,9 @@ class Document:
 
     def set_marks(self, a, b) -> None:
         self.p.set_range(a, b)
+
+    def set_shots(self, shots) -> None:
+        self.p.set_shots(shots)
 
     # ---- persistence ----
     def save(self, path: str) -> None:

@@ -28,7 +28,7 @@ from app.gui.numbering import timecode
 from app.gui.timeline import COMPUTING, DONE, NONE, STALE, STATE_COLORS, Timeline
 from app.gui.tools import TOOL_KEYS, TOOL_TIPS, TOOLS, ToolPanel, ToolState
 from app.gui.viewer import Viewer
-from app.gui.worker import DisplayLoader, KeySpec, WorkerThread
+from app.gui.worker import DisplayLoader, KeySpec, WorkerThread, _luma_ready
 from models.base import HintStroke
 
 log = logging.getLogger(__name__)
@@ -561,7 +561,7 @@ class MainWindow(QMainWindow):
         in, the frame's previous thumbnail (or none) is drawn."""
         sig = (self.store.sig_of(i) or "") if self.store else ""
         got = self._thumbs.get(i)
-        if got is None or got[0] != sig:
+        if (got is None or got[0] != sig) and _luma_ready(self.luma, i):   # none until the scan is there
             self.loader.thumb(i)
         return None if got is None else got[1]
 
@@ -597,6 +597,14 @@ class MainWindow(QMainWindow):
 
     def _show_current(self) -> None:
         i = self.current
+        if not _luma_ready(self.luma, i):
+            # not stored by the background scan yet: decoded by the display loader (a seek), shown
+            # on `loaded`; until then the frame label says so (the viewer keeps the last image)
+            self.loader.request(i)
+            fps = (self.info.fps if self.info else 24.0) or 24.0
+            self.frame_label.setText(f"Frame {i} of 0–{self.frame_count() - 1} · {timecode(i, fps)} · "
+                                     "reading it from the source…")
+            return
         gray = self._gray(i)
         rgb = self.store.cached_rgb(i)
         color = rgb_to_qimage(rgb) if rgb is not None else None
@@ -788,7 +796,7 @@ class MainWindow(QMainWindow):
         if self.store is None or w.context is None:
             return
         from app.gui.worker import plan_frames
-        sigs, _ = plan_frames(specs, self.frame_count(), w.context, w.segment_local)
+        sigs, _ = plan_frames(specs, self.frame_count(), w.context, w.segment_local, w.shots)
         states = self.timeline.states.copy()
         for i, sig in enumerate(sigs):
             before = self.store.sig_of(i)

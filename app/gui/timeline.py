@@ -1,4 +1,8 @@
-"""Timeline: thumbnails, per-frame state bar, keyframe/hint markers, I/O range, playhead.
+"""Timeline: thumbnails, per-frame state bar, keyframe/hint markers, shots, I/O range, playhead.
+
+Shots are drawn as segments in a band of their own (alternating shades, the current shot
+lit, a line at every cut across the thumbnails when cuts are far enough apart to see); while
+the background scan is on its way, the frames it has not read yet are dimmed.
 
 A drag scrubs; positions are coalesced by a short timer (the pyqtgraph SignalProxy idea)
 so a fast drag asks for at most one frame per tick, never one per mouse event.
@@ -22,10 +26,14 @@ class Timeline(QWidget):
     RULER_H = 16
     STATE_H = 7
     MARK_H = 12
+    SHOT_H = 9
 
     def __init__(self, parent=None):
         super().__init__(parent)
-        self.setMinimumHeight(self.RULER_H + self.THUMB_H + self.STATE_H + self.MARK_H + 6)
+        self.setMinimumHeight(self.RULER_H + self.THUMB_H + self.STATE_H + self.MARK_H + self.SHOT_H + 8)
+        self.shots: list[tuple[int, int]] = []
+        self._starts = np.zeros(0, np.int64)
+        self.scanned: int | None = None     # frames read by the background scan (None: all)
         self.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         self.length = 0
         self.current = 0
@@ -49,7 +57,25 @@ class Timeline(QWidget):
         self.mark_in = self.mark_out = None
         self.thumb_source = thumb_source
         self._thumbs.clear()
+        self.shots, self._starts, self.scanned = [], np.zeros(0, np.int64), None
         self.update()
+
+    def set_shots(self, shots) -> None:
+        shots = [tuple(s) for s in shots]
+        if shots != self.shots:
+            self.shots = shots
+            self._starts = np.array([a for a, _ in shots], np.int64)
+            self.update()
+
+    def set_scanned(self, frames: int | None) -> None:
+        if frames != self.scanned:
+            self.scanned = frames
+            self.update()
+
+    def shot_at(self, i: int) -> int | None:
+        if not self.shots:
+            return None
+        return max(0, int(np.searchsorted(self._starts, i, side="right")) - 1)
 
     def set_current(self, i: int) -> None:
         if i != self.current:
@@ -137,6 +163,28 @@ class Timeline(QWidget):
             for a, b in zip(starts, ends):
                 x0, x1 = self._x(a) - half, self._x(b - 1) + half
                 p.fillRect(QRectF(x0, y, x1 - x0, self.STATE_H), STATE_COLORS[int(s[a])])
+        # frames the background scan has not read yet: dimmed (decoded on demand when shown)
+        if self.scanned is not None and self.scanned < self.length:
+            x0 = self._x(self.scanned)
+            p.fillRect(QRectF(x0, top, w - 8 - x0, self.THUMB_H + self.STATE_H + 2), QColor(0, 0, 0, 120))
+            if w - 8 - x0 > 90:
+                p.setPen(QColor(190, 190, 190))
+                p.drawText(QRectF(x0 + 4, top, w - 12 - x0, self.THUMB_H), Qt.AlignmentFlag.AlignVCenter,
+                           "not read yet")
+        # shots: segments in their own band, the current one lit; cut lines when they are apart
+        if self.shots:
+            ys = top + self.THUMB_H + self.STATE_H + self.MARK_H + 5
+            cur = self.shot_at(self.current)
+            half = 0.5 * (self._x(1) - self._x(0)) if self.length > 1 else 4
+            for k, (a, b) in enumerate(self.shots):
+                x0, x1 = self._x(a) - half, self._x(b) + half
+                c = QColor(235, 190, 70) if k == cur else (QColor(95, 105, 135) if k % 2 else QColor(140, 150, 185))
+                p.fillRect(QRectF(x0 + (1 if k else 0), ys, max(1.0, x1 - x0 - (1 if k else 0)), self.SHOT_H), c)
+            if len(self.shots) > 1 and (w - 16) / len(self.shots) >= 4:
+                p.setPen(QPen(QColor(235, 190, 70, 200), 1))
+                for a, _ in self.shots[1:]:
+                    x = self._x(a) - half
+                    p.drawLine(QPointF(x, top), QPointF(x, ys + self.SHOT_H))
         # markers: diamonds for keyframes, small ticks for frames with hints
         y = top + self.THUMB_H + self.STATE_H + 4
         p.setRenderHint(QPainter.RenderHint.Antialiasing)

@@ -11,13 +11,14 @@ worker never touches a widget.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 import traceback
 from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
-from PySide6.QtCore import QObject, QThread, Signal, Slot
+from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
 
 from models.base import HintStroke
 from models.color import compose_rgb, rgb_to_ab
@@ -35,13 +36,46 @@ class KeySpec:
     token: tuple = ()                    # identity of the content: unchanged -> reuse chroma
 
 
-def plan_frames(specs, n: int, context: str, segment_local: bool) -> tuple[list, dict]:
-    """Frame keys and keyframe tokens for these KeySpecs (app.core.cache.frame_keys): the
-    worker and the window compute the same ones."""
+def shot_parts(shots, n: int, context: str) -> list[tuple[int, int, str]]:
+    """(start, end, frame-key context) of each shot. Every shot is keyed on its own (its range
+    is in its context), so an edit in one shot changes no frame key of another; a source that
+    is one shot keeps the plain context (its cached chroma stays valid)."""
+    from app.core.cache import settings_key
+    from app.core.reels.shots import clip_shots, validate_shots
+    parts = clip_shots([tuple(s) for s in shots or ()], 0, n)
+    try:
+        validate_shots(parts, n)
+    except ValueError:
+        parts = []
+    if len(parts) <= 1:
+        return [(0, n - 1, context)]
+    return [(a, b, settings_key(context, "shot", a, b)) for a, b in parts]
+
+
+def plan_frames(specs, n: int, context: str, segment_local: bool, shots=None) -> tuple[list, dict]:
+    """Frame keys and keyframe tokens for these KeySpecs (app.core.cache.frame_keys), shot by
+    shot: a frame's key names only the keys of its own shot, and a frame in a shot without any
+    key has none (it stays grey). Tokens are shot-relative. The worker and the window compute
+    the same ones."""
     from app.core.cache import frame_keys, key_tokens
-    tokens = key_tokens([(s.frame, s.token, s.image is None and bool(s.strokes)) for s in specs
-                         if 0 <= s.frame < n])
-    return frame_keys(n, tokens, context, segment_local), tokens
+    sigs: list = [None] * n
+    tokens: dict = {}
+    for a, b, ctx in shot_parts(shots, n, context):
+        t = key_tokens([(s.frame - a, s.token, s.image is None and bool(s.strokes)) for s in specs
+                        if a <= s.frame <= b])
+        if t:
+            sigs[a:b + 1] = frame_keys(b - a + 1, t, ctx, segment_local)
+        tokens.update({f + a: v for f, v in t.items()})
+    return sigs, tokens
+
+
+@dataclass
+class ShotView:
+    """One shot as the propagator sees it: its luma re-indexed from 0, where it starts in the
+    source, and its frame-key context."""
+    luma: object
+    a: int
+    ctx: str
 
 
 class PropagationWorker(QObject):
@@ -53,7 +87,11 @@ class PropagationWorker(QObject):
 
     # results (worker -> GUI)
     opening = Signal(int, int)                       # frames decoded, total
-    opened = Signal(object, object)                  # MediaInfo, LumaCache
+    opened = Signal(object, object)                  # MediaInfo, LumaStore (first frame decoded)
+    scanning = Signal(int, int)                      # frames scanned (luma stored, cuts found), total
+    shotsFound = Signal(object)                      # LumaStore whose cut list grew
+    scanned = Signal(object)                         # LumaStore, complete (final length, shots, error)
+    scanFailed = Signal(str)                         # message
     openFailed = Signal(str, str)                    # path, message
     started = Signal(int, int)                       # generation, frames to compute
     frameReady = Signal(int, int, object, object)    # generation, index, ab (proxy), rgb (proxy)
@@ -72,9 +110,15 @@ class PropagationWorker(QObject):
         self._key_cache: dict[int, tuple[str, np.ndarray]] = {}
         self.context: str | None = None   # shared part of the frame keys (source, method, size)
         self.segment_local = True
+        self.shots: tuple = ()  # the shots propagation keeps to, set by the GUI (a plain store)
         self._open_token = 0
+        self._scan_thread = None
         self.store = None       # FrameStore, set by the GUI after open; thread-safe puts
-        self.openRequested.connect(self._open)
+        # Opening runs on a thread of its own, started from the emitting (GUI) thread: the
+        # worker's own thread may be busy (importing torch for the method at start-up takes
+        # seconds, or a propagation), and the first frame must not wait for it.
+        self.openRequested.connect(self._open_async, Qt.ConnectionType.DirectConnection)
+        self._open_lock = threading.Lock()
         self.propagateRequested.connect(self._propagate)
         self.keepRequested.connect(self._keep)
         self.deviceRequested.connect(self._set_device)
@@ -106,39 +150,78 @@ class PropagationWorker(QObject):
         self._update_context()
         self.deviceReady.emit(describe(device), method)
 
-    @Slot(str, int)
-    def _open(self, path: str, proxy_height: int) -> None:
-        from app.core.media import LumaCache, open_media
-        token = self._open_token
-        self._key_cache.clear()
+    def _open_async(self, path: str, proxy_height: int) -> None:
+        token = self._open_token          # read now: a later cancel_open supersedes this open
+        threading.Thread(target=self._open, args=(path, proxy_height, token), name="hueshot-open", daemon=True).start()
+
+    def _open(self, path: str, proxy_height: int, token: int) -> None:
+        """Open the source and show its first frame at once: the luma store (app.core.reels.lumastore)
+        is used before it is complete (chunks not stored yet are decoded on demand by seek); the
+        sequential scan that stores every chunk and finds the cuts runs behind, on a thread of
+        its own. A reopen finds the store complete (or the scan goes on where it stopped)."""
+        from app.core.media import open_media
+        from app.core.reels.lumastore import LumaStore, user_cache_dir
         try:
             src = open_media(path)
             try:
-                last = [0.0]
-
-                def progress(done, total):
-                    now = time.monotonic()
-                    if now - last[0] > 0.05 or done == total:   # ~20 updates/s is plenty
-                        last[0] = now
-                        self.opening.emit(done, total)
-
-                # the shot's proxy luma on disk (app.core.reels.lumastore): memory does not grow with
-                # its length, a reopen reads the cache, and the cuts are found in the same decode
-                from app.core.reels.lumastore import LumaStore, user_cache_dir
-                luma = LumaStore.open(src, user_cache_dir(), proxy_height, progress=progress,
-                                      should_stop=lambda: token != self._open_token)
                 info = src.info
-            finally:
+                self.opening.emit(0, 1)
+                luma = LumaStore.begin(src, user_cache_dir(), proxy_height)
+                luma.use_source(src)      # the on-demand decoder: this file, already indexed
+                luma.peek(0)              # the first frame (alone) before the window shows it
+            except BaseException:
                 src.close()
+                raise
         except Exception as e:
             log.exception("opening %s", path)
-            self.openFailed.emit(path, str(e))
+            if token == self._open_token:
+                self.openFailed.emit(path, str(e))
             return
-        if token != self._open_token or luma is None:
+        with self._open_lock:
+            if token != self._open_token:
+                luma.close()
+                return
+            old = self.luma
+            self._key_cache.clear()
+            self.shots = ()
+            self.luma, self.info = luma, info
+            self._update_context()
+            self.opened.emit(info, luma)
+        if old is not None and old is not luma and hasattr(old, "close"):
+            old.close()      # its on-demand decoder's file (a running fill still finishes)
+        if not luma.complete:
+            scan = threading.Thread(target=self._scan, args=(luma, token), name="hueshot-luma-scan", daemon=True)
+            scan.start()
+            self._scan_thread = scan      # joined by WorkerThread.stop (only once it has started)
+        else:
+            self.scanned.emit(luma)
+
+    def _scan(self, luma, token: int) -> None:
+        """The background scan (a plain thread: the worker's own thread stays free for
+        propagation). Niced on Linux so that the editor's own threads come first."""
+        import os
+        try:
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)   # this thread only
+        except (AttributeError, OSError):
+            pass
+        last = [0.0]
+
+        def progress(done, total):
+            now = time.monotonic()
+            if now - last[0] > 0.25 or done == total:
+                last[0] = now
+                self.scanning.emit(done, total)
+
+        stop = lambda: token != self._open_token  # noqa: E731
+        try:
+            done = luma.scan(None, progress, stop, lambda: self.shotsFound.emit(luma))
+        except Exception as e:
+            log.exception("scanning %s", luma.path)
+            if not stop():
+                self.scanFailed.emit(f"Reading the shot stopped: {e}")
             return
-        self.luma, self.info = luma, info
-        self._update_context()
-        self.opened.emit(info, luma)
+        if done and not stop():
+            self.scanned.emit(luma)
 
     def _update_context(self) -> None:
         """What every frame key of this shot shares: source, method and settings, proxy size."""
@@ -158,24 +241,26 @@ class PropagationWorker(QObject):
             return False
 
     def plan(self, specs) -> tuple[list, dict]:
-        """(frame keys, key tokens) of the shot for these keyframes (see app.core.cache)."""
-        return plan_frames(specs, len(self.luma), self.context, self.segment_local)
+        """(frame keys, key tokens) of the source for these keyframes, shot by shot (see
+        plan_frames and app.core.cache)."""
+        return plan_frames(specs, len(self.luma), self.context, self.segment_local, self.shots)
 
-    def _key_ab(self, spec: KeySpec, tokens: dict, get_key, stale) -> np.ndarray | None:
+    def _key_ab(self, spec: KeySpec, sh: ShotView, tokens: dict, get_key, stale) -> np.ndarray | None:
         """Chroma of one keyframe at proxy size, built by models.keys.key_chroma (the render
         does the same). Reused from memory or the frame cache when its token is unchanged. A
-        correction is painted over what the earlier keys give on its frame: that base is
-        looked up in the frame cache first (it is usually the frame the user is looking at),
-        propagated from the earlier keys only when it is not there. None when stopped."""
+        correction is painted over what the earlier keys of its shot give on its frame: that
+        base is looked up in the frame cache first (it is usually the frame the user is looking
+        at), propagated from those keys only when it is not there. ``tokens`` and frames are
+        shot-relative; the frame store is indexed by source frame. None when stopped."""
         from app.core.cache import base_key, frame_keys
-        f, token = spec.frame, tokens[spec.frame]
-        cached = self._key_cache.get(f)
-        if cached is not None and cached[0] == token:
+        f, token = spec.frame - sh.a, tokens[spec.frame - sh.a]
+        cached = self._key_cache.get(spec.frame)
+        if cached is not None and cached[0] == (sh.ctx, token):
             return cached[1]
-        own = frame_keys(f + 1, {k: t for k, t in tokens.items() if k <= f}, self.context, self.segment_local)[f]
-        got = self.store.lookup(f, own) if self.store is not None else None
+        own = frame_keys(f + 1, {k: t for k, t in tokens.items() if k <= f}, sh.ctx, self.segment_local)[f]
+        got = self.store.lookup(spec.frame, own) if self.store is not None else None
         if got is not None:
-            self._key_cache[f] = (token, got[0])
+            self._key_cache[spec.frame] = ((sh.ctx, token), got[0])
             return got[0]
         w, h = self.luma.size
         base = None
@@ -185,8 +270,8 @@ class PropagationWorker(QObject):
                 img = cv2.resize(img, (w, h), interpolation=cv2.INTER_AREA)
             base = rgb_to_ab(img)
         elif spec.strokes and any(k < f for k in tokens):
-            bkey = base_key(f, tokens, self.context, self.segment_local)
-            got = self.store.lookup(f, bkey) if self.store is not None else None
+            bkey = base_key(f, tokens, sh.ctx, self.segment_local)
+            got = self.store.lookup(spec.frame, bkey) if self.store is not None else None
             if got is not None:
                 base = got[0]
             else:
@@ -198,24 +283,28 @@ class PropagationWorker(QObject):
                     if ab is None:
                         return None
                     keys[k] = ab
-                for pf in self._propagator.run(self.luma, keys, frames=[f], should_stop=stale):
+                for pf in self._propagator.run(sh.luma, keys, frames=[f], should_stop=stale):
                     if pf.index == f:
                         base = np.asarray(pf.ab, np.float32)
                         if self.store is not None:   # an undo of this correction shows it at once
-                            self.store.put(f, base, None, -1, bkey, pf.confidence, show=False)
+                            self.store.put(spec.frame, base, None, -1, bkey, pf.confidence, show=False)
                 if base is None:
                     return None
-        ab = key_chroma(self.luma, f, base, spec.strokes, {}, self._propagator, stale)
+        ab = key_chroma(sh.luma, f, base, spec.strokes, {}, self._propagator, stale)
         if ab is None:
             return None
-        self._key_cache[f] = (token, ab)
+        self._key_cache[spec.frame] = ((sh.ctx, token), ab)
         return ab
 
     @Slot(int, object, int, object)
     def _propagate(self, generation: int, specs: list, focus: int, frames=None) -> None:
         """Bring every frame (or those of `frames`: the export asks for missing ones) to the
-        chroma of the current keys. Frames whose key is cached already are not recomputed.
-        Order: the edited keyframe first, then the propagator's nearest-to-the-focus order."""
+        chroma of the current keys, shot by shot: keys, their blending and the smoothing of a
+        shot never reach another (app.core.reels.shots; the render does the same). Frames whose
+        key is cached already are not recomputed. Order: the edited keyframe's shot first (the
+        keyframe itself, then the propagator's nearest-to-the-focus order), then the shots
+        nearest to it."""
+        import bisect
         if generation != self.generation or self.luma is None:
             return          # superseded before it started: nothing to do
         t0 = time.perf_counter()
@@ -226,73 +315,32 @@ class PropagationWorker(QObject):
             if self.context is None:
                 self._update_context()
             n = len(self.luma)
-            sigs, tokens = self.plan(specs)
-            by_frame = {s.frame: s for s in specs if 0 <= s.frame < n}
+            shots = self.shots
+            sigs, tokens = plan_frames(specs, n, self.context, self.segment_local, shots)
             wanted = range(n) if frames is None else sorted({int(f) for f in frames if 0 <= int(f) < n})
             todo = [i for i in wanted if sigs[i] is not None and not self.store.available(i, sigs[i])]
             self.started.emit(generation, len(todo))
             if not todo:
                 self.finished.emit(generation, True, time.perf_counter() - t0)
                 return
-            memo: dict[int, np.ndarray | None] = {}
-
-            def get_key(k):
-                if k not in memo:
-                    memo[k] = self._key_ab(by_frame[k], tokens, get_key, stale)
-                return memo[k]
-
-            ks = sorted(by_frame)
-            if self.segment_local:     # the keys bounding the frames to compute, and those frames
-                import bisect
-                need = set()
-                for t in todo:
-                    j = bisect.bisect_left(ks, t)
-                    if j < len(ks) and ks[j] == t:
-                        need.add(t)
-                    else:
-                        if j > 0:
-                            need.add(ks[j - 1])
-                        if j < len(ks):
-                            need.add(ks[j])
-            else:
-                need = set(ks)
-            # The edited keyframe is on screen as soon as its own chroma exists.
-            order = sorted(need, key=lambda k: (k != focus, abs(k - focus), k))
-            keys, shown = {}, set()
-            for k in order:
+            by_frame = {s.frame: s for s in specs if 0 <= s.frame < n}
+            jobs = []
+            for a, b, ctx in shot_parts(shots, n, self.context):
+                lo, hi = bisect.bisect_left(todo, a), bisect.bisect_right(todo, b)
+                if hi > lo:
+                    jobs.append((a, b, ctx, todo[lo:hi]))
+            jobs.sort(key=lambda j: (not j[0] <= focus <= j[1], min(abs(j[0] - focus), abs(j[1] - focus))))
+            for a, b, ctx, part in jobs:
                 if stale():
-                    self.finished.emit(generation, False, time.perf_counter() - t0)
-                    return
-                ab = get_key(k)
-                if ab is None:
-                    self.finished.emit(generation, False, time.perf_counter() - t0)
-                    return
-                keys[k] = ab
-                if k in todo and k == focus:
-                    self._emit(generation, k, ab, sigs[k], None)
-                    shown.add(k)
+                    break
+                from app.core.reels.shots import SubLuma
+                view = self.luma if (a, b) == (0, n - 1) else SubLuma(self.luma, a, b + 1)
+                sh = ShotView(view, a, ctx)
+                if not self._propagate_shot(generation, sh, by_frame, tokens, part, focus, sigs, stale):
+                    break
             for f in list(self._key_cache):
                 if f not in by_frame:
                     del self._key_cache[f]
-            rest = [t for t in todo if t not in shown]
-            extra = {}
-            if self.segment_local and self._takes_prior():
-                from app.core.cache import segment_key
-
-                def prior(k, t):
-                    """The pass from key k alone at frame t, if it is cached (what frame t showed
-                    before a correction next to it): the far pass of a two-key segment."""
-                    sig = (segment_key(self.context, k, tokens[k], None, None) if k < t else
-                           segment_key(self.context, None, None, k, tokens[k]))
-                    return self.store.lookup(t, sig)
-                extra["prior"] = prior
-            if rest:
-                for pf in self._propagator.run(self.luma, keys, frames=rest, should_stop=stale, focus=focus, **extra):
-                    if stale():
-                        break
-                    if pf.index in shown or sigs[pf.index] is None:
-                        continue
-                    self._emit(generation, pf.index, pf.ab, sigs[pf.index], pf.confidence)
             completed = not stale()
         except Exception as e:
             log.error("propagation failed:\n%s", traceback.format_exc())
@@ -300,6 +348,71 @@ class PropagationWorker(QObject):
             self.finished.emit(generation, False, time.perf_counter() - t0)
             return
         self.finished.emit(generation, completed, time.perf_counter() - t0)
+
+    def _propagate_shot(self, generation: int, sh: ShotView, by_frame: dict, tokens: dict, todo: list,
+                        focus: int, sigs: list, stale) -> bool:
+        """One shot's frames ``todo`` (source indices). False when stopped (stale)."""
+        import bisect
+        a, n = sh.a, len(sh.luma)
+        rel = {f - a: spec for f, spec in by_frame.items() if a <= f < a + n}
+        rtok = {f - a: tokens[f] for f in by_frame if a <= f < a + n}
+        rtodo = [t - a for t in todo]
+        rfocus = min(max(focus - a, 0), n - 1)
+        memo: dict[int, np.ndarray | None] = {}
+
+        def get_key(k):
+            if k not in memo:
+                memo[k] = self._key_ab(rel[k], sh, rtok, get_key, stale)
+            return memo[k]
+
+        ks = sorted(rel)
+        if self.segment_local:     # the keys bounding the frames to compute, and those frames
+            need = set()
+            for t in rtodo:
+                j = bisect.bisect_left(ks, t)
+                if j < len(ks) and ks[j] == t:
+                    need.add(t)
+                else:
+                    if j > 0:
+                        need.add(ks[j - 1])
+                    if j < len(ks):
+                        need.add(ks[j])
+        else:
+            need = set(ks)
+        # The edited keyframe is on screen as soon as its own chroma exists.
+        order = sorted(need, key=lambda k: (k != rfocus, abs(k - rfocus), k))
+        keys, shown = {}, set()
+        todo_set = set(rtodo)
+        for k in order:
+            if stale():
+                return False
+            ab = get_key(k)
+            if ab is None:
+                return False
+            keys[k] = ab
+            if k in todo_set and k + a == focus:
+                self._emit(generation, k + a, ab, sigs[k + a], None)
+                shown.add(k)
+        rest = [t for t in rtodo if t not in shown]
+        extra = {}
+        if self.segment_local and self._takes_prior():
+            from app.core.cache import segment_key
+
+            def prior(k, t):
+                """The pass from key k alone at frame t, if it is cached (what frame t showed
+                before a correction next to it): the far pass of a two-key segment."""
+                sig = (segment_key(sh.ctx, k, rtok[k], None, None) if k < t else
+                       segment_key(sh.ctx, None, None, k, rtok[k]))
+                return self.store.lookup(t + a, sig)
+            extra["prior"] = prior
+        if rest:
+            for pf in self._propagator.run(sh.luma, keys, frames=rest, should_stop=stale, focus=rfocus, **extra):
+                if stale():
+                    return False
+                if pf.index in shown or sigs[pf.index + a] is None:
+                    continue
+                self._emit(generation, pf.index + a, pf.ab, sigs[pf.index + a], pf.confidence)
+        return not stale()
 
     @Slot(object)
     def _keep(self, entries) -> None:
@@ -311,9 +424,12 @@ class PropagationWorker(QObject):
         rgb = compose_rgb(self.luma[index], ab)      # compose here: the GUI thread only paints
         if self.store is not None:
             # Stored under its key even when stale: the chroma is right for that key (an undo
-            # finds it). The disk write happens here, not in the GUI.
-            self.store.put(index, ab, rgb, generation, sig, confidence, show=generation == self.generation)
+            # finds it). The disk write happens here, not in the GUI, after the frame is sent.
+            self.store.put(index, ab, rgb, generation, sig, confidence, show=generation == self.generation,
+                           persist=False)
         self.frameReady.emit(generation, index, ab, rgb)
+        if self.store is not None:
+            self.store.persist(index, sig)
 
 
 class DisplayLoader(QObject):
@@ -324,10 +440,10 @@ class DisplayLoader(QObject):
 
     loaded = Signal(int)                 # frame whose RGB is in the store's memory now
     thumbReady = Signal(int, str, object)  # frame, key it shows ('' grey), small uint8 image
+    lumaFailed = Signal(int, str)        # frame whose luma could not be decoded, message
 
     def __init__(self):
         super().__init__()
-        import threading
         from collections import deque
         self.store = None
         self._want: int | None = None
@@ -371,6 +487,17 @@ class DisplayLoader(QObject):
             self._cv.notify()
         self._thread.join(2.0)
 
+    def _fill(self, luma, i: int, store, emit: bool = True) -> bool:
+        try:
+            luma.raw(i)
+        except Exception as e:      # a frame that cannot be read: said once, the thread lives on
+            log.warning("display loader: frame %d cannot be read: %s", i, e)
+            self.lumaFailed.emit(i, str(e))
+            return False
+        if emit and store is self.store:
+            self.loaded.emit(i)
+        return True
+
     def _loop(self) -> None:
         while True:
             with self._cv:
@@ -395,13 +522,30 @@ class DisplayLoader(QObject):
                 except Exception:
                     log.exception("display loader: thumbnail %d", i)
                 continue
-            if store is None or store.luma is None or store.cached_rgb(i) is not None:
+            luma = store.luma if store is not None else None
+            if luma is not None and not _luma_ready(luma, i):
+                # a frame the background scan has not stored yet: its chunk decoded here, by a
+                # seek (the GUI shows "reading" until `loaded`), then the next chunk too, for
+                # playback, unless another frame was asked for meanwhile
+                if not self._fill(luma, i, store):
+                    continue
+                from app.core.reels.lumastore import CHUNK
+                nxt = (i // CHUNK + 1) * CHUNK
+                if nxt < len(luma) and not _luma_ready(luma, nxt) and self._want is None:
+                    self._fill(luma, nxt, store, emit=False)
+            if store is None or luma is None or store.cached_rgb(i) is not None:
                 continue
             try:
                 if store.rgb(i) is not None:
                     self.loaded.emit(i)
             except Exception:      # a frame that cannot be read stays grey; never kill the thread
                 log.exception("display loader: frame %d", i)
+
+
+def _luma_ready(luma, i: int) -> bool:
+    """Frame i's luma is read without decoding (always, for an in-memory LumaCache)."""
+    ready = getattr(luma, "ready", None)
+    return True if ready is None else ready(i)
 
 
 class WorkerThread:
@@ -416,7 +560,10 @@ class WorkerThread:
 
     def stop(self, timeout_ms: int = 5000) -> None:
         self.worker.bump(-1)          # any running propagation stops at the next frame
-        self.worker.cancel_open()
+        self.worker.cancel_open()     # and the background scan at its next frame (progress saved)
+        scan = self.worker._scan_thread
+        if scan is not None:
+            scan.join(timeout_ms / 1000.0)
         self.thread.quit()
         if not self.thread.wait(timeout_ms):
             log.warning("propagation thread did not stop within %d ms", timeout_ms)

@@ -52,3 +52,39 @@ def build_reel(path: Path, lengths=(20, 26, 22), w: int = 160, h: int = 96, audi
 def reel(tmp_path, monkeypatch) -> Reel:
     monkeypatch.setenv("HUESHOT_CACHE_DIR", str(tmp_path / "_cache"))
     return build_reel(tmp_path / "reel.mp4")
+
+
+# ------------------------------------------------------------------ the editor on a reel
+@pytest.fixture
+def win(qtbot, tmp_path):
+    import os
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    from PySide6.QtCore import QSettings
+    from PySide6.QtWidgets import QMessageBox
+    from app.gui.main_window import MainWindow
+    s = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
+    s.setValue("device", "cpu")
+    s.setValue("method", "flow")
+    w = MainWindow(proxy_height=96, settings=s)
+    w.ask = lambda *a: QMessageBox.StandardButton.Discard
+    w.resize(900, 600)
+    qtbot.addWidget(w)
+    w.show()
+    yield w
+    if w.isVisible():
+        w.close()
+    w.workers.stop()
+
+
+def key(qtbot, w, k, mod=None):
+    from PySide6.QtCore import Qt
+    w.activateWindow()
+    w.viewer.setFocus()
+    qtbot.keyClick(w.viewer, k, Qt.KeyboardModifier.NoModifier if mod is None else mod)
+
+
+def open_scanned(qtbot, w, path):
+    """Open in the editor and wait for its background scan (luma stored, cuts found)."""
+    with qtbot.waitSignal(w.shotOpened, timeout=30000):
+        assert w.open_path(str(path))
+    qtbot.waitUntil(lambda: w.luma is not None and w.luma.complete and w.shot_panel._scan is None, timeout=60000)

@@ -2,6 +2,7 @@
 
     hueshot bench --reel [--clips DIR] [--short 300] [--long 3000] [--method flow] [--size WxH]
                          [--skip-cuts] [--skip-psnr] [--skip-memory] [--editor]
+                         [--hour [--hour-seconds 3600] [--hour-size 1920x1080]]
 
 Reports, each measured in this run:
 - cut detection: montages of the shared clips (every clip a shot, resized to one size, greyed,
@@ -15,7 +16,13 @@ Reports, each measured in this run:
 - memory and time to first frame: `hueshot propagate` on synthetic reels of two lengths (shots
   of a textured panning scene, a new scene at each cut), peak RSS of the child process and the
   seconds until its first output frame was written.
-Nothing generated is kept (temp folders); the shared clips are only read.
+- with --editor: the editor (offscreen, a real MainWindow) opening the same reels and showing
+  every frame (waiting for each one read on demand), peak RSS and time to the first frame.
+- with --hour: the editor on a 1-hour 1080p H.264 file (4-shot 10 s clip whose packets are
+  copied with shifted timestamps): seconds to the first frame, peak RSS while it plays and
+  scrubs far into frames the background scan has not read.
+Nothing generated is kept (temp folders), except the --hour file (made once, in the temp
+folder's hueshot-bench-hour/); the shared clips are only read.
 """
 from __future__ import annotations
 
@@ -259,6 +266,93 @@ def bench_editor(work: Path, lengths: list[int], shot_len: int = 100, size=(854,
     return out
 
 
+# ------------------------------------------------------------ a 1-hour 1080p file
+BASE_SHOT = 60          # frames per shot of the base clip (4 shots: a 10 s clip at 24 fps)
+
+
+def _base_frames(w: int, h: int, n: int, shot_len: int):
+    """Grey frames, a new scene (pattern, direction) every shot_len frames: cheap to draw at 1080p."""
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    for i in range(n):
+        s, j = divmod(i, shot_len)
+        rng = np.random.default_rng(500 + s)
+        fx, fy, ph = rng.uniform(2, 9), rng.uniform(2, 9), rng.uniform(0, 6.3)
+        d = 1 if s % 2 == 0 else -1
+        g = 110 + 60 * np.sin(2 * np.pi * (fx * xx / w + d * j / 90.0) + ph) * np.cos(2 * np.pi * fy * yy / h)
+        img = g.astype(np.uint8)
+        cx = int(w * (0.2 + 0.6 * j / shot_len)) if d > 0 else int(w * (0.8 - 0.6 * j / shot_len))
+        cv2.circle(img, (cx, h // 2), h // 6, int(rng.integers(200, 250)), -1)
+        cv2.rectangle(img, (w // 8, h // 8 + 2 * j), (w // 8 + w // 6, h // 8 + h // 5 + 2 * j), int(rng.integers(10, 60)), -1)
+        yield np.dstack([img, img, img])
+
+
+def hour_file(seconds: int = 3600, size=(1920, 1080), fps: int = 24, folder: Path | None = None) -> Path:
+    """A long grey H.264 file made cheaply: a 10 s clip (4 shots) encoded once, its packets
+    copied again and again with shifted timestamps (no re-encode; every copy starts with an IDR
+    frame, so every copy decodes alike). Kept in the temp folder for the next run."""
+    import av
+    w, h = size
+    folder = folder or Path(tempfile.gettempdir()) / "hueshot-bench-hour"
+    folder.mkdir(parents=True, exist_ok=True)
+    out_path = folder / f"hour_{w}x{h}_{seconds}s_{fps}fps.mp4"
+    if out_path.exists():
+        return out_path
+    base = folder / f"base_{w}x{h}_{fps}fps.mp4"
+    n = 4 * BASE_SHOT
+    if not base.exists():
+        tmp = base.with_suffix(".tmp.mp4")
+        write_grey_h264(tmp, _base_frames(w, h, n, BASE_SHOT), fps=fps, crf=30)
+        os.replace(tmp, base)
+    copies = -(-seconds * fps // n)
+    tmp = out_path.with_suffix(".tmp.mp4")
+    with av.open(str(tmp), "w") as out:
+        with av.open(str(base)) as first:
+            st = out.add_stream_from_template(first.streams.video[0])
+        for k in range(copies):
+            with av.open(str(base)) as inp:
+                vs = inp.streams.video[0]
+                shift = None
+                for pkt in inp.demux(vs):
+                    if pkt.dts is None:
+                        continue
+                    if shift is None:   # one copy lasts n frames in the stream's time base
+                        shift = int(round(n / fps / float(vs.time_base)))
+                    pkt.pts += k * shift
+                    pkt.dts += k * shift
+                    pkt.stream = st
+                    out.mux(pkt)
+    os.replace(tmp, out_path)
+    return out_path
+
+
+def bench_hour(work: Path, seconds: int, size, play_s: float, scrubs: int) -> dict:
+    """The editor (offscreen, a real MainWindow) opening the long file, playing it for play_s
+    seconds and scrubbing to `scrubs` frames spread over it: first frame, waits, peak RSS."""
+    t = time.perf_counter()
+    path = hour_file(seconds, size)
+    made = time.perf_counter() - t
+    d = work / "editor_hour"
+    d.mkdir()
+    env = dict(os.environ, HUESHOT_CACHE_DIR=str(d / "cache"), HUESHOT_RECOVERY_DIR=str(d / "rec"),
+               HUESHOT_QUEUE_FILE=str(d / "queue.json"),
+               PYTHONPATH=os.pathsep.join(x for x in [str(REPO), os.environ.get("PYTHONPATH", "")] if x))
+    r = subprocess.run([sys.executable, "-m", "app.gui.benchmarks.bench_reel_editor", str(path), str(d),
+                        "--play-seconds", str(play_s), "--scrubs", str(scrubs)], env=env,
+                       capture_output=True, text=True, cwd=str(REPO))
+    if r.returncode != 0 or not r.stdout.strip():
+        raise RuntimeError(f"editor run failed ({r.returncode}): {r.stderr[-3000:]}")
+    res = json.loads(r.stdout.strip().splitlines()[-1])
+    res["file_mb"] = path.stat().st_size / 2**20
+    res["file_made_s"] = made
+    res["path"] = str(path)
+    return res
+
+
+def _table(rows: list[tuple[str, str]]) -> str:
+    w = max(len(a) for a, _ in rows)
+    return "\n".join(f"  {a:<{w}}  {b}" for a, b in rows)
+
+
 # ------------------------------------------------------------------------ main
 def main(argv: list[str] | None = None) -> int:
     from app.core.benchmarks.bench import DEFAULT_CLIPS
@@ -273,6 +367,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--skip-cuts", action="store_true", help="(also skips the PSNR part, which uses the montage)")
     ap.add_argument("--skip-psnr", action="store_true")
     ap.add_argument("--editor", action="store_true", help="also the editor opening and playing the reels")
+    ap.add_argument("--hour", action="store_true",
+                    help="the editor on a 1-hour 1080p H.264 file (made once, kept in the temp folder): "
+                         "first frame, peak RSS while playing and scrubbing")
+    ap.add_argument("--hour-seconds", type=int, default=3600, help="length of that file (default 3600)")
+    ap.add_argument("--hour-size", default="1920x1080")
+    ap.add_argument("--play-seconds", type=float, default=20.0, help="playback in the --hour run (default 20)")
+    ap.add_argument("--scrubs", type=int, default=6, help="far scrubs in the --hour run (default 6)")
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args(argv)
     report = {}
@@ -318,6 +419,21 @@ def main(argv: list[str] | None = None) -> int:
             print(f"editor peak RSS {a['peak_mb']:.0f} MB at {args.short} frames, {b['peak_mb']:.0f} MB at "
                   f"{args.long}: ratio {b['peak_mb'] / a['peak_mb']:.3f} (target <= 1.15); open "
                   f"{a['open_s']:.1f} s and {b['open_s']:.1f} s", flush=True)
+        if args.hour:
+            w, h = (int(x) for x in args.hour_size.lower().split("x"))
+            print(f"\n== the editor on a {args.hour_seconds} s {w}x{h} H.264 file ==", flush=True)
+            r = bench_hour(work, args.hour_seconds, (w, h), args.play_seconds, args.scrubs)
+            report["hour"] = r
+            print(_table([
+                ("file", f"{r['frames']} frames, {r['file_mb']:.0f} MB ({r['path']}; made in {r['file_made_s']:.0f} s)"),
+                ("first frame shown", f"{r['first_frame_s']:.2f} s after File > Open (target <= 2 s)"),
+                ("peak RSS", f"{r['peak_mb']:.0f} MB over open, play and scrubs (target <= 1500 MB)"),
+                ("playback", f"{r['play_s']:.0f} s: {r['shown']} frames shown, {r['waits']} waits for a frame "
+                             f"not read yet"),
+                ("scrub to a frame not read yet", f"median {r['scrub_median_s']:.2f} s, longest "
+                                                  f"{r['scrub_max_s']:.2f} s ({r['scrubs']} scrubs)"),
+                ("background scan", f"{r['scanned']} frames read, {r['shots_found']} shots found so far"),
+            ]), flush=True)
     if args.json:
         args.json.write_text(json.dumps(report, indent=1, default=str))
     return 0

@@ -7,12 +7,22 @@ and holds at most `max_chunks` of them in memory (an LRU), so memory does not gr
 length of the source. Chunks are read with plain file reads, not memory maps: mapped pages
 would count towards the process's resident set as they are touched.
 
-One sequential decode builds the store and, in the same pass, detects the shots
-(app.core.reels.shots.ShotDetector). Stores are keyed by the source (path, size, mtime) and the
-proxy height, and reused when the same source is opened again:
+A store is usable at once (`LumaStore.begin`): its length and size come from the demuxer, and
+a chunk that is not on disk yet is filled on demand (a seek and the chunk's frames decoded,
+`fill`), so the editor shows its first frame without waiting for the whole source. `scan`
+is the one sequential decode that writes every chunk and, in the same pass, detects the shots
+(app.core.reels.shots.ShotDetector); the editor runs it on a background thread, the command
+line before its render (`LumaStore.open`). An interrupted scan resumes where it stopped (the
+cuts found so far and the frames scanned are kept in meta.json). Stores are keyed by the
+source (path, size, mtime) and the proxy height, and reused when the same source is opened again:
 
     <cache root>/luma/<key>/meta.json          size, frame count, shots, error, "complete"
     <cache root>/luma/<key>/chunk_000000.u8    frames 0..CHUNK-1, then chunk_000001.u8, ...
+
+Disk: a store writes at most `disk_budget()` bytes of chunks ($HUESHOT_LUMA_BUDGET_GB, 8 GB by
+default: ~20000 frames, 14 minutes at 24 fps, at 854x480). Past it the scan still reads every
+frame for the cuts but keeps no chunk, and frames there are decoded on demand, a chunk at a
+time, held only in the in-memory LRU: a 1-hour 1080p film would otherwise need ~35 GB.
 
 The cache root of a project is ``<name>.hueshot-cache/`` beside the project file; without a
 project it is ``$HUESHOT_CACHE_DIR`` or ``$XDG_CACHE_HOME/hueshot`` (``~/.cache/hueshot``).
@@ -23,6 +33,7 @@ import hashlib
 import json
 import os
 import threading
+import time
 from collections import OrderedDict
 from pathlib import Path
 from typing import Callable
@@ -30,10 +41,26 @@ from typing import Callable
 import numpy as np
 
 from app.core.media import CorruptMediaError, LumaCache, MediaError, MediaSource, VideoSource, proxy_luma_u8, proxy_size
-from app.core.reels.shots import Shot, ShotDetector
+from app.core.reels.shots import Shot, ShotDetector, shots_from_cuts
 
-STORE_VERSION = 1
+STORE_VERSION = 1               # meta.json of a v1 store is read as is ("scanned"/"cuts" optional)
 CHUNK = 32                      # frames per chunk file (13 MB at 854x480)
+DEFAULT_BUDGET_GB = 8.0
+CHECKPOINT_S = 2.0              # a partial scan's progress is saved this often
+
+
+def disk_budget() -> int:
+    """Bytes of chunks one store may write ($HUESHOT_LUMA_BUDGET_GB, default 8 GB)."""
+    v = os.environ.get("HUESHOT_LUMA_BUDGET_GB")
+    if not v:
+        return int(DEFAULT_BUDGET_GB * 2**30)
+    try:
+        gb = float(v)
+    except ValueError:
+        gb = -1.0
+    if not gb >= 0:
+        raise ValueError(f"HUESHOT_LUMA_BUDGET_GB must be a number of gigabytes (0 or more), got {v!r}")
+    return int(gb * 2**30)
 
 
 def user_cache_dir() -> Path:
@@ -60,8 +87,18 @@ def source_key(path: str | os.PathLike, proxy_height: int) -> str:
     return hashlib.sha1(repr(parts).encode()).hexdigest()[:16]
 
 
+def _proxy_frames(source: MediaSource, start: int, end: int, size: tuple[int, int]):
+    """(index, RGB) of frames start..end-1 at about proxy size: video is scaled by swscale while
+    converting (cheaper), frame folders come at their own size (proxy_luma_u8 resizes)."""
+    info = source.info
+    if isinstance(source, VideoSource) and size != (info.width, info.height):
+        return source.iter_proxy_rgb(start, end, size)
+    return source.iter_rgb(start, end)
+
+
 class LumaStore:
-    """LumaFrames over a whole source (indices are source frame indices), chunks on disk."""
+    """LumaFrames over a whole source (indices are source frame indices), chunks on disk,
+    chunks not there yet decoded on demand (`fill`)."""
 
     SCALE = LumaCache.SCALE
 
@@ -70,13 +107,35 @@ class LumaStore:
         self.meta = meta
         self.size: tuple[int, int] = (int(meta["size"][0]), int(meta["size"][1]))
         self.start = 0
+        self.path = meta.get("source")
         self._n = int(meta["frames"])
-        self.shots: list[Shot] = [(int(a), int(b)) for a, b in meta.get("shots") or []]
+        self.complete = bool(meta.get("complete"))
+        self.scanned = self._n if self.complete else int(meta.get("scanned") or 0)
+        if self.complete:
+            self._shots: list[Shot] | None = [(int(a), int(b)) for a, b in meta.get("shots") or []]
+            self.cuts = [a for a, _ in self._shots[1:]]
+        else:
+            self._shots, self.cuts = None, sorted(int(c) for c in meta.get("cuts") or [])
         err = meta.get("error")
         self.error = _corrupt(err) if err else None
         self._chunks: OrderedDict[int, np.ndarray] = OrderedDict()
+        self._singles: OrderedDict[int, np.ndarray] = OrderedDict()   # frames peeked alone
         self._max = max(2, max_chunks)
-        self._lock = threading.Lock()   # the render's propagate and compose threads both read
+        self._lock = threading.Lock()        # the LRU (the render's propagate and compose threads both read)
+        self._fill_lock = threading.Lock()   # the on-demand decoder, one fill at a time
+        self._src: MediaSource | None = None
+        self._budget = disk_budget()
+        w, h = self.size
+        self._chunk_bytes = CHUNK * w * h
+        self._on_disk: set[int] = set()
+        try:
+            for e in os.scandir(self.folder):
+                if e.name.startswith("chunk_") and e.name.endswith(".u8"):
+                    c = int(e.name[6:-3])
+                    if e.stat().st_size == self._expected(c) * w * h:
+                        self._on_disk.add(c)
+        except (OSError, ValueError):
+            pass
 
     def __getstate__(self):          # picklable (a farm task): the chunks are read again there
         return {"folder": str(self.folder), "meta": self.meta, "max": self._max}
@@ -84,39 +143,123 @@ class LumaStore:
     def __setstate__(self, state):
         self.__init__(Path(state["folder"]), state["meta"], state["max"])
 
+    @property
+    def shots(self) -> list[Shot]:
+        """The shots: final once the scan is complete; before, the cuts found so far, the last
+        shot running to the end of the source."""
+        if self._shots is not None:
+            return list(self._shots)
+        return shots_from_cuts(self.cuts, self._n)
+
+    def _expected(self, c: int) -> int:
+        return max(0, min(CHUNK, self._n - c * CHUNK))
+
     # ------------------------------------------------------------------ LumaFrames
     def __len__(self) -> int:
         return self._n
 
+    def ready(self, index: int) -> bool:
+        """Frame ``index`` is read without decoding (its chunk in memory or on disk)."""
+        c = index // CHUNK
+        return c in self._chunks or c in self._on_disk or index in self._singles
+
+    def peek(self, index: int) -> np.ndarray:
+        """Frame ``index`` alone, decoded now if its chunk is not stored (a seek and the frames
+        up to it, not the whole chunk: the first frame of a file opened for the first time),
+        through the same scaling as the scan, so it equals what the scan will store."""
+        if self.ready(index):
+            return self.raw(index)
+        if not 0 <= index < self._n:
+            raise IndexError(f"frame {index} is outside the luma store (0..{self._n - 1})")
+        with self._fill_lock:
+            src = self._source()
+            for _, rgb in _proxy_frames(src, index, index + 1, self.size):
+                y = proxy_luma_u8(rgb, self.size)
+            with self._lock:
+                self._singles[index] = y
+                while len(self._singles) > 8:
+                    self._singles.popitem(last=False)
+        return y.copy()
+
+    def _source(self) -> MediaSource:
+        if self._src is None:
+            from app.core.media import open_media
+            self._src = open_media(self.path)
+        return self._src
+
     def raw(self, index: int) -> np.ndarray:
-        """uint8 luma (L * 2.55) of source frame ``index``."""
+        """uint8 luma (L * 2.55) of source frame ``index`` (decoded now if not stored yet)."""
         if not 0 <= index < self._n:
             raise IndexError(f"frame {index} is outside the luma store (0..{self._n - 1})")
         c, r = divmod(index, CHUNK)
         with self._lock:
             chunk = self._chunks.get(c)
-            if chunk is None:
-                chunk = self._load(c)
-                self._chunks[c] = chunk
-                while len(self._chunks) > self._max:
-                    self._chunks.popitem(last=False)
-            else:
+            if chunk is not None:
                 self._chunks.move_to_end(c)
-            # a copy: a view would keep its whole chunk alive for as long as a caller holds it
-            return chunk[r].copy()
+                # a copy: a view would keep its whole chunk alive for as long as a caller holds it
+                return chunk[r].copy()
+            one = self._singles.get(index) if c not in self._on_disk else None
+            if one is not None:
+                return one.copy()
+        chunk = self._load(c) if c in self._on_disk else self.fill(c)
+        self._keep(c, chunk)
+        return chunk[r].copy()
 
     def __getitem__(self, index: int) -> np.ndarray:
         return self.raw(index).astype(np.float32) * (1.0 / self.SCALE)
 
+    def _keep(self, c: int, chunk: np.ndarray) -> None:
+        with self._lock:
+            self._chunks[c] = chunk
+            self._chunks.move_to_end(c)
+            while len(self._chunks) > self._max:
+                self._chunks.popitem(last=False)
+
     def _load(self, c: int) -> np.ndarray:
         w, h = self.size
-        count = min(CHUNK, self._n - c * CHUNK)
+        count = self._expected(c)
         path = self.folder / f"chunk_{c:06d}.u8"
         data = np.fromfile(path, np.uint8)
         if data.size != count * w * h:
             raise MediaError(path, f"luma cache chunk has {data.size} bytes, expected {count * w * h} "
                                    f"(delete {self.folder} to rebuild it)")
         return data.reshape(count, h, w)
+
+    def fill(self, c: int) -> np.ndarray:
+        """Chunk ``c`` decoded now (a seek, then its frames), written to disk within the budget."""
+        with self._fill_lock:
+            with self._lock:
+                got = self._chunks.get(c)
+            if got is not None:
+                return got
+            if c in self._on_disk:
+                return self._load(c)
+            a, count = c * CHUNK, self._expected(c)
+            w, h = self.size
+            out = np.empty((count, h, w), np.uint8)
+            k = 0
+            for _, rgb in _proxy_frames(self._source(), a, a + count, self.size):
+                out[k] = proxy_luma_u8(rgb, self.size)
+                k += 1
+            self._write(c, out)
+            return out
+
+    def _write(self, c: int, frames: np.ndarray) -> bool:
+        """Chunk file written whole (temp name, then renamed), unless past the disk budget."""
+        if c in self._on_disk or len(frames) != self._expected(c):
+            return False
+        if (len(self._on_disk) + 1) * self._chunk_bytes > self._budget:
+            return False
+        path = self.folder / f"chunk_{c:06d}.u8"
+        tmp = self.folder / f".chunk_{c:06d}.{os.getpid()}.{threading.get_ident()}.tmp"
+        try:
+            frames.tofile(tmp)
+            os.replace(tmp, path)
+        except OSError:          # a full disk: the chunk stays in memory only
+            Path(tmp).unlink(missing_ok=True)
+            return False
+        self._on_disk.add(c)
+        return True
 
     def view(self, start: int, end: int):
         """Frames start..end-1 re-indexed from 0 (what a render of that range propagates)."""
@@ -126,26 +269,138 @@ class LumaStore:
         v.start, v.error = start, (self.error if end >= self._n else None)
         return v
 
+    def use_source(self, source: MediaSource) -> None:
+        """Decode on demand from ``source`` (already open: its index is not read again); the
+        store closes it."""
+        with self._fill_lock:
+            if self._src is not None and self._src is not source:
+                self._src.close()
+            self._src = source
+
+    def close(self) -> None:
+        """The on-demand decoder's file is closed (a later fill opens it again)."""
+        with self._fill_lock:
+            if self._src is not None:
+                self._src.close()
+                self._src = None
+
     # ------------------------------------------------------------------ building
+    @classmethod
+    def begin(cls, source: MediaSource, cache_root: str | os.PathLike, proxy_height: int = 480,
+              max_chunks: int = 6) -> "LumaStore":
+        """The store for ``source`` at once: complete if cached, else partial (what an earlier
+        scan left, or nothing yet); `scan` completes it, `raw` decodes what is missing."""
+        info = source.info
+        folder = Path(cache_root) / "luma" / source_key(info.path, proxy_height)
+        size = list(proxy_size(info.width, info.height, proxy_height))
+        try:
+            meta = json.loads((folder / "meta.json").read_text(encoding="utf-8"))
+            if meta.get("version") == STORE_VERSION and list(meta["size"]) == size and (
+                    meta.get("complete") or int(meta["frames"]) == info.frame_count):
+                return cls(folder, meta, max_chunks)
+        except (OSError, ValueError, KeyError, TypeError):
+            pass
+        from app.core.project import atomic_write_bytes
+        folder.mkdir(parents=True, exist_ok=True)
+        for old in folder.glob("chunk_*.u8"):       # another build's chunks: not trusted
+            old.unlink(missing_ok=True)
+        meta = {"version": STORE_VERSION, "source": info.path, "size": size, "frames": info.frame_count,
+                "chunk": CHUNK, "complete": False, "scanned": 0, "cuts": [], "error": None}
+        atomic_write_bytes(folder / "meta.json", json.dumps(meta).encode("utf-8"))
+        return cls(folder, meta, max_chunks)
+
     @classmethod
     def open(cls, source: MediaSource, cache_root: str | os.PathLike, proxy_height: int = 480,
              progress: Callable[[int, int], None] | None = None,
              should_stop: Callable[[], bool] | None = None, max_chunks: int = 6) -> "LumaStore | None":
-        """The store for ``source``: reused if a complete one is cached, else built by one
-        sequential decode (shots detected on the way). None when ``should_stop`` cut it short."""
-        folder = Path(cache_root) / "luma" / source_key(source.info.path, proxy_height)
-        meta_path = folder / "meta.json"
+        """The complete store for ``source``: reused if cached, else scanned now (one sequential
+        decode, shots detected on the way). None when ``should_stop`` cut it short."""
+        store = cls.begin(source, cache_root, proxy_height, max_chunks)
+        return store if store.scan(source, progress, should_stop) else None
+
+    def scan(self, source: MediaSource | None = None, progress: Callable[[int, int], None] | None = None,
+             should_stop: Callable[[], bool] | None = None,
+             on_cuts: Callable[[], None] | None = None) -> bool:
+        """The sequential pass from where an earlier one stopped to the end: every chunk written
+        (within the budget), the cuts detected. True when the store is complete; False when
+        ``should_stop`` cut it short (its progress is saved: the next scan goes on from there)."""
+        total = self._n
+        if self.complete:
+            if progress is not None:
+                progress(total, total)
+            return True
+        start = self.scanned - self.scanned % CHUNK
+        own = source is None
+        if own:
+            from app.core.media import open_media
+            source = open_media(self.path)
+        detector = ShotDetector(start=start)
+        done_cuts = [c for c in self.cuts if c < start]
+        w, h = self.size
+        buf = np.empty((CHUNK, h, w), np.uint8)
+        count, error = start, None
+        last_save = time.monotonic()
         try:
-            meta = json.loads(meta_path.read_text(encoding="utf-8"))
-            if meta.get("complete") and meta.get("version") == STORE_VERSION:
-                store = cls(folder, meta, max_chunks)
+            for _, rgb in _proxy_frames(source, start, total, self.size):
+                if should_stop is not None and should_stop():
+                    self._save_partial(done_cuts + detector.cuts)
+                    return False
+                y = proxy_luma_u8(rgb, self.size)
+                buf[count % CHUNK] = y
+                detector.feed(count, y)
+                count += 1
+                if count % CHUNK == 0:
+                    c = count // CHUNK - 1
+                    if c not in self._on_disk:
+                        self._write(c, buf)
+                    self.scanned = count
+                    cuts = done_cuts + detector.cuts
+                    if len(cuts) != len(self.cuts):
+                        self.cuts = cuts
+                        if on_cuts is not None:
+                            on_cuts()
+                    if time.monotonic() - last_save > CHECKPOINT_S:
+                        self._save_partial(cuts)
+                        last_save = time.monotonic()
                 if progress is not None:
-                    progress(len(store), len(store))
-                return store
-        except (OSError, ValueError, KeyError, TypeError):
+                    progress(count, total)
+        except CorruptMediaError as e:
+            if count == 0:
+                raise
+            error = {"path": e.path, "frame": e.frame_index, "problem": e.problem}
+        finally:
+            if own:
+                source.close()
+        if count < total:                       # a truncated source: fewer frames than counted
+            self._n = count
+            self._on_disk.discard(count // CHUNK)
+            with self._lock:
+                self._chunks.pop(count // CHUNK, None)
+        if count % CHUNK:                       # the last, shorter chunk
+            self._write(count // CHUNK, np.ascontiguousarray(buf[:count % CHUNK]))
+        shots = detector.shots(count)
+        cuts = sorted(set(done_cuts + [a for a, _ in shots[1:]]))
+        shots = shots_from_cuts(cuts, count)
+        meta = {"version": STORE_VERSION, "source": self.path, "size": [w, h], "frames": count,
+                "chunk": CHUNK, "shots": [list(s) for s in shots], "error": error, "complete": True}
+        from app.core.project import atomic_write_bytes
+        atomic_write_bytes(self.folder / "meta.json", json.dumps(meta).encode("utf-8"))
+        self.meta, self.cuts, self._shots, self.scanned = meta, cuts, shots, count
+        self.error = _corrupt(error) if error else None
+        self.complete = True
+        if on_cuts is not None:
+            on_cuts()
+        return True
+
+    def _save_partial(self, cuts) -> None:
+        from app.core.project import atomic_write_bytes
+        meta = dict(self.meta, complete=False, scanned=self.scanned - self.scanned % CHUNK,
+                    cuts=sorted(set(int(c) for c in cuts if c < self.scanned)))
+        try:
+            atomic_write_bytes(self.folder / "meta.json", json.dumps(meta).encode("utf-8"))
+            self.meta = meta
+        except OSError:
             pass
-        meta = _build(source, folder, proxy_height, progress, should_stop)
-        return None if meta is None else cls(folder, meta, max_chunks)
 
 
 def _corrupt(err: dict) -> CorruptMediaError:
@@ -154,52 +409,6 @@ def _corrupt(err: dict) -> CorruptMediaError:
     MediaError.__init__(e, err["path"], err["problem"])
     e.frame_index = int(err["frame"])
     return e
-
-
-def _build(source: MediaSource, folder: Path, proxy_height: int, progress, should_stop) -> dict | None:
-    from app.core.project import atomic_write_bytes
-    info = source.info
-    w, h = proxy_size(info.width, info.height, proxy_height)
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "meta.json").unlink(missing_ok=True)     # incomplete until the new one is written
-    detector = ShotDetector()
-    buf = np.empty((CHUNK, h, w), np.uint8)
-    count = 0
-    error = None
-    total = info.frame_count
-    scaled = isinstance(source, VideoSource) and (w, h) != (info.width, info.height)
-    frames_in = source.iter_proxy_rgb(0, total, (w, h)) if scaled else source.iter_rgb(0, total)
-
-    def flush(upto: int) -> None:
-        c, r = divmod(upto - 1, CHUNK)
-        path = folder / f"chunk_{c:06d}.u8"
-        tmp = path.with_suffix(".tmp")
-        buf[:r + 1].tofile(tmp)
-        os.replace(tmp, path)
-
-    try:
-        for index, rgb in frames_in:
-            if should_stop is not None and should_stop():
-                return None
-            y = proxy_luma_u8(rgb, (w, h))
-            buf[count % CHUNK] = y
-            detector.feed(count, y)
-            count += 1
-            if count % CHUNK == 0:
-                flush(count)
-            if progress is not None:
-                progress(count, total)
-    except CorruptMediaError as e:
-        if count == 0:
-            raise
-        error = {"path": e.path, "frame": e.frame_index, "problem": e.problem}
-    if count % CHUNK:
-        flush(count)
-    meta = {"version": STORE_VERSION, "source": info.path, "size": [w, h], "frames": count,
-            "chunk": CHUNK, "shots": [list(s) for s in detector.shots(count)], "error": error,
-            "complete": True}
-    atomic_write_bytes(folder / "meta.json", json.dumps(meta).encode("utf-8"))
-    return meta
 
 
 def open_store(path: str | os.PathLike, cache_root: str | os.PathLike | None = None, proxy_height: int = 480,

@@ -31,7 +31,8 @@ class ShotDetector:
     """Feed proxy luma frames in order (uint8, any size); `shots(n)` gives the shot list."""
 
     def __init__(self, adaptive_threshold: float = 2.5, min_content_val: float = 15.0,
-                 min_shot_len: int = MIN_SHOT_LEN):
+                 min_shot_len: int = MIN_SHOT_LEN, start: int = 0):
+        """``start``: the first frame fed (a scan that resumes part way)."""
         from scenedetect.detectors import AdaptiveDetector, ContentDetector
         # Frames are fed grey: hue and saturation carry nothing. Luma plus edge changes
         # (weight 1 each) and a ratio threshold of 2.5 (PySceneDetect's default is 3.0) found
@@ -41,7 +42,7 @@ class ShotDetector:
         self._det = AdaptiveDetector(adaptive_threshold=adaptive_threshold, min_scene_len=min_shot_len,
                                      min_content_val=min_content_val, weights=weights)
         self.cuts: list[int] = []      # first frame of every shot after the first
-        self._next = 0
+        self._next = start
 
     def feed(self, index: int, luma_u8: np.ndarray) -> None:
         if index != self._next:

@@ -1,37 +1,109 @@
-"""Child process of `hueshot bench --reel --editor` (app.core.benchmarks.bench_reel): a real MainWindow
-(offscreen) opens REEL and shows every frame in turn; prints one JSON line with the frame
-count, seconds to open, play rate and peak RSS.
+"""Child process of `hueshot bench --reel --editor / --hour` (app.core.benchmarks.bench_reel): a real
+MainWindow (offscreen) opens REEL; prints one JSON line.
 
     python -m app.gui.benchmarks.bench_reel_editor REEL WORKDIR
+        shows every frame in turn (waiting for each frame the background scan has not stored
+        yet to be read on demand): frame count, seconds to the first frame, play rate, peak RSS
+    python -m app.gui.benchmarks.bench_reel_editor REEL WORKDIR --play-seconds 20 --scrubs 6
+        plays (Space) for that long, then jumps to frames spread over the file and waits for
+        each: first frame, frames shown, waits, scrub times, peak RSS, how far the scan got
+
+The first frame is timed from File > Open (open_path) to the window having shown frame 0
+(`shotOpened` is emitted after it); everything else fills in behind.
 """
-import json, os, resource, sys, time
+import argparse
+import json
+import os
+import resource
+import sys
+import time
+
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-from PySide6.QtCore import QSettings
-from PySide6.QtWidgets import QApplication, QMessageBox
-app = QApplication([])
-from app.gui.main_window import MainWindow
-path, work = sys.argv[1], sys.argv[2]
-s = QSettings(os.path.join(work, "settings.ini"), QSettings.Format.IniFormat)
-s.setValue("device", "cpu")
-w = MainWindow(settings=s)
-w.ask = lambda *a: QMessageBox.StandardButton.Discard
-w.resize(1200, 800)
-w.show()
-opened = []
-w.shotOpened.connect(lambda: opened.append(time.perf_counter()))
-t0 = time.perf_counter()
-w.open_path(path)
-while not opened:
-    app.processEvents()
-    time.sleep(0.002)
-t_open = opened[0] - t0
-t1 = time.perf_counter()
-n = w.frame_count()
-for i in range(n):            # play every frame through the viewer
-    w.seek(i)
-    app.processEvents()
-t_play = time.perf_counter() - t1
-print(json.dumps({"frames": n, "open_s": t_open, "play_fps": n / t_play if t_play > 0 else 0.0,
-                  "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0}))
-w.close()
-w.workers.stop()
+from PySide6.QtCore import QSettings  # noqa: E402
+from PySide6.QtWidgets import QApplication, QMessageBox  # noqa: E402
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("reel")
+    ap.add_argument("work")
+    ap.add_argument("--play-seconds", type=float, default=None)
+    ap.add_argument("--scrubs", type=int, default=0)
+    args = ap.parse_args()
+    app = QApplication([])
+    from app.gui.main_window import MainWindow
+    s = QSettings(os.path.join(args.work, "settings.ini"), QSettings.Format.IniFormat)
+    s.setValue("device", "cpu")
+    w = MainWindow(settings=s)
+    w.ask = lambda *a: QMessageBox.StandardButton.Discard
+    w.resize(1200, 800)
+    w.show()
+    for _ in range(20):
+        app.processEvents()
+    opened = []
+    w.shotOpened.connect(lambda: opened.append(time.perf_counter()))
+    t0 = time.perf_counter()
+    w.open_path(args.reel)
+    while not opened:
+        app.processEvents()
+        time.sleep(0.002)
+    first = opened[0] - t0
+    assert w.viewer.has_image()
+
+    def reading() -> bool:
+        return "reading it from the source" in w.frame_label.text()
+
+    def wait_shown(limit: float = 120.0) -> float:
+        t = time.perf_counter()
+        while reading() and time.perf_counter() - t < limit:
+            app.processEvents()
+            time.sleep(0.002)
+        return time.perf_counter() - t
+
+    n = w.frame_count()
+    out = {"frames": n, "first_frame_s": first, "open_s": first}
+    if args.play_seconds is None:
+        t1 = time.perf_counter()
+        for i in range(n):            # every frame through the viewer
+            w.seek(i)
+            app.processEvents()
+            wait_shown()
+        t_play = time.perf_counter() - t1
+        out["play_fps"] = n / t_play if t_play > 0 else 0.0
+    else:
+        shown, waits, last = 0, 0, w.current
+        w.toggle_play()
+        t1 = time.perf_counter()
+        was_reading = False
+        while time.perf_counter() - t1 < args.play_seconds:
+            app.processEvents()
+            time.sleep(0.001)
+            r = reading()
+            if r and not was_reading:
+                waits += 1
+            was_reading = r
+            if w._shown != last:
+                shown += 1
+                last = w._shown
+        w.stop_playback()
+        out.update(play_s=time.perf_counter() - t1, shown=shown, waits=waits)
+        times = []
+        for k in range(args.scrubs):
+            target = int((k + 1) * (n - 1) / (args.scrubs + 1)) + 7 * k
+            w.seek(min(n - 1, target))
+            app.processEvents()
+            times.append(wait_shown())
+        times.sort()
+        out.update(scrubs=len(times), scrub_median_s=times[len(times) // 2] if times else 0.0,
+                   scrub_max_s=times[-1] if times else 0.0)
+    out["scanned"] = int(getattr(w.luma, "scanned", n))
+    out["shots_found"] = len(w.shot_panel.shots)
+    out["peak_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    print(json.dumps(out), flush=True)
+    w.close()
+    w.workers.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

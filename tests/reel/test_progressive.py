@@ -1,0 +1,102 @@
+"""The luma store used before it is complete: chunks decoded on demand by seek, a scan that
+stops and resumes, the disk budget; and the editor showing the first frame before the scan."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from app.core.media import LumaCache, open_media
+from app.core.reels.lumastore import CHUNK, LumaStore, disk_budget
+
+
+def _store_dir(root):
+    return next((root / "luma").iterdir())
+
+
+def test_frames_decoded_on_demand_equal_the_scanned_ones(reel, tmp_path):
+    src = open_media(reel.video)
+    mem = LumaCache.build(src, 480)
+    store = LumaStore.begin(src, tmp_path / "c")
+    store.use_source(src)
+    assert not store.complete and len(store) == len(reel.frames)
+    last = len(store) - 1
+    assert not store.ready(5)
+    np.testing.assert_array_equal(store.peek(5), mem.raw(5))         # one frame alone, same pixels
+    assert store.ready(5) and not store.ready(6)
+    assert not store.ready(last)
+    np.testing.assert_array_equal(store.raw(last), mem.raw(last))     # a seek into the last chunk
+    assert store.ready(last) and store.ready(last - last % CHUNK)
+    np.testing.assert_array_equal(store.raw(CHUNK + 3), mem.raw(CHUNK + 3))
+    assert store.shots == [(0, last)]                                 # no cut known before the scan
+    assert store.scan() and store.complete
+    assert store.shots == reel.shots
+    for i in range(len(store)):
+        np.testing.assert_array_equal(store.raw(i), mem.raw(i))
+    store.close()
+
+
+def test_a_stopped_scan_resumes_where_it_stopped(reel, tmp_path):
+    whole = LumaStore.open(open_media(reel.video), tmp_path / "whole")
+    src = open_media(reel.video)
+    part = LumaStore.begin(src, tmp_path / "c")
+    seen = []
+
+    def stop():
+        seen.append(1)
+        return len(seen) > CHUNK + 5          # stopped inside the second chunk
+    assert part.scan(src, should_stop=stop) is False
+    meta = json.loads((_store_dir(tmp_path / "c") / "meta.json").read_text())
+    assert meta["complete"] is False and meta["scanned"] == CHUNK
+    again = LumaStore.begin(src, tmp_path / "c")        # a later open: the scan goes on from there
+    assert again.scanned == CHUNK and again.ready(0) and not again.ready(CHUNK)
+    assert again.scan(src) and again.shots == whole.shots == reel.shots
+    for i in range(len(whole)):
+        np.testing.assert_array_equal(again.raw(i), whole.raw(i))
+    src.close()
+
+
+def test_past_the_disk_budget_chunks_stay_in_memory(reel, tmp_path, monkeypatch):
+    monkeypatch.setenv("HUESHOT_LUMA_BUDGET_GB", "0")
+    src = open_media(reel.video)
+    store = LumaStore.open(src, tmp_path / "c", max_chunks=2)
+    src.close()
+    assert store.complete and store.shots == reel.shots
+    assert not list(_store_dir(tmp_path / "c").glob("chunk_*.u8"))    # nothing written
+    mem = LumaCache.build(open_media(reel.video), 480)
+    for i in (len(store) - 1, 0, CHUNK + 1):                           # decoded again on demand
+        np.testing.assert_array_equal(store.raw(i), mem.raw(i))
+    store.close()
+
+
+def test_a_bad_budget_says_what_is_wrong(monkeypatch):
+    monkeypatch.setenv("HUESHOT_LUMA_BUDGET_GB", "lots")
+    with pytest.raises(ValueError, match="HUESHOT_LUMA_BUDGET_GB must be a number of gigabytes"):
+        disk_budget()
+
+
+# ------------------------------------------------------------------ the editor
+def test_editor_shows_the_first_frame_before_the_scan(qtbot, win, reel, monkeypatch):
+    """`opened` is sent (the window shows frame 0) while the store is still incomplete; a frame
+    the scan has not stored is read by the display loader, the frame label saying so meanwhile."""
+    from PySide6.QtCore import Qt
+    monkeypatch.setenv("HUESHOT_LUMA_BUDGET_GB", "0")    # nothing stored: every chunk read on demand
+    at_open = []
+    win.workers.worker.opened.connect(lambda info, luma: at_open.append((luma.complete, luma.ready(0))),
+                                      Qt.ConnectionType.DirectConnection)
+    with qtbot.waitSignal(win.shotOpened, timeout=30000):
+        assert win.open_path(str(reel.video))
+    assert at_open == [(False, True)]                    # first frame decoded, scan not done
+    assert win.viewer.has_image()
+    qtbot.waitUntil(lambda: win.luma.complete, timeout=60000)
+    last = len(win.luma) - 1
+    assert not win.luma.ready(last)                      # in no chunk kept: decoded when shown
+    win.seek(last)
+    assert "reading it from the source" in win.frame_label.text()
+    qtbot.waitUntil(lambda: "reading" not in win.frame_label.text(), timeout=20000)
+    assert win.frame_label.text().startswith(f"Frame {last} ")
+    np.testing.assert_array_equal(win.viewer._luma, win.luma[last])     # that frame is on screen
+    img = win.viewer.gray_img
+    assert (img.width(), img.height()) == win.luma.size
+    assert win.shot_panel.shots == reel.shots
