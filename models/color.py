@@ -133,3 +133,89 @@ def srgb_to_ab(color: tuple[int, int, int]) -> tuple[float, float]:
     """Chroma (a, b) of one sRGB colour."""
     lab = rgb_to_lab(np.array([[color]], np.uint8))[0, 0]
     return float(lab[1]), float(lab[2])
+
+
+# ------------------------------------------------------------------ YCbCr (BT.709) output
+# A video export composes in Y'CbCr at the resolution the format stores chroma
+# (app.core.yuvpath). Each chroma sample takes the predicted Lab colour at the lightness of
+# the pixels it covers; its (Cb, Cr) is written, and the source's Y' plane gets the smooth
+# offset that gives that colour the source's lightness (zero where the colour is grey).
+# Normalised units: Y' in [0, 1], Cb/Cr in [-0.5, 0.5].
+KR, KB = 0.2126, 0.0722
+KG = 1.0 - KR - KB
+_RGB_TO_Y = np.array([[KR, KG, KB]], np.float32)
+_RGB_TO_CBCR = np.array([[-KR / (2 * (1 - KB)), -KG / (2 * (1 - KB)), 0.5],
+                         [0.5, -KG / (2 * (1 - KR)), -KB / (2 * (1 - KR))]], np.float32)
+_GREY_L_LUT = None
+
+
+def grey_lightness(g: np.ndarray) -> np.ndarray:
+    """L (float32, 0..100) of grey R'G'B' values g in [0, 1] (any shape), through a 4096-step
+    table built with rgb_to_luma: the lightness the RGB path gives a grey pixel."""
+    global _GREY_L_LUT
+    if _GREY_L_LUT is None:
+        ramp = np.repeat(np.linspace(0, 1, 4096, dtype=np.float32)[None, :, None], 3, axis=2)
+        _GREY_L_LUT = np.ascontiguousarray(rgb_to_luma(ramp)[0], np.float32)
+    idx = np.clip(np.asarray(g, np.float32) * np.float32(4095) + np.float32(0.5), 0, 4095).astype(np.int32)
+    return _GREY_L_LUT[idx]
+
+
+_GREY_V_LUT = None
+
+
+def grey_value(L: np.ndarray) -> np.ndarray:
+    """The inverse of grey_lightness: grey R'G'B' (0..1) of lightness L (0..100), by an
+    8192-step table built with OpenCV's own Lab -> RGB."""
+    global _GREY_V_LUT
+    if _GREY_V_LUT is None:
+        ramp = np.zeros((1, 8192, 3), np.float32)
+        ramp[0, :, 0] = np.linspace(0, 100, 8192, dtype=np.float32)
+        _GREY_V_LUT = np.ascontiguousarray(cv2.cvtColor(ramp, cv2.COLOR_Lab2RGB)[0, :, 0], np.float32)
+    idx = np.clip(np.asarray(L, np.float32) * np.float32(8191 / 100) + np.float32(0.5), 0, 8191).astype(np.int32)
+    return _GREY_V_LUT[idx]
+
+
+def ycbcr_chroma(L: np.ndarray, ab: np.ndarray, y_mean: np.ndarray
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(Cb, Cr, gain, offset) float32 planes for chroma samples with lightness L (that of
+    their pixels' mean source Y' `y_mean`, normalised 0..1) and predicted chroma `ab`.
+
+    The colour is compose_rgb's: Lab -> R'G'B', chroma out of the gamut at its lightness
+    scaled towards grey (by the table of the largest in-gamut chroma; no refinement at this
+    resolution). A pixel of the sample gets Y' = gain * source Y' + offset, so that the
+    sample's mean pixel takes the colour's own Y' (a saturated blue has a far lower Y' than
+    a grey of its lightness) and the detail around it is scaled alike. Grey samples get
+    gain 1 and offset 0: their Y' passes through.
+    (A pixel much darker or lighter than its sample's mean may still decode a channel
+    outside [0, 1], as with any 4:2:0 encoding of the RGB path; scaling the sample's chroma
+    down for it measured worse: it greys saturated textured areas.)"""
+    L = np.asarray(L, np.float32)
+    a, b = cv2.split(np.asarray(ab, np.float32))
+    rgb = cv2.cvtColor(cv2.merge([L, a, b]), cv2.COLOR_Lab2RGB)
+    cand = cv2.bitwise_or(cv2.compare(rgb, 0.0, cv2.CMP_LE), cv2.compare(rgb, 1.0, cv2.CMP_GE))
+    cand = cv2.max(cv2.max(cand[..., 0], cand[..., 1]), cand[..., 2])
+    chroma = cv2.add(cv2.absdiff(a, 0.0), cv2.absdiff(b, 0.0))
+    cand = cv2.bitwise_and(cand, cv2.compare(chroma, 1.0, cv2.CMP_GT))
+    ys, xs = np.nonzero(cand)
+    if len(ys):
+        l, ca, cb = (np.ascontiguousarray(v[ys, xs]).reshape(-1, 1) for v in (L, a, b))
+        C, hue = cv2.cartToPolar(ca, cb, angleInDegrees=True)
+        cmax = _lookup(_chroma_table(), l * np.float32(_TABLE_L_STEPS / 100.0), hue)
+        k = np.minimum(cmax / np.maximum(C, np.float32(1e-6)), np.float32(1.0))
+        a[ys, xs], b[ys, xs] = (ca * k)[:, 0], (cb * k)[:, 0]
+        lab = np.concatenate([l, ca * k, cb * k], axis=1)[:, None, :]
+        rgb[ys, xs] = cv2.cvtColor(lab.astype(np.float32), cv2.COLOR_Lab2RGB)[:, 0, :]
+    y_mean = np.asarray(y_mean, np.float32)
+    y_t = cv2.transform(rgb, _RGB_TO_Y)
+    # Y' scaled by the colour's Y' over a grey's of the same lightness (y_mean): the sample's
+    # mean pixel gets the colour's own Y', its detail is scaled alike (measured closer to the
+    # true colours than a lightness step's slope and than an offset alone); near black, where
+    # the ratio is unsteady, an offset
+    gain = cv2.min(cv2.divide(y_t, cv2.max(y_mean, 1e-6)), 4.0)
+    gain[y_mean < np.float32(0.02)] = 1
+    offset = cv2.subtract(y_t, cv2.multiply(gain, y_mean))
+    grey = cv2.compare(chroma, 0.05, cv2.CMP_LT)
+    gain[grey > 0] = 1
+    offset[grey > 0] = 0
+    cb, cr = cv2.split(cv2.transform(rgb, _RGB_TO_CBCR))
+    return cb, cr, gain, offset

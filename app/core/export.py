@@ -14,6 +14,10 @@ Colour handling (the point of this module):
 * ProRes 422 HQ (.mov): prores_ks profile 3, yuv422p10le, same BT.709 / limited tagging.
 * FFV1 (.mkv): lossless 8-bit RGB (bgr0), tagged BT.709 primaries/transfer, RGB matrix;
   decodes bit-exact to what was composed.
+* H.264 and ProRes also take their own planes (``write_planes``: Y' and chroma at the
+  stored resolution, BT.709 limited range), which the render composes directly
+  (app.core.yuvpath: the source's Y' passes through, no RGB at full resolution, libswscale
+  idle); the RGB ``write`` stays for the other callers.
 * PNG / TIFF sequences: a folder receiving 00000.png, 00001.png, ... (or .tif) at the input
   resolution, sRGB 8-bit.
 
@@ -133,6 +137,7 @@ class Encoder:
 
     path: Path
     frames_written: int = 0
+    plane_format = None     # app.core.yuvpath.PlaneFormat where write_planes() is taken
 
     def write(self, rgb: np.ndarray, t: float | None = None) -> None:  # pragma: no cover - interface
         """One frame; ``t``: its time in seconds from the first frame (variable frame rate)."""
@@ -398,8 +403,41 @@ class VideoEncoder(Encoder):
         frame.color_trc = _TRC_BT709
         return frame
 
+    @property
+    def plane_format(self):
+        """The planar Y'CbCr format this encoder takes through ``write_planes`` (H.264 4:2:0
+        8-bit, ProRes 4:2:2 10-bit; limited range), or None (FFV1 is RGB)."""
+        from app.core.yuvpath import PlaneFormat
+        if self.fmt == "h264":
+            return PlaneFormat("yuv420p", 8, 2, 2, self.width, self.height)
+        if self.fmt == "prores":
+            return PlaneFormat("yuv422p10le", 10, 2, 1, self.width, self.height)
+        return None
+
+    def write_planes(self, y: np.ndarray, cb: np.ndarray, cr: np.ndarray, t: float | None = None) -> None:
+        """One frame given as the encoder's own planes (app.core.yuvpath): libswscale does
+        nothing, the planes are what the stream stores (BT.709, limited range)."""
+        pf = self.plane_format
+        if pf is None:
+            raise ExportError(f"{self.path}: {self.fmt} takes RGB frames, not Y'CbCr planes")
+        if y.shape != (pf.height, pf.width) or cb.shape != cr.shape or cb.shape != pf.chroma_size[::-1]:
+            raise ExportError(f"{self.path}: planes are {y.shape[1]}x{y.shape[0]} / {cb.shape[1]}x{cb.shape[0]}, "
+                              f"expected {pf.width}x{pf.height} / {pf.chroma_size[0]}x{pf.chroma_size[1]}")
+        frame = av.VideoFrame(pf.width, pf.height, pf.pix_fmt)
+        for plane, data in zip(frame.planes, (y, cb, cr)):
+            item = data.dtype.itemsize
+            np.frombuffer(memoryview(plane), data.dtype).reshape(
+                plane.height, plane.line_size // item)[:, :plane.width] = data
+        frame.color_range = self._yuv[2]
+        frame.colorspace = self._yuv[1]
+        frame.color_primaries = _PRI_BT709
+        frame.color_trc = _TRC_BT709
+        self._encode(frame, t)
+
     def write(self, rgb: np.ndarray, t: float | None = None) -> None:
-        frame = self._frame(rgb)
+        self._encode(self._frame(rgb), t)
+
+    def _encode(self, frame: av.VideoFrame, t: float | None) -> None:
         if self.vfr:
             if t is None:
                 t = self.frames_written / float(self.rate)

@@ -360,6 +360,11 @@ class VideoSource(MediaSource):
         for index, frame in self._frames_between(start, end):
             yield index, self._to_rgb(frame)
 
+    def iter_frames(self, start: int = 0, end: int | None = None):
+        """(index, av.VideoFrame) as decoded, not converted nor rotated: the render's Y'CbCr
+        path reads the planes itself (app.core.yuvpath)."""
+        return self._frames_between(start, end)
+
     def _frames_between(self, start: int, end: int | None):
         """Decoded frames start..end-1 in order; CorruptMediaError says where a stream broke
         (a frame that does not come out of the decoder, or the end of a file that promises

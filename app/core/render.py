@@ -7,6 +7,10 @@
     -> RGB composed with the source luma untouched (models.color.compose_rgb)
     -> encoder (app.core.export)
 
+H.264 and ProRes outputs skip RGB (app.core.yuvpath): the decoded frame's Y' plane goes to
+the encoder as it is and chroma is upsampled and composed only at the resolution the format
+stores (4:2:0: a quarter of the pixels), then handed over as planes.
+
 Streaming: the full-resolution pass decodes the shot a second time, frame by frame; only the
 proxy luma (uint8) is held for the whole shot. Four stages run in their own threads joined by
 small bounded queues — decode + full-res luma, propagation (with a bounded reorder buffer that
@@ -35,6 +39,7 @@ from app.core.shutdown import (END, Stages, Stopped, deferred_signals, remove_pa
 from app.core.validate import (ValidationError, check_export_settings, check_frame_size,
                                check_output_not_input, check_proxy_height, colourless_strokes,
                                is_grey_image, warn)
+from app.core.yuvpath import ChromaComposer, source_y
 from models.base import HintStroke
 from models.color import compose_rgb, rgb_to_ab, rgb_to_luma
 
@@ -322,6 +327,13 @@ def render(job: RenderJob, progress: Callable[[RenderProgress], None] | None = N
                 src.close()
 
 
+def _key_rgb(key, frame: int, info, job) -> np.ndarray:
+    """A keyframe's full-resolution RGB (a reel holds the file name until its frame comes)."""
+    if isinstance(key, np.ndarray):
+        return key
+    return load_key_image(key, frame, (info.width, info.height), job.input)
+
+
 def _run(job, src, info, start, end, keys_rgb, propagator, method, device_name, enc,
          progress, should_stop, t0, stages: Stages) -> RenderResult:
     import inspect
@@ -403,7 +415,7 @@ def _run(job, src, info, start, end, keys_rgb, propagator, method, device_name, 
     # -------------------------------------------------------------- pass 2: the pipeline
     q_luma = stages.queue(4)    # (i, L_full)
     q_ab = stages.queue(6)      # (i, ab_proxy)
-    q_rgb = stages.queue(4)     # (rgb full, seconds from the range start or None)
+    q_rgb = stages.queue(4)     # (rgb full or (y, cb, cr) planes, seconds from the range start or None)
     ts = info.timestamps
     vfr = bool(info.variable_frame_rate and len(ts) >= end)
     stop = stages.stop
@@ -411,15 +423,24 @@ def _run(job, src, info, start, end, keys_rgb, propagator, method, device_name, 
     # frames a method yields ahead of order wait here: 256 MB in memory, then spilled to disk
     reorder = ChromaCache(max_bytes=256 * 2**20, disk_dir=spill_dir, spill_on_evict=True)
 
+    # H.264 / ProRes: composed in the encoder's Y'CbCr (app.core.yuvpath), the source's Y' kept
+    pf = enc.plane_format
+    composer = ChromaComposer(pf) if pf is not None else None
+    planar_src = composer is not None and hasattr(src, "iter_frames")
+
     def decode():
         i = 0
-        frames = src.iter_rgb(start, end)
+        frames = src.iter_frames(start, end) if planar_src else src.iter_rgb(start, end)
         try:
             t = time.perf_counter()
-            for idx, rgb in frames:
+            for idx, frame in frames:
                 if stop.is_set():
                     return
-                L = full_luma(rgb)
+                if composer is not None:   # the output's Y' and what chroma needs of it
+                    y = source_y(frame, pf, info.rotation if planar_src else 0)
+                    L = (y, composer.luma(y))
+                else:
+                    L = full_luma(frame)
                 stats["decode"] += time.perf_counter() - t
                 if not stages.put(q_luma, (idx - start, L)):
                     return
@@ -485,8 +506,11 @@ def _run(job, src, info, start, end, keys_rgb, propagator, method, device_name, 
             if item is END:
                 return
             t = time.perf_counter()
-            rgb, when = item
-            enc.write(rgb, when)
+            out, when = item
+            if composer is not None:
+                enc.write_planes(*out, when)
+            else:
+                enc.write(out, when)
             stats["encode"] += time.perf_counter() - t
 
     done = 0
@@ -509,23 +533,31 @@ def _run(job, src, info, start, end, keys_rgb, propagator, method, device_name, 
             j, ab = ab_item
             if not i == j == done:
                 raise RenderError(f"internal error: frame order {i}/{j}/{done}")
-            if i in full_key_ab:
-                key = full_key_ab.pop(i)
-                if not isinstance(key, np.ndarray):
-                    key = load_key_image(key, start + i, (info.width, info.height), job.input)
-                ab_full = rgb_to_ab(key)
+            proxy_L = (luma[i] if takes_proxy_luma and job.chroma is None and ab.shape[:2] == luma.size[::-1]
+                       else None)
+            if composer is not None:
+                y, lum = L
+                if i in full_key_ab:
+                    ab_c = composer.chroma_ab(rgb_to_ab(_key_rgb(full_key_ab.pop(i), start + i, info, job)), lum)
+                else:
+                    t = time.perf_counter()
+                    ab_c = composer.chroma_ab(ab, lum, L_proxy=proxy_L)
+                    stats["upsample"] += time.perf_counter() - t
+                t = time.perf_counter()
+                out = composer.compose(y, ab_c, lum)
+                stats["compose"] += time.perf_counter() - t
+            elif i in full_key_ab:
+                ab_full = rgb_to_ab(_key_rgb(full_key_ab.pop(i), start + i, info, job))
             elif ab.shape[:2] == L.shape:
                 ab_full = ab
             else:
                 t = time.perf_counter()
-                if takes_proxy_luma and job.chroma is None and ab.shape[:2] == luma.size[::-1]:
-                    ab_full = upsample_ab(ab, L, L_proxy=luma[i])
-                else:
-                    ab_full = upsample_ab(ab, L)
+                ab_full = upsample_ab(ab, L, L_proxy=proxy_L) if proxy_L is not None else upsample_ab(ab, L)
                 stats["upsample"] += time.perf_counter() - t
-            t = time.perf_counter()
-            out = compose_rgb(L, ab_full)
-            stats["compose"] += time.perf_counter() - t
+            if composer is None:
+                t = time.perf_counter()
+                out = compose_rgb(L, ab_full)
+                stats["compose"] += time.perf_counter() - t
             # variable frame rate: each frame keeps its source time (relative to the range)
             when = (ts[start + i] - ts[start]) if vfr else None
             if not stages.put(q_rgb, (out, when)):
