@@ -677,6 +677,8 @@ class MainWindow(QMainWindow):
         return (a or 0), (b if b is not None else n - 1)
 
     def _play_tick(self) -> None:
+        if not _luma_ready(self.luma, self.current):
+            return      # a frame still being read from the source: playback waits for it (buffering)
         lo, hi = self.play_range()
         nxt = self.current + self._play_step
         if self._play_dir > 0 and nxt > hi:
@@ -803,6 +805,8 @@ class MainWindow(QMainWindow):
             if sig is None:
                 self.store.forget(i)
                 states[i] = NONE
+                if before is not None:
+                    self.timeline.invalidate_thumb(i)    # its thumbnail was in colour: grey again
             elif self.store.adopt(i, sig, self.generation):
                 states[i] = DONE
                 if before != sig:

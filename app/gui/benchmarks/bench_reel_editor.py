@@ -9,7 +9,9 @@ MainWindow (offscreen) opens REEL; prints one JSON line.
         each: first frame, frames shown, waits, scrub times, peak RSS, how far the scan got
 
 The first frame is timed from File > Open (open_path) to the window having shown frame 0
-(`shotOpened` is emitted after it); everything else fills in behind.
+(`shotOpened` is emitted after it); everything else fills in behind. By default the editor is
+started and idle first (its method loaded); --at-start opens at once after the window is up
+(`hueshot FILE`), while the worker thread still imports torch.
 """
 import argparse
 import json
@@ -29,6 +31,8 @@ def main() -> int:
     ap.add_argument("work")
     ap.add_argument("--play-seconds", type=float, default=None)
     ap.add_argument("--scrubs", type=int, default=0)
+    ap.add_argument("--at-start", action="store_true",
+                    help="open at once after the window is up (while the worker still imports torch)")
     args = ap.parse_args()
     app = QApplication([])
     from app.gui.main_window import MainWindow
@@ -40,6 +44,12 @@ def main() -> int:
     w.show()
     for _ in range(20):
         app.processEvents()
+    t_ready = time.perf_counter()
+    if not args.at_start:   # the editor started and idle (its method loaded: torch imported) first
+        while w.workers.worker.method is None and time.perf_counter() - t_ready < 120:
+            app.processEvents()
+            time.sleep(0.01)
+        time.sleep(1.0)
     opened = []
     w.shotOpened.connect(lambda: opened.append(time.perf_counter()))
     t0 = time.perf_counter()
