@@ -42,7 +42,7 @@ PRIOR_SHORT = pytest.mark.xfail(strict=True, reason=(
 
 @pytest.mark.parametrize("method", [pytest.param("prior", marks=PRIOR_SHORT),
                                     pytest.param("prior+spread", marks=PRIOR_SHORT)]
-                         + sorted({DEFAULT_HINT_METHOD, "spread"} - {"prior", "prior+spread"}))
+                         + sorted({DEFAULT_HINT_METHOD, "spread", "gate"} - {"prior", "prior+spread"}))
 def test_stroke_colours_its_region_and_not_an_unrelated_one(method):
     L = two_region_scene()
     h, w = L.shape
@@ -81,3 +81,28 @@ def test_suggestions_are_nine_distinct_colours_ranked_by_probability():
     probs = [q for _, q in sug]
     assert all(0 <= q <= 1 for q in probs)
     assert all(isinstance(v, int) and 0 <= v <= 255 for c, _ in sug for v in c)
+
+
+def test_gate_weights_load_are_small_and_were_trained():
+    from models.hinting.gate import WEIGHTS as GATE_WEIGHTS, _Gate
+    assert GATE_WEIGHTS.exists() and GATE_WEIGHTS.stat().st_size < 20 * 2**20
+    g = _Gate.load()
+    assert g.meta.get("steps", 0) > 0 and len(g.layers) == 3
+
+
+def test_gate_correction_keeps_the_base_away_from_the_stroke():
+    """Over a base (a correction on propagated colour) the stroke recolours its own region and
+    the base stays where nothing relates to the stroke (the disc across the edge)."""
+    L = two_region_scene()
+    h, w = L.shape
+    base = np.zeros((h, w, 2), np.float32)
+    base[..., 1] = 30.0                       # a yellowish base everywhere
+    green = (40, 150, 40)
+    s = HintStroke(frame=0, points=[(0.15, 0.3), (0.3, 0.6)], radius=0.03, color=green)
+    ab, _ = colorize(L, [s], base_ab=base, method="gate")
+    target = np.array(srgb_to_ab(green), np.float32)
+    yy, xx = np.mgrid[0:h, 0:w]
+    disc = (yy - h * 0.5) ** 2 + (xx - w * 0.8) ** 2 < (0.1 * h) ** 2
+    assert np.abs(ab[disc] - base[disc]).mean() < 5.0
+    near = ab[int(0.3 * h):int(0.6 * h), int(0.15 * w):int(0.3 * w)]
+    assert np.linalg.norm(near.reshape(-1, 2).mean(0) - target) < 0.3 * np.linalg.norm(target)

@@ -1,0 +1,178 @@
+"""`gate` hint method: the classic geodesic blend of the strokes, with a learned confidence gate.
+
+The geodesic blend (models.hinting.hints._geodesic_estimate, after Yatziv and Sapiro 2006) gives
+every pixel a colour from the strokes; what it cannot say is how far a stroke's colour should
+reach. `geo` fades it to grey with the geodesic distance by a hand-set curve, and over a base
+(a correction on propagated colour) every classic method spreads only a few stroke radii. Here a
+small per-pixel network (`GateNet`, a few hundred parameters) decides, from what the classic
+method knows at that pixel (geodesic and straight-line distance to the nearest stroke, luma
+difference to it, the blend's agreement, the base's colour against the stroke's...), the weight
+w in [0, 1] of the strokes' colour against the fallback (grey, or the base when there is one):
+
+    ab = fallback + w * (blend - fallback);   painted pixels keep their colour exactly.
+
+It is trained (models.hinting.train_gate) on the licensed training photos with strokes placed
+as the benchmark's robot editor places them (most-wrong region, true colour), to minimise the
+ab error, and initialised to reproduce `geo`'s fade, so it starts at the classic method.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+WEIGHTS = Path(__file__).resolve().parents[1] / "weights" / "gate.pt"
+WORK_HEIGHT = 120
+N_FEATURES = 12
+
+
+def geodesic_fields(L: np.ndarray, hint_ab: np.ndarray, mask: np.ndarray, work_height: int = WORK_HEIGHT,
+                    power: float = 3.0, sigma_l: float = 15.0, max_sources: int = 400):
+    """At the working size: the geodesic blend of the hints (h,w,2, no fade), the geodesic
+    distance to the nearest hint, that hint's luma and chroma, the second-nearest distance, the
+    blend's spread (weighted chroma variance) and the working luma. None without hints."""
+    from models.hinting.hints import _hint_sources, geodesic_distance
+
+    L = np.asarray(L, np.float32)
+    H, W = L.shape
+    s = min(1.0, work_height / H)
+    w, h = max(8, int(round(W * s))), max(8, int(round(H * s)))
+    Lr = cv2.resize(L, (w, h), interpolation=cv2.INTER_AREA) if s < 1 else L
+    Ls = cv2.GaussianBlur(Lr, (0, 0), 0.7)
+    sources = _hint_sources(L, np.asarray(hint_ab, np.float32), np.asarray(mask, np.float32), (w, h))
+    if not sources:
+        return None
+    if len(sources) > max_sources:
+        pick = np.linspace(0, len(sources) - 1, max_sources).round().astype(int)
+        sources = [sources[i] for i in pick]
+    Lf = Ls.ravel().astype(np.float64)
+    n = h * w
+    num = np.zeros((n, 2), np.float64)
+    num2 = np.zeros(n, np.float64)
+    den = np.full(n, 1e-30, np.float64)
+    d1 = np.full(n, np.inf)
+    d2 = np.full(n, np.inf)
+    near_l = np.zeros(n)
+    near_ab = np.zeros((n, 2))
+    k_l = -0.5 / sigma_l ** 2
+    for nodes, ab, l_hint in sources:
+        D = geodesic_distance(Ls, nodes)
+        wgt = (1.0 + D) ** (-power) * np.exp(k_l * (Lf - l_hint) ** 2)
+        ab64 = ab.astype(np.float64)
+        num += wgt[:, None] * ab64[None, :]
+        num2 += wgt * float(ab64 @ ab64)
+        den += wgt
+        closer = D < d1
+        d2 = np.where(closer, d1, np.minimum(d2, D))
+        d1 = np.where(closer, D, d1)
+        near_l = np.where(closer, l_hint, near_l)
+        near_ab[closer] = ab64
+    est = num / den[:, None]
+    var = np.maximum(num2 / den - (est ** 2).sum(1), 0.0)
+    m_small = cv2.resize(np.asarray(mask, np.float32), (w, h), interpolation=cv2.INTER_AREA) if s < 1 \
+        else np.asarray(mask, np.float32)
+    eucl = cv2.distanceTransform((m_small < 0.25).astype(np.uint8), cv2.DIST_L2, 3) / float(h)
+    return {"est": est.reshape(h, w, 2).astype(np.float32), "d1": d1.reshape(h, w).astype(np.float32),
+            "d2": np.minimum(d2, 1e4).reshape(h, w).astype(np.float32),
+            "near_l": near_l.reshape(h, w).astype(np.float32),
+            "near_ab": near_ab.reshape(h, w, 2).astype(np.float32),
+            "std": np.sqrt(var).reshape(h, w).astype(np.float32), "eucl": eucl.astype(np.float32),
+            "L": Ls.astype(np.float32), "size": (w, h), "n_sources": len(sources)}
+
+
+def features(f: dict, base_small: np.ndarray | None) -> np.ndarray:
+    """Per-pixel inputs of the gate (h, w, N_FEATURES), each roughly of unit scale."""
+    est = f["est"]
+    sat = np.linalg.norm(est, axis=2)
+    if base_small is None:
+        has_base = np.zeros_like(sat)
+        base_sat = np.zeros_like(sat)
+        diff = sat
+    else:
+        has_base = np.ones_like(sat)
+        base_sat = np.linalg.norm(base_small, axis=2)
+        diff = np.linalg.norm(est - base_small, axis=2)
+    cols = [np.log1p(f["d1"]) / 4.0, np.log1p(f["d2"]) / 4.0, np.abs(f["L"] - f["near_l"]) / 25.0,
+            f["eucl"] * 4.0, f["std"] / 30.0, sat / 50.0, f["L"] / 100.0, has_base, base_sat / 50.0,
+            diff / 50.0, np.full_like(sat, np.log1p(f["n_sources"]) / 4.0), _local_std(f["L"]) / 10.0]
+    return np.stack(cols, axis=2).astype(np.float32)
+
+
+def _trained_gate(f: dict, base_small: np.ndarray | None) -> np.ndarray:
+    return _Gate.load()(features(f, base_small))
+
+
+def _local_std(L: np.ndarray) -> np.ndarray:
+    m = cv2.blur(L, (3, 3))
+    return np.sqrt(np.maximum(cv2.blur(L * L, (3, 3)) - m * m, 0.0))
+
+
+def geo_gate(f: dict, base_small=None, tau: float = 15.0) -> np.ndarray:
+    """`geo`'s fade (floor 0) as a gate: 1 / (1 + (d / tau)^2)."""
+    return (1.0 / (1.0 + (f["d1"] / tau) ** 2)).astype(np.float32)
+
+
+class _Gate:
+    """The trained per-pixel gate (numpy inference: no torch import on the editor's path)."""
+    _cache: dict = {}
+
+    def __init__(self, layers, meta):
+        self.layers = layers
+        self.meta = meta
+
+    @classmethod
+    def load(cls, path: Path = WEIGHTS) -> "_Gate":
+        key = str(path)
+        if key not in cls._cache:
+            if not Path(path).exists():
+                raise FileNotFoundError(f"gate weights not found: {path} (train them: python -m models.hinting.train_gate)")
+            import torch
+            sd = torch.load(path, map_location="cpu", weights_only=True)
+            n = len([k for k in sd["state"] if k.endswith(".weight")])
+            layers = [(sd["state"][f"{2 * i}.weight"].float().numpy(), sd["state"][f"{2 * i}.bias"].float().numpy())
+                      for i in range(n)]
+            cls._cache[key] = cls(layers, sd.get("meta", {}))
+        return cls._cache[key]
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        h, w, c = x.shape
+        z = x.reshape(-1, c)
+        for i, (W_, b) in enumerate(self.layers):
+            z = z @ W_.T + b
+            if i < len(self.layers) - 1:
+                z = np.maximum(z, 0.0)
+        return (1.0 / (1.0 + np.exp(-z[:, 0]))).reshape(h, w).astype(np.float32)
+
+
+def gate_colorize(L: np.ndarray, hint_ab: np.ndarray, mask: np.ndarray, base_ab: np.ndarray | None = None,
+                  gate=None, fields: dict | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(ab, gate) at full size: fallback + w (blend - fallback), painted pixels exact.
+    `gate(fields, base_small)`: the gate at the working size (default the trained one);
+    `fields`: geodesic_fields(L, hint_ab, mask) when the caller has them."""
+    L = np.asarray(L, np.float32)
+    H, W = L.shape
+    f = fields if fields is not None else geodesic_fields(L, hint_ab, mask)
+    if f is None:
+        ab = np.zeros((H, W, 2), np.float32) if base_ab is None else np.asarray(base_ab, np.float32).copy()
+        return ab, np.zeros((H, W), np.float32)
+    w, h = f["size"]
+    base_small = None if base_ab is None else cv2.resize(np.asarray(base_ab, np.float32), (w, h),
+                                                          interpolation=cv2.INTER_AREA)
+    g = (gate or _trained_gate)(f, base_small)
+    est = f["est"]
+    fb = np.zeros_like(est) if base_small is None else base_small
+    delta = (est - fb) * g[..., None]
+    delta = cv2.resize(delta, (W, H), interpolation=cv2.INTER_LINEAR)
+    g_full = cv2.resize(g, (W, H), interpolation=cv2.INTER_LINEAR)
+    out = delta if base_ab is None else np.asarray(base_ab, np.float32) + delta
+    sel = np.asarray(mask) > 0.5
+    out[sel] = np.asarray(hint_ab, np.float32)[sel]
+    g_full[sel] = 1.0
+    return np.ascontiguousarray(out, np.float32), g_full
+
+
+def gate_method(L, hint_ab, mask, base_ab=None, fill=False):
+    """The `gate` entry of models.hinting.hints.HINT_METHODS: the same learned gate on a grey
+    keyframe, for the hint protocol's points (`fill`) and over a base (a correction)."""
+    return gate_colorize(L, hint_ab, mask, base_ab=base_ab)
