@@ -100,3 +100,26 @@ def test_editor_shows_the_first_frame_before_the_scan(qtbot, win, reel, monkeypa
     img = win.viewer.gray_img
     assert (img.width(), img.height()) == win.luma.size
     assert win.shot_panel.shots == reel.shots
+
+
+def test_editor_on_a_truncated_file_keeps_the_readable_frames(qtbot, win, tmp_path):
+    """The scan meets the break behind the window's back: the window ends up with the frames
+    that can be read and says once where it broke."""
+    from tests.conftest import encode_clip
+    from tests.reel.conftest import _shot_frames
+    grey = [g for _, g in _shot_frames(0, 40, 160, 96)]
+    path = encode_clip(tmp_path / "t.mkv", grey)
+    data = path.read_bytes()
+    path.write_bytes(data[: int(len(data) * 0.6)])
+    errors = []
+    win._error = lambda msg, **kw: errors.append(msg)
+    with qtbot.waitSignal(win.shotOpened, timeout=30000):
+        assert win.open_path(str(path))
+    qtbot.waitUntil(lambda: win.luma.complete and win.shot_panel._scan is None, timeout=60000)
+    n = len(win.luma)
+    assert 5 < n < 40 and win.frame_count() == win.timeline.length == n
+    assert win.luma.error is not None
+    assert len([e for e in errors if "Only part of the shot could be read" in e]) == 1
+    win.seek(n - 1)
+    qtbot.waitUntil(lambda: win.frame_label.text().startswith(f"Frame {n - 1} ") and
+                    "reading" not in win.frame_label.text(), timeout=20000)

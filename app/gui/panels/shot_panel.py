@@ -36,6 +36,7 @@ class ShotPanel(QListWidget):
         self.shots: list[tuple[int, int]] = []
         self.manual = False                  # the list is the project's, edited by hand
         self._scan: tuple[int, int] | None = None   # (frames scanned, total) while scanning
+        self._told_error = False
         self._unsubscribe = None
         self.setObjectName("shotList")
         self.itemActivated.connect(self._go)
@@ -69,6 +70,7 @@ class ShotPanel(QListWidget):
             self._unsubscribe = doc.subscribe(self._on_doc)
         luma = self.window_.luma
         self._scan = None if luma is None or getattr(luma, "complete", True) else (getattr(luma, "scanned", 0), len(luma))
+        self._told_error = luma is not None and getattr(luma, "error", None) is not None   # said by the window
         self.clear()
         self.shots = []
         self.apply()
@@ -156,7 +158,8 @@ class ShotPanel(QListWidget):
         if len(store) != w.timeline.length:
             w._on_opened(w.info, store)        # the source is shorter than its index said: set up again
             return
-        if getattr(store, "error", None) is not None:
+        if getattr(store, "error", None) is not None and not self._told_error:
+            self._told_error = True
             w._error(f"Only part of the shot could be read:\n{store.error}")
         self.on_found(store)
         self._say()
