@@ -195,6 +195,16 @@ class ChromaCache:
         if persist and self.disk_dir is not None:
             self._write_disk(key, int(frame), ab16, conf8)
 
+    def persist(self, frame: int, key: str = "") -> bool:
+        """Write an entry held in memory to the disk tier now (a ``put(persist=False)`` whose
+        disk write was left for later, off the path to the screen). False if it is not held."""
+        with self._lock:
+            item = self._mem.get((key, int(frame)))
+        if item is None or self.disk_dir is None:
+            return False
+        self._write_disk(key, int(frame), *item)
+        return True
+
     def get(self, frame: int, key: str = "") -> tuple[np.ndarray, np.ndarray] | None:
         """(ab float32, confidence float32) or None; a disk hit is promoted to memory."""
         k = (key, int(frame))

@@ -52,10 +52,11 @@ class FrameStore:
 
     # ---- writing (worker) and adopting (GUI) ----
     def put(self, i: int, ab: np.ndarray, rgb: np.ndarray | None, generation: int, sig: str,
-            confidence: np.ndarray | None = None, show: bool = True) -> None:
+            confidence: np.ndarray | None = None, show: bool = True, persist: bool = True) -> None:
         """Store frame i's chroma under its key (memory and disk); with `show`, frame i shows
-        it from now on unless a newer generation already confirmed another key."""
-        self.chroma.put(i, ab, confidence, key=sig, persist=True)
+        it from now on unless a newer generation already confirmed another key. `persist=False`
+        leaves the disk write to a later `persist(i, sig)` (the worker sends the frame first)."""
+        self.chroma.put(i, ab, confidence, key=sig, persist=persist)
         if not show:
             return
         with self._arrived:
@@ -66,6 +67,10 @@ class FrameStore:
             self._arrived.notify_all()
         if rgb is not None:
             self._put_rgb(i, sig, rgb)
+
+    def persist(self, i: int, sig: str) -> None:
+        """The disk write of a `put(..., persist=False)`."""
+        self.chroma.persist(i, sig)
 
     def available(self, i: int, sig: str | None) -> bool:
         return sig is not None and (sig, i) in self.chroma

@@ -1,12 +1,15 @@
 """The frame viewer: shows the current frame (colour, grey source, or a before/after wipe),
 zoom and pan, the hint overlay and the brush; turns mouse drags into whole strokes.
 
-Produce and paint at separate rates: `show()` only stores the newest image; a display
-timer repaints at most ~60 times a second however fast frames arrive.
+Produce and paint at separate rates: `show()` stores the newest image and repaints at once
+when the last paint is more than a display frame (16 ms) old (an edited frame is on screen
+without waiting for a timer tick); otherwise the display timer repaints on its next tick, so
+the viewer paints at most ~60 times a second however fast frames arrive.
 """
 from __future__ import annotations
 
 import functools
+import time
 
 import numpy as np
 from PySide6.QtCore import QPointF, QRectF, Qt, QTimer, Signal
@@ -61,6 +64,7 @@ class Viewer(QWidget):
         self._last = QPointF()
         self._cursor = QPointF(-100, -100)
         self._dirty = False
+        self._last_paint = 0.0
         self._timer = QTimer(self)
         self._timer.setInterval(16)
         self._timer.timeout.connect(self._tick)
@@ -77,7 +81,11 @@ class Viewer(QWidget):
             self.zoomChanged.emit(self.zoom_percent())
         if strokes is not None:
             self.strokes = strokes
-        self._dirty = True
+        if time.perf_counter() - self._last_paint >= 0.016:
+            self._dirty = False
+            self.update()
+        else:
+            self._dirty = True
 
     def set_message(self, text: str | None) -> None:
         self.message = text
@@ -196,6 +204,7 @@ class Viewer(QWidget):
         self._draw_cursor(p)
         self._draw_labels(p, r)
         p.end()
+        self._last_paint = time.perf_counter()
         self.painted_frames += 1
         if self.on_painted is not None:
             self.on_painted()

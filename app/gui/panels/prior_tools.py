@@ -8,10 +8,14 @@ suggested colours under the cursor.
   frame, it shows the prior's most likely colours at that point (local maxima of its predicted ab
   distribution, given the frame's strokes); one click makes a swatch the brush colour.
 
-The network never runs on the GUI thread: one background thread computes the automatic colour
-and the frame's distribution (a few tens of ms at proxy size); results come back through
-queued signals and carry a token, so a stale result is dropped. Reading the suggestions at a
-cursor position is a lookup in the cached distribution.
+The network never runs on the GUI thread: one background thread reads the frame's luma and
+computes the automatic colour or the frame's distribution (0.2-1 s at 854x480 on 2 busy cores);
+results come back through queued signals and carry a token, so a stale result is dropped.
+Reading the suggestions at a cursor position is a lookup in the cached distribution. The
+distribution is asked for only once the frame has been shown for REFRESH_MS: it would otherwise
+compete for the CPU with the stroke just painted (the keyframe's colours come first) and with
+every frame of playback. Quitting does not wait for a running job (its result is not work the
+user made: nothing is lost); the job stops sending when the window is gone.
 """
 from __future__ import annotations
 
@@ -22,7 +26,10 @@ from PySide6.QtCore import QEvent, QObject, QSize, Qt, Signal
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QMenu, QToolButton, QWidget
 
+from app.gui.numbering import frame_text
+
 N_SUGGESTIONS = 9
+REFRESH_MS = 250            # the frame is looked at (not played or just painted) when this passes
 
 
 class PriorService(QObject):
@@ -36,54 +43,84 @@ class PriorService(QObject):
         super().__init__(parent)
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="prior")
         self.token = 0
+        self.closed = False           # set by shutdown(): jobs neither start nor send any more
+        self.busy = False             # a job is running (read by tests and the GUI benchmark)
 
     def _prior(self):
         from models.prior.net import Prior
         return Prior.load()
 
-    def request_auto(self, frame: int, L: np.ndarray, size: tuple[int, int]) -> int:
+    def _send(self, signal, *args) -> None:
+        if not self.closed:
+            try:
+                signal.emit(*args)
+            except RuntimeError:      # the window (and this object) went away meanwhile
+                pass
+
+    def _submit(self, job) -> None:
+        if not self.closed:           # after shutdown (a timer firing as the window closes): nothing
+            self._pool.submit(self._run, job)
+
+    def _run(self, job) -> None:
+        if self.closed:
+            return
+        self.busy = True
+        try:
+            job()
+        finally:
+            self.busy = False
+
+    def request_auto(self, frame: int, luma, size: tuple[int, int]) -> int:
+        """Automatic colour of frame `frame` of `luma` (LumaFrames: read in the job, not here)."""
         self.token += 1
         tok = self.token
-        L = np.array(L, np.float32, copy=True)
 
         def job():
             try:
                 import cv2
                 from models.color import compose_rgb
+                L = np.asarray(luma[frame], np.float32)
                 ab = self._prior().colorize(L)
                 rgb = compose_rgb(L, ab)
                 if (rgb.shape[1], rgb.shape[0]) != tuple(size):
                     rgb = cv2.resize(rgb, tuple(size), interpolation=cv2.INTER_LINEAR)
-                self.autoReady.emit(tok, frame, np.ascontiguousarray(rgb))
+                self._send(self.autoReady, tok, frame, np.ascontiguousarray(rgb))
             except Exception as e:   # reported in the window, never lost in the thread
-                self.failed.emit(f"Automatic colour failed: {e}")
-        self._pool.submit(job)
+                self._send(self.failed, f"Automatic colour failed: {e}")
+        self._submit(job)
         return tok
 
-    def request_distribution(self, key, L: np.ndarray, strokes) -> int:
+    def request_distribution(self, key, luma, frame: int, strokes) -> int:
+        """The prior's distribution for frame `frame` of `luma` given its strokes."""
         self.token += 1
         tok = self.token
-        # only the newest request's luma is held (playback asks once a frame while the pool's one
-        # thread works): queued jobs carry no frame, and a superseded one returns at once
-        self._dist_latest = (tok, np.array(L, np.float32, copy=True), list(strokes))
+        # only the newest request is held (the pool's one thread may be busy): a superseded
+        # job returns at once, and the luma is read by the job, off the GUI thread
+        self._dist_latest = (tok, luma, int(frame), list(strokes))
 
         def job():
             latest = self._dist_latest
             if latest is None or latest[0] != tok:
                 return
-            _, L, strokes = latest
+            _, luma, frame, strokes = latest
             try:
                 from models.hinting.hints import rasterize
+                L = np.asarray(luma[frame], np.float32)
                 hint, mask = rasterize(L.shape, strokes)
                 probs = self._prior().distribution(L, hint, mask)
-                self.distReady.emit(tok, key, (probs, L))
+                self._send(self.distReady, tok, key, (probs, L))
             except Exception as e:
-                self.failed.emit(f"Suggested colours failed: {e}")
-        self._pool.submit(job)
+                self._send(self.failed, f"Suggested colours failed: {e}")
+        self._submit(job)
         return tok
 
     def shutdown(self) -> None:
-        self._pool.shutdown(wait=True, cancel_futures=True)
+        """Return at once: queued jobs are dropped, a running one finishes on its thread (a
+        network pass cannot be cut short) without sending anything; the interpreter's exit
+        waits for that thread, the window does not."""
+        self.closed = True
+        self._dist_latest = None
+        self._pool.shutdown(wait=False, cancel_futures=True)
 
 
 class SuggestionStrip(QWidget):
@@ -157,7 +194,14 @@ class PriorTools(QObject):
             self.action = window._act(menu, "Colour &Automatically", self.colour_automatically,
                                       "Ctrl+Shift+A", name="act_auto_colour")
         window.viewer.installEventFilter(self)
-        window.frameShown.connect(lambda _i: self._refresh())
+        from PySide6.QtCore import QTimer
+        self._refresh_timer = QTimer(self)
+        self._refresh_timer.setSingleShot(True)
+        self._refresh_timer.setInterval(REFRESH_MS)
+        self._refresh_timer.timeout.connect(self._refresh)
+        # restarted on every frame shown: playback and a fresh stroke ask for nothing until
+        # the frame has stayed on screen for REFRESH_MS
+        window.frameShown.connect(lambda _i: self._refresh_timer.start())
 
     def _frame_menu(self) -> QMenu | None:
         for a in self.w.menuBar().actions():
@@ -170,9 +214,9 @@ class PriorTools(QObject):
         w = self.w
         if w.doc is None or w.luma is None or not w.frame_count():
             return
-        w.status_msg.setText(f"Colouring frame {w.current + 1} automatically…")
+        w.status_msg.setText(f"Colouring {frame_text(w.current)} automatically…")
         self._auto_doc = w.doc
-        self._auto_token = self.service.request_auto(w.current, w.luma[w.current], (w.info.width, w.info.height))
+        self._auto_token = self.service.request_auto(w.current, w.luma, (w.info.width, w.info.height))
 
     def _on_auto(self, token: int, frame: int, rgb) -> None:
         from app.gui.commands import SetKeyImage
@@ -180,9 +224,9 @@ class PriorTools(QObject):
         if token != self._auto_token or w.doc is None or w.doc is not getattr(self, "_auto_doc", None):
             return
         cmd = SetKeyImage(w.doc, frame, rgb)
-        cmd.setText(f"Colour frame {frame + 1} automatically")
+        cmd.setText(f"Colour {frame_text(frame)} automatically")
         w.undo.push(cmd)
-        w.status_msg.setText(f"Frame {frame + 1} coloured automatically; paint strokes to correct it")
+        w.status_msg.setText(f"{frame_text(frame).capitalize()} coloured automatically; paint strokes to correct it")
 
     # ------------------------------------------------------------ suggestions
     def _key(self):
@@ -196,7 +240,7 @@ class PriorTools(QObject):
         if key is None or key == self._dist_key or key == self._pending_key:
             return
         self._pending_key = key
-        self._dist_token = self.service.request_distribution(key, self.w.luma[key[0]], self.w.doc.strokes(key[0]))
+        self._dist_token = self.service.request_distribution(key, self.w.luma, key[0], self.w.doc.strokes(key[0]))
 
     def _on_dist(self, token: int, key, payload) -> None:
         if token != self._dist_token:
@@ -209,7 +253,7 @@ class PriorTools(QObject):
         """The suggestions at normalised (x, y) of the current frame, or None while not ready."""
         from models.prior.net import Prior
         if self._probs is None or self._dist_key != self._key():
-            self._refresh()
+            self._refresh_soon()
             return None
         return Prior.load().suggest(self._L, x, y, k=N_SUGGESTIONS, probs=self._probs)
 
@@ -225,8 +269,12 @@ class PriorTools(QObject):
                         self._cell = cell
                         self.strip.set_colors(items)
             elif self._probs is None:
-                self._refresh()
+                self._refresh_soon()
         return False
+
+    def _refresh_soon(self) -> None:
+        if not self._refresh_timer.isActive():
+            self._refresh_timer.start()
 
 
 def install(window) -> PriorTools:
