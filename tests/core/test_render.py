@@ -246,3 +246,34 @@ def test_precomputed_chroma_export(grey_clip, tmp_path):
         render(RenderJob(grey_clip.video, tmp_path / "g2.mkv", chroma=chroma.get, start=2, end=10,
                          export=ExportSettings(format="ffv1")))
     assert not (tmp_path / "g2.mkv").exists()
+
+
+def _y_planes(path):
+    with av.open(str(path)) as c:
+        return [f.to_ndarray(format="yuv420p")[:f.height] for f in c.decode(video=0)]
+
+
+def test_h264_output_keeps_grey_luma_exactly_and_matches_the_rgb_path(grey_clip, tmp_path):
+    """The Y'CbCr compose path (app/core/yuvpath.py): where the colour is grey, the source's
+    decoded Y' plane reaches the encoder (lossless x264 here, so the decoded output equals it,
+    within one code value where the upsampled chroma is not exactly zero); where there is colour, its chroma is the RGB path's (FFV1, full-res Lab)."""
+    sc = grey_clip.scene
+    grey_key = tmp_path / "grey_key.png"
+    write_png(grey_key, sc.gray(0))
+    out = tmp_path / "grey.mp4"
+    render(RenderJob(grey_clip.video, out, keys={0: grey_key}, method="copy_key",
+                     export=ExportSettings(format="h264", crf=0)))
+    src, got = _y_planes(grey_clip.video), _y_planes(out)
+    assert len(src) == len(got) == 24
+    assert np.array_equal(src[0], got[0])     # the keyframe itself: exact
+    for a, b in zip(src, got):                 # later frames: the upsampled chroma of a grey key
+        d = np.abs(a.astype(int) - b.astype(int))  # is zero to float precision, not always exactly
+        assert d.max() <= 1 and (d > 0).mean() < 1e-3, (d.max(), (d > 0).mean())
+    # colour: same chroma as the RGB path, to codec and subsampling precision
+    h264, ffv1 = tmp_path / "c.mp4", tmp_path / "c.mkv"
+    for path, fmt in ((h264, "h264"), (ffv1, "ffv1")):
+        render(RenderJob(grey_clip.video, path, keys={0: grey_clip.key_png}, method="copy_key",
+                         export=ExportSettings(format=fmt, crf=0) if fmt == "h264" else ExportSettings(format=fmt)))
+    for a, b in zip(decode_all(h264)[::6], decode_all(ffv1)[::6]):
+        d = np.abs(rgb_to_ab(a) - rgb_to_ab(b))
+        assert d.mean() < 2.5 and np.median(d) < 2.0, (d.mean(), np.median(d))  # 1 ab unit is below a JND (~2.3)
