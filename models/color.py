@@ -50,15 +50,8 @@ def compose_rgb(luma: np.ndarray, ab: np.ndarray, fit_gamut: bool = True) -> np.
     # at 0 or 1 (few in natural footage). Out of gamut: chroma beyond the largest in-gamut
     # chroma for the pixel's lightness and hue (a precomputed table, read bilinearly); those
     # pixels are scaled back to it and converted again.
-    cand = cv2.bitwise_or(cv2.compare(rgb, 0.0, cv2.CMP_LE), cv2.compare(rgb, 1.0, cv2.CMP_GE))
-    cand = cv2.max(cv2.max(cand[..., 0], cand[..., 1]), cand[..., 2])
-    cand = cv2.bitwise_and(cand, cv2.compare(cv2.add(cv2.absdiff(a, 0.0), cv2.absdiff(b, 0.0)), 1.0, cv2.CMP_GT))
-    ys, xs = np.nonzero(cand)
+    ys, xs, l, ca, cb, k = _table_fit(L, a, b, rgb, cv2.add(cv2.absdiff(a, 0.0), cv2.absdiff(b, 0.0)))
     if len(ys):
-        l, ca, cb = (np.ascontiguousarray(v[ys, xs]).reshape(-1, 1) for v in (L, a, b))
-        C, hue = cv2.cartToPolar(ca, cb, angleInDegrees=True)
-        cmax = _lookup(_chroma_table(), l * np.float32(_TABLE_L_STEPS / 100.0), hue)
-        k = np.minimum(cmax / np.maximum(C, np.float32(1e-6)), np.float32(1.0))
         # only pixels that really are out of gamut (the interpolated table is a little inside)
         fix = np.nonzero((k[:, 0] < 1.0) & ~_in_gamut_lin(l[:, 0], ca[:, 0], cb[:, 0], tol=1e-3))[0]
         if len(fix):
@@ -69,6 +62,24 @@ def compose_rgb(luma: np.ndarray, ab: np.ndarray, fit_gamut: bool = True) -> np.
             rgb[ys[fix], xs[fix]] = cv2.cvtColor(lab.astype(np.float32), cv2.COLOR_Lab2RGB)[:, 0, :]
     cv2.max(rgb, 0.0, dst=rgb)
     return cv2.convertScaleAbs(rgb, alpha=255.0)
+
+
+def _table_fit(L, a, b, rgb, chroma):
+    """The gamut fit's first step, shared by compose_rgb and ycbcr_chroma. OpenCV saturates
+    out-of-gamut channels, so candidates are coloured pixels (|a| + |b| = `chroma` > 1) with a
+    channel of `rgb` at 0 or 1. Returns their positions (ys, xs), their L, a, b (columns) and
+    k, the scale (<= 1) that brings their chroma to the table's largest in-gamut chroma."""
+    cand = cv2.bitwise_or(cv2.compare(rgb, 0.0, cv2.CMP_LE), cv2.compare(rgb, 1.0, cv2.CMP_GE))
+    cand = cv2.max(cv2.max(cand[..., 0], cand[..., 1]), cand[..., 2])
+    cand = cv2.bitwise_and(cand, cv2.compare(chroma, 1.0, cv2.CMP_GT))
+    ys, xs = np.nonzero(cand)
+    l, ca, cb = (np.ascontiguousarray(v[ys, xs]).reshape(-1, 1) for v in (L, a, b))
+    k = None
+    if len(ys):
+        C, hue = cv2.cartToPolar(ca, cb, angleInDegrees=True)
+        cmax = _lookup(_chroma_table(), l * np.float32(_TABLE_L_STEPS / 100.0), hue)
+        k = np.minimum(cmax / np.maximum(C, np.float32(1e-6)), np.float32(1.0))
+    return ys, xs, l, ca, cb, k
 
 
 def _lookup(table: np.ndarray, r: np.ndarray, c: np.ndarray) -> np.ndarray:
@@ -192,16 +203,9 @@ def ycbcr_chroma(L: np.ndarray, ab: np.ndarray, y_mean: np.ndarray
     L = np.asarray(L, np.float32)
     a, b = cv2.split(np.asarray(ab, np.float32))
     rgb = cv2.cvtColor(cv2.merge([L, a, b]), cv2.COLOR_Lab2RGB)
-    cand = cv2.bitwise_or(cv2.compare(rgb, 0.0, cv2.CMP_LE), cv2.compare(rgb, 1.0, cv2.CMP_GE))
-    cand = cv2.max(cv2.max(cand[..., 0], cand[..., 1]), cand[..., 2])
     chroma = cv2.add(cv2.absdiff(a, 0.0), cv2.absdiff(b, 0.0))
-    cand = cv2.bitwise_and(cand, cv2.compare(chroma, 1.0, cv2.CMP_GT))
-    ys, xs = np.nonzero(cand)
+    ys, xs, l, ca, cb, k = _table_fit(L, a, b, rgb, chroma)
     if len(ys):
-        l, ca, cb = (np.ascontiguousarray(v[ys, xs]).reshape(-1, 1) for v in (L, a, b))
-        C, hue = cv2.cartToPolar(ca, cb, angleInDegrees=True)
-        cmax = _lookup(_chroma_table(), l * np.float32(_TABLE_L_STEPS / 100.0), hue)
-        k = np.minimum(cmax / np.maximum(C, np.float32(1e-6)), np.float32(1.0))
         a[ys, xs], b[ys, xs] = (ca * k)[:, 0], (cb * k)[:, 0]
         lab = np.concatenate([l, ca * k, cb * k], axis=1)[:, None, :]
         rgb[ys, xs] = cv2.cvtColor(lab.astype(np.float32), cv2.COLOR_Lab2RGB)[:, 0, :]
