@@ -83,6 +83,7 @@ class MainWindow(QMainWindow):
         self._last_finished: tuple[int, bool] | None = None
         self._stopped_by_user = False
         self._to_warm: list[int] = []
+        self._adopt_pending = None   # specs to adopt once the worker has its frame-key context
         self._run_total = 0
 
         self.undo = QUndoStack(self)
@@ -795,6 +796,9 @@ class MainWindow(QMainWindow):
         worker brings them. Only the frames an edit can change are marked."""
         self._to_warm = []
         w = self.workers.worker
+        # Before the worker knows its frame-key context (just after an open) nothing can be
+        # matched yet: _on_started adopts again once the worker has begun this run.
+        self._adopt_pending = specs if w.context is None else None
         if self.store is None or w.context is None:
             return
         from app.gui.worker import plan_frames
@@ -864,6 +868,10 @@ class MainWindow(QMainWindow):
     def _on_started(self, gen: int, total: int) -> None:
         if gen != self.generation:
             return
+        if self._adopt_pending is not None:
+            self._adopt(self._adopt_pending)     # the cached frames of a reopened project
+            if self._to_warm:
+                self.loader.warm(self._to_warm)
         self._run_total = total
         if total == 0:
             return

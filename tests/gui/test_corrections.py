@@ -119,3 +119,37 @@ def test_sample_reopens_in_colour(qtbot, make_window, tmp_path):
     qtbot.waitUntil(lambda: win2.viewer.color_img is not None, timeout=2000)
     rgb = win2.viewer.current_rgb()
     assert (rgb.max(-1).astype(int) - rgb.min(-1).astype(int)).mean() > 20
+
+
+def test_project_given_at_start_up_reopens_in_colour(qtbot, make_window, settings, tmp_path, monkeypatch):
+    """`hueshot PROJECT` opens the project as the window starts, before the worker knows its
+    frame-key context: the cached chroma must still be shown (it once stayed 'missing' for
+    ever: the worker found every frame cached and computed nothing, the window never adopted)."""
+    from app.gui.main import start_window
+    src = REPO / "resources" / "sample"
+    dst = tmp_path / "sample"
+    shutil.copytree(src, dst, ignore=shutil.ignore_patterns("*.hueshot-cache"))
+    proj = dst / "sample.hueshot"
+    win = make_window()
+    open_shot(qtbot, win, proj)
+    wait_done(qtbot, win)
+    win.close()
+    win.workers.stop()
+    # In a fresh process the worker is still importing torch (making its propagator) when the
+    # shot has opened, so the frame-key context comes late. Reproduced here by letting the
+    # real device set-up run late.
+    import time
+    from app.gui.worker import PropagationWorker
+    real = PropagationWorker._set_device
+    monkeypatch.setattr(PropagationWorker, "_set_device", lambda self, *a: (time.sleep(1.0), real(self, *a))[1])
+    win2 = start_window(str(proj), settings=settings, proxy_height=96)
+    qtbot.addWidget(win2)
+    try:
+        qtbot.waitUntil(lambda: win2.luma is not None and win2.store is not None, timeout=20000)
+        n = len(win2.luma)
+        qtbot.waitUntil(lambda: not win2.propagating() and not win2.store.missing(range(n), win2.generation),
+                        timeout=20000)
+        assert win2._frames_this_run == 0
+    finally:
+        win2.close()
+        win2.workers.stop()
