@@ -88,6 +88,7 @@ class FarmResult:
     task_seconds: list[float] = field(default_factory=list)   # each task's own wall time (worker side)
     started_seconds: float = 0.0           # ray.init (0 when already connected)
     shipped: int = 0                       # segments that came back through the object store
+    pids: dict[int, int] = field(default_factory=dict)   # segment -> pid of the worker that finished it
 
 
 def _loopback_only() -> None:
@@ -319,6 +320,7 @@ class Farm:
                             atomic_write_bytes(paths[seg.index], info["data"])
                             out.shipped += 1
                         out.task_seconds.append(info["seconds"])
+                        out.pids[seg.index] = info["pid"]
                         out.rendered += 1
                         frames_of[seg.index] = seg.frames
                     except ray.exceptions.RayTaskError as exc:    # an error of the input: not retried
