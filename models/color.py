@@ -69,7 +69,10 @@ def _table_fit(L, a, b, rgb, chroma):
     out-of-gamut channels, so candidates are coloured pixels (|a| + |b| = `chroma` > 1) with a
     channel of `rgb` at 0 or 1. Returns their positions (ys, xs), their L, a, b (columns) and
     k, the scale (<= 1) that brings their chroma to the table's largest in-gamut chroma."""
-    cand = cv2.bitwise_or(cv2.compare(rgb, 0.0, cv2.CMP_LE), cv2.compare(rgb, 1.0, cv2.CMP_GE))
+    # a 4-tuple: a bare 1.0 is the Scalar (1, 0, 0, 0), which compared G and B with 0 and made
+    # every coloured pixel a candidate: 5-10x slower, and ycbcr_chroma shrank in-gamut chroma
+    # near the edge by the table's margin
+    cand = cv2.bitwise_or(cv2.compare(rgb, (0.0,) * 4, cv2.CMP_LE), cv2.compare(rgb, (1.0,) * 4, cv2.CMP_GE))
     cand = cv2.max(cv2.max(cand[..., 0], cand[..., 1]), cand[..., 2])
     cand = cv2.bitwise_and(cand, cv2.compare(chroma, 1.0, cv2.CMP_GT))
     ys, xs = np.nonzero(cand)

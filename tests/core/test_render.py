@@ -230,6 +230,33 @@ def test_compose_rgb_keeps_luma_and_fits_gamut():
 
 
 
+def test_ycbcr_chroma_fits_only_out_of_gamut_colours():
+    """The Y'CbCr compose path scales chroma towards grey only where the colour is out of the
+    gamut: in-gamut colours, even close to its edge, keep their own (Cb, Cr); and the gamut
+    fit's candidates are only pixels with a channel clipped at 0 or 1 (a bare scalar in
+    cv2.compare once made every coloured pixel one, which also shrank in-gamut chroma)."""
+    from models.color import _table_fit, rgb_to_lab, ycbcr_chroma
+    rng = np.random.default_rng(4)
+    rgb8 = rng.integers(8, 248, (30, 40, 3)).astype(np.uint8)        # in gamut, channels off 0 and 1
+    rgb8[:10, :, 0], rgb8[:10, :, 2] = 245, 12                        # saturated, near the edge
+    lab = rgb_to_lab(rgb8)
+    L, ab = np.ascontiguousarray(lab[..., 0]), np.ascontiguousarray(lab[..., 1:])
+    rgb = cv2.cvtColor(lab, cv2.COLOR_Lab2RGB)
+    a, b = cv2.split(ab)
+    chroma = cv2.add(cv2.absdiff(a, 0.0), cv2.absdiff(b, 0.0))
+    assert len(_table_fit(L, a, b, rgb, chroma)[0]) == 0
+    from models.color import grey_value
+    cb, cr, _, _ = ycbcr_chroma(L, ab, grey_value(L))
+    m = np.array([[-0.2126 / 1.8556, -0.7152 / 1.8556, 0.5], [0.5, -0.7152 / 1.5748, -0.0722 / 1.5748]])
+    ref = rgb.reshape(-1, 3) @ m.T
+    assert np.abs(cb.ravel() - ref[:, 0]).max() < 1e-4 and np.abs(cr.ravel() - ref[:, 1]).max() < 1e-4
+    L_o = np.full((4, 4), 60.0, np.float32)
+    ab_o = np.full((4, 4, 2), (90.0, 60.0), np.float32)                # far out of the gamut
+    cb_o, cr_o, _, _ = ycbcr_chroma(L_o, ab_o, grey_value(L_o))        # fitted, not clipped:
+    back = cv2.cvtColor(cv2.merge([L_o, *cv2.split(ab_o)]), cv2.COLOR_Lab2RGB) @ m.T
+    assert (np.hypot(cb_o, cr_o) < np.hypot(back[..., 0], back[..., 1]) - 0.01).all()
+
+
 def test_precomputed_chroma_export(grey_clip, tmp_path):
     """The GUI's export: chroma it already has (proxy ab per frame), composed and encoded."""
     sc = grey_clip.scene
