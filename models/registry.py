@@ -47,6 +47,10 @@ _FACTORIES: dict[str, Callable[..., Propagator]] = {
 }
 
 BASELINES = ("gray", "copy_key", "dis_chain")
+# Methods that run on the CPU with OpenCV alone and ignore `device`: a render with one of them
+# and device "auto" or "cpu" picks no compute device, so it never imports torch (~2 s of CPU
+# and more wall time at start-up on a busy 2-core host).
+OPENCV_METHODS = frozenset({"gray", "copy_key", "dis_chain", "flow"})
 
 
 def available_methods() -> list[str]:

@@ -233,8 +233,7 @@ def render(job: RenderJob, progress: Callable[[RenderProgress], None] | None = N
     """Run the whole pipeline; returns a RenderResult or raises RenderError / MediaError /
     ExportError (all with specific messages). Cancel with ``should_stop`` (checked per frame):
     the partial output is removed and RenderCancelled raised."""
-    from models.device import DeviceUnavailable, describe, pick_device
-    from models.registry import DEFAULT_METHOD, get_propagator
+    from models.registry import DEFAULT_METHOD, OPENCV_METHODS, get_propagator
 
     t0 = time.perf_counter()
     should_stop = should_stop or (lambda: False)
@@ -286,18 +285,28 @@ def render(job: RenderJob, progress: Callable[[RenderProgress], None] | None = N
             if not keys_rgb and not job.strokes and not job.auto:
                 raise RenderError("nothing to propagate: give at least one keyframe (--key N=IMAGE), "
                                   "hint strokes (--hints FILE) or --auto")
-            try:
-                device = pick_device(job.device)
-            except DeviceUnavailable as exc:
-                raise RenderError(str(exc)) from None
             method = job.method or DEFAULT_METHOD
+            pref = job.device.strip().lower() if isinstance(job.device, str) else job.device
+            if method in OPENCV_METHODS and pref in (None, "auto", "cpu"):
+                device = None        # OpenCV on the CPU: no device to pick, torch is not imported
+            else:
+                from models.device import DeviceUnavailable, pick_device
+                try:
+                    device = pick_device(job.device)
+                except DeviceUnavailable as exc:
+                    raise RenderError(str(exc)) from None
             try:
                 propagator = get_propagator(method, device)
             except KeyError as exc:
                 raise RenderError(exc.args[0]) from None
             except ImportError as exc:
                 raise RenderError(f"propagation method {method!r} is not available in this install ({exc})") from None
-            device_name = describe(device)
+            if device is None:
+                import os
+                device_name = f"CPU ({os.cpu_count() or 1} cores, OpenCV)"
+            else:
+                from models.device import describe
+                device_name = describe(device)
 
         # --- the output is opened (temp name) first, so an unwritable target fails fast
         fps = info.fps or 24.0

@@ -155,7 +155,10 @@ class ChromaComposer:
             c = self._black * (np.float32(1) - gain) + offset * self._span
             c = cv2.resize(c if eight else c + np.float32(0.5), size, interpolation=cv2.INTER_LINEAR)
             yf = cv2.multiply(y, g, dtype=cv2.CV_32F)
-            cv2.add(yf, c, dst=yf)
-            cv2.max(yf, 0.0, dst=yf)
-            y = cv2.convertScaleAbs(yf) if eight else cv2.min(yf, float(self._top)).astype(self.fmt.dtype)
+            if eight:     # the sum rounded and saturated to 0..255 in one pass
+                y = cv2.add(yf, c, dtype=cv2.CV_8U)
+            else:
+                cv2.add(yf, c, dst=yf)
+                cv2.max(yf, 0.0, dst=yf)
+                y = cv2.min(yf, float(self._top)).astype(self.fmt.dtype)
         return y, code(cb), code(cr)
