@@ -424,6 +424,7 @@ def _run(job, src, info, start, end, keys_rgb, propagator, method, device_name, 
     # -------------------------------------------------------------- pass 2: the pipeline
     q_luma = stages.queue(4)    # (i, L_full)
     q_ab = stages.queue(6)      # (i, ab_proxy)
+    q_up = stages.queue(3)      # (i, L_full, ab at the resolution composed)
     q_rgb = stages.queue(4)     # (rgb full or (y, cb, cr) planes, seconds from the range start or None)
     ts = info.timestamps
     vfr = bool(info.variable_frame_rate and len(ts) >= end)
@@ -522,19 +523,16 @@ def _run(job, src, info, start, end, keys_rgb, propagator, method, device_name, 
                 enc.write(out, when)
             stats["encode"] += time.perf_counter() - t
 
-    done = 0
-    try:
-        stages.start("decode", decode)
-        stages.start("propagate", propagate)
-        encoder = stages.start("encode", encode)
-        t_render = time.perf_counter()
-        rate_window: list[tuple[float, int]] = [(t_render, 0)]
-        while done < total:
-            if should_stop():
-                raise RenderCancelled("render cancelled")
+    def upsample():
+        """Pairs each decoded frame with its chroma and brings the chroma to the resolution it
+        is composed at (a stage of its own: the main thread only composes, on another core)."""
+        done = 0
+        while True:
             item = stages.get(q_luma)
             if item is END:
-                raise RenderError(f"{info.path}: decoding stopped after {done} of {total} frames")
+                if done < total:
+                    raise RenderError(f"{info.path}: decoding stopped after {done} of {total} frames")
+                break
             i, L = item
             ab_item = stages.get(q_ab)
             if ab_item is END:
@@ -547,26 +545,48 @@ def _run(job, src, info, start, end, keys_rgb, propagator, method, device_name, 
             if composer is not None:
                 y, lum = L
                 if i in full_key_ab:
-                    ab_c = composer.chroma_ab(rgb_to_ab(_key_rgb(full_key_ab.pop(i), start + i, info, job)), lum)
+                    ab_out = composer.chroma_ab(rgb_to_ab(_key_rgb(full_key_ab.pop(i), start + i, info, job)), lum)
                 else:
                     t = time.perf_counter()
-                    ab_c = composer.chroma_ab(ab, lum, L_proxy=proxy_L)
+                    ab_out = composer.chroma_ab(ab, lum, L_proxy=proxy_L)
                     stats["upsample"] += time.perf_counter() - t
-                t = time.perf_counter()
-                out = composer.compose(y, ab_c, lum)
-                stats["compose"] += time.perf_counter() - t
             elif i in full_key_ab:
-                ab_full = rgb_to_ab(_key_rgb(full_key_ab.pop(i), start + i, info, job))
+                ab_out = rgb_to_ab(_key_rgb(full_key_ab.pop(i), start + i, info, job))
             elif ab.shape[:2] == L.shape:
-                ab_full = ab
+                ab_out = ab
             else:
                 t = time.perf_counter()
-                ab_full = upsample_ab(ab, L, L_proxy=proxy_L) if proxy_L is not None else upsample_ab(ab, L)
+                ab_out = upsample_ab(ab, L, L_proxy=proxy_L) if proxy_L is not None else upsample_ab(ab, L)
                 stats["upsample"] += time.perf_counter() - t
-            if composer is None:
-                t = time.perf_counter()
-                out = compose_rgb(L, ab_full)
-                stats["compose"] += time.perf_counter() - t
+            if not stages.put(q_up, (i, L, ab_out)):
+                return
+            done += 1
+        stages.put(q_up, END)
+
+    done = 0
+    try:
+        stages.start("decode", decode)
+        stages.start("propagate", propagate)
+        stages.start("upsample", upsample)
+        encoder = stages.start("encode", encode)
+        t_render = time.perf_counter()
+        rate_window: list[tuple[float, int]] = [(t_render, 0)]
+        while done < total:
+            if should_stop():
+                raise RenderCancelled("render cancelled")
+            item = stages.get(q_up)
+            if item is END:
+                raise RenderError(f"{info.path}: decoding stopped after {done} of {total} frames")
+            i, L, ab_out = item
+            if i != done:
+                raise RenderError(f"internal error: frame order {i}/{done}")
+            t = time.perf_counter()
+            if composer is not None:
+                y, lum = L
+                out = composer.compose(y, ab_out, lum)
+            else:
+                out = compose_rgb(L, ab_out)
+            stats["compose"] += time.perf_counter() - t
             # variable frame rate: each frame keeps its source time (relative to the range)
             when = (ts[start + i] - ts[start]) if vfr else None
             if not stages.put(q_rgb, (out, when)):
