@@ -28,7 +28,7 @@ from app.gui.numbering import timecode
 from app.gui.timeline import COMPUTING, DONE, NONE, STALE, STATE_COLORS, Timeline
 from app.gui.tools import TOOL_KEYS, TOOL_TIPS, TOOLS, ToolPanel, ToolState
 from app.gui.viewer import Viewer
-from app.gui.worker import DisplayLoader, KeySpec, WorkerThread, _luma_ready
+from app.gui.worker import DisplayLoader, KeySpec, WorkerThread, _luma_in_memory, _luma_ready
 from models.base import HintStroke
 
 log = logging.getLogger(__name__)
@@ -170,7 +170,7 @@ class MainWindow(QMainWindow):
             (STATE_COLORS[STALE].name(), "stale (old colour)"), (STATE_COLORS[NONE].name(), "no colour"))))
         legend.setObjectName("timelineLegend")
         legend.setToolTip("Timeline state bar under the thumbnails; diamonds: keyframes, dots: frames with hints, "
-                          "light band: in-out range, red line: playhead")
+                          "light band: in-out range, red line: playhead; bottom band: shots (the current one light)")
         bar.addWidget(legend)
         bar.addSpacing(12)
         self.view_label = QLabel("")
@@ -598,14 +598,21 @@ class MainWindow(QMainWindow):
 
     def _show_current(self) -> None:
         i = self.current
-        if not _luma_ready(self.luma, i):
-            # not stored by the background scan yet: decoded by the display loader (a seek), shown
-            # on `loaded`; until then the frame label says so (the viewer keeps the last image)
+        if not _luma_in_memory(self.luma, i):
+            # not in memory: read from the disk store, or decoded (a seek) when the background
+            # scan has not stored it yet, by the display loader, never here (a chunk read took
+            # ~100 ms on the loaded host); shown on `loaded`; until then the frame label says so
+            # (the viewer keeps the last image)
             self.loader.request(i)
             fps = (self.info.fps if self.info else 24.0) or 24.0
-            self.frame_label.setText(f"Frame {i} of 0–{self.frame_count() - 1} · {timecode(i, fps)} · "
-                                     "reading it from the source…")
+            where = "reading it" if _luma_ready(self.luma, i) else "reading it from the source"
+            self.frame_label.setText(f"Frame {i} of 0–{self.frame_count() - 1} · {timecode(i, fps)} · {where}…")
             return
+        if self._play_timer.isActive():   # the next chunk read before the playhead gets there
+            from app.core.reels.lumastore import CHUNK
+            nxt = i + (CHUNK // 2 if self._play_dir >= 0 else -(CHUNK // 2))
+            if 0 <= nxt < self.frame_count() and not _luma_in_memory(self.luma, nxt):
+                self.loader.ahead(nxt)
         gray = self._gray(i)
         rgb = self.store.cached_rgb(i)
         color = rgb_to_qimage(rgb) if rgb is not None else None
@@ -678,8 +685,8 @@ class MainWindow(QMainWindow):
         return (a or 0), (b if b is not None else n - 1)
 
     def _play_tick(self) -> None:
-        if not _luma_ready(self.luma, self.current):
-            return      # a frame still being read from the source: playback waits for it (buffering)
+        if not _luma_in_memory(self.luma, self.current):
+            return      # a frame still being read (loader thread): playback waits for it (buffering)
         lo, hi = self.play_range()
         nxt = self.current + self._play_step
         if self._play_dir > 0 and nxt > hi:

@@ -17,6 +17,9 @@ from PySide6.QtWidgets import QWidget
 NONE, STALE, COMPUTING, DONE = 0, 1, 2, 3
 STATE_COLORS = {NONE: QColor(60, 60, 64), STALE: QColor(214, 150, 40),
                 COMPUTING: QColor(70, 130, 230), DONE: QColor(70, 180, 90)}
+# The shots band: blue-greys, the current shot near white; none of them may read as a state
+# colour of the legend (the current shot used to be lit in amber, which read as "stale").
+SHOT_CURRENT, SHOT_ODD, SHOT_EVEN = QColor(205, 210, 228), QColor(88, 95, 118), QColor(125, 133, 160)
 
 
 class Timeline(QWidget):
@@ -178,10 +181,10 @@ class Timeline(QWidget):
             half = 0.5 * (self._x(1) - self._x(0)) if self.length > 1 else 4
             for k, (a, b) in enumerate(self.shots):
                 x0, x1 = self._x(a) - half, self._x(b) + half
-                c = QColor(235, 190, 70) if k == cur else (QColor(95, 105, 135) if k % 2 else QColor(140, 150, 185))
+                c = SHOT_CURRENT if k == cur else (SHOT_ODD if k % 2 else SHOT_EVEN)
                 p.fillRect(QRectF(x0 + (1 if k else 0), ys, max(1.0, x1 - x0 - (1 if k else 0)), self.SHOT_H), c)
             if len(self.shots) > 1 and (w - 16) / len(self.shots) >= 4:
-                p.setPen(QPen(QColor(235, 190, 70, 200), 1))
+                p.setPen(QPen(QColor(205, 210, 228, 200), 1))
                 for a, _ in self.shots[1:]:
                     x = self._x(a) - half
                     p.drawLine(QPointF(x, top), QPointF(x, ys + self.SHOT_H))

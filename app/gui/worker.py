@@ -447,6 +447,7 @@ class DisplayLoader(QObject):
         from collections import deque
         self.store = None
         self._want: int | None = None
+        self._ahead: int | None = None
         self._warm = deque()
         self._thumbs: dict[int, None] = {}   # thumbnails asked for (ordered, no repeats)
         self.thumb_maker = None              # callable(frame) -> (key, small image), set by the window
@@ -458,6 +459,13 @@ class DisplayLoader(QObject):
     def request(self, i: int) -> None:
         with self._cv:
             self._want = int(i)
+            self._cv.notify()
+
+    def ahead(self, i: int) -> None:
+        """Read frame i's luma chunk into memory before it is shown (playback asks for the
+        chunk ahead of the playhead), after the frame on screen, before thumbnails."""
+        with self._cv:
+            self._ahead = int(i)
             self._cv.notify()
 
     def warm(self, frames) -> None:
@@ -477,7 +485,7 @@ class DisplayLoader(QObject):
 
     def reset(self, store) -> None:
         with self._cv:
-            self.store, self._want = store, None
+            self.store, self._want, self._ahead = store, None, None
             self._warm.clear()
             self._thumbs.clear()
 
@@ -501,12 +509,15 @@ class DisplayLoader(QObject):
     def _loop(self) -> None:
         while True:
             with self._cv:
-                self._cv.wait_for(lambda: self._stop or self._want is not None or self._warm or self._thumbs)
+                self._cv.wait_for(lambda: self._stop or self._want is not None or self._ahead is not None
+                                  or self._warm or self._thumbs)
                 if self._stop:
                     return
-                thumb = False
+                thumb = ahead = False
                 if self._want is not None:
                     i, self._want = self._want, None
+                elif self._ahead is not None:
+                    i, self._ahead, ahead = self._ahead, None, True
                 elif self._thumbs:
                     i = next(iter(self._thumbs))
                     del self._thumbs[i]
@@ -514,6 +525,11 @@ class DisplayLoader(QObject):
                 else:
                     i = self._warm.popleft()
                 store = self.store
+            if ahead:
+                luma = store.luma if store is not None else None
+                if luma is not None and 0 <= i < len(luma) and not _luma_in_memory(luma, i):
+                    self._fill(luma, i, store, emit=False)
+                continue
             if thumb:
                 try:
                     if store is not None and self.thumb_maker is not None:
@@ -523,15 +539,16 @@ class DisplayLoader(QObject):
                     log.exception("display loader: thumbnail %d", i)
                 continue
             luma = store.luma if store is not None else None
-            if luma is not None and not _luma_ready(luma, i):
-                # a frame the background scan has not stored yet: its chunk decoded here, by a
-                # seek (the GUI shows "reading" until `loaded`), then the next chunk too, for
-                # playback, unless another frame was asked for meanwhile
+            if luma is not None and not _luma_in_memory(luma, i):
+                # a frame whose luma is not in memory: its chunk read from disk here, or decoded
+                # by a seek when the background scan has not stored it yet (the GUI shows
+                # "reading" until `loaded`; it never reads the disk itself), then the next chunk
+                # too, for playback, unless another frame was asked for meanwhile
                 if not self._fill(luma, i, store):
                     continue
                 from app.core.reels.lumastore import CHUNK
                 nxt = (i // CHUNK + 1) * CHUNK
-                if nxt < len(luma) and not _luma_ready(luma, nxt) and self._want is None:
+                if nxt < len(luma) and not _luma_in_memory(luma, nxt) and self._want is None:
                     self._fill(luma, nxt, store, emit=False)
             if store is None or luma is None or store.cached_rgb(i) is not None:
                 continue
@@ -546,6 +563,13 @@ def _luma_ready(luma, i: int) -> bool:
     """Frame i's luma is read without decoding (always, for an in-memory LumaCache)."""
     ready = getattr(luma, "ready", None)
     return True if ready is None else ready(i)
+
+
+def _luma_in_memory(luma, i: int) -> bool:
+    """Frame i's luma is read without a disk read or a decode: what the GUI thread may read
+    itself (always, for an in-memory LumaCache)."""
+    mem = getattr(luma, "in_memory", None)
+    return True if mem is None else mem(i)
 
 
 class WorkerThread:
