@@ -49,6 +49,8 @@ def run(out_dir: str, timeout: float = 300.0) -> int:
             raise SmokeFailed(f"{name}: {detail}")
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
+    from app.gui import qtlog
+    qtlog.install(app)       # the offscreen plugin's propagateSizeHints note only
     app.setApplicationName("Hueshot")
     app.setStyle("Fusion")
     qss = _style()

@@ -38,6 +38,8 @@ def run_app(path: str | None = None, argv: list[str] | None = None) -> int:
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     app = QApplication.instance() or QApplication(argv if argv is not None else sys.argv[:1])
+    from app.gui import qtlog
+    qtlog.install(app)       # the offscreen plugin's propagateSizeHints note only
     app.setApplicationName("Hueshot")
     app.setOrganizationName("Hueshot")
     app.setStyle("Fusion")
