@@ -117,6 +117,7 @@ class ChromaComposer:
         self._black, self._span = np.float32(16 * s), np.float32(219 * s)
         self._mid, self._cspan = np.float32(128 * s), np.float32(224 * s)
         self._top = (1 << fmt.bits) - 1
+        self._buf: list[np.ndarray] | None = None
 
     def _norm(self, v: np.ndarray) -> np.ndarray:
         return (v.astype(np.float32) - self._black) * (np.float32(1) / self._span)
@@ -151,10 +152,15 @@ class ChromaComposer:
         if cv2.countNonZero(cv2.compare(gain, 1.0, cv2.CMP_NE)) or cv2.countNonZero(offset):
             # in codes: Y'out = gain * (Y' - black) + black + offset * span, spread bilinearly
             size = (self.fmt.width, self.fmt.height)
-            g = cv2.resize(gain, size, interpolation=cv2.INTER_LINEAR)
+            # full-resolution float planes reused from frame to frame (a compose at a time): fresh
+            # 8 MB arrays each frame cost page faults and zeroing in the kernel
+            if self._buf is None:
+                self._buf = [np.empty((self.fmt.height, self.fmt.width), np.float32) for _ in range(3)]
+            g, c_up, yf = self._buf
+            cv2.resize(gain, size, dst=g, interpolation=cv2.INTER_LINEAR)
             c = self._black * (np.float32(1) - gain) + offset * self._span
-            c = cv2.resize(c if eight else c + np.float32(0.5), size, interpolation=cv2.INTER_LINEAR)
-            yf = cv2.multiply(y, g, dtype=cv2.CV_32F)
+            c = cv2.resize(c if eight else c + np.float32(0.5), size, dst=c_up, interpolation=cv2.INTER_LINEAR)
+            cv2.multiply(y, g, dst=yf, dtype=cv2.CV_32F)
             if eight:     # the sum rounded and saturated to 0..255 in one pass
                 y = cv2.add(yf, c, dtype=cv2.CV_8U)
             else:
