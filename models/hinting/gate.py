@@ -25,6 +25,7 @@ import numpy as np
 WEIGHTS = Path(__file__).resolve().parents[1] / "weights" / "gate.pt"
 WORK_HEIGHT = 120
 N_FEATURES = 12
+N_FEATURES_SCENE = 16     # + how the nearest stroke sits in the whole frame (see features)
 
 
 def geodesic_fields(L: np.ndarray, hint_ab: np.ndarray, mask: np.ndarray, work_height: int = WORK_HEIGHT,
@@ -81,8 +82,12 @@ def geodesic_fields(L: np.ndarray, hint_ab: np.ndarray, mask: np.ndarray, work_h
             "L": Ls.astype(np.float32), "size": (w, h), "n_sources": len(sources)}
 
 
-def features(f: dict, base_small: np.ndarray | None) -> np.ndarray:
-    """Per-pixel inputs of the gate (h, w, N_FEATURES), each roughly of unit scale."""
+def features(f: dict, base_small: np.ndarray | None, n: int = N_FEATURES) -> np.ndarray:
+    """Per-pixel inputs of the gate (h, w, n), each roughly of unit scale. With
+    n = N_FEATURES_SCENE four inputs describe the nearest stroke against the whole frame: its
+    luma against the frame's mean luma, its saturation, the share of the frame geodesically
+    close to some stroke, and the frame's luma contrast (a dark object's stroke in a bright
+    room, a pale colour: cases where a stroke's colour reaching far costs more than it gains)."""
     est = f["est"]
     sat = np.linalg.norm(est, axis=2)
     if base_small is None:
@@ -96,11 +101,18 @@ def features(f: dict, base_small: np.ndarray | None) -> np.ndarray:
     cols = [np.log1p(f["d1"]) / 4.0, np.log1p(f["d2"]) / 4.0, np.abs(f["L"] - f["near_l"]) / 25.0,
             f["eucl"] * 4.0, f["std"] / 30.0, sat / 50.0, f["L"] / 100.0, has_base, base_sat / 50.0,
             diff / 50.0, np.full_like(sat, np.log1p(f["n_sources"]) / 4.0), _local_std(f["L"]) / 10.0]
+    if n == N_FEATURES_SCENE:
+        Lm = float(f["L"].mean())
+        cols += [(f["near_l"] - Lm) / 25.0, np.linalg.norm(f["near_ab"], axis=2) / 50.0,
+                 np.full_like(sat, float((f["d1"] < 20.0).mean()) * 2.0), np.full_like(sat, float(f["L"].std()) / 25.0)]
+    elif n != N_FEATURES:
+        raise ValueError(f"gate with {n} inputs: expected {N_FEATURES} or {N_FEATURES_SCENE}")
     return np.stack(cols, axis=2).astype(np.float32)
 
 
 def _trained_gate(f: dict, base_small: np.ndarray | None) -> np.ndarray:
-    return _Gate.load()(features(f, base_small))
+    g = _Gate.load()
+    return g(features(f, base_small, g.n_in))
 
 
 def _local_std(L: np.ndarray) -> np.ndarray:
@@ -120,6 +132,7 @@ class _Gate:
     def __init__(self, layers, meta):
         self.layers = layers
         self.meta = meta
+        self.n_in = int(layers[0][0].shape[1])
 
     @classmethod
     def load(cls, path: Path = WEIGHTS) -> "_Gate":
@@ -135,14 +148,27 @@ class _Gate:
             cls._cache[key] = cls(layers, sd.get("meta", {}))
         return cls._cache[key]
 
+    # Rows per matrix product: OpenBLAS runs a product this small on one thread. One product
+    # over the whole frame (25k rows) is spread over all cores and, on a busy host, took
+    # 40-90 ms for ~70 MFLOP; in blocks of 256 rows it takes ~5-10 ms.
+    BLOCK = 256
+
     def __call__(self, x: np.ndarray) -> np.ndarray:
         h, w, c = x.shape
-        z = x.reshape(-1, c)
-        for i, (W_, b) in enumerate(self.layers):
-            z = z @ W_.T + b
-            if i < len(self.layers) - 1:
-                z = np.maximum(z, 0.0)
-        return (1.0 / (1.0 + np.exp(-z[:, 0]))).reshape(h, w).astype(np.float32)
+        z = np.ascontiguousarray(x.reshape(-1, c), np.float32)
+        if not hasattr(self, "_t"):
+            self._t = [(np.ascontiguousarray(W_.T, np.float32), np.asarray(b, np.float32)) for W_, b in self.layers]
+        out = np.empty(z.shape[0], np.float32)
+        last = len(self._t) - 1
+        for s in range(0, z.shape[0], self.BLOCK):
+            y = z[s:s + self.BLOCK]
+            for i, (Wt, b) in enumerate(self._t):
+                y = y @ Wt
+                y += b
+                if i < last:
+                    np.maximum(y, 0.0, out=y)
+            out[s:s + self.BLOCK] = y[:, 0]
+        return (1.0 / (1.0 + np.exp(-out))).reshape(h, w).astype(np.float32)
 
 
 def gate_colorize(L: np.ndarray, hint_ab: np.ndarray, mask: np.ndarray, base_ab: np.ndarray | None = None,

@@ -60,8 +60,11 @@ def _lab(rgb):
     return np.ascontiguousarray(lab[..., 0]), np.ascontiguousarray(lab[..., 1:])
 
 
+N_IN = G.N_FEATURES       # set by main (--scene)
+
+
 def _record(f, base_small, true_small, ref_small, rng):
-    x = G.features(f, base_small)
+    x = G.features(f, base_small, N_IN)
     h, w = x.shape[:2]
     k = min(PIX, h * w)
     sel = rng.choice(h * w, size=k, replace=False)
@@ -121,9 +124,12 @@ def _stack(steps):
     return [torch.from_numpy(np.stack([s[j] for s in steps]).astype(np.float32)) for j in range(6)]
 
 
-def fit(net, steps, iters: int, lr: float, imitate: bool, rng, log=None, hinge: float = 2.0):
+def fit(net, steps, iters: int, lr: float, imitate: bool, rng, log=None, hinge: float = 2.0, harm: float = 0.0):
     """`hinge`: extra weight on a step's loss where it is worse than before the step (a stroke
-    should not make the picture worse: the benchmark's "never below gray")."""
+    should not make the picture worse: the benchmark's "never below gray").
+    `harm`: extra weight on the pixels the stroke's colour makes worse than the fallback (grey,
+    or the base): the error is mean(e^2) + harm * mean(max(0, e^2 - e_fallback^2)), so colour
+    spread where it does not belong costs (1 + harm) times what it would gain where it does."""
     import torch
     X, FB, EST, T, GG, REF = _stack(steps)
     ref = torch.log(((REF - T) ** 2).sum(-1).mean(-1) + 1.0)
@@ -137,7 +143,10 @@ def fit(net, steps, iters: int, lr: float, imitate: bool, rng, log=None, hinge: 
         else:
             w = torch.sigmoid(z)[..., None]
             pred = FB[b] + w * (EST[b] - FB[b])
-            lm = torch.log(((pred - T[b]) ** 2).sum(-1).mean(-1) + 1.0)
+            e2 = ((pred - T[b]) ** 2).sum(-1)
+            if harm > 0:
+                e2 = e2 + harm * torch.relu(e2 - ((FB[b] - T[b]) ** 2).sum(-1))
+            lm = torch.log(e2.mean(-1) + 1.0)
             loss = (lm + hinge * torch.relu(lm - ref[b])).mean()
         opt.zero_grad()
         loss.backward()
@@ -147,9 +156,9 @@ def fit(net, steps, iters: int, lr: float, imitate: bool, rng, log=None, hinge: 
     return net
 
 
-def make_net(hidden: int = 32):
+def make_net(hidden: int = 32, n_in: int | None = None):
     import torch
-    return torch.nn.Sequential(torch.nn.Linear(G.N_FEATURES, hidden), torch.nn.ReLU(),
+    return torch.nn.Sequential(torch.nn.Linear(n_in or N_IN, hidden), torch.nn.ReLU(),
                                torch.nn.Linear(hidden, hidden), torch.nn.ReLU(), torch.nn.Linear(hidden, 1))
 
 
@@ -157,7 +166,7 @@ def net_gate(net):
     import torch
 
     def g(f, base_small):
-        x = torch.from_numpy(G.features(f, base_small))
+        x = torch.from_numpy(G.features(f, base_small, net[0].in_features))
         with torch.no_grad():
             return torch.sigmoid(net(x).squeeze(-1)).numpy().astype(np.float32)
     return g
@@ -204,8 +213,12 @@ def main(argv=None) -> int:
     p.add_argument("--video-stride", type=int, default=40, help="every Nth frame of each training video")
     p.add_argument("--max-pics", type=int, default=None, help="at most N training pictures (quick runs)")
     p.add_argument("--hinge", type=float, default=2.0, help="weight of the no-worse-than-before term")
+    p.add_argument("--harm", type=float, default=0.0, help="extra weight on pixels made worse than the fallback")
+    p.add_argument("--scene", action="store_true", help="the 4 whole-frame inputs too (gate.N_FEATURES_SCENE)")
     p.add_argument("--seed", type=int, default=12)
     a = p.parse_args(argv)
+    global N_IN
+    N_IN = G.N_FEATURES_SCENE if a.scene else G.N_FEATURES
     import torch
     torch.set_num_threads(1)
     torch.manual_seed(a.seed)
@@ -229,11 +242,12 @@ def main(argv=None) -> int:
     for r in range(a.rounds):
         if r > 0:
             steps += episodes(pics, net_gate(net), a.strokes, rng, log)
-        fit(net, steps, a.iters, 2e-3 if r == 0 else 1e-3, False, rng, log, hinge=a.hinge)
+        fit(net, steps, a.iters, 2e-3 if r == 0 else 1e-3, False, rng, log, hinge=a.hinge, harm=a.harm)
         ev = evaluate(held, net_gate(net), a.strokes)
         log(f"held out, pass {r + 1}:      " + " ".join(f"{x:+.2f}" for x in ev))
         save(a.out, net, {"passes": r + 1, "steps": len(steps), "pictures": len(pics), "held_out_gain": ev,
-                          "minutes": (time.time() - t0) / 60, "strokes": a.strokes, "seed": a.seed})
+                          "minutes": (time.time() - t0) / 60, "strokes": a.strokes, "seed": a.seed,
+                          "hinge": a.hinge, "harm": a.harm, "inputs": N_IN, "iters": a.iters})
     log(f"wrote {a.out} ({(time.time() - t0) / 60:.1f} min)")
     return 0
 
