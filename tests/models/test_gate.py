@@ -1,0 +1,61 @@
+"""The `gate` hint method with its shipped weights (models/weights/gate.pt) on a generated scene."""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from models.base import HintStroke
+from models.color import srgb_to_ab
+from models.hinting import gate as G
+from models.hinting.hints import colorize, rasterize
+
+
+def scene(h: int = 240, w: int = 427, seed: int = 5) -> np.ndarray:
+    """Luma at about half the benchmark's size: a dark textured region on the left, a bright
+    one on the right (sharp edge at x = w / 2), and a mid-grey disc inside the bright region."""
+    rng = np.random.default_rng(seed)
+    tex = cv2.GaussianBlur(rng.random((h, w)).astype(np.float32), (0, 0), 1.5)
+    tex = (tex - tex.mean()) / (tex.std() + 1e-6)
+    L = np.where(np.arange(w)[None, :] < w // 2, 35.0, 80.0).astype(np.float32) + 2.0 * tex
+    yy, xx = np.mgrid[0:h, 0:w]
+    L[(yy - h * 0.5) ** 2 + (xx - w * 0.8) ** 2 < (0.15 * h) ** 2] = 58.0
+    return np.clip(L, 0, 100).astype(np.float32)
+
+
+def test_shipped_gate_loads_and_is_small():
+    assert G.WEIGHTS.exists() and G.WEIGHTS.stat().st_size < 20 * 2**20
+    g = G._Gate.load()
+    assert g.n_in in (G.N_FEATURES, G.N_FEATURES_SCENE)
+    assert g.meta.get("steps", 0) > 0
+
+
+def test_blocked_mlp_matches_one_product():
+    g = G._Gate.load()
+    x = np.random.default_rng(0).random((37, 101, g.n_in)).astype(np.float32)
+    z = x.reshape(-1, g.n_in)
+    for i, (W_, b) in enumerate(g.layers):
+        z = z @ W_.T + b
+        if i < len(g.layers) - 1:
+            z = np.maximum(z, 0.0)
+    ref = (1.0 / (1.0 + np.exp(-z[:, 0]))).reshape(37, 101)
+    np.testing.assert_allclose(g(x), ref, atol=1e-5)
+
+
+def test_stroke_takes_its_region_and_not_an_unrelated_one():
+    L = scene()
+    h, w = L.shape
+    orange = (200, 110, 40)
+    s = HintStroke(frame=0, points=[(0.12, 0.3), (0.3, 0.65)], radius=0.02, color=orange)
+    ab, conf = colorize(L, [s], method="gate")
+    target = np.array(srgb_to_ab(orange), np.float32)
+    u = target / np.linalg.norm(target)
+    hint, mask = rasterize(L.shape, [s])
+    sel = mask > 0.5
+    np.testing.assert_allclose(ab[sel], hint[sel])                 # painted pixels keep their colour
+    left = ab[:, : int(0.45 * w)][~sel[:, : int(0.45 * w)]]
+    right = ab[:, int(0.55 * w):]
+    # the stroke's own (dark, textured) region takes most of its colour ...
+    assert float(left.reshape(-1, 2).mean(0) @ u) > 0.5 * np.linalg.norm(target)
+    # ... the bright region across the edge and the disc in it are not tinted by it
+    assert abs(float(right.reshape(-1, 2).mean(0) @ u)) < 0.15 * np.linalg.norm(target)
+    assert float(conf[:, int(0.55 * w):].mean()) < 0.3
