@@ -25,6 +25,7 @@ def start_window(path: str | None = None, settings=None, proxy_height: int | Non
     if proxy_height is None:
         proxy_height = int(settings.value("proxy_height", 480))
     win = MainWindow(proxy_height=proxy_height, settings=settings)
+    win.defer_device_until_open = bool(path)     # the shot's first frame before torch's import
     win.show()
     if path:
         QTimer.singleShot(0, lambda: win.open_path(str(path)))

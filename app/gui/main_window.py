@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 MEDIA_FILTER = ("Video, project or a frame of a frame folder (*.mp4 *.mov *.mkv *.avi *.webm *.m4v *.mxf *.hueshot "
                 "*.png *.jpg *.jpeg *.tif *.tiff *.bmp);;All files (*)")
 SHUTTLE = (1, 2, 4, 8)
+DEVICE_DEFER_MS = 3000    # hueshot FILE: the worker's torch import waits for the first frame, this long at most
 
 
 def _block_mean(img: np.ndarray, f: int) -> np.ndarray:
@@ -116,8 +117,11 @@ class MainWindow(QMainWindow):
         # Asked for once the event loop runs, after the window is up: building the method
         # imports torch in the worker thread, which holds the GIL for seconds and would hold
         # up the window's construction and first paint (`hueshot bench --startup`).
-        QTimer.singleShot(0, lambda: w.deviceRequested.emit(self.settings.value("device", "auto"),
-                                                            self.settings.value("method", "") or ""))
+        # `hueshot FILE` sets defer_device_until_open: the import then waits for the shot's
+        # first frame (or DEVICE_DEFER_MS at most), which it would slow down from 0.7 to ~3 s.
+        self.defer_device_until_open = False
+        self._device_asked = False
+        QTimer.singleShot(0, self._ask_device_at_start)
 
         self.viewer.strokeFinished.connect(self._on_stroke)
         self.viewer.colorSampled.connect(self._on_sampled)
@@ -422,6 +426,25 @@ class MainWindow(QMainWindow):
         if urls:
             self.open_path(urls[0])
 
+    def _ask_device(self) -> None:
+        """Once at start-up: the worker picks the device and builds the method."""
+        if self._device_asked:
+            return
+        self._device_asked = True
+        self.workers.worker.deviceRequested.emit(self.settings.value("device", "auto"),
+                                                 self.settings.value("method", "") or "")
+
+    def _ask_device_at_start(self) -> None:
+        if self.defer_device_until_open:
+            QTimer.singleShot(DEVICE_DEFER_MS, self._ask_device)   # an open that takes long
+        else:
+            self._ask_device()
+
+    def _device_after_open(self) -> None:
+        if self.defer_device_until_open:
+            self.defer_device_until_open = False
+            QTimer.singleShot(0, self._ask_device)
+
     def open_path(self, path: str) -> bool:
         """Open a video, a folder of frames or a project; the shot decodes in the worker."""
         if not self.maybe_save():
@@ -453,6 +476,7 @@ class MainWindow(QMainWindow):
 
     def _open_failed(self, path: str, reason: str) -> None:
         """A failed open: one status line with the reason; the window keeps its title."""
+        self._device_after_open()
         reason = " ".join(str(reason).split()) or "unknown error"
         self._error(f"Cannot open {Path(path).name}: {reason}", detail=str(path))
 
@@ -518,6 +542,7 @@ class MainWindow(QMainWindow):
         self.status_msg.setText(getattr(self, "_pending_error", None) or f"{info.describe()} — {self._guidance()}")
         self._pending_error = None
         self.shotOpened.emit()
+        self._device_after_open()
         if self.doc.has_hints():
             self._schedule_propagation(self.doc.first_key())
 

@@ -39,6 +39,7 @@ def main() -> int:
     s = QSettings(os.path.join(args.work, "settings.ini"), QSettings.Format.IniFormat)
     s.setValue("device", "cpu")
     w = MainWindow(settings=s)
+    w.defer_device_until_open = args.at_start     # as `hueshot FILE` starts it (app.gui.main.start_window)
     w.ask = lambda *a: QMessageBox.StandardButton.Discard
     w.resize(1200, 800)
     w.show()
@@ -106,6 +107,11 @@ def main() -> int:
         times.sort()
         out.update(scrubs=len(times), scrub_median_s=times[len(times) // 2] if times else 0.0,
                    scrub_max_s=times[-1] if times else 0.0)
+    if args.at_start:      # the method, whose torch import waited for the first frame
+        while w.workers.worker.method is None and time.perf_counter() - t0 < 120:
+            app.processEvents()
+            time.sleep(0.01)
+        out["device_ready_s"] = time.perf_counter() - t0
     out["scanned"] = int(getattr(w.luma, "scanned", n))
     out["shots_found"] = len(w.shot_panel.shots)
     out["peak_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
