@@ -1109,6 +1109,7 @@ class MainWindow(QMainWindow):
         dlg.stageChanged.connect(self._on_export_stage)
         dlg.progressed.connect(self._on_export_progress)
         dlg.finished_export.connect(self._on_export_done)
+        self.shot_panel.watch_export(dlg)     # a finished export marks the shots it rendered
         dlg.show()
         self._export_dlg = dlg
         return dlg

@@ -5,9 +5,23 @@ and merging shots by hand.
   source's luma is stored): the list grows while the scan goes on (the label above it says how
   far it is), and propagation follows each new cut. A shot list edited by hand (saved in the
   project, "shots") takes the place of the detected one.
-- A row per shot: number, frame range, length, state ("grey": no key or hint in it; "has colour":
-  a keyframe image or hint strokes in it; "propagated": and every frame of it is done).
+- A row per shot: a thumbnail of its first frame, number, frame range, length, state ("grey": no
+  key or hint in it; "has colour": a keyframe image or hint strokes in it; "propagated": and every
+  frame of it is done; "rendered": exported from the editor with the colour it has now).
   Clicking a row goes to the shot's first frame.
+- Thumbnails are the window's timeline thumbnails of each shot's first frame (`MainWindow._thumb`),
+  made on the display loader's thread (`DisplayLoader.thumbReady`): the GUI thread never reads a
+  luma chunk for them. Only rows that are painted (visible) ask for one; a row is repainted when
+  its thumbnail arrives, when its first frame gets new colour (`frameArrived`, `loaded`) and
+  after every propagation, so it is grey before the shot has colour and in colour after.
+- "Rendered": when a File > Export finishes, every shot wholly inside its range whose frame keys
+  (app.core.cache.frame_keys, the window's per-shot keys: what made the shot's colour) did not
+  change while it ran is recorded in the project's settings, "rendered":
+  ``[{"start", "end", "output", "format", "method", "key", "at"}]`` (saved with the project;
+  the window is marked modified). A shot is "rendered" while a record for its exact range has
+  the fingerprint of its frame keys now and the output still exists: an edit that changes the
+  shot's colour (or the preview method, which its keys name) or a deleted output drops the
+  state; undoing the edit brings it back.
 - Shot > Next Shot (Page Down) / Previous Shot (Page Up): the first frame of the next / the
   current-or-previous shot.
 - Shot > Mark This Shot (Alt+S): the in/out marks (the export dialog's default range) set to the
@@ -21,11 +35,86 @@ keys, blending and smoothing stay inside their shot. Nothing here decodes.
 """
 from __future__ import annotations
 
-from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QDockWidget, QLabel, QListWidget, QListWidgetItem, QVBoxLayout, QWidget
+import hashlib
+import os
+import time
+
+from PySide6.QtCore import QRect, QSize, Qt
+from PySide6.QtGui import QColor, QPainter
+from PySide6.QtWidgets import (QApplication, QDockWidget, QLabel, QListWidget, QListWidgetItem, QStyle,
+                               QStyledItemDelegate, QStyleOptionViewItem, QVBoxLayout, QWidget)
 
 from app.core.reels.shots import validate_shots
 from app.gui.commands import SetShots
+
+
+THUMB_H = 36                 # height of a row's thumbnail box (px); its width follows the source
+RENDERED = "rendered"        # the project settings' key of the render records
+OUTPUT_CHECK_MS = 3000       # how often the outputs of rendered shots are looked for (a stat each)
+
+
+def fingerprint(ctx: str, keys) -> str:
+    """What made a shot's colour: its frame-key context (source, method, size, range) and the
+    key of every frame (None: grey)."""
+    h = hashlib.sha1(ctx.encode())
+    for k in keys:
+        h.update(b"\0" + (k or "-").encode())
+    return h.hexdigest()[:20]
+
+
+def render_records(settings) -> dict[tuple[int, int], dict]:
+    """{(start, end): record} of the project's "rendered" setting; malformed entries (a
+    hand-edited file) are skipped."""
+    out = {}
+    for r in (settings or {}).get(RENDERED) or []:
+        try:
+            a, b = int(r["start"]), int(r["end"])
+            if isinstance(r["output"], str) and isinstance(r["key"], str):
+                out[(a, b)] = r
+        except (KeyError, TypeError, ValueError):
+            continue
+    return out
+
+
+def output_exists(path: str) -> bool:
+    """A video file, or a frame sequence's folder with something in it."""
+    if os.path.isdir(path):
+        with os.scandir(path) as it:
+            return any(True for _ in it)
+    return os.path.isfile(path)
+
+
+class ThumbDelegate(QStyledItemDelegate):
+    """Paints a row: the shot's thumbnail (asked of the panel, so only painted rows ask), then
+    its text. Until the thumbnail is made the box is a dark placeholder."""
+
+    def __init__(self, panel):
+        super().__init__(panel)
+        self.panel = panel
+
+    def sizeHint(self, option, index):
+        s = super().sizeHint(option, index)
+        return QSize(s.width() + self.panel.thumb_w + 8, max(s.height(), THUMB_H + 4))
+
+    def paint(self, p: QPainter, option, index) -> None:
+        opt = QStyleOptionViewItem(option)
+        self.initStyleOption(opt, index)
+        text, opt.text = opt.text, ""
+        style = opt.widget.style() if opt.widget is not None else QApplication.style()
+        style.drawControl(QStyle.ControlElement.CE_ItemViewItem, opt, p, opt.widget)   # background, selection
+        box = self.panel.thumb_rect(opt.rect)
+        img = self.panel.thumbnail(index.row())
+        p.save()
+        if img is None or img.isNull():
+            p.fillRect(box, QColor(58, 58, 62))
+        else:
+            p.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform)
+            p.drawImage(box, img)
+        selected = bool(opt.state & QStyle.StateFlag.State_Selected)
+        p.setPen(opt.palette.color(opt.palette.ColorRole.HighlightedText if selected else opt.palette.ColorRole.Text))
+        r = opt.rect.adjusted(box.right() - opt.rect.left() + 8, 0, 0, 0)
+        p.drawText(r, int(Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft), text)
+        p.restore()
 
 
 class ShotPanel(QListWidget):
@@ -38,9 +127,22 @@ class ShotPanel(QListWidget):
         self._scan: tuple[int, int] | None = None   # (frames scanned, total) while scanning
         self._told_error = False
         self._unsubscribe = None
+        self._firsts: dict[int, int] = {}      # first frame of a shot -> its row
+        self._asked: dict[int, str] = {}       # first frame -> frame key its thumbnail was asked for
+        self._rendered: dict | None = None     # while refresh_states runs: {shot: render record}
+        self._thumb_waits = False              # a painted row waits for the scan to reach its frame
+        self.thumb_w = THUMB_H * 16 // 9
         self.setObjectName("shotList")
+        self.setUniformItemSizes(True)         # hundreds of rows: no per-row size pass
+        self.setItemDelegate(ThumbDelegate(self))
         self.itemActivated.connect(self._go)
         self.itemClicked.connect(self._go)
+        from PySide6.QtCore import QTimer
+        self._outputs: dict[str, bool] = {}    # rendered outputs -> whether they existed last time
+        self._watch = QTimer(self)             # a rendered output deleted meanwhile drops its state
+        self._watch.setInterval(OUTPUT_CHECK_MS)
+        self._watch.timeout.connect(self._check_outputs)
+        self._watch.start()
 
     # ------------------------------------------------------------------ contents
     def effective(self) -> tuple[list[tuple[int, int]], bool]:
@@ -73,6 +175,10 @@ class ShotPanel(QListWidget):
         self._told_error = luma is not None and getattr(luma, "error", None) is not None   # said by the window
         self.clear()
         self.shots = []
+        self._firsts, self._asked = {}, {}
+        if luma is not None:
+            w, h = luma.size
+            self.thumb_w = max(THUMB_H, min(3 * THUMB_H, round(THUMB_H * w / max(1, h))))
         self.apply()
 
     def _on_doc(self, kind, _frame) -> None:
@@ -97,6 +203,7 @@ class ShotPanel(QListWidget):
                 item.setData(Qt.ItemDataRole.UserRole, a)
                 self.addItem(item)
             self.shots = shots
+            self._firsts = {a: k for k, (a, _b) in enumerate(shots)}
         w.workers.worker.shots = tuple(shots)   # before any propagation is asked for with them
         w.timeline.set_shots(shots)
         self.refresh_states()
@@ -104,6 +211,8 @@ class ShotPanel(QListWidget):
         return changed
 
     def state(self, k: int) -> str:
+        if self.rendered(k) is not None:
+            return "rendered"
         w = self.window_
         doc = w.doc
         a, b = self.shots[k]
@@ -115,10 +224,157 @@ class ShotPanel(QListWidget):
         return "propagated" if len(s) > b and bool((s[a:b + 1] == DONE).all()) else "has colour"
 
     def refresh_states(self, *_args) -> None:
+        self._rendered = self._rendered_now()
         for k, (a, b) in enumerate(self.shots):
             item = self.item(k)
             if item is not None:
-                item.setText(f"{k + 1:>3}   {a}–{b}   ({b - a + 1} frames)   {self.state(k)}")
+                state = self.state(k)
+                item.setText(f"{k + 1:>3}   {a}–{b}   ({b - a + 1} frames)   {state}")
+                rec = self.rendered(k)
+                item.setToolTip("" if rec is None else
+                                f"Rendered to {rec['output']} ({rec.get('format', '?')}, {rec.get('method', '?')}) "
+                                f"at {rec.get('at', '?')}; an edit that changes its colour drops this")
+        self._rendered = None
+        self.viewport().update()           # the painted rows check their thumbnails again
+
+    # ------------------------------------------------------------------ thumbnails
+    def thumb_rect(self, row_rect: QRect) -> QRect:
+        return QRect(row_rect.left() + 4, row_rect.top() + (row_rect.height() - THUMB_H) // 2, self.thumb_w, THUMB_H)
+
+    def thumbnail(self, k: int):
+        """The QImage of shot k's first frame as the window has it now (None until made). Called
+        while painting the row: a thumbnail that is missing or shows older colour than the frame
+        has is asked of the display loader once per frame key (the window's `_thumb`)."""
+        w = self.window_
+        if not 0 <= k < len(self.shots) or w.store is None or w.luma is None:
+            return None
+        a = self.shots[k][0]
+        sig = w.store.sig_of(a) or ""
+        got = w._thumbs.get(a)
+        if (got is None or got[0] != sig) and self._asked.get(a) != sig:
+            from app.gui.worker import _luma_ready
+            if _luma_ready(w.luma, a):
+                self._asked[a] = sig
+                w._thumb(a)
+            else:
+                self._thumb_waits = True          # asked again once the scan is there
+        return None if got is None else got[1]
+
+    def _row_changed(self, i: int) -> None:
+        k = self._firsts.get(i)
+        if k is not None:
+            item = self.item(k)
+            if item is not None:
+                self.viewport().update(self.visualItemRect(item))
+
+    def on_thumb(self, i: int, _sig: str, _img) -> None:
+        self._row_changed(i)
+
+    def on_frame_colour(self, i: int) -> None:
+        """Frame i has new colour in memory (propagated or read back): its thumbnail may be asked again."""
+        if i in self._firsts:
+            self._asked.pop(i, None)
+            self._row_changed(i)
+
+    # ------------------------------------------------------------------ rendered
+    def _current_records(self) -> dict:
+        doc = self.window_.doc
+        return render_records(doc.p.settings) if doc is not None else {}
+
+    def fingerprints(self, shots=None) -> dict[tuple[int, int], str]:
+        """{(start, end): fingerprint} of the given shots (default: all) from the window's frame
+        keys now (as app.gui.worker.plan_frames makes them, shot by shot); empty before the
+        worker has its frame-key context."""
+        w = self.window_
+        wk = w.workers.worker
+        if w.doc is None or w.luma is None or wk.context is None:
+            return {}
+        want = set(self.shots if shots is None else shots)
+        if not want:
+            return {}
+        from app.core.cache import frame_keys, key_tokens
+        from app.gui.worker import shot_parts
+        specs = w._specs()
+        out = {}
+        for a, b, ctx in shot_parts(wk.shots, w.frame_count(), wk.context):
+            if (a, b) not in want:
+                continue
+            t = key_tokens([(s.frame - a, s.token, s.image is None and bool(s.strokes)) for s in specs
+                            if a <= s.frame <= b])
+            keys = frame_keys(b - a + 1, t, ctx, wk.segment_local) if t else [None] * (b - a + 1)
+            out[(a, b)] = fingerprint(ctx, keys)
+        return out
+
+    def _rendered_now(self) -> dict[tuple[int, int], dict]:
+        """{shot: its render record} for the shots whose output exists and whose colour is what
+        was rendered (one pass over the shots; the outputs checked once each)."""
+        recs = self._current_records()
+        mine = [s for s in self.shots if s in recs]
+        if not mine:
+            return {}
+        exists: dict[str, bool] = {}
+        for s in mine:
+            out = recs[s]["output"]
+            if out not in exists:
+                exists[out] = output_exists(out)
+        fps = self.fingerprints([s for s in mine if exists[recs[s]["output"]]])
+        return {s: recs[s] for s in mine if s in fps and fps[s] == recs[s]["key"]}
+
+    def _check_outputs(self) -> None:
+        outs = {r["output"] for r in self._current_records().values()} if self.shots else set()
+        now = {o: output_exists(o) for o in outs}
+        if now != self._outputs:
+            self._outputs = now
+            self.refresh_states()
+
+    def rendered(self, k: int) -> dict | None:
+        """Shot k's render record if its output exists and the shot's colour is what was rendered."""
+        got = self._rendered if self._rendered is not None else self._rendered_now()
+        return got.get(tuple(self.shots[k]))
+
+    def watch_export(self, dlg) -> None:
+        """Follow an export dialog: when an export starts, note its range, output and the
+        fingerprints of the shots it covers; when it succeeds, record those still the same."""
+        if dlg is None:
+            return
+        seen: dict = {}
+
+        def started(_text):
+            job = dlg.job
+            if job is None or seen.get("job") is job:
+                return
+            lo, hi = int(job.start), int(job.end) - 1
+            inside = [s for s in self.shots if lo <= s[0] and s[1] <= hi]
+            wk = self.window_.workers.worker
+            seen.clear()
+            seen.update(job=job, output=os.path.abspath(str(job.out_path)), format=job.fmt,
+                        method=job.method or f"as previewed ({wk.method})", prints=self.fingerprints(inside))
+
+        def finished(ok: bool, msg: str):
+            ex = dict(seen)
+            seen.clear()
+            self._export_done(ex, ok, msg)
+        dlg.stageChanged.connect(started)
+        dlg.finished_export.connect(finished)
+
+    def _export_done(self, ex: dict, ok: bool, msg: str) -> None:
+        w = self.window_
+        if not ok or not ex or w.doc is None or os.path.abspath(msg) != ex["output"]:
+            return                    # failed, cancelled, or cut short (the input broke): nothing whole
+        now = self.fingerprints(list(ex["prints"]))
+        done = [s for s, fp in ex["prints"].items() if now.get(s) == fp]    # not edited meanwhile
+        if not done:
+            return
+        recs = render_records(w.doc.p.settings)
+        at = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+        for a, b in done:
+            recs[(a, b)] = {"start": a, "end": b, "output": ex["output"], "format": ex["format"],
+                            "method": ex["method"], "key": ex["prints"][(a, b)], "at": at}
+        # stored without a change event (no propagation, no undo step, as the editor state is);
+        # the window is marked modified so that it is saved
+        w.doc.p.settings[RENDERED] = [recs[s] for s in sorted(recs)]
+        w.undo.resetClean()
+        self.refresh_states()
 
     def _say(self) -> None:
         n = len(self.shots)
@@ -141,6 +397,9 @@ class ShotPanel(QListWidget):
         self._scan = (done, total)
         self.window_.timeline.set_scanned(done)
         self._say()
+        if self._thumb_waits:
+            self._thumb_waits = False
+            self.viewport().update()
 
     def on_found(self, store) -> None:
         w = self.window_
@@ -274,5 +533,22 @@ def install(window) -> ShotPanel:
     wk.scanFailed.connect(panel.on_scan_failed)
     window.loader.lumaFailed.connect(panel.on_luma_failed)
     window.propagationFinished.connect(panel.refresh_states)
+    window.loader.thumbReady.connect(panel.on_thumb)        # after the window has stored it
+    window.loader.loaded.connect(panel.on_frame_colour)
+    window.frameArrived.connect(lambda _gen, i: panel.on_frame_colour(i))
+    make = window.loader.thumb_maker
+
+    def make_thumb(i):
+        """The window's thumbnail maker (loader thread); a shot's first frame whose colour is not
+        in memory any more (evicted) is read back first, so its row shows its colour."""
+        store = window.store
+        if store is not None and i in panel._firsts and store.sig_of(i) and store.cached_rgb(i) is None:
+            try:
+                store.rgb(i)
+            except Exception:          # stays grey; the loader thread lives on
+                pass
+        return make(i)
+    if make is not None:
+        window.loader.thumb_maker = make_thumb
     window.shot_panel = panel
     return panel
