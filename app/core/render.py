@@ -12,10 +12,11 @@ the encoder as it is and chroma is upsampled and composed only at the resolution
 stores (4:2:0: a quarter of the pixels), then handed over as planes.
 
 Streaming: the full-resolution pass decodes the shot a second time, frame by frame; only the
-proxy luma (uint8) is held for the whole shot. Four stages run in their own threads joined by
+proxy luma (uint8) is held for the whole shot. Five stages run in their own threads joined by
 small bounded queues — decode + full-res luma, propagation (with a bounded reorder buffer that
-spills to disk if a method yields frames out of order), upsample + compose, encode — so the
-GIL-releasing OpenCV / FFmpeg work overlaps on several cores and memory stays flat.
+spills to disk if a method yields frames out of order), chroma upsample, compose (the calling
+thread), encode — so the GIL-releasing OpenCV / FFmpeg work overlaps on several cores and
+memory stays flat. OpenCV methods (flow, the baselines) on device auto/cpu never import torch.
 
 Frame ranges are ``start`` (inclusive) .. ``end`` (exclusive) in source frame indices.
 """

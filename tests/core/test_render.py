@@ -304,3 +304,27 @@ def test_h264_output_keeps_grey_luma_exactly_and_matches_the_rgb_path(grey_clip,
     for a, b in zip(decode_all(h264)[::6], decode_all(ffv1)[::6]):
         d = np.abs(rgb_to_ab(a) - rgb_to_ab(b))
         assert d.mean() < 2.5 and np.median(d) < 2.0, (d.mean(), np.median(d))  # 1 ab unit is below a JND (~2.3)
+
+
+def test_opencv_method_render_does_not_import_torch(grey_clip, tmp_path):
+    """A render with an OpenCV method (flow) on device auto picks no torch device, so torch is
+    never imported (its import cost ~2 s of CPU at every command's start); --device cuda still
+    asks torch and fails with its reason where there is no GPU."""
+    import subprocess
+    import sys
+    from pathlib import Path
+    code = ("import sys; from pathlib import Path; from app.core.render import RenderJob, render; "
+            f"r = render(RenderJob(Path({str(grey_clip.video)!r}), Path({str(tmp_path / 'f.mp4')!r}), "
+            f"keys={{0: Path({str(grey_clip.key_png)!r})}}, method='flow', end=6)); "
+            "print(r.frames, r.device, 'torch' in sys.modules)")
+    root = Path(__file__).resolve().parents[2]
+    out = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=120,
+                         env=dict(os.environ, PYTHONPATH=str(root)))
+    assert out.returncode == 0, out.stderr[-2000:]
+    frames, *_, torch_imported = out.stdout.split()
+    assert frames == "6" and torch_imported == "False" and "OpenCV" in out.stdout
+    import torch
+    if not torch.cuda.is_available():
+        with pytest.raises(RenderError, match="cuda"):
+            render(RenderJob(grey_clip.video, tmp_path / "g.mp4", keys={0: grey_clip.key_png},
+                             method="flow", device="cuda"))
