@@ -8,7 +8,7 @@ and merging shots by hand.
 - A row per shot: a thumbnail of its first frame, number, frame range, length, state ("grey": no
   key or hint in it; "has colour": a keyframe image or hint strokes in it; "propagated": and every
   frame of it is done; "rendered": exported from the editor with the colour it has now).
-  Clicking a row goes to the shot's first frame.
+  Clicking a row goes to the shot's first frame; the current shot's row is the current row.
 - Thumbnails are the window's timeline thumbnails of each shot's first frame (`MainWindow._thumb`),
   made on the display loader's thread (`DisplayLoader.thumbReady`): the GUI thread never reads a
   luma chunk for them. Only rows that are painted (visible) ask for one; a row is repainted when
@@ -20,8 +20,8 @@ and merging shots by hand.
   ``[{"start", "end", "output", "format", "method", "key", "at"}]`` (saved with the project;
   the window is marked modified). A shot is "rendered" while a record for its exact range has
   the fingerprint of its frame keys now and the output still exists: an edit that changes the
-  shot's colour (or the preview method, which its keys name) or a deleted output drops the
-  state; undoing the edit brings it back.
+  shot's colour (or the preview method, which its keys name) or a deleted output (looked for
+  every OUTPUT_CHECK_MS, a stat per output) drops the state; undoing the edit brings it back.
 - Shot > Next Shot (Page Down) / Previous Shot (Page Up): the first frame of the next / the
   current-or-previous shot.
 - Shot > Mark This Shot (Alt+S): the in/out marks (the export dialog's default range) set to the
@@ -86,15 +86,17 @@ def output_exists(path: str) -> bool:
 
 class ThumbDelegate(QStyledItemDelegate):
     """Paints a row: the shot's thumbnail (asked of the panel, so only painted rows ask), then
-    its text. Until the thumbnail is made the box is a dark placeholder."""
+    its text on two lines, number and range above, state below (the dock is narrow). Until the
+    thumbnail is made the box is a dark placeholder."""
 
     def __init__(self, panel):
         super().__init__(panel)
         self.panel = panel
 
     def sizeHint(self, option, index):
-        s = super().sizeHint(option, index)
-        return QSize(s.width() + self.panel.thumb_w + 8, max(s.height(), THUMB_H + 4))
+        fm = option.fontMetrics
+        return QSize(self.panel.thumb_w + 16 + fm.horizontalAdvance("999   99999–99999   (99999 frames)"),
+                     max(2 * fm.height() + 4, THUMB_H + 4))
 
     def paint(self, p: QPainter, option, index) -> None:
         opt = QStyleOptionViewItem(option)
@@ -111,9 +113,21 @@ class ThumbDelegate(QStyledItemDelegate):
             p.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform)
             p.drawImage(box, img)
         selected = bool(opt.state & QStyle.StateFlag.State_Selected)
-        p.setPen(opt.palette.color(opt.palette.ColorRole.HighlightedText if selected else opt.palette.ColorRole.Text))
-        r = opt.rect.adjusted(box.right() - opt.rect.left() + 8, 0, 0, 0)
-        p.drawText(r, int(Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft), text)
+        role = opt.palette.ColorRole.HighlightedText if selected else opt.palette.ColorRole.Text
+        p.setPen(opt.palette.color(role))
+        head, _, state = text.rpartition("   ")
+        r = opt.rect.adjusted(box.right() - opt.rect.left() + 8, 2, -2, -2)
+        fm = opt.fontMetrics
+        top, bottom = r.adjusted(0, 0, 0, -r.height() // 2), r.adjusted(0, r.height() // 2, 0, 0)
+        left = int(Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft)
+        p.drawText(top, left, fm.elidedText(head, Qt.TextElideMode.ElideRight, top.width()))
+        font = p.font()
+        if state == "rendered":
+            font.setBold(True)
+            p.setFont(font)
+        elif state == "grey" and not selected:
+            p.setPen(opt.palette.color(opt.palette.ColorRole.PlaceholderText))
+        p.drawText(bottom, left, fm.elidedText(state, Qt.TextElideMode.ElideRight, bottom.width()))
         p.restore()
 
 
@@ -128,12 +142,14 @@ class ShotPanel(QListWidget):
         self._told_error = False
         self._unsubscribe = None
         self._firsts: dict[int, int] = {}      # first frame of a shot -> its row
+        self._starts: list[int] = []           # first frames, in order (shot_at)
         self._asked: dict[int, str] = {}       # first frame -> frame key its thumbnail was asked for
         self._rendered: dict | None = None     # while refresh_states runs: {shot: render record}
         self._thumb_waits = False              # a painted row waits for the scan to reach its frame
         self.thumb_w = THUMB_H * 16 // 9
         self.setObjectName("shotList")
         self.setUniformItemSizes(True)         # hundreds of rows: no per-row size pass
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)   # texts are elided
         self.setItemDelegate(ThumbDelegate(self))
         self.itemActivated.connect(self._go)
         self.itemClicked.connect(self._go)
@@ -175,7 +191,7 @@ class ShotPanel(QListWidget):
         self._told_error = luma is not None and getattr(luma, "error", None) is not None   # said by the window
         self.clear()
         self.shots = []
-        self._firsts, self._asked = {}, {}
+        self._firsts, self._asked, self._starts = {}, {}, []
         if luma is not None:
             w, h = luma.size
             self.thumb_w = max(THUMB_H, min(3 * THUMB_H, round(THUMB_H * w / max(1, h))))
@@ -204,6 +220,7 @@ class ShotPanel(QListWidget):
                 self.addItem(item)
             self.shots = shots
             self._firsts = {a: k for k, (a, _b) in enumerate(shots)}
+            self._starts = [a for a, _b in shots]
         w.workers.worker.shots = tuple(shots)   # before any propagation is asked for with them
         w.timeline.set_shots(shots)
         self.refresh_states()
@@ -436,8 +453,16 @@ class ShotPanel(QListWidget):
     # ------------------------------------------------------------------ navigation
     def shot_at(self, frame: int) -> int:
         import bisect
-        k = bisect.bisect_right([a for a, _ in self.shots], frame) - 1
+        k = bisect.bisect_right(self._starts, frame) - 1
         return max(0, k)
+
+    def follow(self, frame: int) -> None:
+        """The frame shown is in shot k: row k is the current row (kept in view), as the
+        timeline lights the current shot. Changing the current row does not seek."""
+        if self.shots:
+            k = self.shot_at(frame)
+            if k != self.currentRow():
+                self.setCurrentRow(k)
 
     def _go(self, item) -> None:
         self.window_.seek(int(item.data(Qt.ItemDataRole.UserRole)))
@@ -536,6 +561,7 @@ def install(window) -> ShotPanel:
     window.loader.thumbReady.connect(panel.on_thumb)        # after the window has stored it
     window.loader.loaded.connect(panel.on_frame_colour)
     window.frameArrived.connect(lambda _gen, i: panel.on_frame_colour(i))
+    window.frameShown.connect(panel.follow)
     make = window.loader.thumb_maker
 
     def make_thumb(i):
