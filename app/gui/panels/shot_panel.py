@@ -370,7 +370,8 @@ class ShotPanel(QListWidget):
         def finished(ok: bool, msg: str):
             ex = dict(seen)
             seen.clear()
-            self._export_done(ex, ok, msg)
+            if dlg.doc is self.window_.doc:       # not a project closed meanwhile
+                self._export_done(ex, ok, msg)
         dlg.stageChanged.connect(started)
         dlg.finished_export.connect(finished)
 
