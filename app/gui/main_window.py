@@ -250,7 +250,9 @@ class MainWindow(QMainWindow):
         self._act(f, "&Export…", self.export_dialog, "Ctrl+E", needs_shot=True,
                   tip="Write the coloured shot to a video file or an image sequence")
         f.addSeparator()
-        self._act(f, "&Quit", self.close, QKeySequence.StandardKey.Quit)
+        # "Ctrl+Q" itself, not QKeySequence.Quit: that standard key is Ctrl+Q on Linux and macOS
+        # but has no binding at all on Windows or the offscreen platform (File > Quit had none)
+        self._act(f, "&Quit", self.close, "Ctrl+Q")
 
         e = mb.addMenu("&Edit")
         undo = self.undo.createUndoAction(self, "&Undo")

@@ -28,3 +28,15 @@ def test_quit_skips_the_interpreter_teardown_but_saves(grey_clip, tmp_path):
     ini = list((tmp_path / "config").rglob("*.conf")) + list((tmp_path / "config").rglob("*.ini"))
     assert ini and str(grey_clip.video.name) in "".join(p.read_text() for p in ini)   # recent file saved
     assert not any((tmp_path / "recovery").rglob("*")) if (tmp_path / "recovery").exists() else True
+
+
+def test_ctrl_q_quits_on_every_platform(qtbot, window, grey_clip):
+    """File > Quit is Ctrl+Q even where the platform has no standard Quit key (Windows, the
+    offscreen platform these tests run on): the key pressed closes the window."""
+    from PySide6.QtCore import Qt
+    from tests.gui.conftest import open_shot
+    from tests.gui.test_editor_ux import keys
+    win = window
+    open_shot(qtbot, win, grey_clip.video)
+    keys(qtbot, win, Qt.Key.Key_Q, Qt.KeyboardModifier.ControlModifier)
+    qtbot.waitUntil(lambda: not win.isVisible(), timeout=5000)
