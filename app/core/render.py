@@ -530,12 +530,18 @@ def _run(job, src, info, start, end, keys_rgb, propagator, method, device_name, 
         done = 0
         while True:
             item = stages.get(q_luma)
+            # stopping: shutdown drains the queues (it sets `stop` first), so what comes after
+            # may be out of order or cut short; that is no error of the render
+            if stop.is_set():
+                return
             if item is END:
                 if done < total:
                     raise RenderError(f"{info.path}: decoding stopped after {done} of {total} frames")
                 break
             i, L = item
             ab_item = stages.get(q_ab)
+            if stop.is_set():
+                return
             if ab_item is END:
                 raise RenderError(f"propagator {method!r} stopped after {done} of {total} frames")
             j, ab = ab_item
