@@ -75,9 +75,18 @@ class FrameStore:
     def available(self, i: int, sig: str | None) -> bool:
         return sig is not None and (sig, i) in self.chroma
 
-    def adopt(self, i: int, sig: str, generation: int) -> bool:
-        """Frame i shows the cached chroma of key `sig` for `generation`; False if not cached."""
-        if self._sig.get(i) != sig and not self.available(i, sig):
+    def frames_cached(self, sig: str, held: dict) -> set[int]:
+        """The frames cached under `sig`, listed once per batch (`held`: sig -> frames)."""
+        if sig not in held:
+            held[sig] = self.chroma.frames_held(sig)
+        return held[sig]
+
+    def adopt(self, i: int, sig: str, generation: int, held: dict | None = None) -> bool:
+        """Frame i shows the cached chroma of key `sig` for `generation`; False if not cached.
+        `held`: a dict shared by the calls of one batch, so the cache is listed once per key
+        instead of stat'ed per frame."""
+        if self._sig.get(i) != sig and not (i in self.frames_cached(sig, held) if held is not None
+                                            else self.available(i, sig)):
             return False
         with self._arrived:
             self._sig[i] = sig
@@ -115,10 +124,10 @@ class FrameStore:
 
     def missing(self, frames, min_generation: int) -> list[int]:
         """Frames among `frames` without chroma of `min_generation` or later."""
-        out = []
+        out, held = [], {}
         for i in frames:
-            g = self._gen.get(i)
-            if g is None or g < min_generation or not self.available(i, self._sig.get(i)):
+            g, sig = self._gen.get(i), self._sig.get(i)
+            if g is None or g < min_generation or sig is None or i not in self.frames_cached(sig, held):
                 out.append(i)
         return out
 

@@ -838,6 +838,7 @@ class MainWindow(QMainWindow):
         from app.gui.worker import plan_frames
         sigs, _ = plan_frames(specs, self.frame_count(), w.context, w.segment_local, w.shots)
         states = self.timeline.states.copy()
+        held: dict = {}          # key -> frames cached under it, listed once (not a stat a frame)
         for i, sig in enumerate(sigs):
             before = self.store.sig_of(i)
             if sig is None:
@@ -845,7 +846,7 @@ class MainWindow(QMainWindow):
                 states[i] = NONE
                 if before is not None:
                     self.timeline.invalidate_thumb(i)    # its thumbnail was in colour: grey again
-            elif self.store.adopt(i, sig, self.generation):
+            elif self.store.adopt(i, sig, self.generation, held):
                 states[i] = DONE
                 if before != sig:
                     self.timeline.invalidate_thumb(i)

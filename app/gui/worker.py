@@ -318,7 +318,8 @@ class PropagationWorker(QObject):
             shots = self.shots
             sigs, tokens = plan_frames(specs, n, self.context, self.segment_local, shots)
             wanted = range(n) if frames is None else sorted({int(f) for f in frames if 0 <= int(f) < n})
-            todo = [i for i in wanted if sigs[i] is not None and not self.store.available(i, sigs[i])]
+            held: dict = {}    # each key's cached frames listed once, not a stat a frame
+            todo = [i for i in wanted if sigs[i] is not None and i not in self.store.frames_cached(sigs[i], held)]
             self.started.emit(generation, len(todo))
             if not todo:
                 self.finished.emit(generation, True, time.perf_counter() - t0)

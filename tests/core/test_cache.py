@@ -80,3 +80,20 @@ def test_spill_on_evict(tmp_path):
     for i in range(5):                           # nothing lost
         assert np.allclose(cache.pop(i)[0], i)
     assert not list(tmp_path.rglob("*.npz"))
+
+
+def test_frames_held_lists_what_membership_finds(tmp_path):
+    """frames_held(key): the frames `(key, frame) in cache` finds, in memory, on disk and in a
+    read-only folder, from folder listings; a half-written temp file is not a frame."""
+    old = ChromaCache(max_bytes=0, disk_dir=tmp_path / "old")
+    for i in (3, 40):
+        old.put(i, ab(i), key="k")
+    cache = ChromaCache(max_bytes=2 * FRAME_BYTES, disk_dir=tmp_path / "disk", read_dirs=[tmp_path / "old"])
+    cache.put(5, ab(5), key="k", persist=False)          # memory only
+    cache.put(7, ab(7), key="k")                         # memory and disk
+    cache.put(9, ab(9), key="other")
+    cache.put(11, ab(11), key="k")                       # pushes 5 out of memory: gone
+    (cache._disk_key_dir("k") / ".000012.abcd1234.tmp").write_bytes(b"half")
+    held = cache.frames_held("k")
+    assert held == {f for f in range(60) if ("k", f) in cache} == {3, 7, 11, 40}
+    assert cache.frames_held("other") == {9} and cache.frames_held("none") == set()
