@@ -309,18 +309,11 @@ class ShotPanel(QListWidget):
         want = set(self.shots if shots is None else shots)
         if not want:
             return {}
-        from app.core.cache import frame_keys, key_tokens
-        from app.gui.worker import shot_parts
-        specs = w._specs()
-        out = {}
-        for a, b, ctx in shot_parts(wk.shots, w.frame_count(), wk.context):
-            if (a, b) not in want:
-                continue
-            t = key_tokens([(s.frame - a, s.token, s.image is None and bool(s.strokes)) for s in specs
-                            if a <= s.frame <= b])
-            keys = frame_keys(b - a + 1, t, ctx, wk.segment_local) if t else [None] * (b - a + 1)
-            out[(a, b)] = fingerprint(ctx, keys)
-        return out
+        from app.gui.worker import plan_frames, shot_parts
+        n = w.frame_count()
+        sigs, _ = plan_frames(w._specs(), n, wk.context, wk.segment_local, wk.shots)
+        return {(a, b): fingerprint(ctx, sigs[a:b + 1])
+                for a, b, ctx in shot_parts(wk.shots, n, wk.context) if (a, b) in want}
 
     def _rendered_now(self) -> dict[tuple[int, int], dict]:
         """{shot: its render record} for the shots whose output exists and whose colour is what
