@@ -115,6 +115,11 @@ class MediaSource:
     def iter_rgb(self, start: int = 0, end: int | None = None) -> Iterator[tuple[int, np.ndarray]]:
         raise NotImplementedError
 
+    def iter_proxy_luma(self, start: int, end: int, size: tuple[int, int]) -> Iterator[tuple[int, np.ndarray]]:
+        """(index, proxy luma) for frames start..end-1: uint8 L * 2.55 at `size` (LumaCache's)."""
+        for index, rgb in self.iter_rgb(start, end):
+            yield index, proxy_luma_u8(rgb, size)
+
     def close(self) -> None:
         pass
 
@@ -320,10 +325,18 @@ class VideoSource(MediaSource):
                 return _chain(frame, gen)
         raise CorruptMediaError(self.path, index, "seek found no frame")
 
-    def iter_proxy_rgb(self, start: int, end: int, size: tuple[int, int]):
-        """Like iter_rgb, scaled to `size` while decoding (the luma pass of a render)."""
+    def iter_proxy_luma(self, start: int, end: int, size: tuple[int, int]):
+        """The luma pass of a render and of the luma store. A grey frame (chroma planes at their
+        neutral code, the usual input) is scaled by swscale as Y' alone and mapped to L by a
+        256-entry table: ~0.5 ms at 1080p -> 854x480 instead of ~9 ms for a scaled RGB frame
+        and its Lab conversion, and closer to the true L (swscale's fast YUV -> RGB is biased
+        1-3 codes dark per channel). Other frames take the RGB path."""
+        scaled = size != (self.info.width, self.info.height)
         for index, frame in self._frames_between(start, end):
-            yield index, self._to_rgb(frame, size)
+            y = _neutral_proxy_luma(frame, size, self.info.rotation)
+            if y is None:
+                y = proxy_luma_u8(self._to_rgb(frame, size if scaled else None), size)
+            yield index, y
 
     def _frames(self) -> Iterator[av.VideoFrame]:
         """Decoded frames from the demuxer's position, never fed past the break (see
@@ -547,14 +560,11 @@ class LumaCache:
         frames = np.empty((end - start, h, w), np.uint8)
         count = 0
         error = None
-        # Video is scaled by swscale while converting (cheaper); frame folders by OpenCV.
-        scaled = isinstance(source, VideoSource) and (w, h) != (info.width, info.height)
-        frames_in = source.iter_proxy_rgb(start, end, (w, h)) if scaled else source.iter_rgb(start, end)
         try:
-            for index, rgb in frames_in:
+            for index, y in source.iter_proxy_luma(start, end, (w, h)):
                 if should_stop is not None and should_stop():
                     break
-                frames[count] = proxy_luma_u8(rgb, (w, h))
+                frames[count] = y
                 count += 1
                 if progress is not None:
                     progress(count, end - start)
@@ -573,6 +583,45 @@ class LumaCache:
     def raw(self, index: int) -> np.ndarray:
         """uint8 luma (L * 2.55), for display."""
         return self._frames[index]
+
+
+# 8-bit planar Y'CbCr whose chroma planes can be checked for grey (neutral = 128)
+_NEUTRAL_FORMATS = frozenset({"yuv420p", "yuvj420p", "yuv422p", "yuvj422p", "yuv444p", "yuvj444p"})
+NEUTRAL_TOLERANCE = 2       # chroma codes from 128 still read as grey (encoder rounding)
+_GREY_L_LUT: np.ndarray | None = None
+
+
+def _grey_l_lut() -> np.ndarray:
+    """Full-range grey code -> proxy luma (L * 2.55, uint8), as proxy_luma_u8 maps an R=G=B pixel."""
+    global _GREY_L_LUT
+    if _GREY_L_LUT is None:
+        ramp = np.repeat(np.arange(256, dtype=np.uint8)[None, :, None], 3, axis=2)
+        _GREY_L_LUT = np.clip(rgb_to_luma(ramp)[0] * LumaCache.SCALE + 0.5, 0, 255).astype(np.uint8)
+    return _GREY_L_LUT
+
+
+def _is_neutral(frame) -> bool:
+    name = frame.format.name
+    if name == "gray":
+        return True
+    if name not in _NEUTRAL_FORMATS:
+        return False
+    for p in frame.planes[1:3]:
+        c = np.frombuffer(memoryview(p), np.uint8).reshape(p.height, p.line_size)[:, :p.width]
+        if cv2.countNonZero(cv2.compare(cv2.absdiff(c, 128), NEUTRAL_TOLERANCE, cv2.CMP_GT)):
+            return False
+    return True
+
+
+def _neutral_proxy_luma(frame, size: tuple[int, int], rotation: int = 0) -> np.ndarray | None:
+    """Proxy luma of a grey decoded frame (display orientation), or None if it has colour."""
+    if not _is_neutral(frame):
+        return None
+    w, h = (size[1], size[0]) if rotation % 180 else size
+    g = frame.to_ndarray(format="gray", width=w, height=h, interpolation="AREA")
+    if rotation % 360:
+        g = np.rot90(g, k=(rotation % 360) // 90)
+    return cv2.LUT(np.ascontiguousarray(g), _grey_l_lut())
 
 
 def proxy_luma_u8(rgb: np.ndarray, size: tuple[int, int]) -> np.ndarray:

@@ -31,6 +31,9 @@ import numpy as np
 
 from models.color import KB, KG, KR, grey_lightness, ycbcr_chroma
 
+# chroma scaled up by more than this (per axis) is upsampled guided by the luma (models.upsample)
+GUIDED_ABOVE = 1.25
+
 # planar formats whose first plane is Y' (8 bit, or little-endian 9..16 bit in the low bits)
 _Y_PLANE = re.compile(r"^(yuvj?4[12][0-4]p|yuva4[24][0-4]p|gray|nv12|nv21|nv16|nv24)(\d+le)?$")
 
@@ -136,6 +139,11 @@ class ChromaComposer:
             return np.asarray(ab, np.float32)
         if w >= cw and h >= ch:     # a full-resolution key, or a proxy larger than the chroma
             return cv2.resize(np.asarray(ab, np.float32), (cw, ch), interpolation=cv2.INTER_AREA)
+        if max(cw / w, ch / h) <= GUIDED_ABOVE:
+            # 1080p 4:2:0 from a 480 proxy (1.125x): bilinear scored the same as the guided
+            # upsample (within 0.01 dB on four shared clips scaled to 1080p, flow, 47 frames
+            # each) at 1.6 ms instead of 13.6 ms a frame
+            return cv2.resize(np.asarray(ab, np.float32), (cw, ch), interpolation=cv2.INTER_LINEAR)
         from models.upsample import upsample_ab
         return upsample_ab(np.asarray(ab, np.float32), lum.L, L_proxy=L_proxy)
 

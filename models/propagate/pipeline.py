@@ -10,7 +10,7 @@ on a third.
 - `ahead(fn, items, depth)` yields fn(item) in order, computed on one worker thread up to
   `depth` items ahead of the consumer.
 - `single_threaded_kernels()` sets OpenCV (and torch on the CPU) to one thread each while any
-  pipelined pass runs (counted, so overlapping runs restore the settings only when the last
+  pipelined pass or render runs (counted, so overlapping runs restore the settings only when the last
   one ends): their own worker pools would otherwise fight the stage threads for the cores.
 The results are the same as those of the sequential pass (tests/models/test_pipeline.py).
 """
@@ -92,26 +92,37 @@ class LockedLuma:
 
 
 _lock = threading.Lock()
-_users = 0
-_saved: tuple[int, int] | None = None
+_users = {"cv2": 0, "torch": 0}
+_saved: dict[str, int] = {}
 
 
 @contextmanager
-def single_threaded_kernels():
-    global _users, _saved
-    import torch
+def single_threaded_kernels(torch: bool = True):
+    """OpenCV (and, with `torch`, torch's CPU pool) at one thread while any user is inside;
+    each library's count is kept apart so overlapping users (the GUI's preview worker and an
+    export) restore it only when the last one leaves. `torch=False` never imports torch."""
+    libs = ["cv2", "torch"] if torch else ["cv2"]
+    if torch:
+        import torch as torch_mod
     with _lock:
-        if _users == 0:
-            _saved = (cv2.getNumThreads(), torch.get_num_threads())
-            cv2.setNumThreads(1)
-            torch.set_num_threads(1)
-        _users += 1
+        for lib in libs:
+            if _users[lib] == 0:
+                if lib == "cv2":
+                    _saved[lib] = cv2.getNumThreads()
+                    cv2.setNumThreads(1)
+                else:
+                    _saved[lib] = torch_mod.get_num_threads()
+                    torch_mod.set_num_threads(1)
+            _users[lib] += 1
     try:
         yield
     finally:
         with _lock:
-            _users -= 1
-            if _users == 0 and _saved is not None:
-                cv2.setNumThreads(_saved[0])
-                torch.set_num_threads(_saved[1])
-                _saved = None
+            for lib in libs:
+                _users[lib] -= 1
+                if _users[lib] == 0 and lib in _saved:
+                    n = _saved.pop(lib)
+                    if lib == "cv2":
+                        cv2.setNumThreads(n)
+                    else:
+                        torch_mod.set_num_threads(n)

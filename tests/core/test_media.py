@@ -214,3 +214,39 @@ def test_header_cut_short(tmp_path):
     cut.write_bytes(path.read_bytes()[:200])
     with pytest.raises(MediaError, match="head.mkv.*(truncated|zero)"):
         open_media(cut)
+
+
+def test_grey_frames_take_the_y_path_and_match_true_lightness(tmp_path):
+    """Grey video: the luma pass reads Y' alone (chroma at 128) and is at least as close to the
+    lightness of the true grey values as the RGB path (swscale's YUV -> RGB, then Lab); a colour
+    frame in the same file takes the RGB path and equals proxy_luma_u8 of its decoded RGB."""
+    from app.core.media import _is_neutral, proxy_luma_u8
+    from models.color import rgb_to_luma
+    w, h = 320, 180
+    ramp = np.repeat(np.linspace(20, 235, w, dtype=np.float32)[None, :], h, axis=0)
+    grey = np.repeat(ramp.astype(np.uint8)[..., None], 3, axis=2)
+    colour = _frame(1, w, h)
+    path = tmp_path / "mixed.mkv"
+    with av.open(str(path), "w") as out:     # lossless, so the test sees the swscale path only
+        st = out.add_stream("ffv1", rate=24)
+        st.width, st.height, st.pix_fmt = w, h, "yuv444p"
+        for i, rgb in enumerate([grey, colour]):
+            f = av.VideoFrame.from_ndarray(rgb, format="rgb24").reformat(format="yuv444p")
+            f.pts, f.time_base = i, Fraction(1, 24)
+            for p in st.encode(f):
+                out.mux(p)
+        for p in st.encode():
+            out.mux(p)
+    src = open_media(path)
+    frames = list(src.iter_frames(0, 2))
+    assert _is_neutral(frames[0][1]) and not _is_neutral(frames[1][1])
+    lumas = dict(src.iter_proxy_luma(0, 2, (w, h)))
+    truth = rgb_to_luma(grey) * LumaCache.SCALE
+    err = np.abs(lumas[0].astype(np.float32) - truth)
+    old = np.abs(proxy_luma_u8(src.read_rgb(0), (w, h)).astype(np.float32) - truth)
+    assert err.max() <= 1.5 and err.mean() <= old.mean() + 0.05, (err.max(), err.mean(), old.mean())
+    assert np.array_equal(lumas[1], proxy_luma_u8(src.read_rgb(1), (w, h)))
+    # the scaled proxy (the render's) of the grey frame: a smooth ramp stays within a code
+    small = dict(src.iter_proxy_luma(0, 1, (160, 90)))[0]
+    want = cv2.resize(truth.astype(np.float32), (160, 90), interpolation=cv2.INTER_AREA)
+    assert np.abs(small.astype(np.float32) - want).max() <= 1.5

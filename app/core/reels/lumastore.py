@@ -40,10 +40,10 @@ from typing import Callable
 
 import numpy as np
 
-from app.core.media import CorruptMediaError, LumaCache, MediaError, MediaSource, VideoSource, proxy_luma_u8, proxy_size
+from app.core.media import CorruptMediaError, LumaCache, MediaError, MediaSource, proxy_size
 from app.core.reels.shots import Shot, ShotDetector, shots_from_cuts
 
-STORE_VERSION = 1               # meta.json of a v1 store is read as is ("scanned"/"cuts" optional)
+STORE_VERSION = 2               # 2: grey frames' luma from Y' (media.iter_proxy_luma); older stores rebuild
 CHUNK = 32                      # frames per chunk file (13 MB at 854x480)
 DEFAULT_BUDGET_GB = 8.0
 CHECKPOINT_S = 2.0              # a partial scan's progress is saved this often
@@ -85,15 +85,6 @@ def source_key(path: str | os.PathLike, proxy_height: int) -> str:
         names = sorted(os.listdir(p))
         parts += [len(names), max((os.stat(p / n).st_mtime_ns for n in names), default=0)]
     return hashlib.sha1(repr(parts).encode()).hexdigest()[:16]
-
-
-def _proxy_frames(source: MediaSource, start: int, end: int, size: tuple[int, int]):
-    """(index, RGB) of frames start..end-1 at about proxy size: video is scaled by swscale while
-    converting (cheaper), frame folders come at their own size (proxy_luma_u8 resizes)."""
-    info = source.info
-    if isinstance(source, VideoSource) and size != (info.width, info.height):
-        return source.iter_proxy_rgb(start, end, size)
-    return source.iter_rgb(start, end)
 
 
 class LumaStore:
@@ -180,8 +171,8 @@ class LumaStore:
             raise IndexError(f"frame {index} is outside the luma store (0..{self._n - 1})")
         with self._fill_lock:
             src = self._source()
-            for _, rgb in _proxy_frames(src, index, index + 1, self.size):
-                y = proxy_luma_u8(rgb, self.size)
+            for _, y in src.iter_proxy_luma(index, index + 1, self.size):
+                pass
             with self._lock:
                 self._singles[index] = y
                 while len(self._singles) > 8:
@@ -245,8 +236,8 @@ class LumaStore:
             w, h = self.size
             out = np.empty((count, h, w), np.uint8)
             k = 0
-            for _, rgb in _proxy_frames(self._source(), a, a + count, self.size):
-                out[k] = proxy_luma_u8(rgb, self.size)
+            for _, y in self._source().iter_proxy_luma(a, a + count, self.size):
+                out[k] = y
                 k += 1
             self._write(c, out)
             return out
@@ -348,11 +339,10 @@ class LumaStore:
         count, error = start, None
         last_save = time.monotonic()
         try:
-            for _, rgb in _proxy_frames(source, start, total, self.size):
+            for _, y in source.iter_proxy_luma(start, total, self.size):
                 if should_stop is not None and should_stop():
                     self._save_partial(done_cuts + detector.cuts)
                     return False
-                y = proxy_luma_u8(rgb, self.size)
                 buf[count % CHUNK] = y
                 detector.feed(count, y)
                 count += 1
