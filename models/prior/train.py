@@ -2,6 +2,7 @@
 
     nice -n 5 .venv/bin/python -m models.prior.train --minutes 100 --out models/weights/prior.pt
 
+`--init WEIGHTS` continues from earlier weights (a new cosine schedule, a new optimiser).
 The learning rate follows a cosine over the wall-clock budget (`--minutes`), so a run of the
 same length on the same machine ends in the same state of the schedule; a checkpoint is
 written every `--save-every` minutes (atomic replace) and at the end. Data: models.prior.data.
@@ -56,6 +57,8 @@ def main(argv=None) -> int:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seed", type=int, default=12)
     ap.add_argument("--save-every", type=float, default=5.0, help="minutes between checkpoints")
+    ap.add_argument("--init", type=Path, default=None,
+                    help="continue from these weights (their width; a fresh schedule and optimiser)")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     import cv2
@@ -70,11 +73,23 @@ def main(argv=None) -> int:
     print(f"data: {len(photos)} photos ({len(held_p)} held out), {len(videos)} videos, {n_frames} frames; "
           f"loaded in {time.time() - t0:.0f} s", flush=True)
     sampler = Sampler(photos, videos, args.crop, args.seed)
-    net = PriorNet(args.width)
+    before = None
+    if args.init is not None:
+        ck = torch.load(args.init, map_location="cpu", weights_only=False)
+        args.width = int(ck["width"])
+        net = PriorNet(args.width)
+        net.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in ck["state"].items()})
+        m = ck.get("meta", {})
+        before = {"from": str(args.init), "steps": m.get("steps"), "minutes": m.get("minutes"),
+                  "before": m.get("before")}
+    else:
+        net = PriorNet(args.width)
     n_par = sum(p.numel() for p in net.parameters())
     opt = torch.optim.Adam(net.parameters(), lr=args.lr)
     meta = {"photos": [str(p.relative_to(TRAIN)) for p in train_p], "held_out": [str(p.relative_to(TRAIN)) for p in held_p],
-            "videos": [v.name for v in vids], "frames": n_frames, "params": n_par, "args": vars(args) | {"out": str(args.out)}}
+            "videos": [v.name for v in vids], "frames": n_frames, "params": n_par, "args": vars(args) | {"out": str(args.out), "init": str(args.init) if args.init else None}}
+    if before is not None:    # the runs these weights continue, oldest last
+        meta["before"] = before
     print(f"PriorNet width {args.width}: {n_par} parameters", flush=True)
     budget = args.minutes * 60.0
     start = time.time()
