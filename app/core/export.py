@@ -392,11 +392,16 @@ class VideoEncoder(Encoder):
         rgb = np.ascontiguousarray(rgb, dtype=np.uint8)
         src = av.VideoFrame.from_ndarray(rgb, format="rgb24")
         pix, spc, rng = self._yuv
+        # one swscale context for the whole file (a frame's own reformat builds a new one each time)
+        rf = getattr(self, "_reformatter", None)
+        if rf is None:
+            from av.video.reformatter import VideoReformatter
+            rf = self._reformatter = VideoReformatter()
         if pix == "bgr0":
-            frame = src.reformat(format="bgr0")
+            frame = rf.reformat(src, format="bgr0")
         else:
-            frame = src.reformat(format=pix, src_colorspace="itu709", dst_colorspace="itu709",
-                                 src_color_range="JPEG", dst_color_range="MPEG")
+            frame = rf.reformat(src, format=pix, src_colorspace="itu709", dst_colorspace="itu709",
+                                src_color_range="JPEG", dst_color_range="MPEG")
         frame.color_range = rng
         frame.colorspace = spc
         frame.color_primaries = _PRI_BT709

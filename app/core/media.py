@@ -14,6 +14,7 @@ from typing import Callable, Iterator
 
 import av
 import cv2
+from av.video.reformatter import VideoReformatter
 import numpy as np
 
 from models.color import rgb_to_luma
@@ -302,10 +303,10 @@ class VideoSource(MediaSource):
         converting from YUV: cheaper than a full-size frame and a resize."""
         rot = self.info.rotation if hasattr(self, "info") else 0
         if size is None:
-            rgb = frame.to_ndarray(format="rgb24")
+            rgb = convert(frame, self._swscale(), format="rgb24")
         else:
             w, h = (size[1], size[0]) if rot % 180 else size
-            rgb = frame.to_ndarray(format="rgb24", width=w, height=h, interpolation="AREA")
+            rgb = convert(frame, self._swscale(), format="rgb24", width=w, height=h, interpolation="AREA")
         if rot:
             # PyAV's rotation is counter-clockwise degrees to apply for display.
             rgb = np.ascontiguousarray(np.rot90(rgb, k=rot // 90))
@@ -325,6 +326,13 @@ class VideoSource(MediaSource):
                 return _chain(frame, gen)
         raise CorruptMediaError(self.path, index, "seek found no frame")
 
+    def _swscale(self):
+        """This source's swscale context holder (a source is read by one thread at a time)."""
+        rf = getattr(self, "_reformatter", None)
+        if rf is None:
+            rf = self._reformatter = VideoReformatter()
+        return rf
+
     def iter_proxy_luma(self, start: int, end: int, size: tuple[int, int]):
         """The luma pass of a render and of the luma store. A grey frame (chroma planes at their
         neutral code, the usual input) is scaled by swscale as Y' alone and mapped to L by a
@@ -333,7 +341,7 @@ class VideoSource(MediaSource):
         1-3 codes dark per channel). Other frames take the RGB path."""
         scaled = size != (self.info.width, self.info.height)
         for index, frame in self._frames_between(start, end):
-            y = _neutral_proxy_luma(frame, size, self.info.rotation)
+            y = _neutral_proxy_luma(frame, size, self.info.rotation, self._swscale())
             if y is None:
                 y = proxy_luma_u8(self._to_rgb(frame, size if scaled else None), size)
             yield index, y
@@ -613,12 +621,21 @@ def _is_neutral(frame) -> bool:
     return True
 
 
-def _neutral_proxy_luma(frame, size: tuple[int, int], rotation: int = 0) -> np.ndarray | None:
+def convert(frame, reformatter, **kw) -> np.ndarray:
+    """frame.to_ndarray(**kw) through a reformatter kept by the caller. PyAV's to_ndarray gives
+    every frame a reformatter of its own, so swscale builds a new context (its scaling filters)
+    for each frame: 8-9 ms at 1080p -> 854x480 AREA and ~7 ms for 1080p -> RGB, against 1.0 ms
+    and 17 ms a frame in all with one context reused. The pixels are the same."""
+    return reformatter.reformat(frame, **kw).to_ndarray()
+
+
+def _neutral_proxy_luma(frame, size: tuple[int, int], rotation: int = 0,
+                        reformatter=None) -> np.ndarray | None:
     """Proxy luma of a grey decoded frame (display orientation), or None if it has colour."""
     if not _is_neutral(frame):
         return None
     w, h = (size[1], size[0]) if rotation % 180 else size
-    g = frame.to_ndarray(format="gray", width=w, height=h, interpolation="AREA")
+    g = convert(frame, reformatter or VideoReformatter(), format="gray", width=w, height=h, interpolation="AREA")
     if rotation % 360:
         g = np.rot90(g, k=(rotation % 360) // 90)
     return cv2.LUT(np.ascontiguousarray(g), _grey_l_lut())

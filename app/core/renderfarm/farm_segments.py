@@ -30,7 +30,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from app.core.export import ExportSettings, open_encoder
-from app.core.media import open_media
+from app.core.media import convert, open_media
 from app.core.render import RenderError, RenderJob, RenderProgress, RenderResult, render
 
 SEGMENT_RE = re.compile(r"^seg_(\d{5})_(\d+)_(\d+)_([0-9a-f]{12})\.mkv$")
@@ -187,6 +187,7 @@ def join_segments(job: RenderJob, segments: Sequence[Segment], paths: Sequence[P
     """Decode the segment files in order into ``job.output`` with the source audio of the
     whole range, opened exactly as render() opens its encoder."""
     import av
+    from av.video.reformatter import VideoReformatter
     t0 = time.perf_counter()
     should_stop = should_stop or (lambda: False)
     src = open_media(job.input)
@@ -206,12 +207,13 @@ def join_segments(job: RenderJob, segments: Sequence[Segment], paths: Sequence[P
     try:
         for seg, path in zip(segments, paths):
             n = 0
+            rf = VideoReformatter()      # one swscale context per segment, not one per frame
             with av.open(str(path)) as c:
                 for frame in c.decode(video=0):
                     if should_stop():
                         from app.core.render import RenderCancelled
                         raise RenderCancelled("render cancelled")
-                    enc.write(frame.to_ndarray(format="rgb24"))
+                    enc.write(convert(frame, rf, format="rgb24"))
                     n += 1
                     done += 1
                     if progress is not None:
