@@ -110,3 +110,19 @@ def test_single_threaded_kernels_nest_and_restore():
             assert (cv2.getNumThreads(), torch.get_num_threads()) == (1, 1)
         assert cv2.getNumThreads() == 1                # the outer run is still going
     assert (cv2.getNumThreads(), torch.get_num_threads()) == before
+
+
+def test_opencv_only_users_interleave_with_torch_users():
+    """A render (OpenCV only) and the preview's pipelined pass (OpenCV and torch) that start and
+    end in either order restore both libraries' thread counts only when the last user leaves."""
+    before = (cv2.getNumThreads(), torch.get_num_threads())
+    render = single_threaded_kernels(torch=False)
+    render.__enter__()
+    assert cv2.getNumThreads() == 1 and torch.get_num_threads() == before[1]   # torch untouched
+    preview = single_threaded_kernels()
+    preview.__enter__()
+    assert (cv2.getNumThreads(), torch.get_num_threads()) == (1, 1)
+    render.__exit__(None, None, None)             # the render ends first
+    assert (cv2.getNumThreads(), torch.get_num_threads()) == (1, 1)
+    preview.__exit__(None, None, None)
+    assert (cv2.getNumThreads(), torch.get_num_threads()) == before
