@@ -250,3 +250,17 @@ def test_grey_frames_take_the_y_path_and_match_true_lightness(tmp_path):
     small = dict(src.iter_proxy_luma(0, 1, (160, 90)))[0]
     want = cv2.resize(truth.astype(np.float32), (160, 90), interpolation=cv2.INTER_AREA)
     assert np.abs(small.astype(np.float32) - want).max() <= 1.5
+
+
+def test_one_swscale_context_gives_each_frames_own_conversion(tmp_path):
+    """app.core.media.convert reuses one reformatter across frames and settings (the luma pass,
+    display reads, encoders): the pixels equal PyAV's per-frame to_ndarray."""
+    from av.video.reformatter import VideoReformatter
+    from app.core.media import convert
+    path = _encode(tmp_path / "c.mp4", "libx264", n=6, w=320, h=180)
+    rf = VideoReformatter()
+    with av.open(str(path)) as c:
+        for frame in c.decode(video=0):
+            for kw in (dict(format="rgb24"), dict(format="gray", width=160, height=90, interpolation="AREA"),
+                       dict(format="rgb24", width=160, height=90, interpolation="AREA")):
+                assert np.array_equal(convert(frame, rf, **kw), frame.to_ndarray(**kw)), kw
