@@ -57,7 +57,7 @@ def _safe_key(key: str) -> str:
 # luma): flow and quality run one pass per segment. Others (match keeps a bank of every key)
 # get keys naming all keyframes.
 SEGMENT_LOCAL = frozenset({"flow", "quality"})
-FRAME_KEYS_VERSION = 1
+FRAME_KEYS_VERSION = 2          # 2: the proxy luma of grey frames comes from Y' (app.core.media)
 
 
 def source_identity(path) -> tuple:

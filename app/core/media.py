@@ -335,7 +335,7 @@ class VideoSource(MediaSource):
 
     def iter_proxy_luma(self, start: int, end: int, size: tuple[int, int]):
         """The luma pass of a render and of the luma store. A grey frame (chroma planes at their
-        neutral code, the usual input) is scaled by swscale as Y' alone and mapped to L by a
+        neutral code, the usual input; see NEUTRAL_TOLERANCE) is scaled by swscale as Y' alone and mapped to L by a
         256-entry table: 1-2 ms a frame at 1080p -> 854x480 (the luma pass of a 150-frame
         render: 3.1 s of CPU before, 1.1 s) instead of a scaled RGB frame and its Lab
         conversion, and closer to the true L (swscale's fast YUV -> RGB is biased 1-3 codes
@@ -596,7 +596,13 @@ class LumaCache:
 
 # 8-bit planar Y'CbCr whose chroma planes can be checked for grey (neutral = 128)
 _NEUTRAL_FORMATS = frozenset({"yuv420p", "yuvj420p", "yuv422p", "yuvj422p", "yuv444p", "yuvj444p"})
-NEUTRAL_TOLERANCE = 2       # chroma codes from 128 still read as grey (encoder rounding)
+# A frame is grey when at most NEUTRAL_SHARE of each chroma plane's samples lie more than
+# NEUTRAL_TOLERANCE codes from 128: exact grey, and grey with the chroma noise of a film scan or
+# a telecine (noise of sigma 2 codes puts ~0.3 % of samples past 6), take the Y' path on every
+# frame, so the two paths (which differ by up to ~3 codes of proxy luma on a grey frame) do not
+# alternate from frame to frame; colour footage is far past it.
+NEUTRAL_TOLERANCE = 6
+NEUTRAL_SHARE = 0.005
 _GREY_L_LUT: np.ndarray | None = None
 
 
@@ -617,7 +623,8 @@ def _is_neutral(frame) -> bool:
         return False
     for p in frame.planes[1:3]:
         c = np.frombuffer(memoryview(p), np.uint8).reshape(p.height, p.line_size)[:, :p.width]
-        if cv2.countNonZero(cv2.compare(cv2.absdiff(c, 128), NEUTRAL_TOLERANCE, cv2.CMP_GT)):
+        off = cv2.countNonZero(cv2.compare(cv2.absdiff(c, 128), NEUTRAL_TOLERANCE, cv2.CMP_GT))
+        if off > NEUTRAL_SHARE * c.size:
             return False
     return True
 

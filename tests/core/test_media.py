@@ -246,6 +246,17 @@ def test_grey_frames_take_the_y_path_and_match_true_lightness(tmp_path):
     old = np.abs(proxy_luma_u8(src.read_rgb(0), (w, h)).astype(np.float32) - truth)
     assert err.max() <= 1.5 and err.mean() <= old.mean() + 0.05, (err.max(), err.mean(), old.mean())
     assert np.array_equal(lumas[1], proxy_luma_u8(src.read_rgb(1), (w, h)))
+    # grey with chroma noise (a film scan) still reads as grey; a small coloured patch does not flip it
+    frame = frames[0][1]
+    noisy = frame.reformat(format="yuv444p")
+    rng = np.random.default_rng(3)
+    for p in noisy.planes[1:3]:
+        a = np.frombuffer(memoryview(p), np.uint8).reshape(p.height, p.line_size)[:, :p.width]
+        a[:] = np.clip(128 + rng.normal(0, 2, a.shape), 0, 255).astype(np.uint8)
+    assert _is_neutral(noisy)
+    for p in noisy.planes[1:3]:     # 20 % of the frame strongly coloured: colour
+        np.frombuffer(memoryview(p), np.uint8).reshape(p.height, p.line_size)[: p.height // 5, :p.width] = 200
+    assert not _is_neutral(noisy)
     # the scaled proxy (the render's) of the grey frame: a smooth ramp stays within a code
     small = dict(src.iter_proxy_luma(0, 1, (160, 90)))[0]
     want = cv2.resize(truth.astype(np.float32), (160, 90), interpolation=cv2.INTER_AREA)

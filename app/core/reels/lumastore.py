@@ -80,7 +80,9 @@ def source_key(path: str | os.PathLike, proxy_height: int) -> str:
     """Names a store: the source file (or frame folder) as it is now, and the proxy height."""
     p = Path(path).absolute()
     st = p.stat()
-    parts = [str(p), st.st_size, st.st_mtime_ns, proxy_height, STORE_VERSION]
+    # the 1 is the folder name's own version, not STORE_VERSION: a store of an older version is
+    # found in the same folder and rebuilt there (begin() drops its chunks), not left on disk
+    parts = [str(p), st.st_size, st.st_mtime_ns, proxy_height, 1]
     if p.is_dir():   # a frame folder: its listing changes when frames are added or replaced
         names = sorted(os.listdir(p))
         parts += [len(names), max((os.stat(p / n).st_mtime_ns for n in names), default=0)]

@@ -98,7 +98,7 @@ def segment_job(job: RenderJob, seg: Segment, output: Path) -> RenderJob:
 
 def segment_hash(job: RenderJob, seg: Segment) -> str:
     """What decides a segment's pixels, hashed: source file (path, size, mtime), range, key
-    images, strokes, method, proxy height."""
+    images, strokes, method, proxy height, the version of the luma (FRAME_KEYS_VERSION)."""
     h = hashlib.sha1()
     src = Path(job.input)
     try:
@@ -115,7 +115,9 @@ def segment_hash(job: RenderJob, seg: Segment) -> str:
             h.update(f"{src.resolve()}|{st.st_size}|{st.st_mtime_ns}".encode())
     except OSError:
         h.update(str(src).encode())
-    h.update(f"|{seg.start}|{seg.end}|{job.method}|{job.proxy_height}|{getattr(job, 'auto', '')}".encode())
+    from app.core.cache import FRAME_KEYS_VERSION     # the version of what turns a source into luma
+    h.update(f"|{seg.start}|{seg.end}|{job.method}|{job.proxy_height}|{getattr(job, 'auto', '')}"
+             f"|v{FRAME_KEYS_VERSION}".encode())
     sub = segment_job(job, seg, Path("x"))
     for f in sorted(sub.keys):
         v = sub.keys[f]
