@@ -172,12 +172,22 @@ class _Gate:
 
 
 def gate_colorize(L: np.ndarray, hint_ab: np.ndarray, mask: np.ndarray, base_ab: np.ndarray | None = None,
-                  gate=None, fields: dict | None = None) -> tuple[np.ndarray, np.ndarray]:
+                  gate=None, fields: dict | None = None, fallback: np.ndarray | None = None
+                  ) -> tuple[np.ndarray, np.ndarray]:
     """(ab, gate) at full size: fallback + w (blend - fallback), painted pixels exact.
     `gate(fields, base_small)`: the gate at the working size (default the trained one);
-    `fields`: geodesic_fields(L, hint_ab, mask) when the caller has them."""
+    `fields`: geodesic_fields(L, hint_ab, mask) when the caller has them; `fallback`: full-size
+    ab that replaces grey where the strokes do not reach on a frame with no base (the gate is
+    computed as for a grey frame)."""
     L = np.asarray(L, np.float32)
     H, W = L.shape
+    if base_ab is None and fallback is not None:
+        ab, g_full = gate_colorize(L, hint_ab, mask, gate=gate, fields=fields)
+        g3 = g_full[..., None]
+        ab = ab + (1.0 - g3) * np.asarray(fallback, np.float32)   # ab = w * blend there
+        sel = np.asarray(mask) > 0.5
+        ab[sel] = np.asarray(hint_ab, np.float32)[sel]
+        return np.ascontiguousarray(ab, np.float32), g_full
     f = fields if fields is not None else geodesic_fields(L, hint_ab, mask)
     if f is None:
         ab = np.zeros((H, W, 2), np.float32) if base_ab is None else np.asarray(base_ab, np.float32).copy()

@@ -419,7 +419,31 @@ def _gate(L, hint_ab, mask, base_ab=None, fill=False):
     return gate_method(L, hint_ab, mask, base_ab, fill)
 
 
-HINT_METHODS = {"spread": _classic, "geo": _geo, "prior": _prior, "prior+spread": _prior_spread, "gate": _gate}
+# How much of the prior's hint-conditioned colour fills what the gate's strokes do not reach.
+# 0.5 measured best of 0 / 0.5 / 1 / prior_colorize on the hint protocol's first frames (K =
+# 1 / 5 / 20 points: +1.77 / +4.26 / +6.53 dB over grey against gate's +1.07 / +3.82 / +6.48);
+# the prior at full strength tints regions wrongly often enough to cost the worst clips.
+PRIOR_FILL = 0.5
+
+
+def _gate_prior(L, hint_ab, mask, base_ab=None, fill=False):
+    """`gate`, with half the learned prior's colour given the strokes (instead of grey) where
+    the strokes' own colour does not reach; the damped automatic colour with no stroke. Over a
+    base (a correction) it is `gate`."""
+    from models.hinting.gate import gate_method
+    if base_ab is not None:
+        return gate_method(L, hint_ab, mask, base_ab, fill)
+    from models.prior.net import Prior
+    from models.hinting.gate import gate_colorize
+    if not (np.asarray(mask) > 0.5).any():
+        ab = _auto_part(Prior.load().colorize(L))
+        return ab, np.zeros(ab.shape[:2], np.float32)
+    fb = np.float32(PRIOR_FILL) * Prior.load().colorize(L, hint_ab, mask)
+    return gate_colorize(L, hint_ab, mask, fallback=fb)
+
+
+HINT_METHODS = {"spread": _classic, "geo": _geo, "prior": _prior, "prior+spread": _prior_spread, "gate": _gate,
+                "gate+prior": _gate_prior}
 DEFAULT_HINT_METHOD = "geo"
 
 

@@ -59,3 +59,25 @@ def test_stroke_takes_its_region_and_not_an_unrelated_one():
     # ... the bright region across the edge and the disc in it are not tinted by it
     assert abs(float(right.reshape(-1, 2).mean(0) @ u)) < 0.15 * np.linalg.norm(target)
     assert float(conf[:, int(0.55 * w):].mean()) < 0.3
+
+
+def test_a_fallback_fills_only_where_the_gate_lets_the_strokes_go():
+    """gate_colorize's fallback (the `gate+prior` fill): ab = w * blend + (1 - w) * fallback,
+    painted pixels exact; w itself is the one computed for a grey frame."""
+    L = scene()
+    h, w = L.shape
+    s = HintStroke(frame=0, points=[(0.1, 0.3), (0.3, 0.7)], radius=0.03, color=(40, 150, 40))
+    hint_ab, mask = rasterize(L.shape, [s])
+    grey_ab, g = G.gate_colorize(L, hint_ab, mask)
+    fb = np.zeros((h, w, 2), np.float32)
+    fb[..., 0], fb[..., 1] = 20.0, -10.0
+    ab, g2 = G.gate_colorize(L, hint_ab, mask, fallback=fb)
+    np.testing.assert_allclose(g2, g)
+    sel = mask > 0.5
+    np.testing.assert_allclose(ab[sel], hint_ab[sel])
+    free = ~sel
+    np.testing.assert_allclose(ab[free], (grey_ab + (1.0 - g)[..., None] * fb)[free], atol=1e-4)
+    # somewhere the strokes do not reach, and there the fallback shows
+    far = (g < 0.05) & free
+    assert far.any()
+    np.testing.assert_allclose(ab[far], fb[far], atol=0.05 * 100)     # w < 0.05 of |blend - fallback| < 100

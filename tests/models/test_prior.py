@@ -42,7 +42,7 @@ PRIOR_SHORT = pytest.mark.xfail(strict=True, reason=(
 
 @pytest.mark.parametrize("method", [pytest.param("prior", marks=PRIOR_SHORT),
                                     pytest.param("prior+spread", marks=PRIOR_SHORT)]
-                         + sorted({DEFAULT_HINT_METHOD, "spread", "gate"} - {"prior", "prior+spread"}))
+                         + sorted({DEFAULT_HINT_METHOD, "spread", "gate", "gate+prior"} - {"prior", "prior+spread"}))
 def test_stroke_colours_its_region_and_not_an_unrelated_one(method):
     L = two_region_scene()
     h, w = L.shape
