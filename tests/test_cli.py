@@ -50,6 +50,28 @@ def test_hints_file_range_and_folder_output(grey_clip, tmp_path, capsys):
     assert sorted(os.listdir(tmp_path / "seq")) == [f"{i:05d}.png" for i in range(8)]
 
 
+def test_hint_method_chooses_how_strokes_colour_the_first_key(grey_clip, tmp_path, capsys):
+    """--hint-method reaches the keyframe: gate spreads one stroke differently from the default
+    geo on the same clip; an unknown name is a usage error naming the choices."""
+    import cv2
+    hints = tmp_path / "h.json"
+    hints.write_text(json.dumps([{"frame": 0, "points": [[0.3, 0.5], [0.4, 0.5]], "radius": 0.05,
+                                  "color": [30, 160, 40]}]))
+    chroma = {}
+    for name in ("geo", "gate"):
+        out = tmp_path / name
+        code, err = run(["propagate", str(grey_clip.video), "-o", str(out), "--hints", str(hints), "--end", "3",
+                         "--method", "dis_chain", "--hint-method", name, "-q"], capsys)
+        assert code == EXIT_OK, err
+        rgb = cv2.imread(str(out / "00000.png"))
+        chroma[name] = cv2.cvtColor(rgb, cv2.COLOR_BGR2LAB)[..., 1:].astype(np.float32) - 128
+        assert np.abs(chroma[name]).max() > 10, name          # the stroke coloured something
+    assert np.abs(chroma["geo"] - chroma["gate"]).mean() > 0.5
+    code, err = run(["propagate", str(grey_clip.video), "-o", str(tmp_path / "x"), "--hints", str(hints),
+                     "--hint-method", "nearest"], capsys)
+    assert code == EXIT_USAGE and "unknown --hint-method 'nearest'" in err and "gate+prior" in err
+
+
 def test_render_project(grey_clip, tmp_path, capsys):
     from app.core.project import Project
     doc = Project(grey_clip.video)

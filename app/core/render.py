@@ -96,6 +96,9 @@ class RenderJob:
     # The source's proxy luma already on disk (app.core.reels.lumastore.LumaStore): no luma pass, and
     # memory does not grow with the length of the range.
     luma_store: object | None = None
+    # how strokes colour a keyframe with no colour under them (models.hinting.hints.HINT_METHODS;
+    # None = DEFAULT_HINT_METHOD)
+    hint_method: str | None = None
 
 
 @dataclass
@@ -408,7 +411,7 @@ def _run(job, src, info, start, end, keys_rgb, propagator, method, device_name, 
             grey_shots = [(p.start + start, p.end + start) for p in shot_plans if p.grey]
             keys_rel = {}             # the plans hold them now, each shot drops its own when done
         else:
-            built = build_keys(luma, keys_rel, by_frame, propagator, should_stop)
+            built = build_keys(luma, keys_rel, by_frame, propagator, should_stop, job.hint_method)
             if built is None:
                 raise RenderCancelled("render cancelled")
             keys_rel = built
@@ -483,7 +486,8 @@ def _run(job, src, info, start, end, keys_rgb, propagator, method, device_name, 
         t = time.perf_counter()
         if shot_plans is not None:
             from app.core.reels.shots import propagate_shots
-            frames = propagate_shots(propagator, luma, shot_plans, should_stop=stop.is_set)
+            frames = propagate_shots(propagator, luma, shot_plans, should_stop=stop.is_set,
+                                     hint_method=job.hint_method)
         else:
             frames = propagator.run(luma, keys_rel, should_stop=stop.is_set)
         try:

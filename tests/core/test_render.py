@@ -328,3 +328,19 @@ def test_opencv_method_render_does_not_import_torch(grey_clip, tmp_path):
         with pytest.raises(RenderError, match="cuda"):
             render(RenderJob(grey_clip.video, tmp_path / "g.mp4", keys={0: grey_clip.key_png},
                              method="flow", device="cuda"))
+
+
+def test_a_finished_segment_is_reused_only_for_the_same_hint_method(grey_clip, tmp_path):
+    """Resume and the farm skip a segment whose hash matches: the hint method decides the
+    pixels of a stroked key, so it is part of the hash (and an unset one keeps old hashes)."""
+    import dataclasses
+
+    from app.core.renderfarm.farm_segments import Segment, segment_hash
+    stroke = HintStroke(frame=0, points=[(0.3, 0.5)], radius=0.05, color=(30, 160, 40))
+    job = RenderJob(input=grey_clip.video, output=tmp_path / "o.mp4", strokes=[stroke])
+    seg = Segment(0, 0, 12)
+    plain = segment_hash(job, seg)
+    assert segment_hash(dataclasses.replace(job), seg) == plain
+    gate = segment_hash(dataclasses.replace(job, hint_method="gate"), seg)
+    assert gate != plain
+    assert segment_hash(dataclasses.replace(job, hint_method="geo"), seg) not in (plain, gate)

@@ -166,14 +166,15 @@ def plan_shots(shots: Sequence[Shot], images_ab: dict[int, np.ndarray],
 
 
 def propagate_shots(propagator, luma, plans: Sequence[ShotPlan],
-                    should_stop: Callable[[], bool] = lambda: False) -> Iterator[PropagatedFrame]:
+                    should_stop: Callable[[], bool] = lambda: False,
+                    hint_method: str | None = None) -> Iterator[PropagatedFrame]:
     """Each shot propagated on its own (keys, strokes and smoothing stay inside it); shots
     without a key or a stroke come out grey (zero chroma). Indices are those of ``luma``.
     Keys are built per shot (models.keys.build_keys), so a correction's base is propagated
     from the keys of its own shot only."""
     from models.color import rgb_to_ab
     from models.keys import build_keys
-    size = None
+    size = None     # hint_method: how strokes colour a shot's first keyframe (HINT_METHODS)
     for plan in plans:
         if should_stop():
             return
@@ -190,7 +191,7 @@ def propagate_shots(propagator, luma, plans: Sequence[ShotPlan],
         # keys may come as proxy RGB (uint8, the render's compact form): chroma only now
         images = {f: rgb_to_ab(v) if v.dtype == np.uint8 else v for f, v in plan.images_ab.items()}
         plan.images_ab = {}           # this shot's keys are not needed after it
-        keys = build_keys(view, images, plan.strokes, propagator, should_stop)
+        keys = build_keys(view, images, plan.strokes, propagator, should_stop, hint_method)
         del images
         if keys is None:
             return

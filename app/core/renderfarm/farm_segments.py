@@ -98,7 +98,7 @@ def segment_job(job: RenderJob, seg: Segment, output: Path) -> RenderJob:
 
 def segment_hash(job: RenderJob, seg: Segment) -> str:
     """What decides a segment's pixels, hashed: source file (path, size, mtime), range, key
-    images, strokes, method, proxy height, the version of the luma (FRAME_KEYS_VERSION)."""
+    images, strokes, method, hint method, proxy height, the version of the luma (FRAME_KEYS_VERSION)."""
     h = hashlib.sha1()
     src = Path(job.input)
     try:
@@ -118,6 +118,8 @@ def segment_hash(job: RenderJob, seg: Segment) -> str:
     from app.core.cache import FRAME_KEYS_VERSION     # the version of what turns a source into luma
     h.update(f"|{seg.start}|{seg.end}|{job.method}|{job.proxy_height}|{getattr(job, 'auto', '')}"
              f"|v{FRAME_KEYS_VERSION}".encode())
+    if job.hint_method:       # only when chosen: the hashes of earlier renders stay valid
+        h.update(f"|hint:{job.hint_method}".encode())
     sub = segment_job(job, seg, Path("x"))
     for f in sorted(sub.keys):
         v = sub.keys[f]
