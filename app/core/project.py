@@ -64,7 +64,7 @@ DEFAULT_PROXY_HEIGHT = 480
 # what this version reads and writes; anything else in a file is carried through unchanged
 KNOWN_FIELDS = {"format", "version", "app_version", "saved_at", "source", "proxy_height", "method",
                 "range", "keyframes", "strokes", "settings", "layers", "origin", "session_id",
-                "autosaved_at", "shots"}
+                "autosaved_at", "shots", "hint_method"}
 
 
 class ProjectError(Exception):
@@ -155,6 +155,9 @@ class Project:
         self.source: Path | None = Path(source).absolute() if source else None
         self.proxy_height: int = DEFAULT_PROXY_HEIGHT
         self.method: str = _default_method()
+        # how strokes colour a keyframe with no colour under them (models.hinting.hints.HINT_METHODS);
+        # None: the default (geo). Part of the project: the render follows what the editor showed.
+        self.hint_method: str | None = None
         self.in_point: int | None = None
         self.out_point: int | None = None
         self.settings: dict[str, Any] = {}
@@ -309,6 +312,12 @@ class Project:
         self._changed("settings", detail=("method", self.method))
         return old
 
+    def set_hint_method(self, name: str | None) -> str | None:
+        from app.core.validate import check_hint_method
+        old, self.hint_method = self.hint_method, check_hint_method(name)
+        self._changed("settings", detail=("hint_method", self.hint_method))
+        return old
+
     def set_setting(self, key: str, value: Any) -> Any:
         """Store a JSON-serialisable setting; returns the old value (None if unset)."""
         json.dumps(value)  # fail now, not at save time
@@ -327,6 +336,8 @@ class Project:
         """A hash of everything the propagated chroma depends on (for ChromaCache keys)."""
         h = hashlib.sha1()
         h.update(repr((str(self.source), self.proxy_height, self.method, self.in_point, self.out_point)).encode())
+        if self.hint_method:
+            h.update(f"hint:{self.hint_method}".encode())
         for f in sorted(self._keyframes):
             h.update(f"k{f}:{self.keyframe_hash(f)}".encode())
         for s in self._strokes:
@@ -355,6 +366,7 @@ class Project:
             "strokes": [stroke_to_dict(s) for s in self._strokes],
             "shots": [[a, b] for a, b in self.shots],
             "settings": copy.deepcopy(self.settings),
+            **({"hint_method": self.hint_method} if self.hint_method else {}),
         }
 
     def save(self, path: str | os.PathLike | None = None) -> Path:
@@ -452,6 +464,7 @@ class Project:
             self.source = resolve_source(v["source"], p, data.get("origin") if isinstance(data.get("origin"), str) else None)
         self.proxy_height = v["proxy_height"]
         self.method = v["method"] or _default_method()
+        self.hint_method = v["hint_method"]
         self.in_point, self.out_point = v["in"], v["out"]
         self.settings = v["settings"]
         from app.core.reels.shots import shots_field

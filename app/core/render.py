@@ -657,7 +657,7 @@ def job_from_project(project, output, **overrides) -> RenderJob:
     protect = [project.path, layers_dir_for(project.path)] if project.path is not None else []
     job = RenderJob(input=project.source, output=Path(output), keys=dict(project.keyframes),
                     strokes=project.strokes, proxy_height=project.proxy_height, start=start, end=end,
-                    method=project.method, protect=protect)
+                    method=project.method, protect=protect, hint_method=project.hint_method)
     for k, v in overrides.items():
         setattr(job, k, v)
     return job

@@ -236,6 +236,7 @@ def check_project_fields(data: dict, source) -> dict:
     if method is not None and not isinstance(method, str):
         raise ValidationError(f"{_where(source, 'method')} must be a string, got {_show(method)}")
     out["method"] = method
+    out["hint_method"] = check_hint_method(data.get("hint_method"), _where(source, "hint_method"))
     rng = data.get("range")
     out["in"] = out["out"] = None
     if rng is not None:
@@ -291,6 +292,16 @@ def check_frame_size(path, width: int, height: int, proxy_height: int) -> None:
         raise ValidationError(f"{path}: proxy height {proxy_height} makes {width}x{height} frames "
                               f"{pw}x{ph}; the proxy must be at least {MIN_WIDTH}x{MIN_PROXY_HEIGHT} "
                               f"(raise the proxy height)")
+
+
+def check_hint_method(name, where: str = "hint method"):
+    """None (the default) or the name of a hint method (models.hinting.hints.HINT_METHODS)."""
+    if name is None:
+        return None
+    from models.hinting.hints import HINT_METHODS
+    if not isinstance(name, str) or name not in HINT_METHODS:
+        raise ValidationError(f"{where} must be one of {', '.join(HINT_METHODS)}, got {_show(name)}")
+    return name
 
 
 def check_export_settings(settings, source: str = "export") -> None:

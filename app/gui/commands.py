@@ -91,3 +91,20 @@ class SetShots(QUndoCommand):
 
     def undo(self):
         self.doc.set_shots(self.old)
+
+
+class SetHintMethod(QUndoCommand):
+    """How strokes colour a keyframe with no colour under them (saved with the project, so the
+    render follows the editor)."""
+
+    def __init__(self, doc, name, label: str):
+        super().__init__(f"Stroke reach: {label}")
+        self.doc = doc
+        self.new = name
+        self.old = doc.hint_method()
+
+    def redo(self):
+        self.doc.set_hint_method(self.new)
+
+    def undo(self):
+        self.doc.set_hint_method(self.old)

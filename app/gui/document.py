@@ -93,7 +93,11 @@ class Document:
     def key_token(self, frame: int) -> tuple:
         """Identity of everything on one frame: unchanged -> the worker reuses its chroma."""
         img = self.p.keyframe_hash(frame) if self.p.keyframe(frame) is not None else ""
-        return (img, tuple((s.id, s.erase) for s in self.p.strokes_on(frame)))
+        strokes = tuple((s.id, s.erase) for s in self.p.strokes_on(frame))
+        # a chosen hint method changes what strokes give (the default adds nothing, so the
+        # frame keys of projects that never chose one stay as they were)
+        hint = (self.p.hint_method,) if strokes and self.p.hint_method else ()
+        return (img, strokes) + hint
 
     def has_hints(self) -> bool:
         return bool(self.key_frames())
@@ -127,6 +131,12 @@ class Document:
 
     def set_shots(self, shots) -> None:
         self.p.set_shots(shots)
+
+    def hint_method(self) -> str | None:
+        return self.p.hint_method
+
+    def set_hint_method(self, name: str | None) -> None:
+        self.p.set_hint_method(name)
 
     # ---- persistence ----
     def save(self, path: str) -> None:

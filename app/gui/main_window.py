@@ -21,7 +21,7 @@ from PySide6.QtWidgets import (QDockWidget, QFileDialog, QHBoxLayout, QLabel, QM
                                QProgressBar, QToolButton, QVBoxLayout, QWidget)
 
 from app.gui import document as docmod
-from app.gui.commands import AddStroke, ClearHints, SetKeyImage, SetMarks
+from app.gui.commands import AddStroke, ClearHints, SetHintMethod, SetKeyImage, SetMarks
 from app.gui.framestore import FrameStore, gray_lut
 from app.gui.qimage import gray_to_qimage, rgb_to_qimage
 from app.gui.numbering import timecode
@@ -50,6 +50,16 @@ def _block_mean(img: np.ndarray, f: int) -> np.ndarray:
     blocks = img[:h, :w].reshape(h // f, f, w // f, f, *img.shape[2:])
     return (blocks.mean(axis=(1, 3)) + 0.5).astype(np.uint8)
 
+
+# Tools > Stroke Reach: (hint method, menu label, tip); None is the default (geo). Figures from
+# `hueshot bench --interactive` (README, "Interactive protocol and the colour prior").
+STROKE_REACH = (
+    (None, "&Local (stops at edges)", "A stroke colours its own region and stops after an edge or two (geo)"),
+    ("gate", "&Far (learned)", "A stroke reaches further, as far as a learned gate trusts it (gate): "
+                               "fewer strokes, more often a colour where it does not belong"),
+    ("gate+prior", "Far + Colour &Prior", "As Far, and the learned colour prior tints what no stroke "
+                                          "reaches (gate+prior); slower"),
+)
 
 class MainWindow(QMainWindow):
     shotOpened = Signal()
@@ -316,7 +326,28 @@ class MainWindow(QMainWindow):
                       tip=TOOL_TIPS[t])
         self._act(tm, "Smaller Brush", lambda: self.tools.grow(-1), "[", needs_shot=True)
         self._act(tm, "Larger Brush", lambda: self.tools.grow(1), "]", needs_shot=True)
+        # How far a stroke's colour reaches on a frame with no colour yet (saved with the
+        # project; corrections over propagated colour are unaffected by geo's choice)
+        reach = tm.addMenu("Stroke &Reach")
+        grp = QActionGroup(self)
+        self.reach_actions = {}
+        for name, label, tip in STROKE_REACH:
+            a = self._act(reach, label, lambda _=False, n=name, t=label: self.set_hint_method(n, t),
+                          checkable=True, needs_shot=True, tip=tip)
+            grp.addAction(a)
+            a.setChecked(name is None)
+            self.reach_actions[name] = a
         self._update_enabled()
+
+    def set_hint_method(self, name: str | None, label: str = "") -> None:
+        """Tools > Stroke Reach: undoable, re-colours the keyframes painted on grey."""
+        if self.doc is not None and self.doc.hint_method() != name:
+            self.undo.push(SetHintMethod(self.doc, name, label.replace("&", "") or str(name)))
+
+    def _sync_reach(self) -> None:
+        a = self.reach_actions.get(self.doc.hint_method() if self.doc is not None else None)
+        if a is not None and not a.isChecked():
+            a.setChecked(True)
 
     def _update_enabled(self) -> None:
         """Actions that need a shot are off until one is open (no modal 'open a shot first')."""
@@ -495,6 +526,7 @@ class MainWindow(QMainWindow):
         self.viewer.show(None, None, None, [])
         self.timeline.reset(0, None)
         doc.subscribe(self._on_doc_changed)
+        self._sync_reach()
         self.setWindowFilePath(doc.path or doc.media_path)
         self._title()
         self.status_msg.setText(f"Opening {Path(doc.media_path).name}…")
@@ -784,6 +816,7 @@ class MainWindow(QMainWindow):
     def _on_doc_changed(self, kind: str, frame) -> None:
         """Document observer: every change (direct, undo or redo) comes through here."""
         self._refresh_markers()
+        self._sync_reach()
         if kind == "marks":
             self.timeline.set_marks(*self.doc.marks())
             return
@@ -805,8 +838,9 @@ class MainWindow(QMainWindow):
         self._propagate_timer.start()
 
     def _specs(self) -> list[KeySpec]:
+        hint = self.doc.hint_method()
         return [KeySpec(frame=f, strokes=list(self.doc.strokes(f)), image=self.doc.key_image(f),
-                        token=self.doc.key_token(f)) for f in sorted(self.doc.key_frames())]
+                        token=self.doc.key_token(f), hint_method=hint) for f in sorted(self.doc.key_frames())]
 
     def _request_propagation(self, frames=None) -> None:
         if self.doc is None or self.luma is None:

@@ -34,6 +34,7 @@ class KeySpec:
     strokes: list[HintStroke] = field(default_factory=list)
     image: np.ndarray | None = None      # imported colour keyframe (RGB, any size = shot size)
     token: tuple = ()                    # identity of the content: unchanged -> reuse chroma
+    hint_method: str | None = None       # models.hinting.hints.HINT_METHODS (None: the default)
 
 
 def shot_parts(shots, n: int, context: str) -> list[tuple[int, int, str]]:
@@ -290,7 +291,7 @@ class PropagationWorker(QObject):
                             self.store.put(spec.frame, base, None, -1, bkey, pf.confidence, show=False)
                 if base is None:
                     return None
-        ab = key_chroma(sh.luma, f, base, spec.strokes, {}, self._propagator, stale)
+        ab = key_chroma(sh.luma, f, base, spec.strokes, {}, self._propagator, stale, spec.hint_method)
         if ab is None:
             return None
         self._key_cache[spec.frame] = ((sh.ctx, token), ab)

@@ -8,6 +8,7 @@ import shutil
 import numpy as np
 import pytest
 
+from app.core.validate import ValidationError
 from app.core.project import (ChangeEvent, Project, ProjectError, autosave, clear_recovery,
                               discard_recovery, find_recovery, layers_dir_for, load_strokes, recover)
 from models.base import HintStroke
@@ -161,6 +162,24 @@ def test_broken_and_unsupported_files(tmp_path):
         Project.load(p)
     with pytest.raises(ProjectError, match="no such project file"):
         Project.load(tmp_path / "missing.hueshot")
+
+
+def test_hint_method_is_saved_checked_and_keys_the_propagation(tmp_path):
+    doc = Project(tmp_path / "v.mp4")
+    plain = doc.propagation_key()
+    path = doc.save(tmp_path / "p.hueshot")
+    assert "hint_method" not in json.loads(path.read_text())      # the default writes nothing new
+    assert doc.set_hint_method("gate") is None
+    assert doc.propagation_key() != plain
+    doc.save(path)
+    assert Project.load(path).hint_method == "gate"
+    with pytest.raises(ValidationError, match="hint method must be one of spread, geo, .*, got .nearest."):
+        doc.set_hint_method("nearest")
+    data = json.loads(path.read_text())
+    data["hint_method"] = "nearest"
+    path.write_text(json.dumps(data))
+    with pytest.raises(ProjectError, match=r"p.hueshot.*hint_method must be one of .*gate\+prior, got .nearest."):
+        Project.load(path)
 
 
 def test_missing_source_still_loads(tmp_path):
