@@ -184,9 +184,10 @@ frames rendered), 130 interrupted.""")
     p.add_argument("--method", default="quality",
                    help="propagation method (default quality, the editor's export method; flow is faster)")
     p.add_argument("--hint-method", default=None, metavar="NAME",
-                   help="how strokes colour a frame with no colour yet: geo (default; a stroke stops "
-                        "after an edge or two), gate (reaches further; learned), gate+prior (gate, "
-                        "the learned prior where strokes do not reach), spread, prior, prior+spread")
+                   help="how far strokes reach, on grey frames and over colour: geo (default; a "
+                        "stroke stops after an edge or two), gate (reaches further; learned), "
+                        "gate+prior (gate, and the learned prior where strokes do not reach), "
+                        "spread, prior, prior+spread")
     p.add_argument("--no-shots", action="store_true",
                    help="treat the input as one shot (by default cuts are detected and each key colours "
                         "only its own shot; shots with no key or hint stay grey)")
@@ -296,17 +297,18 @@ def cmd_propagate(argv: list[str]) -> int:
             _err(f"--key {index}= given twice ({keys[index]} and {path})")
             return EXIT_USAGE
         keys[index] = path
-    if args.hint_method is not None:
-        from models.hinting.hints import HINT_METHODS
-        if args.hint_method not in HINT_METHODS:
-            _err(f"unknown --hint-method {args.hint_method!r}; available: {', '.join(HINT_METHODS)}")
-            return EXIT_USAGE
+    from app.core.validate import ValidationError, check_hint_method
+    try:
+        hint_method = check_hint_method(args.hint_method, "--hint-method")
+    except ValidationError as exc:
+        _err(str(exc))
+        return EXIT_USAGE
     strokes = load_strokes(args.hints) if args.hints else []
     job = RenderJob(input=Path(args.input), output=Path(args.output), keys=keys, strokes=strokes,
                     proxy_height=args.proxy_height, start=args.start or 0, auto=args.auto,
                     end=None if args.end is None else args.end + 1, method=args.method,
                     device=args.device, export=_export_settings(args),
-                    protect=[Path(args.hints)] if args.hints else [], hint_method=args.hint_method)
+                    protect=[Path(args.hints)] if args.hints else [], hint_method=hint_method)
     if args.farm:
         from app.core.renderfarm import farm_cli
         return farm_cli.run(job, args)

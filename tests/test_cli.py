@@ -58,18 +58,21 @@ def test_hint_method_chooses_how_strokes_colour_the_first_key(grey_clip, tmp_pat
     hints.write_text(json.dumps([{"frame": 0, "points": [[0.3, 0.5], [0.4, 0.5]], "radius": 0.05,
                                   "color": [30, 160, 40]}]))
     chroma = {}
-    for name in ("geo", "gate"):
-        out = tmp_path / name
-        code, err = run(["propagate", str(grey_clip.video), "-o", str(out), "--hints", str(hints), "--end", "3",
-                         "--method", "dis_chain", "--hint-method", name, "-q"], capsys)
-        assert code == EXIT_OK, err
-        rgb = cv2.imread(str(out / "00000.png"))
-        chroma[name] = cv2.cvtColor(rgb, cv2.COLOR_BGR2LAB)[..., 1:].astype(np.float32) - 128
-        assert np.abs(chroma[name]).max() > 10, name          # the stroke coloured something
-    assert np.abs(chroma["geo"] - chroma["gate"]).mean() > 0.5
+    # per shot (the default) and as one shot (--no-shots): two ways the keys are built
+    for shots in ([], ["--no-shots"]):
+        for name in ("geo", "gate", "gate+prior"):
+            out = tmp_path / f"{name}{len(shots)}"
+            code, err = run(["propagate", str(grey_clip.video), "-o", str(out), "--hints", str(hints), "--end", "3",
+                             "--method", "dis_chain", "--hint-method", name, "-q", *shots], capsys)
+            assert code == EXIT_OK, err
+            rgb = cv2.imread(str(out / "00000.png"))
+            chroma[name, len(shots)] = cv2.cvtColor(rgb, cv2.COLOR_BGR2LAB)[..., 1:].astype(np.float32) - 128
+            assert np.abs(chroma[name, len(shots)]).max() > 10, name      # the stroke coloured something
+        assert np.abs(chroma["geo", len(shots)] - chroma["gate", len(shots)]).mean() > 0.5
+        assert np.abs(chroma["gate", len(shots)] - chroma["gate+prior", len(shots)]).mean() > 0.1
     code, err = run(["propagate", str(grey_clip.video), "-o", str(tmp_path / "x"), "--hints", str(hints),
                      "--hint-method", "nearest"], capsys)
-    assert code == EXIT_USAGE and "unknown --hint-method 'nearest'" in err and "gate+prior" in err
+    assert code == EXIT_USAGE and "--hint-method must be one of" in err and "gate+prior" in err
 
 
 def test_render_project(grey_clip, tmp_path, capsys):

@@ -155,7 +155,7 @@ class Project:
         self.source: Path | None = Path(source).absolute() if source else None
         self.proxy_height: int = DEFAULT_PROXY_HEIGHT
         self.method: str = _default_method()
-        # how strokes colour a keyframe with no colour under them (models.hinting.hints.HINT_METHODS);
+        # how far strokes reach, on grey frames and over colour (models.hinting.hints.HINT_METHODS);
         # None: the default (geo). Part of the project: the render follows what the editor showed.
         self.hint_method: str | None = None
         self.in_point: int | None = None

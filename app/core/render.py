@@ -38,7 +38,7 @@ from app.core.media import CorruptMediaError, LumaCache, MediaError, open_media,
 from app.core.shutdown import (END, Stages, Stopped, deferred_signals, remove_path, sweep_stale,
                                temp_tag, track)
 from app.core.validate import (ValidationError, check_export_settings, check_frame_size,
-                               check_output_not_input, check_proxy_height, colourless_strokes,
+                               check_hint_method, check_output_not_input, check_proxy_height, colourless_strokes,
                                is_grey_image, warn)
 from app.core.yuvpath import ChromaComposer, source_y
 from models.base import HintStroke
@@ -96,7 +96,7 @@ class RenderJob:
     # The source's proxy luma already on disk (app.core.reels.lumastore.LumaStore): no luma pass, and
     # memory does not grow with the length of the range.
     luma_store: object | None = None
-    # how strokes colour a keyframe with no colour under them (models.hinting.hints.HINT_METHODS;
+    # how far strokes reach, on grey and over colour (models.hinting.hints.HINT_METHODS;
     # None = DEFAULT_HINT_METHOD)
     hint_method: str | None = None
 
@@ -188,6 +188,7 @@ def _check_job(job: RenderJob) -> None:
     try:
         check_proxy_height(job.proxy_height, "", "proxy height")
         check_export_settings(job.export)
+        check_hint_method(job.hint_method)
         sequence = detect_format(job.output, job.export.format) in SEQUENCE_FORMATS
         inputs = [("input", job.input)]
         inputs += [(f"keyframe image for frame {f}", spec) for f, spec in job.keys.items()

@@ -295,13 +295,14 @@ def check_frame_size(path, width: int, height: int, proxy_height: int) -> None:
 
 
 def check_hint_method(name, where: str = "hint method"):
-    """None (the default) or the name of a hint method (models.hinting.hints.HINT_METHODS)."""
+    """None or the name of a hint method (models.hinting.hints.HINT_METHODS). The default
+    method's own name is returned as None: the same pixels, so the same cache keys."""
     if name is None:
         return None
-    from models.hinting.hints import HINT_METHODS
+    from models.hinting.hints import DEFAULT_HINT_METHOD, HINT_METHODS
     if not isinstance(name, str) or name not in HINT_METHODS:
         raise ValidationError(f"{where} must be one of {', '.join(HINT_METHODS)}, got {_show(name)}")
-    return name
+    return None if name == DEFAULT_HINT_METHOD else name
 
 
 def check_export_settings(settings, source: str = "export") -> None:

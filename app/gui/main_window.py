@@ -54,9 +54,11 @@ def _block_mean(img: np.ndarray, f: int) -> np.ndarray:
 # Tools > Stroke Reach: (hint method, menu label, tip); None is the default (geo). Figures from
 # `hueshot bench --interactive` (README, "Interactive protocol and the colour prior").
 STROKE_REACH = (
-    (None, "&Local (stops at edges)", "A stroke colours its own region and stops after an edge or two (geo)"),
-    ("gate", "&Far (learned)", "A stroke reaches further, as far as a learned gate trusts it (gate): "
-                               "fewer strokes, more often a colour where it does not belong"),
+    (None, "&Local (stops at edges)", "A stroke colours its own region and stops after an edge or two (geo); "
+                                      "a correction over colour stays near it"),
+    ("gate", "&Far (learned)", "A stroke reaches further, on grey and over colour, as far as a learned "
+                               "gate trusts it (gate): fewer strokes, more often a colour where it "
+                               "does not belong"),
     ("gate+prior", "Far + Colour &Prior", "As Far, and the learned colour prior tints what no stroke "
                                           "reaches (gate+prior); slower"),
 )
@@ -326,10 +328,12 @@ class MainWindow(QMainWindow):
                       tip=TOOL_TIPS[t])
         self._act(tm, "Smaller Brush", lambda: self.tools.grow(-1), "[", needs_shot=True)
         self._act(tm, "Larger Brush", lambda: self.tools.grow(1), "]", needs_shot=True)
-        # How far a stroke's colour reaches on a frame with no colour yet (saved with the
-        # project; corrections over propagated colour are unaffected by geo's choice)
+        # How far a stroke's colour reaches, on a grey frame and over colour (saved with the
+        # project). Optional-exclusive: a project naming a method not in the menu checks none.
         reach = tm.addMenu("Stroke &Reach")
         grp = QActionGroup(self)
+        grp.setExclusionPolicy(QActionGroup.ExclusionPolicy.ExclusiveOptional)
+        self.reach_group = grp
         self.reach_actions = {}
         for name, label, tip in STROKE_REACH:
             a = self._act(reach, label, lambda _=False, n=name, t=label: self.set_hint_method(n, t),
@@ -340,14 +344,18 @@ class MainWindow(QMainWindow):
         self._update_enabled()
 
     def set_hint_method(self, name: str | None, label: str = "") -> None:
-        """Tools > Stroke Reach: undoable, re-colours the keyframes painted on grey."""
+        """Tools > Stroke Reach: undoable, re-colours the keyframes painted with strokes."""
         if self.doc is not None and self.doc.hint_method() != name:
             self.undo.push(SetHintMethod(self.doc, name, label.replace("&", "") or str(name)))
+        self._sync_reach()         # clicking the checked entry unchecks it: check it again
 
     def _sync_reach(self) -> None:
-        a = self.reach_actions.get(self.doc.hint_method() if self.doc is not None else None)
-        if a is not None and not a.isChecked():
-            a.setChecked(True)
+        """The menu shows the document's method; none is checked for a method it does not list
+        (a project file may name any of HINT_METHODS)."""
+        current = self.doc.hint_method() if self.doc is not None else None
+        for name, a in self.reach_actions.items():
+            if a.isChecked() != (name == current):
+                a.setChecked(name == current)
 
     def _update_enabled(self) -> None:
         """Actions that need a shot are off until one is open (no modal 'open a shot first')."""

@@ -175,6 +175,12 @@ def test_hint_method_is_saved_checked_and_keys_the_propagation(tmp_path):
     assert Project.load(path).hint_method == "gate"
     with pytest.raises(ValidationError, match="hint method must be one of spread, geo, .*, got .nearest."):
         doc.set_hint_method("nearest")
+    doc.set_hint_method("geo")                      # the default by name: the same as unset
+    assert doc.hint_method is None and doc.propagation_key() == plain
+    doc.save(path)
+    assert "hint_method" not in json.loads(path.read_text())
+    doc.set_hint_method("gate")
+    doc.save(path)
     data = json.loads(path.read_text())
     data["hint_method"] = "nearest"
     path.write_text(json.dumps(data))

@@ -41,3 +41,10 @@ def test_stroke_reach_recolours_the_key_is_undoable_and_saved(qtbot, make_window
     saved = Project.load(proj)
     assert saved.hint_method == "gate"
     assert job_from_project(saved, tmp_path / "out.mp4").hint_method == "gate"
+
+    far.trigger()                                        # clicking the checked entry keeps it
+    assert far.isChecked() and win.doc.hint_method() == "gate"
+    win.doc.set_hint_method("spread")                    # a method the menu does not list
+    assert not any(a.isChecked() for a in win.reach_actions.values())
+    win.reach_actions[None].trigger()
+    assert win.reach_actions[None].isChecked() and win.doc.hint_method() is None

@@ -81,3 +81,24 @@ def test_a_fallback_fills_only_where_the_gate_lets_the_strokes_go():
     far = (g < 0.05) & free
     assert far.any()
     np.testing.assert_allclose(ab[far], fb[far], atol=0.05 * 100)     # w < 0.05 of |blend - fallback| < 100
+
+
+def test_gate_prior_is_gate_over_a_base_grey_without_paint_and_the_prior_where_gate_stops():
+    """`gate+prior` on its own terms: over a base it is `gate`; a frame whose strokes are all
+    erased stays grey; on grey it is gate where the gate trusts the strokes and half the prior's
+    hinted colour where it does not."""
+    from models.hinting.hints import PRIOR_FILL, colorize_hints
+    from models.prior.net import Prior
+    L = scene()
+    s = HintStroke(frame=0, points=[(0.1, 0.3), (0.3, 0.7)], radius=0.03, color=(40, 150, 40))
+    hint_ab, mask = rasterize(L.shape, [s])
+    base = np.zeros(L.shape + (2,), np.float32)
+    base[..., 0] = 25.0
+    np.testing.assert_allclose(colorize_hints(L, hint_ab, mask, base_ab=base, method="gate+prior")[0],
+                               colorize_hints(L, hint_ab, mask, base_ab=base, method="gate")[0])
+    none = np.zeros_like(mask)
+    assert np.abs(colorize_hints(L, hint_ab * 0, none, method="gate+prior")[0]).max() == 0
+    gp, g = colorize_hints(L, hint_ab, mask, method="gate+prior")
+    gate, _ = colorize_hints(L, hint_ab, mask, method="gate")
+    fill = PRIOR_FILL * Prior.load().colorize(L, hint_ab, mask)
+    np.testing.assert_allclose(gp, gate + (1.0 - g)[..., None] * fill * (mask <= 0.5)[..., None], atol=1e-3)

@@ -118,9 +118,9 @@ def segment_hash(job: RenderJob, seg: Segment) -> str:
     from app.core.cache import FRAME_KEYS_VERSION     # the version of what turns a source into luma
     h.update(f"|{seg.start}|{seg.end}|{job.method}|{job.proxy_height}|{getattr(job, 'auto', '')}"
              f"|v{FRAME_KEYS_VERSION}".encode())
-    if job.hint_method:       # only when chosen: the hashes of earlier renders stay valid
-        h.update(f"|hint:{job.hint_method}".encode())
     sub = segment_job(job, seg, Path("x"))
+    if job.hint_method and sub.strokes:   # only when chosen and painted with: earlier hashes stay valid
+        h.update(f"|hint:{job.hint_method}".encode())
     for f in sorted(sub.keys):
         v = sub.keys[f]
         h.update(f"|k{f}:".encode())
