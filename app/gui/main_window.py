@@ -333,7 +333,6 @@ class MainWindow(QMainWindow):
         reach = tm.addMenu("Stroke &Reach")
         grp = QActionGroup(self)
         grp.setExclusionPolicy(QActionGroup.ExclusionPolicy.ExclusiveOptional)
-        self.reach_group = grp
         self.reach_actions = {}
         for name, label, tip in STROKE_REACH:
             a = self._act(reach, label, lambda _=False, n=name, t=label: self.set_hint_method(n, t),

@@ -182,11 +182,9 @@ def gate_colorize(L: np.ndarray, hint_ab: np.ndarray, mask: np.ndarray, base_ab:
     L = np.asarray(L, np.float32)
     H, W = L.shape
     if base_ab is None and fallback is not None:
+        # ab = w * blend + (1 - w) * fallback; painted pixels have w = 1, so they keep their colour
         ab, g_full = gate_colorize(L, hint_ab, mask, gate=gate, fields=fields)
-        g3 = g_full[..., None]
-        ab = ab + (1.0 - g3) * np.asarray(fallback, np.float32)   # ab = w * blend there
-        sel = np.asarray(mask) > 0.5
-        ab[sel] = np.asarray(hint_ab, np.float32)[sel]
+        ab += (1.0 - g_full)[..., None] * np.asarray(fallback, np.float32)
         return np.ascontiguousarray(ab, np.float32), g_full
     f = fields if fields is not None else geodesic_fields(L, hint_ab, mask)
     if f is None:

@@ -430,13 +430,10 @@ def _gate_prior(L, hint_ab, mask, base_ab=None, fill=False):
     """`gate`, with half the learned prior's colour given the strokes (instead of grey) where
     the strokes' own colour does not reach. Over a base (a correction) it is `gate`; with no
     painted pixel (every stroke erased) the frame stays grey, as with `gate`."""
-    from models.hinting.gate import gate_method
-    if base_ab is not None:
-        return gate_method(L, hint_ab, mask, base_ab, fill)
+    from models.hinting.gate import gate_colorize, gate_method
     from models.prior.net import Prior
-    from models.hinting.gate import gate_colorize
-    if not (np.asarray(mask) > 0.5).any():
-        return gate_method(L, hint_ab, mask, None, fill)
+    if base_ab is not None or not (np.asarray(mask) > 0.5).any():
+        return gate_method(L, hint_ab, mask, base_ab, fill)
     fb = np.float32(PRIOR_FILL) * Prior.load().colorize(L, hint_ab, mask)
     return gate_colorize(L, hint_ab, mask, fallback=fb)
 

@@ -170,11 +170,11 @@ def propagate_shots(propagator, luma, plans: Sequence[ShotPlan],
                     hint_method: str | None = None) -> Iterator[PropagatedFrame]:
     """Each shot propagated on its own (keys, strokes and smoothing stay inside it); shots
     without a key or a stroke come out grey (zero chroma). Indices are those of ``luma``.
-    Keys are built per shot (models.keys.build_keys), so a correction's base is propagated
-    from the keys of its own shot only."""
+    Keys are built per shot (models.keys.build_keys, strokes coloured by `hint_method`), so a
+    correction's base is propagated from the keys of its own shot only."""
     from models.color import rgb_to_ab
     from models.keys import build_keys
-    size = None     # hint_method: how strokes colour a shot's first keyframe (HINT_METHODS)
+    size = None
     for plan in plans:
         if should_stop():
             return
