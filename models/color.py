@@ -110,12 +110,13 @@ _CHROMA_TABLE = None
 def _chroma_table() -> np.ndarray:
     """float32 (L rows x 361 hue columns, degrees): the largest chroma in the sRGB gamut at
     that lightness and hue, by bisection on an analytic Lab -> linear-RGB test; built once
-    (~0.1 s), with a small margin so interpolated boundaries stay inside."""
+    (~0.05 s), with a small margin so interpolated boundaries stay inside."""
     global _CHROMA_TABLE
     if _CHROMA_TABLE is None:
         Lg, Hg = np.meshgrid(np.linspace(0, 100, _TABLE_L_STEPS + 1), np.arange(361.0), indexing="ij")
-        Lv, hv = Lg.ravel(), np.deg2rad(Hg.ravel())
-        c = _max_scale(Lv, 200.0 * np.cos(hv), 200.0 * np.sin(hv), np.zeros_like(Lv), steps=24)
+        Lv, hv = Lg.ravel().astype(np.float32), np.deg2rad(Hg.ravel())
+        a, b = (200.0 * np.cos(hv)).astype(np.float32), (200.0 * np.sin(hv)).astype(np.float32)
+        c = _max_scale(Lv, a, b, np.zeros_like(Lv), steps=24)
         _CHROMA_TABLE = np.ascontiguousarray((0.995 * 200.0 * c).reshape(Lg.shape), np.float32)
     return _CHROMA_TABLE
 
@@ -133,17 +134,22 @@ def _max_scale(L, a, b, lo, steps: int, tol: float = 0.0) -> np.ndarray:
 
 
 def _in_gamut_lin(L, a, b, tol: float = 0.0) -> np.ndarray:
-    """Whether CIE Lab (D65, OpenCV's constants) pixels are inside linear sRGB [0, 1]."""
+    """Whether CIE Lab (D65, OpenCV's constants) pixels are inside linear sRGB [0, 1]. Works in
+    the inputs' own precision (the chroma table builds in float32: 0.05 s instead of 0.5 s with
+    float64 and a stacked XYZ; the table moves by under 0.001 chroma)."""
     fy = (L + 16.0) / 116.0
-    f = np.stack([fy + a / 500.0, fy, fy - b / 200.0], axis=-1)
     d = 6.0 / 29.0
-    xyz = np.where(f > d, f ** 3, 3.0 * d * d * (f - 4.0 / 29.0)) * np.array([0.950456, 1.0, 1.088754])
-    m = np.array([[3.240479, -1.53715, -0.498535], [-0.969256, 1.875991, 0.041556],
-                  [0.055648, -0.204043, 1.057311]])
-    # einsum, not `xyz @ m.T`: the same sums without OpenBLAS, whose threads spun on the second
-    # core (building the chroma table took 1.1 s of CPU instead of 0.6; same table, bit for bit)
-    lin = np.einsum("...j,ij->...i", xyz, m)
-    return (lin.min(axis=-1) >= -tol) & (lin.max(axis=-1) <= 1.0 + tol)
+
+    def finv(f):
+        return np.where(f > d, f * f * f, 3.0 * d * d * (f - 4.0 / 29.0))
+    X, Y, Z = finv(fy + a / 500.0) * 0.950456, finv(fy), finv(fy - b / 200.0) * 1.088754
+    ok = None
+    for r0, r1, r2 in ((3.240479, -1.53715, -0.498535), (-0.969256, 1.875991, 0.041556),
+                       (0.055648, -0.204043, 1.057311)):
+        v = r0 * X + r1 * Y + r2 * Z
+        inside = (v >= -tol) & (v <= 1.0 + tol)
+        ok = inside if ok is None else ok & inside
+    return ok
 
 
 def protocol_rgb(luma: np.ndarray, ab: np.ndarray) -> np.ndarray:

@@ -121,6 +121,7 @@ class ChromaComposer:
         self._mid, self._cspan = np.float32(128 * s), np.float32(224 * s)
         self._top = (1 << fmt.bits) - 1
         self._buf: list[np.ndarray] | None = None
+        self._luts: tuple[np.ndarray, np.ndarray] | None = None    # 8-bit code -> (L, mean)
 
     def _norm(self, v: np.ndarray) -> np.ndarray:
         return (v.astype(np.float32) - self._black) * (np.float32(1) / self._span)
@@ -128,6 +129,18 @@ class ChromaComposer:
     def luma(self, y: np.ndarray) -> LumaAtChroma:
         f = self.fmt
         cw, ch = f.chroma_size
+        if f.bits == 8:
+            # the block means rounded to codes by OpenCV's integer area resize, then two
+            # 256-entry tables: ~2.5 ms a frame at 1080p instead of ~5 ms through a float copy
+            # of the plane and a 4096-step table (numpy's gather is faster here than cv2.LUT
+            # into float). The rounding (at most half a
+            # code) moves a sample's lightness by under 0.25 L; its gain is a ratio at that
+            # lightness and is applied to the exact Y' of each pixel.
+            m8 = cv2.resize(y, (cw, ch), interpolation=cv2.INTER_AREA)
+            if self._luts is None:
+                mean = self._norm(np.arange(256, dtype=np.float32))
+                self._luts = (np.ascontiguousarray(grey_lightness(mean)), np.ascontiguousarray(mean))
+            return LumaAtChroma(self._luts[0][m8], self._luts[1][m8])
         mean = self._norm(cv2.resize(y.astype(np.float32), (cw, ch), interpolation=cv2.INTER_AREA))
         return LumaAtChroma(grey_lightness(mean), mean)
 
