@@ -18,6 +18,7 @@ ab error, and initialised to reproduce `geo`'s fade, so it starts at the classic
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Callable
 
 import cv2
 import numpy as np
@@ -171,20 +172,46 @@ class _Gate:
         return (1.0 / (1.0 + np.exp(-out))).reshape(h, w).astype(np.float32)
 
 
+def _start(fn: Callable[[], np.ndarray]) -> Callable[[], np.ndarray]:
+    """fn() started on a daemon thread; the returned call waits for its result (or raises its
+    error in the caller's thread)."""
+    import threading
+    got: dict = {}
+
+    def run():
+        try:
+            got["value"] = fn()
+        except BaseException as exc:
+            got["error"] = exc
+    t = threading.Thread(target=run, name="hint-fallback", daemon=True)
+    t.start()
+
+    def result():
+        t.join()
+        if "error" in got:
+            raise got["error"]
+        return got["value"]
+    return result
+
+
 def gate_colorize(L: np.ndarray, hint_ab: np.ndarray, mask: np.ndarray, base_ab: np.ndarray | None = None,
-                  gate=None, fields: dict | None = None, fallback: np.ndarray | None = None
+                  gate=None, fields: dict | None = None, fallback: np.ndarray | Callable[[], np.ndarray] | None = None
                   ) -> tuple[np.ndarray, np.ndarray]:
     """(ab, gate) at full size: fallback + w (blend - fallback), painted pixels exact.
     `gate(fields, base_small)`: the gate at the working size (default the trained one);
     `fields`: geodesic_fields(L, hint_ab, mask) when the caller has them; `fallback`: full-size
     ab that replaces grey where the strokes do not reach on a frame with no base (the gate is
-    computed as for a grey frame)."""
+    computed as for a grey frame). A callable `fallback` is called on a thread of its own beside
+    the gate's geodesic fields (the colour prior: torch releases the GIL, and the two do not
+    depend on each other until the blend), so a stroke's preview waits for the longer of them,
+    not for both."""
     L = np.asarray(L, np.float32)
     H, W = L.shape
     if base_ab is None and fallback is not None:
+        got = _start(fallback) if callable(fallback) else (lambda: fallback)
         # ab = w * blend + (1 - w) * fallback; painted pixels have w = 1, so they keep their colour
         ab, g_full = gate_colorize(L, hint_ab, mask, gate=gate, fields=fields)
-        ab += (1.0 - g_full)[..., None] * np.asarray(fallback, np.float32)
+        ab += (1.0 - g_full)[..., None] * np.asarray(got(), np.float32)
         return np.ascontiguousarray(ab, np.float32), g_full
     f = fields if fields is not None else geodesic_fields(L, hint_ab, mask)
     if f is None:

@@ -434,8 +434,9 @@ def _gate_prior(L, hint_ab, mask, base_ab=None, fill=False):
     from models.prior.net import Prior
     if base_ab is not None or not (np.asarray(mask) > 0.5).any():
         return gate_method(L, hint_ab, mask, base_ab, fill)
-    fb = np.float32(PRIOR_FILL) * Prior.load().colorize(L, hint_ab, mask)
-    return gate_colorize(L, hint_ab, mask, fallback=fb)
+    prior = Prior.load()
+    # a callable: gate_colorize runs it beside the gate's own work (see there)
+    return gate_colorize(L, hint_ab, mask, fallback=lambda: np.float32(PRIOR_FILL) * prior.colorize(L, hint_ab, mask))
 
 
 HINT_METHODS = {"spread": _classic, "geo": _geo, "prior": _prior, "prior+spread": _prior_spread, "gate": _gate,

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
+import pytest
 
 from models.base import HintStroke
 from models.color import srgb_to_ab
@@ -73,6 +74,14 @@ def test_a_fallback_fills_only_where_the_gate_lets_the_strokes_go():
     fb[..., 0], fb[..., 1] = 20.0, -10.0
     ab, g2 = G.gate_colorize(L, hint_ab, mask, fallback=fb)
     np.testing.assert_allclose(g2, g)
+    # a callable fallback (the prior, run on a thread beside the gate) gives the same answer,
+    # and its error reaches the caller
+    np.testing.assert_allclose(G.gate_colorize(L, hint_ab, mask, fallback=lambda: fb)[0], ab)
+
+    def broken():
+        raise ValueError("no prior")
+    with pytest.raises(ValueError, match="no prior"):
+        G.gate_colorize(L, hint_ab, mask, fallback=broken)
     sel = mask > 0.5
     np.testing.assert_allclose(ab[sel], hint_ab[sel])
     free = ~sel

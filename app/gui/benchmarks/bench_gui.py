@@ -172,6 +172,9 @@ def main(argv=None) -> int:
     ap.add_argument("--method", default="")
     ap.add_argument("--device", default="auto")
     ap.add_argument("--strokes", type=int, default=5, help="strokes timed on frame 0 (median; default 5)")
+    ap.add_argument("--hint-method", default=None,
+                    help="the project's stroke reach (models.hinting.hints.HINT_METHODS: geo, gate, "
+                         "gate+prior uses the colour prior); default: the project default")
     args = ap.parse_args(argv)
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     from PySide6.QtCore import QPoint, QSettings, Qt
@@ -208,6 +211,11 @@ def main(argv=None) -> int:
 
     win.open_path(clip)
     pump_until(lambda: win.luma is not None and win.workers.worker.method is not None)
+    if args.hint_method:
+        from models.hinting.hints import HINT_METHODS
+        if args.hint_method not in HINT_METHODS:
+            ap.error(f"unknown hint method {args.hint_method!r}; available: {', '.join(HINT_METHODS)}")
+        win.set_hint_method(args.hint_method)     # as Tools > Stroke Reach does (one undo step)
     # Warm-up stroke (first use loads/compiles things) so the figures are steady-state.
     v = win.viewer
     marks = {}
@@ -360,6 +368,7 @@ def main(argv=None) -> int:
         ("clip", f"854x480, {args.frames} frames"),
         ("host load average (1 min) at the end", f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs"),
         ("device / method", device.replace("Device: ", "")),
+        ("stroke reach (hint method)", win.doc.hint_method() or "default (geo)"),
         ("stroke end -> updated frame on screen", f"{latency:.0f} ms median of {len(lat)} (aim < 150); "
          f"each: {', '.join(f'{x:.0f}' for x in lat)}"),
         ("frames streamed per second (propagation)", f"{fps:.1f} fps ({count[0]} frames in {t_prop:.2f} s)"),
