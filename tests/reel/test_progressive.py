@@ -125,8 +125,8 @@ def test_editor_on_a_truncated_file_keeps_the_readable_frames(qtbot, win, tmp_pa
                     "reading" not in win.frame_label.text(), timeout=20000)
 
 
-def test_a_chunk_writer_failure_is_raised_by_the_scan_not_lost(reel, tmp_path, monkeypatch):
-    """Chunks are written behind the decode on a thread of their own; an error there (other than
+def test_a_scan_sink_failure_is_raised_by_the_scan_not_lost(reel, tmp_path, monkeypatch):
+    """Chunks are written (and shots detected) behind the decode on a thread of their own; an error there (other than
     the disk's, which the store absorbs) reaches the scan's caller, and the scan does not hang."""
     def broken(self, c, frames):
         raise RuntimeError(f"chunk {c} cannot be written")

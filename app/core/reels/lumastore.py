@@ -89,32 +89,40 @@ def source_key(path: str | os.PathLike, proxy_height: int) -> str:
     return hashlib.sha1(repr(parts).encode()).hexdigest()[:16]
 
 
-class _ChunkWriter:
-    """Writes a scan's full chunks on a thread of its own, behind the decode: the luma pass
-    does not wait for the disk (a 13 MB chunk took ~45 ms to write on the 2-core host, about a
-    quarter of the pass). Two buffers take turns: the scan fills one while the other is written.
-    Errors other than the disk's (which `LumaStore._write` absorbs) are raised in the scan's
-    thread by `drain` and `close`."""
+class _ScanSink:
+    """The scan's work after the decode, on a thread of its own: the shot detector's frames and
+    the full chunks' writes, in order. The luma pass then does not wait for the detector nor
+    for the disk (on the 2-core host they were ~40 % of the pass: a 13 MB chunk took ~45 ms to
+    write, the detector ~2 ms a frame). Two chunk buffers take turns: the scan fills one while
+    the other is written. `cuts` are those found so far (they trail the decode by the frames
+    still queued); `drain` waits for everything handed over. Errors other than the disk's
+    (which `LumaStore._write` absorbs) are raised in the scan's thread by `drain` and `close`."""
 
-    def __init__(self, store: "LumaStore", shape: tuple[int, int, int]):
+    def __init__(self, store: "LumaStore", detector: ShotDetector, shape: tuple[int, int, int]):
         import queue
-        self._store = store
+        self._store, self._detector = store, detector
         self._free: "queue.Queue[np.ndarray]" = queue.Queue()
-        self._jobs: "queue.Queue" = queue.Queue()
+        self._jobs: "queue.Queue" = queue.Queue(maxsize=2 * CHUNK)
         for _ in range(2):
             self._free.put(np.empty(shape, np.uint8))
         self._error: BaseException | None = None
-        self._thread: threading.Thread | None = None
+        self._thread = threading.Thread(target=self._run, name="luma-scan-sink", daemon=True)
+        self._thread.start()
+
+    @property
+    def cuts(self) -> list[int]:
+        return list(self._detector.cuts)
 
     def take(self) -> np.ndarray:
-        """A buffer to fill (waits while both are being written)."""
+        """A chunk buffer to fill (waits while both are being written)."""
         return self._free.get()
 
+    def feed(self, index: int, y: np.ndarray) -> None:
+        self._jobs.put((index, y))
+
     def put(self, c: int, frames: np.ndarray) -> None:
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._run, name="luma-chunk-writer", daemon=True)
-            self._thread.start()
-        self._jobs.put((c, frames))
+        """Write chunk ``c``; ``frames`` (a buffer from `take`) is the sink's until written."""
+        self._jobs.put(("chunk", c, frames))
 
     def _run(self) -> None:
         while True:
@@ -123,16 +131,18 @@ class _ChunkWriter:
                 if job is None:
                     return
                 if self._error is None:
-                    self._store._write(*job)
+                    if job[0] == "chunk":
+                        self._store._write(job[1], job[2])
+                    else:
+                        self._detector.feed(*job)
             except BaseException as exc:     # raised again in the scan's thread
                 self._error = exc
             finally:
-                if job is not None:
-                    self._free.put(job[1])
+                if job is not None and job[0] == "chunk":
+                    self._free.put(job[2])
                 self._jobs.task_done()
 
     def drain(self) -> None:
-        """Every chunk handed over is on disk (or refused by the budget or a full disk)."""
         if self._thread is not None:
             self._jobs.join()
         if self._error is not None:
@@ -395,34 +405,37 @@ class LumaStore:
         detector = ShotDetector(start=start)
         done_cuts = [c for c in self.cuts if c < start]
         w, h = self.size
-        writer = _ChunkWriter(self, (CHUNK, h, w))
-        buf = writer.take()
+        sink = _ScanSink(self, detector, (CHUNK, h, w))
+        buf = sink.take()
         count, error = start, None
         last_save = time.monotonic()
         try:
             for _, y in source.iter_proxy_luma(start, total, self.size):
                 if should_stop is not None and should_stop():
-                    writer.close()
+                    sink.close()
                     self._save_partial(done_cuts + detector.cuts)
                     return False
                 buf[count % CHUNK] = y
-                detector.feed(count, y)
+                sink.feed(count, y)
                 count += 1
                 if count % CHUNK == 0:
                     c = count // CHUNK - 1
                     if c not in self._on_disk:
-                        writer.put(c, buf)          # written behind the decode; buf is the writer's now
-                        buf = writer.take()
-                    self.scanned = count
-                    cuts = done_cuts + detector.cuts
+                        sink.put(c, buf)            # written behind the decode; buf is the sink's now
+                        buf = sink.take()
+                    cuts = done_cuts + sink.cuts
                     if len(cuts) != len(self.cuts):
                         self.cuts = cuts
                         if on_cuts is not None:
                             on_cuts()
                     if time.monotonic() - last_save > CHECKPOINT_S:
-                        writer.drain()              # a checkpoint never counts a chunk still in flight
-                        self._save_partial(cuts)
+                        # a checkpoint counts only chunks on disk and frames the detector has seen
+                        sink.drain()
+                        self.scanned = count
+                        self._save_partial(done_cuts + detector.cuts)
                         last_save = time.monotonic()
+                    else:
+                        self.scanned = count
                 if progress is not None:
                     progress(count, total)
         except CorruptMediaError as e:
@@ -430,7 +443,7 @@ class LumaStore:
                 raise
             error = {"path": e.path, "frame": e.frame_index, "problem": e.problem}
         finally:
-            writer.close()
+            sink.close()
             if own:
                 source.close()
         if count < total:                       # a truncated source: fewer frames than counted
