@@ -115,7 +115,6 @@ class Prior:
         self.net = _fold_batch_norms(net.eval()).to(device).to(memory_format=torch.channels_last)
         self.meta = meta
         self.device = device
-        self._last = None     # (key, logits at working size) for suggestions
 
     @classmethod
     def load(cls, path: Path | str | None = None, device: str = "cpu") -> "Prior":
@@ -170,8 +169,7 @@ class Prior:
         if mask is None or hint_ab is None:
             mask = np.zeros((H, W), np.float32)
             hint_ab = np.zeros((H, W, 2), np.float32)
-        Ls, ab_s, logits = self._forward(L, hint_ab, mask, short)
-        self._last = ((L.shape, float(L.mean()), float(np.asarray(mask).sum())), logits, Ls.shape)
+        Ls, ab_s, _ = self._forward(L, hint_ab, mask, short)
         ab = upsample_ab(np.ascontiguousarray(ab_s, np.float32), L, L_proxy=Ls)
         sel = np.asarray(mask) > 0.5
         if sel.any():
