@@ -210,7 +210,14 @@ def gate_colorize(L: np.ndarray, hint_ab: np.ndarray, mask: np.ndarray, base_ab:
     if base_ab is None and fallback is not None:
         got = _start(fallback) if callable(fallback) else (lambda: fallback)
         # ab = w * blend + (1 - w) * fallback; painted pixels have w = 1, so they keep their colour
-        ab, g_full = gate_colorize(L, hint_ab, mask, gate=gate, fields=fields)
+        try:
+            ab, g_full = gate_colorize(L, hint_ab, mask, gate=gate, fields=fields)
+        except BaseException:
+            try:
+                got()      # the fallback's thread ends here too (its own error, if any, is dropped)
+            except BaseException:
+                pass
+            raise
         ab += (1.0 - g_full)[..., None] * np.asarray(got(), np.float32)
         return np.ascontiguousarray(ab, np.float32), g_full
     f = fields if fields is not None else geodesic_fields(L, hint_ab, mask)

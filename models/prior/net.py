@@ -13,6 +13,7 @@ keep their colour exactly. Luma is never changed.
 """
 from __future__ import annotations
 
+import copy
 import threading
 from pathlib import Path
 
@@ -112,7 +113,8 @@ class Prior:
     def __init__(self, net: PriorNet, meta: dict, device: str = "cpu"):
         # inference only: batch norms folded into their convolutions (the same outputs to 2e-6)
         # and channels-last memory, ~30-40 % faster on this CPU at the working size (batch 1)
-        self.net = _fold_batch_norms(net.eval()).to(device).to(memory_format=torch.channels_last)
+        # (a copy: the caller's net keeps its batch norms and its training state)
+        self.net = _fold_batch_norms(copy.deepcopy(net).eval()).to(device).to(memory_format=torch.channels_last)
         self.meta = meta
         self.device = device
 

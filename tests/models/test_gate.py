@@ -82,6 +82,20 @@ def test_a_fallback_fills_only_where_the_gate_lets_the_strokes_go():
         raise ValueError("no prior")
     with pytest.raises(ValueError, match="no prior"):
         G.gate_colorize(L, hint_ab, mask, fallback=broken)
+    # the gate failing: its error is raised, after the fallback's thread has ended
+
+    def slow():
+        import time
+        time.sleep(0.2)
+        done.append(1)
+        return fb
+    done = []
+
+    def failing_gate(fields, base_small):
+        raise RuntimeError("gate weights missing")
+    with pytest.raises(RuntimeError, match="gate weights missing"):
+        G.gate_colorize(L, hint_ab, mask, gate=failing_gate, fallback=slow)
+    assert done == [1]
     sel = mask > 0.5
     np.testing.assert_allclose(ab[sel], hint_ab[sel])
     free = ~sel

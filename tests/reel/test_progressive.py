@@ -135,3 +135,36 @@ def test_a_scan_sink_failure_is_raised_by_the_scan_not_lost(reel, tmp_path, monk
     with pytest.raises(RuntimeError, match="chunk 0 cannot be written"):
         LumaStore.open(src, tmp_path / "c")
     src.close()
+
+
+def test_a_failed_scan_closes_the_source_it_opened_and_reports_the_decoders_error(reel, tmp_path, monkeypatch):
+    """A scan that opened its own source (the editor's) closes it when the sink fails; an error
+    of the decode itself is the one reported even when the sink has failed too."""
+    from app.core import media
+    opened, closed = [], []
+    real_open = media.open_media
+
+    def tracking_open(path, *a, **k):
+        src = real_open(path, *a, **k)
+        opened.append(src)
+        real_close = src.close
+        src.close = lambda: (closed.append(src), real_close())
+        return src
+    monkeypatch.setattr(media, "open_media", tracking_open)
+    monkeypatch.setattr(LumaStore, "_write", lambda self, c, frames: (_ for _ in ()).throw(RuntimeError("disk gone")))
+    src = open_media(reel.video)
+    store = LumaStore.begin(src, tmp_path / "c")
+    src.close()
+    with pytest.raises(RuntimeError, match="disk gone"):
+        store.scan(None)
+    assert len(opened) == 1 and closed == opened
+
+    def broken_decode(self, start, end, size):
+        for i, y in real_iter(self, start, end, size):
+            if i == CHUNK + 2:
+                raise KeyboardInterrupt("stopped by the user")
+            yield i, y
+    real_iter = media.VideoSource.iter_proxy_luma
+    monkeypatch.setattr(media.VideoSource, "iter_proxy_luma", broken_decode)
+    with pytest.raises(KeyboardInterrupt, match="stopped by the user"):
+        LumaStore.begin(open_media(reel.video), tmp_path / "d").scan(None)

@@ -142,19 +142,24 @@ class _ScanSink:
                     self._free.put(job[2])
                 self._jobs.task_done()
 
-    def drain(self) -> None:
-        if self._thread is not None:
-            self._jobs.join()
+    def check(self) -> None:
         if self._error is not None:
             raise self._error
 
-    def close(self) -> None:
+    def drain(self) -> None:
+        if self._thread is not None:
+            self._jobs.join()
+        self.check()
+
+    def close(self, raise_error: bool = True) -> None:
+        """Everything handed over done, the thread ended; its error raised unless the caller
+        is already raising one of its own."""
         if self._thread is not None:
             self._jobs.put(None)
             self._thread.join()
             self._thread = None
-        if self._error is not None:
-            raise self._error
+        if raise_error:
+            self.check()
 
 
 class LumaStore:
@@ -407,7 +412,7 @@ class LumaStore:
         w, h = self.size
         sink = _ScanSink(self, detector, (CHUNK, h, w))
         buf = sink.take()
-        count, error = start, None
+        count, error, failed = start, None, False
         last_save = time.monotonic()
         try:
             for _, y in source.iter_proxy_luma(start, total, self.size):
@@ -419,6 +424,7 @@ class LumaStore:
                 sink.feed(count, y)
                 count += 1
                 if count % CHUNK == 0:
+                    sink.check()                    # the sink's own error stops the scan here
                     c = count // CHUNK - 1
                     if c not in self._on_disk:
                         sink.put(c, buf)            # written behind the decode; buf is the sink's now
@@ -440,12 +446,18 @@ class LumaStore:
                     progress(count, total)
         except CorruptMediaError as e:
             if count == 0:
+                failed = True
                 raise
             error = {"path": e.path, "frame": e.frame_index, "problem": e.problem}
+        except BaseException:
+            failed = True
+            raise
         finally:
-            sink.close()
-            if own:
-                source.close()
+            try:     # the sink's own error is raised only if no other is on its way
+                sink.close(raise_error=not failed)
+            finally:
+                if own:
+                    source.close()
         if count < total:                       # a truncated source: fewer frames than counted
             self._n = count
             self._on_disk.discard(count // CHUNK)

@@ -176,6 +176,10 @@ def main(argv=None) -> int:
                     help="the project's stroke reach (models.hinting.hints.HINT_METHODS: geo, gate, "
                          "gate+prior uses the colour prior); default: the project default")
     args = ap.parse_args(argv)
+    if args.hint_method:
+        from models.hinting.hints import HINT_METHODS
+        if args.hint_method not in HINT_METHODS:
+            ap.error(f"unknown hint method {args.hint_method!r}; available: {', '.join(HINT_METHODS)}")
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     from PySide6.QtCore import QPoint, QSettings, Qt
     from PySide6.QtTest import QTest
@@ -212,9 +216,6 @@ def main(argv=None) -> int:
     win.open_path(clip)
     pump_until(lambda: win.luma is not None and win.workers.worker.method is not None)
     if args.hint_method:
-        from models.hinting.hints import HINT_METHODS
-        if args.hint_method not in HINT_METHODS:
-            ap.error(f"unknown hint method {args.hint_method!r}; available: {', '.join(HINT_METHODS)}")
         win.set_hint_method(args.hint_method)     # as Tools > Stroke Reach does (one undo step)
     # Warm-up stroke (first use loads/compiles things) so the figures are steady-state.
     v = win.viewer
