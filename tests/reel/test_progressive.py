@@ -168,3 +168,24 @@ def test_a_failed_scan_closes_the_source_it_opened_and_reports_the_decoders_erro
     monkeypatch.setattr(media.VideoSource, "iter_proxy_luma", broken_decode)
     with pytest.raises(KeyboardInterrupt, match="stopped by the user"):
         LumaStore.begin(open_media(reel.video), tmp_path / "d").scan(None)
+
+
+@pytest.mark.parametrize("first", [CHUNK, CHUNK + 2])
+def test_a_resumed_scan_finds_a_cut_just_after_where_it_stopped(tmp_path, first):
+    """A scan stopped after the first chunk goes on from frame CHUNK; its shot detector sees the
+    frames before that again, so a cut at or just after it is found (started cold it missed
+    every cut in its first frames, and the two shots around it became one)."""
+    from tests.reel.conftest import build_reel
+    reel = build_reel(tmp_path / "r.mp4", lengths=(first, 26, 22))
+    src = open_media(reel.video)
+    part = LumaStore.begin(src, tmp_path / "c")
+    seen = []
+
+    def stop():
+        seen.append(1)
+        return len(seen) > CHUNK + 12
+    assert part.scan(src, should_stop=stop) is False and part.scanned == CHUNK
+    again = LumaStore.begin(src, tmp_path / "c")
+    assert again.scan(src)
+    assert again.shots == reel.shots == LumaStore.open(src, tmp_path / "whole").shots
+    src.close()

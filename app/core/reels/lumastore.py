@@ -41,12 +41,13 @@ from typing import Callable
 import numpy as np
 
 from app.core.media import CorruptMediaError, LumaCache, MediaError, MediaSource, proxy_size
-from app.core.reels.shots import Shot, ShotDetector, shots_from_cuts
+from app.core.reels.shots import MIN_SHOT_LEN, Shot, ShotDetector, shots_from_cuts
 
 STORE_VERSION = 2               # 2: grey frames' luma from Y' (media.iter_proxy_luma); older stores rebuild
 CHUNK = 32                      # frames per chunk file (13 MB at 854x480)
 DEFAULT_BUDGET_GB = 8.0
 CHECKPOINT_S = 2.0              # a partial scan's progress is saved this often
+DETECT_WARMUP = 2 * MIN_SHOT_LEN  # frames a resumed scan's shot detector sees again before it goes on
 
 
 def disk_budget() -> int:
@@ -407,8 +408,19 @@ class LumaStore:
         if own:
             from app.core.media import open_media
             source = open_media(self.path)
-        detector = ShotDetector(start=start)
-        done_cuts = [c for c in self.cuts if c < start]
+        # A resumed scan's detector first sees the frames before `start` again (from the store):
+        # started cold at `start` it had no history there and missed every cut in the first
+        # MIN_SHOT_LEN frames (a reel resumed at frame 32 lost its cuts at 32, 33 and 34). Its
+        # cuts count from where it has a full history; earlier ones are the first scan's.
+        warm = max(0, start - DETECT_WARMUP)
+        detector = ShotDetector(start=warm)
+        for i in range(warm, start):
+            detector.feed(i, self.raw(i))
+        trusted = 0 if warm == 0 else warm + MIN_SHOT_LEN
+        done_cuts = [c for c in self.cuts if c < trusted] if warm else []
+
+        def all_cuts(found):
+            return sorted(set(done_cuts + [c for c in found if c >= trusted]))
         w, h = self.size
         sink = _ScanSink(self, detector, (CHUNK, h, w))
         buf = sink.take()
@@ -418,7 +430,7 @@ class LumaStore:
             for _, y in source.iter_proxy_luma(start, total, self.size):
                 if should_stop is not None and should_stop():
                     sink.close()
-                    self._save_partial(done_cuts + detector.cuts)
+                    self._save_partial(all_cuts(detector.cuts))
                     return False
                 buf[count % CHUNK] = y
                 sink.feed(count, y)
@@ -429,7 +441,7 @@ class LumaStore:
                     if c not in self._on_disk:
                         sink.put(c, buf)            # written behind the decode; buf is the sink's now
                         buf = sink.take()
-                    cuts = done_cuts + sink.cuts
+                    cuts = all_cuts(sink.cuts)
                     if len(cuts) != len(self.cuts):
                         self.cuts = cuts
                         if on_cuts is not None:
@@ -438,7 +450,7 @@ class LumaStore:
                         # a checkpoint counts only chunks on disk and frames the detector has seen
                         sink.drain()
                         self.scanned = count
-                        self._save_partial(done_cuts + detector.cuts)
+                        self._save_partial(all_cuts(detector.cuts))
                         last_save = time.monotonic()
                     else:
                         self.scanned = count
@@ -465,8 +477,7 @@ class LumaStore:
                 self._chunks.pop(count // CHUNK, None)
         if count % CHUNK:                       # the last, shorter chunk
             self._write(count // CHUNK, np.ascontiguousarray(buf[:count % CHUNK]))
-        shots = detector.shots(count)
-        cuts = sorted(set(done_cuts + [a for a, _ in shots[1:]]))
+        cuts = all_cuts(a for a, _ in detector.shots(count)[1:])
         shots = shots_from_cuts(cuts, count)
         meta = {"version": STORE_VERSION, "source": self.path, "size": [w, h], "frames": count,
                 "chunk": CHUNK, "shots": [list(s) for s in shots], "error": error, "complete": True}
