@@ -411,13 +411,18 @@ class LumaStore:
         # A resumed scan's detector first sees the frames before `start` again (from the store):
         # started cold at `start` it had no history there and missed every cut in the first
         # MIN_SHOT_LEN frames (a reel resumed at frame 32 lost its cuts at 32, 33 and 34). Its
-        # cuts count from where it has a full history; earlier ones are the first scan's.
+        # cuts count from where it has a full history, beside the first scan's before `start`.
         warm = max(0, start - DETECT_WARMUP)
         detector = ShotDetector(start=warm)
-        for i in range(warm, start):
-            detector.feed(i, self.raw(i))
+        try:
+            for i in range(warm, start):
+                detector.feed(i, self.raw(i))
+        except BaseException:
+            if own:
+                source.close()
+            raise
         trusted = 0 if warm == 0 else warm + MIN_SHOT_LEN
-        done_cuts = [c for c in self.cuts if c < trusted] if warm else []
+        done_cuts = [c for c in self.cuts if c < start]     # the first scan's (found with history)
 
         def all_cuts(found):
             return sorted(set(done_cuts + [c for c in found if c >= trusted]))
