@@ -189,3 +189,22 @@ def test_a_resumed_scan_finds_a_cut_just_after_where_it_stopped(tmp_path, first)
     assert again.scan(src)
     assert again.shots == reel.shots == LumaStore.open(src, tmp_path / "whole").shots
     src.close()
+
+
+def test_a_resumed_scan_keeps_the_minimum_shot_length_after_a_cut_before_it(tmp_path, monkeypatch):
+    """Cuts at 53 and 57: an uninterrupted scan keeps no 4-frame shot (the minimum shot length
+    after the cut at 53). Stopped at frame 70 and resumed from its checkpoint at 64, the scan
+    gives the same shots: its detector starts before the cut at 53 and finds it itself."""
+    from app.core.reels import lumastore as LS
+    from tests.reel.conftest import build_reel
+    reel = build_reel(tmp_path / "r.mp4", lengths=(53, 4, 53))
+    src = open_media(reel.video)
+    whole = LumaStore.open(src, tmp_path / "whole").shots
+    monkeypatch.setattr(LS, "CHECKPOINT_S", 0.0)     # progress saved at every chunk
+    done = {"n": 0}
+    part = LumaStore.begin(src, tmp_path / "c")
+    assert part.scan(src, lambda d, t: done.update(n=d), lambda: done["n"] >= 70) is False
+    again = LumaStore.begin(src, tmp_path / "c")
+    assert again.scanned == 2 * CHUNK and again.scan(src)
+    assert again.shots == whole
+    src.close()

@@ -412,7 +412,11 @@ class LumaStore:
         # started cold at `start` it had no history there and missed every cut in the first
         # MIN_SHOT_LEN frames (a reel resumed at frame 32 lost its cuts at 32, 33 and 34). Its
         # cuts count from where it has a full history, beside the first scan's before `start`.
-        warm = max(0, start - DETECT_WARMUP)
+        # It also starts far enough before the last cut the first scan found that it finds that
+        # cut itself: a cut's minimum shot length then suppresses the same cuts after it as in
+        # an uninterrupted scan (else a 4-frame shot after a cut just before `start` appeared).
+        prev = [c for c in self.cuts if c < start]
+        warm = max(0, min(start, prev[-1] if prev else start) - DETECT_WARMUP)
         detector = ShotDetector(start=warm)
         try:
             for i in range(warm, start):
