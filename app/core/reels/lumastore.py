@@ -415,7 +415,8 @@ class LumaStore:
         # It also starts far enough before the last cut the first scan found that it finds that
         # cut itself: a cut's minimum shot length then suppresses the same cuts after it as in
         # an uninterrupted scan (else a 4-frame shot after a cut just before `start` appeared).
-        prev = [c for c in self.cuts if c < start]
+        # (a cut further back than that is past its minimum shot length: not fed again)
+        prev = [c for c in self.cuts if start - DETECT_WARMUP - MIN_SHOT_LEN <= c < start]
         warm = max(0, min(start, prev[-1] if prev else start) - DETECT_WARMUP)
         detector = ShotDetector(start=warm)
         try:
