@@ -356,7 +356,14 @@ def cmd_shots(argv: list[str]) -> int:
     p.add_argument("--proxy-height", type=int, default=480, metavar="H", help="height of the luma pass")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress output")
     args = p.parse_args(argv)
-    from app.core.reels.lumastore import open_store
+    from app.core.validate import ValidationError, check_proxy_height
+    try:
+        check_proxy_height(args.proxy_height, "", "--proxy-height")
+    except ValidationError as exc:
+        _err(str(exc))
+        return EXIT_USAGE
+    from app.core.reels.lumastore import disk_budget, open_store
+    disk_budget()          # a bad $HUESHOT_LUMA_BUDGET_GB is refused before the file is read
     store = open_store(args.input, proxy_height=args.proxy_height, progress=_luma_progress(args.quiet))
     if args.json:
         import json

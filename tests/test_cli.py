@@ -199,3 +199,15 @@ def test_progress_printer_bar_and_lines():
     lines = plain.getvalue().splitlines()
     assert lines[0].startswith("rendering 1/10 frames") and lines[-1].startswith("rendering 10/10 frames, 9.0 fps")
     assert len(lines) == 2 and "\r" not in plain.getvalue()   # periodic, not per frame
+
+
+def test_shots_refuses_a_bad_proxy_height_and_luma_budget_in_one_line(grey_clip, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("HUESHOT_CACHE_DIR", str(tmp_path / "cache"))
+    for h in ("0", "-5"):
+        code, err = run(["shots", str(grey_clip.video), "--proxy-height", h], capsys)
+        assert code == 2 and f"--proxy-height is {h}; allowed: 64.." in err, err
+    for v in ("abc", "inf", "1e400"):
+        monkeypatch.setenv("HUESHOT_LUMA_BUDGET_GB", v)
+        code, err = run(["shots", str(grey_clip.video), "-q"], capsys)
+        assert code == 1 and "internal error" not in err and "HUESHOT_LUMA_BUDGET_GB must be" in err, err
+    assert not (tmp_path / "cache").exists()     # refused before any file was read or written

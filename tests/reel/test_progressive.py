@@ -208,3 +208,19 @@ def test_a_resumed_scan_keeps_the_minimum_shot_length_after_a_cut_before_it(tmp_
     assert again.scanned == 2 * CHUNK and again.scan(src)
     assert again.shots == whole
     src.close()
+
+
+def test_a_killed_processs_half_written_chunk_is_swept(reel, tmp_path):
+    """A chunk is written under a temp name (with its process's tag) and renamed; a process
+    killed in between leaves the temp file, which the next open of the store removes."""
+    src = open_media(reel.video)
+    store = LumaStore.open(src, tmp_path / "c")
+    folder = _store_dir(tmp_path / "c")
+    stale = folder / ".chunk_000000.999999-0123abcd.tmp"       # pid 999999: no such process
+    stale.write_bytes(b"half a chunk")
+    mine = folder / f".chunk_000001.{__import__('os').getpid()}-0123abcd.tmp"   # a live writer's
+    mine.write_bytes(b"being written")
+    again = LumaStore.begin(src, tmp_path / "c")
+    assert not stale.exists() and mine.exists() and again.complete
+    assert again.shots == store.shots
+    src.close()

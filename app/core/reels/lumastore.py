@@ -55,12 +55,13 @@ def disk_budget() -> int:
     v = os.environ.get("HUESHOT_LUMA_BUDGET_GB")
     if not v:
         return int(DEFAULT_BUDGET_GB * 2**30)
+    from app.core.validate import ValidationError
     try:
         gb = float(v)
     except ValueError:
         gb = -1.0
-    if not gb >= 0:
-        raise ValueError(f"HUESHOT_LUMA_BUDGET_GB must be a number of gigabytes (0 or more), got {v!r}")
+    if not 0 <= gb <= 2**40:      # also nan and inf (which int() cannot take)
+        raise ValidationError(f"HUESHOT_LUMA_BUDGET_GB must be a number of gigabytes (0 or more), got {v!r}")
     return int(gb * 2**30)
 
 
@@ -195,6 +196,9 @@ class LumaStore:
         w, h = self.size
         self._chunk_bytes = CHUNK * w * h
         self._on_disk: set[int] = set()
+        # chunk writes a killed process left half done (its temp files are never renamed)
+        from app.core.shutdown import sweep_stale
+        sweep_stale(self.folder, ".chunk_", ".tmp")
         try:
             for e in os.scandir(self.folder):
                 if e.name.startswith("chunk_") and e.name.endswith(".u8"):
@@ -325,7 +329,8 @@ class LumaStore:
         if (len(self._on_disk) + 1) * self._chunk_bytes > self._budget:
             return False
         path = self.folder / f"chunk_{c:06d}.u8"
-        tmp = self.folder / f".chunk_{c:06d}.{os.getpid()}.{threading.get_ident()}.tmp"
+        from app.core.shutdown import temp_tag
+        tmp = self.folder / f".chunk_{c:06d}.{temp_tag()}.tmp"
         try:
             frames.tofile(tmp)
             os.replace(tmp, path)
