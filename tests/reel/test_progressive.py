@@ -224,3 +224,24 @@ def test_a_killed_processs_half_written_chunk_is_swept(reel, tmp_path):
     assert not stale.exists() and mine.exists() and again.complete
     assert again.shots == store.shots
     src.close()
+
+
+@pytest.mark.parametrize("edit", [
+    lambda m: [1, 2], lambda m: None, lambda m: dict(m, frames="abc"), lambda m: dict(m, frames=10),
+    lambda m: dict(m, shots=None), lambda m: dict(m, shots=[[0, 5], [50, len(m) * 0 + 60]]),
+    lambda m: dict(m, error="boom"), lambda m: dict(m, complete="false"),
+    lambda m: {**{k: v for k, v in m.items() if k != "shots"}, "complete": False, "scanned": 10**6, "cuts": []},
+    lambda m: {**{k: v for k, v in m.items() if k != "shots"}, "complete": False, "scanned": 32, "cuts": ["a"]},
+], ids=["list", "null", "frames-str", "frames-short", "shots-null", "shots-gap", "error-str",
+        "complete-str", "scanned-huge", "cuts-str"])
+def test_a_broken_meta_json_rebuilds_the_store(reel, tmp_path, edit):
+    """A store's meta.json that this version did not write for this source (wrong types, counts
+    that disagree with the source, shots with a gap) is not trusted: the store is rebuilt and
+    gives the shots of the source, instead of an internal error or wrong shots later."""
+    src = open_media(reel.video)
+    LumaStore.open(src, tmp_path / "c")
+    meta_path = _store_dir(tmp_path / "c") / "meta.json"
+    meta_path.write_text(json.dumps(edit(json.loads(meta_path.read_text()))))
+    store = LumaStore.begin(src, tmp_path / "c")
+    assert store.scan(src) and store.shots == reel.shots and len(store) == len(reel.frames)
+    src.close()

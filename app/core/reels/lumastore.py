@@ -91,6 +91,35 @@ def source_key(path: str | os.PathLike, proxy_height: int) -> str:
     return hashlib.sha1(repr(parts).encode()).hexdigest()[:16]
 
 
+def _trusted_meta(meta, size: list[int], frame_count: int) -> bool:
+    """Whether a store's meta.json (any JSON) is one this version wrote for this source: every
+    field of the right type and consistent with the source. Anything else (a hand edit, a
+    truncated or foreign file) rebuilds the store instead of failing later."""
+    from app.core.reels.shots import validate_shots
+
+    def is_int(v):
+        return isinstance(v, int) and not isinstance(v, bool)
+    if not isinstance(meta, dict) or meta.get("version") != STORE_VERSION:
+        return False
+    frames, complete, err = meta.get("frames"), meta.get("complete"), meta.get("error")
+    if meta.get("size") != size or not is_int(frames) or not isinstance(complete, bool):
+        return False
+    if not 1 <= frames <= frame_count or (frames != frame_count and not (complete and err)):
+        return False          # fewer frames only for a complete scan of a source that breaks
+    if err is not None and not (isinstance(err, dict) and isinstance(err.get("problem"), str)
+                                and is_int(err.get("frame")) and isinstance(err.get("path"), str)):
+        return False
+    if complete:
+        try:
+            validate_shots(meta.get("shots") or [], frames, "meta.json")
+        except (ValueError, TypeError):
+            return False
+        return isinstance(meta.get("shots"), list) and len(meta["shots"]) > 0
+    scanned, cuts = meta.get("scanned"), meta.get("cuts")
+    return (is_int(scanned) and 0 <= scanned <= frames and isinstance(cuts, list)
+            and all(is_int(c) and 0 < c < frames for c in cuts))
+
+
 class _ScanSink:
     """The scan's work after the decode, on a thread of its own: the shot detector's frames and
     the full chunks' writes, in order. The luma pass then does not wait for the detector nor
@@ -374,10 +403,9 @@ class LumaStore:
         size = list(proxy_size(info.width, info.height, proxy_height))
         try:
             meta = json.loads((folder / "meta.json").read_text(encoding="utf-8"))
-            if meta.get("version") == STORE_VERSION and list(meta["size"]) == size and (
-                    meta.get("complete") or int(meta["frames"]) == info.frame_count):
+            if _trusted_meta(meta, size, info.frame_count):
                 return cls(folder, meta, max_chunks)
-        except (OSError, ValueError, KeyError, TypeError):
+        except (OSError, ValueError):
             pass
         from app.core.project import atomic_write_bytes
         folder.mkdir(parents=True, exist_ok=True)
