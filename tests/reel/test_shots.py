@@ -120,3 +120,30 @@ def test_cut_scores_match_one_to_one_within_a_frame():
     assert cut_scores([10, 21, 40], [10, 20, 30]) == (2 / 3, 2 / 3, 2, 1)
     assert cut_scores([10, 11], [10]) == (0.5, 1.0, 1, 1)        # two finds, one true cut
     assert cut_scores([], [5]) == (1.0, 0.0, 0, 0)
+
+
+def _detect(frames):
+    det = ShotDetector()
+    for i, g in enumerate(frames):
+        det.feed(i, g)
+    return det.shots(len(frames))
+
+
+def test_a_flash_or_a_few_bad_frames_do_not_split_a_shot(tmp_path):
+    """One white frame, or one to three frames of another picture, inside a continuous shot:
+    the picture comes back to what it was, so it stays one shot (the key at its start reaches
+    the frames after it); a real cut at the same place is still found."""
+    import cv2
+
+    from tests.reel.conftest import _shot_frames
+    A = [cv2.cvtColor(g, cv2.COLOR_RGB2GRAY) for _, g in _shot_frames(0, 81, 160, 96)]
+    B = [cv2.cvtColor(g, cv2.COLOR_RGB2GRAY) for _, g in _shot_frames(1, 81, 160, 96)]
+    white = list(A)
+    white[40] = np.full_like(A[40], 255)
+    assert _detect(white) == [(0, 80)]
+    for k in (1, 2, 3):
+        inserted = A[:40] + B[40:40 + k] + A[40 + k:]
+        assert _detect(inserted) == [(0, 80)], k
+    assert _detect(A[:40] + B[40:]) == [(0, 39), (40, 80)]       # a cut is still a cut
+    # a last shot shorter than the minimum joins the one before
+    assert _detect(A[:40] + B[40:45]) == [(0, 44)]

@@ -23,6 +23,13 @@ from models.base import HintStroke, PropagatedFrame
 DETECT_WIDTH = 256
 # A shot shorter than this is merged into the previous one (flashes, single bad frames).
 MIN_SHOT_LEN = 8
+# A cut after which the picture comes back (within FLASH_MAX frames) to what it was before the
+# cut is a flash or a few bad frames, not a cut. "Back": a frame after the cut is closer to the
+# frame before the cut than to the cut's own frame (mean difference under FLASH_RATIO of it),
+# which does not depend on how fast the camera moves. Pictures compared FLASH_SIDE px wide.
+FLASH_MAX = 3
+FLASH_SIDE = 64
+FLASH_RATIO = 0.9
 
 Shot = tuple[int, int]   # inclusive (start, end)
 
@@ -43,6 +50,8 @@ class ShotDetector:
                                      min_content_val=min_content_val, weights=weights)
         self.cuts: list[int] = []      # first frame of every shot after the first
         self._next = start
+        self._tiny: dict[int, np.ndarray] = {}     # recent frames, FLASH_SIDE px wide
+        self._pending: list[int] = []             # cuts waiting for the frames after them
 
     def feed(self, index: int, luma_u8: np.ndarray) -> None:
         if index != self._next:
@@ -52,13 +61,42 @@ class ShotDetector:
         h, w = g.shape[:2]
         if w > DETECT_WIDTH:
             g = cv2.resize(g, (DETECT_WIDTH, max(2, round(h * DETECT_WIDTH / w))), interpolation=cv2.INTER_AREA)
+        th = max(2, round(g.shape[0] * FLASH_SIDE / g.shape[1]))
+        self._tiny[index] = cv2.resize(g, (FLASH_SIDE, th), interpolation=cv2.INTER_AREA).astype(np.float32)
+        self._tiny.pop(index - 4 * (FLASH_MAX + 4), None)
         bgr = cv2.merge([g, g, g])
-        self.cuts.extend(int(c) for c in self._det.process_frame(index, bgr) if c > 0)
+        self._pending.extend(int(c) for c in self._det.process_frame(index, bgr) if c > 0)
+        self._settle(index, final=False)
+
+    def _settle(self, last: int, final: bool) -> None:
+        """Cuts whose FLASH_MAX frames after them have been fed (all of them at the end) are
+        kept, or dropped as flashes; cuts that would leave a shot shorter than MIN_SHOT_LEN
+        after the previous cut are dropped (the detector's own minimum does not stop every one)."""
+        keep = []
+        for c in sorted(self._pending):
+            if not final and last < c + FLASH_MAX:
+                keep.append(c)
+                continue
+            if self._is_flash(c, last) or (self.cuts and c - self.cuts[-1] < MIN_SHOT_LEN):
+                continue
+            self.cuts.append(c)
+        self._pending = keep
+
+    def _is_flash(self, c: int, last: int) -> bool:
+        before, at = self._tiny.get(c - 1), self._tiny.get(c)
+        if before is None or at is None:
+            return False
+        after = [self._tiny[k] for k in range(c + 1, min(c + FLASH_MAX, last) + 1) if k in self._tiny]
+        return any(cv2.norm(before, a, cv2.NORM_L1) < FLASH_RATIO * cv2.norm(at, a, cv2.NORM_L1) for a in after)
 
     def shots(self, n: int | None = None) -> list[Shot]:
         n = self._next if n is None else n
-        self.cuts.extend(int(c) for c in (self._det.post_process(n - 1) or []) if c > 0)
-        return shots_from_cuts(sorted(set(self.cuts)), n)
+        self._pending.extend(int(c) for c in (self._det.post_process(n - 1) or []) if c > 0)
+        self._settle(n - 1, final=True)
+        cuts = sorted(set(self.cuts))
+        if cuts and n - cuts[-1] < MIN_SHOT_LEN:      # a short last shot joins the one before
+            cuts = cuts[:-1]
+        return shots_from_cuts(cuts, n)
 
 
 def shots_from_cuts(cuts: Iterable[int], n: int) -> list[Shot]:
