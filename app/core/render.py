@@ -462,9 +462,11 @@ def _run(job, src, info, start, end, keys_rgb, propagator, method, device_name, 
                 i += 1
                 t = time.perf_counter()
         except CorruptMediaError:
-            if truncated is None or i < total:
+            if i < total:
                 raise
-            # the break the first pass found: every frame before it has been read
+            # every frame of the range has been read: the break lies after it (the one the
+            # luma pass found, or, for precomputed chroma such as a grey last shot of a
+            # truncated reel, one no pass of this render needed)
         finally:
             frames.close()   # the decoder is left in this thread, before the join returns
         stages.put(q_luma, END)

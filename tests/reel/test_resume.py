@@ -81,3 +81,31 @@ def test_changed_key_is_not_served_a_stale_segment(tmp_path):
     assert len(after - before) == 1
     with av.open(str(tmp_path / "a.mp4")) as c:
         assert sum(1 for _ in c.decode(video=0)) == 40
+
+
+def test_resume_on_a_truncated_reel_renders_the_readable_frames_like_a_plain_render(tmp_path, capsys, monkeypatch):
+    """--resume on a reel whose file ends early (its header announces more): exit 3 with the
+    readable frames written and where it breaks, as without --resume (the last shot, grey,
+    ended at the break and was refused before); a key past the break is refused (exit 1)."""
+    from app.cli import main
+    monkeypatch.setenv("HUESHOT_CACHE_DIR", str(tmp_path / "_cache"))
+    reel = build_reel(tmp_path / "reel.mkv", lengths=(20, 26, 22, 9, 30))
+    data = reel.video.read_bytes()
+    cut = tmp_path / "cut.mkv"
+    cut.write_bytes(data[: int(len(data) * 0.6)])
+    key = reel.key_png(tmp_path, 0)
+    outs = {}
+    for name, extra in (("plain", []), ("resume", ["--resume"])):
+        out = tmp_path / f"{name}.mp4"
+        code = main(["propagate", str(cut), "-o", str(out), "--key", f"0={key}", "--method", "flow", "-q", *extra])
+        err = capsys.readouterr().err
+        assert code == 3 and "truncated at frame" in err and "readable frames" in err, (name, err)
+        with av.open(str(out)) as c:
+            outs[name] = sum(1 for _ in c.decode(video=0))
+    assert outs["plain"] == outs["resume"] > 20
+    assert not (tmp_path / ".resume.mp4.hueshot-render").exists()
+    late = reel.key_png(tmp_path, 100)
+    code = main(["propagate", str(cut), "-o", str(tmp_path / "late.mp4"), "--key", f"0={key}",
+                 "--key", f"100={late}", "--method", "flow", "-q", "--resume"])
+    err = capsys.readouterr().err
+    assert code == 1 and "lie after the point where" in err, err

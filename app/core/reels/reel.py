@@ -92,8 +92,19 @@ def render_resumable(job, progress=None, should_stop: Callable[[], bool] | None 
     import time
     with open_media(job.input) as src:
         n = src.info.frame_count
+    broken = None
     if job.luma_store is not None:
-        n = min(n, len(job.luma_store))       # a truncated source: the readable frames
+        store = job.luma_store.get() if hasattr(job.luma_store, "get") else job.luma_store
+        n = min(n, len(store))                 # a truncated source: the readable frames
+        broken = store.error
+    if broken is not None:
+        # as a plain render: keys past the break are refused; the readable frames are rendered
+        # and the result says where the source breaks (the CLI exits 3)
+        from app.core.render import KeyframeError
+        late = sorted(int(f) for f in job.keys if int(f) >= n)
+        if late:
+            raise KeyframeError(f"keyframe(s) {late} lie after the point where {job.input} breaks "
+                                f"({broken.problem})")
     if job.shots == "detect":
         job.shots = list(job.luma_store.shots)
     segments = plan_segments(job, job.shots, n)
@@ -108,6 +119,7 @@ def render_resumable(job, progress=None, should_stop: Callable[[], bool] | None 
             raise RenderCancelled("render cancelled")
         paths.append(render_segment(job, seg, folder, progress=progress, should_stop=should_stop))
     result: RenderResult = join_segments(job, segments, paths, progress=progress, should_stop=should_stop)
+    result.truncated = broken
     result.seconds = time.perf_counter() - t0
     result.fps = result.frames / result.seconds if result.seconds > 0 else 0.0
     result.grey_shots = [(s.start, s.end - 1) for s in segments

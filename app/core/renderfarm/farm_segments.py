@@ -174,7 +174,9 @@ def render_segment(job: RenderJob, seg: Segment, render_dir: str | os.PathLike,
         raise SegmentError(f"{seg.label}: {exc}") from None
     except Exception as exc:     # MediaError, ExportError, OSError: name the shot
         raise SegmentError(f"{seg.label}: {exc}") from None
-    if result.truncated is not None:
+    if result.truncated is not None and result.frames < seg.frames:
+        # (a segment that ends where a truncated source's readable frames end is whole: the
+        # break lies after it, and the caller reports it)
         out.unlink(missing_ok=True)
         raise SegmentError(f"{seg.label}: {result.truncated}")
     return out
