@@ -211,3 +211,11 @@ def test_shots_refuses_a_bad_proxy_height_and_luma_budget_in_one_line(grey_clip,
         code, err = run(["shots", str(grey_clip.video), "-q"], capsys)
         assert code == 1 and "internal error" not in err and "HUESHOT_LUMA_BUDGET_GB must be" in err, err
     assert not (tmp_path / "cache").exists()     # refused before any file was read or written
+
+
+def test_an_unwritable_luma_cache_is_named_as_the_cache(grey_clip, tmp_path, capsys, monkeypatch):
+    blocker = tmp_path / "not_a_folder"
+    blocker.write_text("a file where the cache folder would go")
+    monkeypatch.setenv("HUESHOT_CACHE_DIR", str(blocker))
+    code, err = run(["shots", str(grey_clip.video), "-q"], capsys)
+    assert code == 1 and "cannot write the luma cache there" in err and "HUESHOT_CACHE_DIR" in err, err

@@ -408,12 +408,16 @@ class LumaStore:
         except (OSError, ValueError):
             pass
         from app.core.project import atomic_write_bytes
-        folder.mkdir(parents=True, exist_ok=True)
-        for old in folder.glob("chunk_*.u8"):       # another build's chunks: not trusted
-            old.unlink(missing_ok=True)
         meta = {"version": STORE_VERSION, "source": info.path, "size": size, "frames": info.frame_count,
                 "chunk": CHUNK, "complete": False, "scanned": 0, "cuts": [], "error": None}
-        atomic_write_bytes(folder / "meta.json", json.dumps(meta).encode("utf-8"))
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            for old in folder.glob("chunk_*.u8"):       # another build's chunks: not trusted
+                old.unlink(missing_ok=True)
+            atomic_write_bytes(folder / "meta.json", json.dumps(meta).encode("utf-8"))
+        except OSError as exc:       # the cache, not the input: say so, and how to move it
+            raise MediaError(folder, f"cannot write the luma cache there ({exc.strerror or exc}); "
+                                     "set HUESHOT_CACHE_DIR to a writable folder") from None
         return cls(folder, meta, max_chunks)
 
     @classmethod
