@@ -987,7 +987,14 @@ class MainWindow(QMainWindow):
                     self.status_msg.setText(f"Propagated {self._frames_this_run} frame(s) in {seconds:.1f} s "
                                             f"({fps:.1f} fps); frames the edit cannot change were kept")
                 else:
-                    self.status_msg.setText(f"All {n} frames are in colour (kept from the project's cache)")
+                    # nothing computed: say how many frames really have colour (a shot with no
+                    # key or hint stays grey, and a stroke past the end colours nothing)
+                    coloured = n - len(self.store.missing(range(n), self.generation))
+                    if coloured == n:
+                        self.status_msg.setText(f"All {n} frames are in colour (kept from the project's cache)")
+                    else:
+                        self.status_msg.setText(f"{coloured} of {n} frames are in colour; frames in shots "
+                                                "without a keyframe or hint stay grey")
                 self._show_current()
             else:
                 self._uncompute()
@@ -1051,11 +1058,20 @@ class MainWindow(QMainWindow):
         st = (self.doc.p.settings or {}).get("editor") if self.doc is not None else None
         if not isinstance(st, dict):
             return
+        def rgb(v) -> tuple[int, int, int]:
+            c = tuple(int(x) for x in v)
+            if len(c) != 3 or not all(0 <= x <= 255 for x in c):
+                raise ValueError(f"not an sRGB colour (three values 0..255): {v!r}")
+            return c
         try:
-            for c in reversed(st.get("recent_colours") or []):
-                self.panel.palette.add(tuple(int(v) for v in c))
-            if st.get("colour"):
-                self.tools.set_color(tuple(int(v) for v in st["colour"]))
+            # every colour checked before any is used: a bad one (e.g. two values) once reached
+            # the brush and every later stroke failed in the palette without a word
+            recent = [rgb(c) for c in st.get("recent_colours") or []]
+            colour = rgb(st["colour"]) if st.get("colour") else None
+            for c in reversed(recent):
+                self.panel.palette.add(c)
+            if colour is not None:
+                self.tools.set_color(colour)
             if st.get("radius"):
                 self.tools.set_radius(float(st["radius"]))
             if st.get("tool") in TOOLS:

@@ -183,3 +183,58 @@ def test_an_edit_during_the_export_is_not_rendered(qtbot, win, reel2, tmp_path):
     export_marked(qtbot, win, tmp_path / "after.mp4")
     qtbot.waitUntil(lambda: states(panel) == ["rendered", "grey"], timeout=10000)
     assert [r["output"] for r in win.doc.p.settings["rendered"]] == [str(tmp_path / "after.mp4")]
+
+
+def test_export_as_previewed_writes_a_shot_without_keys_grey_and_next_shot_stays_in_the_last(
+        qtbot, win, reel2, tmp_path):
+    """File > Export of the whole reel, as previewed, with a stroke in shot 1 only: shot 2 has
+    no key, no propagation will ever colour it, and it is written grey (the export used to
+    wait for it forever). Page Down in the last shot stays there (it went back to its start)."""
+    import av
+
+    from app.core.media import open_media
+    open_scanned(qtbot, win, reel2.video)
+    (a0, b0), (a1, b1) = reel2.shots
+    win.seek(a0 + 2)
+    paint(qtbot, win, [(0.3, 0.5), (0.6, 0.5)])
+    wait_done(qtbot, win)
+    dlg = win.export_dialog()
+    dlg.range.setCurrentIndex(0)                         # the whole shot (the reel)
+    dlg.set_method(None)
+    dlg.set_format("h264")
+    out = tmp_path / "all.mp4"
+    dlg.path.setText(str(out))
+    qtbot.mouseClick(dlg.start_btn, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: dlg.result is not None, timeout=60000)
+    assert dlg.result[0], dlg.result
+    dlg.close()
+    with av.open(str(out)) as c:
+        frames = [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
+    assert len(frames) == b1 + 1
+    assert chroma(frames[a0 + 2].reshape(-1, 3)) > 3          # the stroked shot has colour
+    assert all(chroma(f.reshape(-1, 3)) < 2 for f in frames[a1:])   # the other is grey
+    win.seek(b1 - 2)
+    win.shot_panel.next_shot()
+    assert win.current == b1 - 2
+    win.shot_panel.previous_shot()
+    assert win.current == a1
+
+
+def test_a_bad_colour_in_a_projects_editor_state_is_ignored_and_strokes_still_land(qtbot, win, reel2, tmp_path):
+    """A hand-edited project whose remembered brush colour has two values: the editor state is
+    ignored (a warning), the brush keeps a real colour, and a stroke reaches the document (it
+    used to fail in the palette on every stroke, without a word)."""
+    open_scanned(qtbot, win, reel2.video)
+    path = tmp_path / "p.hueshot"
+    assert win._save_to(str(path))
+    data = json.loads(path.read_text())
+    data["settings"]["editor"]["colour"] = [200, 40]
+    path.write_text(json.dumps(data))
+    win.undo.setClean()
+    open_scanned(qtbot, win, path)
+    assert len(win.tools.color) == 3
+    win.seek(3)
+    paint(qtbot, win, [(0.3, 0.5), (0.6, 0.5)], color=(200, 60, 40))
+    wait_done(qtbot, win)
+    assert 3 in win.doc.key_frames()
+    assert "frames are in colour" in win.status_msg.text() or "Propagated" in win.status_msg.text()

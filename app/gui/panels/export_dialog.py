@@ -24,6 +24,8 @@ import os
 import time
 from pathlib import Path
 
+import numpy as np
+
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 from PySide6.QtWidgets import (QComboBox, QDialog, QFileDialog, QFormLayout, QHBoxLayout, QLabel, QLineEdit,
                                QProgressBar, QPushButton, QVBoxLayout)
@@ -61,11 +63,17 @@ class ExportJob(QObject):
         self.generation = generation       # callable: the window's current generation
         self.proxy_height = proxy_height
         self.cancelled = False             # set from the GUI thread; read between frames
+        self.grey: set[int] = set()        # frames of shots with no key (set by the dialog)
+        self._zero: np.ndarray | None = None
         self.run.connect(self._run)
 
     def chroma(self, i: int):
         """Called by the render's propagation stage, in order: the preview's chroma of frame i
-        for the current edits, waiting for the worker when it is not there yet."""
+        for the current edits, waiting for the worker when it is not there yet. A frame of a
+        shot with no key or stroke (`grey`, known when the export started) is grey, as the
+        preview shows it: no propagation will ever give it colour, so nothing is waited for."""
+        if i in self.grey:
+            return None if self._zero is None else self._zero
         asked = False
         while not self.cancelled:
             ab = self.store.wait_fresh(i, self.generation(), 0.1)
@@ -266,6 +274,11 @@ class ExportDialog(QDialog):
             self.settings.setValue("export/format", fmt)
         self.job = ExportJob(self.doc.media_path, out, fmt, start, end, self.store,
                              lambda: win.generation, win.proxy_height, method=method, project=self.doc.p)
+        if method is None:
+            self.job.grey = self._grey_frames(win, start, end)
+            if self.job.grey and win.luma is not None:
+                w, h = win.luma.size
+                self.job._zero = np.zeros((h, w, 2), np.float32)
         self.thread = QThread()
         self.thread.setObjectName("hueshot-export")
         self.job.moveToThread(self.thread)
@@ -289,6 +302,18 @@ class ExportDialog(QDialog):
         self.cancel_btn.setEnabled(True)
         self.job.run.emit()
         return True
+
+    @staticmethod
+    def _grey_frames(win, start: int, end: int) -> set[int]:
+        """Frames start..end-1 in shots that hold no keyframe and no stroke (the whole range
+        when the shot list is not known yet and there is no key at all)."""
+        keys = win.doc.key_frames() if win.doc is not None else set()
+        shots = list(getattr(getattr(win, "shot_panel", None), "shots", None) or []) or [(0, end - 1)]
+        grey: set[int] = set()
+        for a, b in shots:
+            if not any(a <= k <= b for k in keys):
+                grey.update(range(max(a, start), min(b + 1, end)))
+        return grey
 
     @Slot(int)
     def _on_waiting(self, frame: int) -> None:

@@ -463,8 +463,9 @@ class ShotPanel(QListWidget):
 
     def next_shot(self) -> None:
         if self.shots:
-            k = min(self.shot_at(self.window_.current) + 1, len(self.shots) - 1)
-            self._select(k)
+            k = self.shot_at(self.window_.current) + 1
+            if k < len(self.shots):        # in the last shot: stay (it went back to its start)
+                self._select(k)
 
     def previous_shot(self) -> None:
         if self.shots:
