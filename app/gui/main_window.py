@@ -977,6 +977,13 @@ class MainWindow(QMainWindow):
             self.progress.hide()
         if gen == self.generation:
             if completed:
+                if self.doc is not None and self.store is not None:
+                    # frames a superseded run cached after this run's adopt (a quick undo and
+                    # redo) were skipped by the worker as done, and no frame of theirs came:
+                    # adopted now, so they show their colour instead of "no colour yet"
+                    self._adopt(self._specs())
+                    if self._to_warm:
+                        self.loader.warm(self._to_warm)
                 # frames the run did not reach have no colour (none were asked)
                 self.timeline.set_all_states(lambda s: np.where(s == COMPUTING, NONE, s))
                 n = self.frame_count()

@@ -238,3 +238,24 @@ def test_a_bad_colour_in_a_projects_editor_state_is_ignored_and_strokes_still_la
     wait_done(qtbot, win)
     assert 3 in win.doc.key_frames()
     assert "frames are in colour" in win.status_msg.text() or "Propagated" in win.status_msg.text()
+
+
+def test_a_quick_undo_and_redo_leaves_no_frame_without_its_colour(qtbot, win, reel2):
+    """A stroke, then Undo and Redo at once, several times: the superseded run caches frames
+    after the new run has looked, the new run skips them as done; when it finishes every frame
+    of the stroked shot shows as propagated (before: the keyframe itself was often left "no
+    colour yet" until Ctrl+R)."""
+    from app.gui.timeline import DONE
+    from app.gui.worker import plan_frames
+    open_scanned(qtbot, win, reel2.video)
+    for k, delay in enumerate((0, 5, 10, 20, 40)):
+        win.seek(0)
+        paint(qtbot, win, [(0.2, 0.1 + 0.1 * k), (0.5, 0.1 + 0.1 * k)], color=(30 + 20 * k, 200, 40))
+        qtbot.wait(delay)
+        win.act_undo.trigger()
+        win.act_redo.trigger()
+        wait_done(qtbot, win)
+        wk = win.workers.worker
+        sigs, _ = plan_frames(win._specs(), win.frame_count(), wk.context, wk.segment_local, wk.shots)
+        holes = [i for i, s in enumerate(sigs) if s is not None and int(win.timeline.states[i]) != DONE]
+        assert holes == [], (delay, holes)
