@@ -876,8 +876,7 @@ class MainWindow(QMainWindow):
         self._adopt_pending = specs if w.context is None else None
         if self.store is None or w.context is None:
             return
-        from app.gui.worker import plan_frames
-        sigs, _ = plan_frames(specs, self.frame_count(), w.context, w.segment_local, w.shots)
+        sigs = self._frame_keys(specs)
         states = self.timeline.states.copy()
         held: dict = {}          # key -> frames cached under it, listed once (not a stat a frame)
         for i, sig in enumerate(sigs):
@@ -900,6 +899,20 @@ class MainWindow(QMainWindow):
         self._to_warm.sort(key=lambda i: abs(i - cur))
         if 0 <= cur < len(sigs):
             self._show_current()
+
+    def _frame_keys(self, specs) -> list:
+        """Every frame's key for these keyframes, as the worker plans them (None: the frame is in
+        a shot with no key or stroke, and no propagation will colour it)."""
+        from app.gui.worker import plan_frames
+        w = self.workers.worker
+        return plan_frames(specs, self.frame_count(), w.context, w.segment_local, w.shots)[0]
+
+    def frames_without_key(self, frames) -> set[int]:
+        """The frames among `frames` that stay grey for the current edits (see _frame_keys)."""
+        if self.doc is None or self.workers.worker.context is None:
+            return set()
+        sigs = self._frame_keys(self._specs())
+        return {i for i in frames if 0 <= i < len(sigs) and sigs[i] is None}
 
     def propagating(self) -> bool:
         """A propagation for the current generation is queued or running."""

@@ -17,6 +17,7 @@ ab error, and initialised to reproduce `geo`'s fade, so it starts at the classic
 """
 from __future__ import annotations
 
+from concurrent.futures import wait
 from pathlib import Path
 from typing import Callable
 
@@ -172,26 +173,16 @@ class _Gate:
         return (1.0 / (1.0 + np.exp(-out))).reshape(h, w).astype(np.float32)
 
 
-def _start(fn: Callable[[], np.ndarray]) -> Callable[[], np.ndarray]:
-    """fn() started on a daemon thread; the returned call waits for its result (or raises its
-    error in the caller's thread)."""
-    import threading
-    got: dict = {}
+_FALLBACK_POOL = None
 
-    def run():
-        try:
-            got["value"] = fn()
-        except BaseException as exc:
-            got["error"] = exc
-    t = threading.Thread(target=run, name="hint-fallback", daemon=True)
-    t.start()
 
-    def result():
-        t.join()
-        if "error" in got:
-            raise got["error"]
-        return got["value"]
-    return result
+def _submit(fn: Callable[[], np.ndarray]):
+    """fn() on the one fallback thread (a concurrent.futures future)."""
+    global _FALLBACK_POOL
+    if _FALLBACK_POOL is None:
+        from concurrent.futures import ThreadPoolExecutor
+        _FALLBACK_POOL = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hint-fallback")
+    return _FALLBACK_POOL.submit(fn)
 
 
 def gate_colorize(L: np.ndarray, hint_ab: np.ndarray, mask: np.ndarray, base_ab: np.ndarray | None = None,
@@ -208,17 +199,16 @@ def gate_colorize(L: np.ndarray, hint_ab: np.ndarray, mask: np.ndarray, base_ab:
     L = np.asarray(L, np.float32)
     H, W = L.shape
     if base_ab is None and fallback is not None:
-        got = _start(fallback) if callable(fallback) else (lambda: fallback)
+        fut = _submit(fallback) if callable(fallback) else None
         # ab = w * blend + (1 - w) * fallback; painted pixels have w = 1, so they keep their colour
         try:
             ab, g_full = gate_colorize(L, hint_ab, mask, gate=gate, fields=fields)
         except BaseException:
-            try:
-                got()      # the fallback's thread ends here too (its own error, if any, is dropped)
-            except BaseException:
-                pass
+            if fut is not None:
+                wait([fut])     # the fallback ends here too (its own error, if any, is dropped)
             raise
-        ab += (1.0 - g_full)[..., None] * np.asarray(got(), np.float32)
+        fb = fallback if fut is None else fut.result()
+        ab += (1.0 - g_full)[..., None] * np.asarray(fb, np.float32)
         return np.ascontiguousarray(ab, np.float32), g_full
     f = fields if fields is not None else geodesic_fields(L, hint_ab, mask)
     if f is None:

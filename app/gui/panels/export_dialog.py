@@ -73,7 +73,7 @@ class ExportJob(QObject):
         shot with no key or stroke (`grey`, known when the export started) is grey, as the
         preview shows it: no propagation will ever give it colour, so nothing is waited for."""
         if i in self.grey:
-            return None if self._zero is None else self._zero
+            return self._zero
         asked = False
         while not self.cancelled:
             ab = self.store.wait_fresh(i, self.generation(), 0.1)
@@ -275,8 +275,8 @@ class ExportDialog(QDialog):
         self.job = ExportJob(self.doc.media_path, out, fmt, start, end, self.store,
                              lambda: win.generation, win.proxy_height, method=method, project=self.doc.p)
         if method is None:
-            self.job.grey = self._grey_frames(win, start, end)
-            if self.job.grey and win.luma is not None:
+            self.job.grey = win.frames_without_key(range(start, end))
+            if self.job.grey:
                 w, h = win.luma.size
                 self.job._zero = np.zeros((h, w, 2), np.float32)
         self.thread = QThread()
@@ -302,18 +302,6 @@ class ExportDialog(QDialog):
         self.cancel_btn.setEnabled(True)
         self.job.run.emit()
         return True
-
-    @staticmethod
-    def _grey_frames(win, start: int, end: int) -> set[int]:
-        """Frames start..end-1 in shots that hold no keyframe and no stroke (the whole range
-        when the shot list is not known yet and there is no key at all)."""
-        keys = win.doc.key_frames() if win.doc is not None else set()
-        shots = list(getattr(getattr(win, "shot_panel", None), "shots", None) or []) or [(0, end - 1)]
-        grey: set[int] = set()
-        for a, b in shots:
-            if not any(a <= k <= b for k in keys):
-                grey.update(range(max(a, start), min(b + 1, end)))
-        return grey
 
     @Slot(int)
     def _on_waiting(self, frame: int) -> None:
