@@ -156,7 +156,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-clips", type=int, default=None, help="only the first N selected clips")
     p.add_argument("--hint-methods", default=None,
                    help=f"comma-separated hint methods (default all: {', '.join(HINT_METHODS)})")
-    p.add_argument("--method", default=registry.DEFAULT_METHOD, help="propagator (default: the CLI's default)")
+    # the protocol runs `hueshot propagate GREY -o OUT --hints STROKES.json`: the CLI's default
+    # propagator (quality, the export method), not the editor's preview method (flow)
+    p.add_argument("--method", default=registry.QUALITY_METHOD,
+                   help=f"propagator (default {registry.QUALITY_METHOD}, the CLI's default; "
+                        f"{registry.DEFAULT_METHOD} is the editor's preview)")
     p.add_argument("--hints", action="store_true",
                    help="also score the hint protocol on frame 0 (K = 0 automatic, 5, 20, 50 points)")
     p.add_argument("--no-interactive", action="store_true", help="only the hint protocol (with --hints)")
