@@ -219,3 +219,45 @@ def test_an_unwritable_luma_cache_is_named_as_the_cache(grey_clip, tmp_path, cap
     monkeypatch.setenv("HUESHOT_CACHE_DIR", str(blocker))
     code, err = run(["shots", str(grey_clip.video), "-q"], capsys)
     assert code == 1 and "cannot write the luma cache there" in err and "HUESHOT_CACHE_DIR" in err, err
+
+
+def test_resume_and_farm_refuse_an_output_that_is_the_input(grey_clip, tmp_path, capsys):
+    """--resume and --farm check the output as a plain render does, before the render folder is
+    made: the output onto the source video was written over it (--resume, exit 0), and a
+    missing output folder was created."""
+    before = grey_clip.video.read_bytes()
+    for extra in (["--resume"], ["--farm", "local:1"]):
+        code, err = run(["propagate", str(grey_clip.video), "-o", str(grey_clip.video), "--key",
+                         f"0={grey_clip.key_png}", "--method", "flow", "-q", *extra], capsys)
+        assert code == EXIT_ERROR and "the output is the input itself" in err, err
+        assert grey_clip.video.read_bytes() == before
+        code, err = run(["propagate", str(grey_clip.video), "-o", str(tmp_path / "nodir" / "o.mp4"), "--key",
+                         f"0={grey_clip.key_png}", "--method", "flow", "-q", *extra], capsys)
+        assert code == EXIT_ERROR and "does not exist" in err, err
+        assert not (tmp_path / "nodir").exists()
+    assert not [p for p in os.listdir(grey_clip.video.parent) if "hueshot-render" in p]
+
+
+def test_a_video_format_needs_a_file_name(grey_clip, tmp_path, capsys):
+    """--format h264/prores/ffv1 onto a folder or a name without extension: one line naming the
+    output before anything is read (was an internal error from the muxer)."""
+    (tmp_path / "folder").mkdir()
+    for out, fmt, piece in (("folder", "h264", "is a folder; H.264 is written to a file ending in .mp4"),
+                            ("noext", "prores", "has no file extension; ProRes is written to a file ending in .mov")):
+        code, err = run(["propagate", str(grey_clip.video), "-o", str(tmp_path / out), "--format", fmt, "--key",
+                         f"0={grey_clip.key_png}", "--method", "flow", "-q"], capsys)
+        assert code == EXIT_ERROR and piece in err and "internal error" not in err, err
+    assert os.listdir(tmp_path / "folder") == [] and not (tmp_path / "noext").exists()
+
+
+def test_farm_shots_of_a_reel_without_a_shot_list(tmp_path, monkeypatch):
+    """--farm on a source (or project) with no shot list detects the cuts as a plain render
+    does; the shots were the letters of "detect" (an internal error for every such farm run)."""
+    from app.core.render import RenderJob
+    from app.core.renderfarm.farm_cli import shots_for
+    from tests.reel.conftest import build_reel
+    monkeypatch.setenv("HUESHOT_CACHE_DIR", str(tmp_path / "cache"))
+    reel = build_reel(tmp_path / "reel.mp4")
+    job = RenderJob(input=reel.video, output=tmp_path / "o.mp4", keys={0: reel.key_png(tmp_path, 0)})
+    assert shots_for(job) == reel.shots
+    assert shots_for(RenderJob(input=reel.video, output=tmp_path / "o.mp4"), no_shots=True) is None

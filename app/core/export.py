@@ -94,6 +94,11 @@ def detect_format(path: str | os.PathLike, requested: str = "") -> str:
             raise ExportError(f"{p}: FFV1 is written to .mkv files, not {ext}")
         if fmt == "h264" and ext and ext not in VIDEO_EXTS:
             raise ExportError(f"{p}: H.264 is written to .mp4, .mov or .mkv files, not {ext}")
+        if fmt not in SEQUENCE_FORMATS and (not ext or p.is_dir()):
+            name, want = {"h264": ("H.264", ".mp4, .mov or .mkv"), "prores": ("ProRes", ".mov"),
+                          "ffv1": ("FFV1", ".mkv")}[fmt]
+            raise ExportError(f"{p}: {'is a folder' if p.is_dir() else 'has no file extension'}; "
+                              f"{name} is written to a file ending in {want}")
         return fmt
     if p.is_dir() or not ext:
         return "png"

@@ -87,9 +87,11 @@ def render_resumable(job, progress=None, should_stop: Callable[[], bool] | None 
     complete). A run that was killed leaves its finished shots; the same command run again
     renders only the others, so its output equals an uninterrupted run's. Returns
     (RenderResult of the join, shots rendered now, shots reused)."""
-    from app.core.renderfarm.farm_segments import default_render_dir, join_segments, plan_segments, render_segment, segment_path
+    from app.core.renderfarm.farm_segments import (check_job, default_render_dir, join_segments, plan_segments,
+                                                   render_segment, segment_path)
     from app.core.render import RenderResult
     import time
+    check_job(job)          # the output replaces no input, its folder exists: before the render folder
     with open_media(job.input) as src:
         n = src.info.frame_count
     broken = None

@@ -29,8 +29,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
 
-from app.core.renderfarm.farm_segments import (Segment, SegmentError, cut_to, default_render_dir, join_segments,
-                                    plan_segments, render_segment, segment_path)
+from app.core.renderfarm.farm_segments import (Segment, SegmentError, check_job, cut_to, default_render_dir,
+                                    join_segments, plan_segments, render_segment, segment_path)
 from app.core.render import RenderCancelled, RenderError, RenderJob, RenderProgress, RenderResult
 
 MAX_RETRIES = 3          # runs of a task whose worker dies (SIGKILL, out of memory, lost node)
@@ -272,6 +272,7 @@ class Farm:
         meant for sources that fit in the object store, not a feature film)."""
         ray = self.ray
         should_stop = should_stop or (lambda: False)
+        check_job(job)
         render_dir = Path(render_dir) if render_dir else default_render_dir(job.output)
         render_dir.mkdir(parents=True, exist_ok=True)
         segments = plan_segments(job, shots, n_frames)

@@ -23,7 +23,9 @@ def shots_for(job, project=None, no_shots: bool = False, progress=None) -> list[
         return None
     from app.core.reels.reel import prepare
     prepare(job, project=project, progress=progress)
-    return list(job.shots) if job.shots else None
+    if job.shots == "detect":          # the cuts the store's own pass found
+        job.shots = list(job.luma_store.shots)
+    return [(int(a), int(b)) for a, b in job.shots] if job.shots else None
 
 
 def run(job, args, project=None) -> int:
@@ -40,6 +42,8 @@ def run(job, args, project=None) -> int:
     except FarmError as exc:
         _err(str(exc))
         return EXIT_ERROR
+    from app.core.renderfarm.farm_segments import check_job
+    check_job(job)                     # so do a bad output and the settings
     shots = shots_for(job, project, no_shots=getattr(args, "no_shots", False),
                       progress=_luma_progress(args.quiet, getattr(args, "progress_json", False)))
     with open_media(job.input) as src:

@@ -56,6 +56,17 @@ class SegmentError(RenderError):
 
 
 # --------------------------------------------------------------------------- planning
+def check_job(job: RenderJob) -> None:
+    """What render() checks before it reads anything, for a render in segments, before its
+    render folder is made: the settings and the output's format, an output that would replace
+    a file the job reads (the source, a key image, the hints file, the project), and the
+    output's folder. The join writes the output only after every shot is rendered."""
+    from app.core.export import _check_writable_dir
+    from app.core.render import _check_job
+    _check_job(job)
+    _check_writable_dir(Path(job.output))
+
+
 def job_range(job: RenderJob, n_frames: int) -> tuple[int, int]:
     start = int(job.start or 0)
     end = n_frames if job.end is None else int(job.end)
