@@ -261,3 +261,44 @@ def test_farm_shots_of_a_reel_without_a_shot_list(tmp_path, monkeypatch):
     job = RenderJob(input=reel.video, output=tmp_path / "o.mp4", keys={0: reel.key_png(tmp_path, 0)})
     assert shots_for(job) == reel.shots
     assert shots_for(RenderJob(input=reel.video, output=tmp_path / "o.mp4"), no_shots=True) is None
+
+
+def _vfr_clip(path, scene, n=24):
+    """H.264 in Matroska whose frames last 40 or 100 ms (a variable frame rate)."""
+    with av.open(str(path), "w") as c:
+        s = c.add_stream("libx264", rate=24)
+        s.width, s.height, s.pix_fmt = scene.width, scene.height, "yuv420p"
+        s.time_base = Fraction(1, 1000)
+        t = 0
+        for i in range(n):
+            f = av.VideoFrame.from_ndarray(scene.gray(i), format="rgb24").reformat(format="yuv420p")
+            f.pts, f.time_base = t, Fraction(1, 1000)
+            t += 40 if i % 3 else 100
+            for p in s.encode(f):
+                c.mux(p)
+        for p in s.encode():
+            c.mux(p)
+    return path
+
+
+def frame_times(path) -> list[float]:
+    with av.open(str(path)) as c:
+        return [round(float(f.pts * f.time_base), 3) for f in c.decode(video=0)]
+
+
+def test_resume_keeps_the_frame_times_of_a_variable_frame_rate_source(scene, tmp_path, capsys):
+    """The join of --resume (and the farm) writes each frame at its source time, as a plain
+    render does; it wrote them at a constant rate (1.25 s of video instead of 1.79 s, so the
+    audio drifted)."""
+    src = _vfr_clip(tmp_path / "vfr.mkv", scene, 30)
+    key = write_png(tmp_path / "k.png", scene.rgb(5))
+    times = {}
+    for name, extra in (("plain", []), ("resume", ["--resume"])):
+        out = tmp_path / f"{name}.mkv"
+        code, err = run(["propagate", str(src), "-o", str(out), "--key", f"5={key}", "--start", "5",
+                         "--method", "flow", "-q", *extra], capsys)
+        assert code == EXIT_OK, err
+        times[name] = frame_times(out)
+    want = [round(t - frame_times(src)[5], 3) for t in frame_times(src)[5:]]
+    assert times["plain"] == want
+    assert times["resume"] == times["plain"]

@@ -217,9 +217,11 @@ def join_segments(job: RenderJob, segments: Sequence[Segment], paths: Sequence[P
     ts = info.timestamps
     start_time = ts[start] if ts and start < len(ts) else start / fps
     end_time = (ts[end - 1] if ts and end - 1 < len(ts) else (end - 1) / fps) + 1.0 / fps
+    # variable frame rate: each frame keeps its source time, as in a plain render
+    vfr = bool(info.variable_frame_rate and len(ts) >= end)
     enc = open_encoder(job.output, info.width, info.height, fps, job.export,
                        audio_source=info.path if info.has_audio and info.kind == "video" else None,
-                       start_time=start_time, end_time=end_time)
+                       start_time=start_time, end_time=end_time, vfr=vfr)
     total, done = end - start, 0
     try:
         for seg, path in zip(segments, paths):
@@ -230,7 +232,8 @@ def join_segments(job: RenderJob, segments: Sequence[Segment], paths: Sequence[P
                     if should_stop():
                         from app.core.render import RenderCancelled
                         raise RenderCancelled("render cancelled")
-                    enc.write(convert(frame, rf, format="rgb24"))
+                    enc.write(convert(frame, rf, format="rgb24"),
+                              (ts[start + done] - ts[start]) if vfr else None)
                     n += 1
                     done += 1
                     if progress is not None:
