@@ -88,7 +88,7 @@ class MainWindow(QMainWindow):
         self._edit_focus = 0
         self._lut = gray_lut()
         self._lut1 = np.ascontiguousarray(self._lut[:, 0])
-        self._shown = -1                   # frame index the viewer holds
+        self._shown = -1                   # frame last handed to the viewer (on screen: viewer.frame)
         self._play_dir = 0
         self._shuttle = 0
         self._frames_this_run = 0
@@ -530,7 +530,7 @@ class MainWindow(QMainWindow):
         self.loader.reset(None)
         self._thumbs.clear()
         self.current = 0
-        self.viewer.show(None, None, None, [])
+        self.viewer.show(None, None, None, [], frame=-1)
         self.timeline.reset(0, None)
         doc.subscribe(self._on_doc_changed)
         self._sync_reach()
@@ -684,11 +684,11 @@ class MainWindow(QMainWindow):
         color = rgb_to_qimage(rgb) if rgb is not None else None
         if rgb is None and self.store.sig_of(i) is not None:
             self.loader.request(i)       # read and composed off the GUI thread; shown on `loaded`
-            if self._shown == i:
+            if self.viewer.frame == i:
                 color = self.viewer.color_img    # same frame: its old colour until the new one is in
         self._shown = i
         self.viewer.show(color, gray_to_qimage(gray),
-                         self.luma[i], self.doc.strokes(i) if self.doc else [])
+                         self.luma[i], self.doc.strokes(i) if self.doc else [], frame=i)
         n = self.frame_count()
         state = {NONE: "no colour yet", STALE: "stale", COMPUTING: "computing", DONE: "propagated"}[int(self.timeline.states[i])]
         key = " · keyframe" if self.doc and i in self.doc.key_frames() else ""
@@ -777,10 +777,14 @@ class MainWindow(QMainWindow):
             self.undo.push(SetMarks(self.doc, a, b))
 
     # ------------------------------------------------------------------ editing
-    def _on_stroke(self, points, radius, erase) -> None:
-        if self.doc is None or not self.frame_count():
+    def _on_stroke(self, frame, points, radius, erase) -> None:
+        """A stroke painted in the viewer goes on the frame the viewer showed under it, which is
+        not always the playhead's: after a seek to a frame whose luma is still being read (a
+        disk read, or a decode while the background scan runs) the viewer keeps the previous
+        frame until the new one is in. What the user sees is what they paint on."""
+        if self.doc is None or not 0 <= frame < self.frame_count():
             return
-        stroke = HintStroke(frame=self.current, points=[tuple(p) for p in points], radius=float(radius),
+        stroke = HintStroke(frame=int(frame), points=[tuple(p) for p in points], radius=float(radius),
                             color=tuple(self.tools.color), erase=bool(erase), id=uuid.uuid4().hex)
         if not erase:
             self.panel.palette.add(self.tools.color)
@@ -827,8 +831,8 @@ class MainWindow(QMainWindow):
         if kind == "marks":
             self.timeline.set_marks(*self.doc.marks())
             return
-        if self.luma is not None and frame is not None and frame == self.current:
-            self.viewer.set_strokes(self.doc.strokes(self.current))
+        if self.luma is not None and frame is not None and frame == self.viewer.frame:
+            self.viewer.set_strokes(self.doc.strokes(frame))     # the frame on screen (see _on_stroke)
         self._schedule_propagation(frame if frame is not None else self.current)
 
     def _refresh_markers(self) -> None:

@@ -33,7 +33,7 @@ def _overlay_rgb(color: tuple[int, int, int]) -> tuple[int, int, int]:
 
 
 class Viewer(QWidget):
-    strokeFinished = Signal(list, float, bool)     # normalised points, radius, erase
+    strokeFinished = Signal(int, list, float, bool)   # frame it was painted on, normalised points, radius, erase
     colorSampled = Signal(tuple)                   # eyedropper result (sRGB)
     lumaUnderCursor = Signal(float)                # for the ab-gamut picker
     viewChanged = Signal(str)
@@ -53,6 +53,7 @@ class Viewer(QWidget):
         self.wipe = 0.5
         self.show_hints = True
         self.strokes: list = []                  # HintStroke-like objects on the shown frame
+        self.frame = -1                          # index of the frame shown (-1: none)
         self.zoom = 1.0                          # 1.0 = fit to widget
         self.pan = QPointF(0, 0)                 # offset of the image centre, widget pixels
         self.message: str | None = None          # centred text while there is no image (loading...)
@@ -61,6 +62,8 @@ class Viewer(QWidget):
         self.on_painted = None                   # optional hook(bench): called after a paint
         self._live: list[tuple[float, float]] = []
         self._drag: str | None = None            # "paint", "pan", "wipe"
+        self._stroke_frame = -1                  # the frame a stroke being painted is on
+        self._held: tuple | None = None          # a show() that came during a stroke (applied on release)
         self._last = QPointF()
         self._cursor = QPointF(-100, -100)
         self._dirty = False
@@ -73,10 +76,22 @@ class Viewer(QWidget):
         tools.toolChanged.connect(lambda _t: self.update())
 
     # ---- content -------------------------------------------------------------------
-    def show(self, color: QImage | None, gray: QImage | None, luma: np.ndarray | None, strokes=None):
-        """Queue a frame for display; painted on the next timer tick."""
+    def show(self, color: QImage | None, gray: QImage | None, luma: np.ndarray | None, strokes=None,
+             frame: int = -1):
+        """Queue frame `frame` for display; painted on the next timer tick. While a stroke is
+        being painted the frame under it stays: the newest frame shown in the meantime is held
+        and comes on screen when the button is released (a stroke lands on the frame it was
+        painted over, MainWindow._on_stroke). No image at all (another shot opens) drops the
+        stroke being painted instead."""
+        if self._drag == "paint":
+            if (color or gray) is not None:
+                self._held = (color, gray, luma, strokes, frame)
+                return
+            self._drag, self._live = None, []
+        self._held = None
         size_changed = ((color or gray) is None) != ((self.color_img or self.gray_img) is None)
         self.color_img, self.gray_img, self._luma = color, gray, luma
+        self.frame = int(frame) if (color or gray) is not None else -1
         if size_changed:
             self.zoomChanged.emit(self.zoom_percent())
         if strokes is not None:
@@ -315,6 +330,7 @@ class Viewer(QWidget):
             self._sample(e.position())
             return
         self._drag = "paint"
+        self._stroke_frame = self.frame
         self._live = [self._clamp(self.to_norm(e.position()))]
         self.update()
 
@@ -337,12 +353,16 @@ class Viewer(QWidget):
         self.update()
 
     def mouseReleaseEvent(self, e):
-        if self._drag == "paint" and self._live:
-            pts = self._live
-            self._live = []
-            tool = self.tools.tool
-            self.strokeFinished.emit(pts[:1] if tool == "point" else pts, self.tools.radius, tool == "eraser")
+        painted = self._drag == "paint" and self._live
+        pts, self._live = self._live, []
         self._drag = None
+        held, self._held = self._held, None
+        if held is not None:              # the frame asked for during the stroke comes on screen
+            self.show(*held)
+        if painted:                       # after it: an edit of the frame shown updates its strokes
+            tool = self.tools.tool
+            self.strokeFinished.emit(self._stroke_frame, pts[:1] if tool == "point" else pts,
+                                     self.tools.radius, tool == "eraser")
         self.update()
 
     def leaveEvent(self, _):

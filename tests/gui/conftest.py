@@ -95,3 +95,11 @@ def region_ab(win, frame, box):
     assert ab is not None, f"frame {frame} has no colour"
     x0, y0, x1, y1 = box
     return ab[y0:y1, x0:x1].reshape(-1, 2).mean(0)
+
+
+def seek_shown(qtbot, win, frame, timeout=10000):
+    """Go to `frame` and wait until the viewer shows it, as a user does before painting on it:
+    a frame whose luma is not in memory is read by the display loader first, and a stroke lands
+    on the frame the viewer shows (MainWindow._on_stroke)."""
+    win.seek(frame)
+    qtbot.waitUntil(lambda: win.current == frame and win.viewer.frame == frame, timeout=timeout)

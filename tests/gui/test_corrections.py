@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from app.gui.timeline import DONE
-from tests.gui.conftest import open_shot, paint, region_ab, wait_done
+from tests.gui.conftest import open_shot, paint, region_ab, seek_shown, wait_done
 from tests.gui.test_main_window import obj_center_box, paint_background, stroke_over_object
 
 REPO = Path(__file__).resolve().parents[2]
@@ -29,13 +29,13 @@ def test_late_correction_lands_first_and_keeps_frames_it_cannot_change(qtbot, wi
     paint_background(qtbot, win, sc, 0)
     paint(qtbot, win, stroke_over_object(sc, 0), color=(220, 30, 30))
     wait_done(qtbot, win)
-    win.seek(12)
+    seek_shown(qtbot, win, 12)
     paint(qtbot, win, stroke_over_object(sc, 12), color=(220, 200, 30))
     wait_done(qtbot, win)
     before = {i: win.store.ab(i).copy() for i in range(clip.frames)}
 
     got = arrivals(win)
-    win.seek(33)
+    seek_shown(qtbot, win, 33)
     assert "keyframe" not in win.frame_label.text()
     paint(qtbot, win, stroke_over_object(sc, 33), color=(30, 200, 40))
     wait_done(qtbot, win)
@@ -95,7 +95,7 @@ def test_reopened_project_is_in_colour_at_once(qtbot, make_window, grey_clip, tm
     assert list((tmp_path / "shot.hueshot-cache" / "chroma").rglob("*.npz"))
     # a new stroke on frame 20 recomputes only the frames it can change (1..23), not frame 0
     got = arrivals(win2)
-    win2.seek(20)
+    seek_shown(qtbot, win2, 20)
     paint(qtbot, win2, stroke_over_object(sc, 20), color=(30, 200, 40))
     wait_done(qtbot, win2)
     assert got()[0] == 20 and 0 not in got()

@@ -13,7 +13,7 @@ from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QFileDialog, QMessageBox
 
 from tests.conftest import write_png
-from tests.gui.conftest import open_shot, paint, wait_done
+from tests.gui.conftest import open_shot, paint, seek_shown, wait_done
 from tests.gui.test_main_window import _slow_method, stroke_over_object
 
 CTRL, SHIFT = Qt.KeyboardModifier.ControlModifier, Qt.KeyboardModifier.ShiftModifier
@@ -214,7 +214,7 @@ def test_one_frame_numbering_with_timecode(qtbot, window, make_clip):
     clip = make_clip(frames=40)
     win = window
     open_shot(qtbot, win, clip.video)
-    win.seek(37)
+    seek_shown(qtbot, win, 37)
     assert win.frame_label.text().startswith("Frame 37 of 0–39 · 00:00:01:13")
     paint(qtbot, win, stroke_over_object(clip.scene, 37))
     assert win.undo.undoText() == "Brush stroke on frame 37"

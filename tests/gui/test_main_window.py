@@ -12,7 +12,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QMessageBox
 
 from tests.conftest import write_png
-from tests.gui.conftest import open_shot, paint, region_ab, wait_done
+from tests.gui.conftest import open_shot, paint, region_ab, seek_shown, wait_done
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -126,8 +126,7 @@ def test_later_frame_correction_and_export(qtbot, window, grey_clip, tmp_path):
     assert region_ab(win, late, bg_box)[1] < -20
 
     # Hint on frame 12: it becomes a keyframe and frames after it follow the new colour.
-    win.seek(12)
-    qtbot.waitUntil(lambda: win.current == 12)
+    seek_shown(qtbot, win, 12)
     paint(qtbot, win, stroke_over_object(sc, 12), color=(30, 200, 40))
     assert 12 in win.timeline.keyframes
     wait_done(qtbot, win)
@@ -160,8 +159,7 @@ def test_correction_stays_local(qtbot, window, grey_clip):
     open_shot(qtbot, win, grey_clip.video)
     paint_background(qtbot, win, sc, 0)
     paint(qtbot, win, stroke_over_object(sc, 0), color=(220, 30, 30))
-    win.seek(12)
-    qtbot.waitUntil(lambda: win.current == 12)
+    seek_shown(qtbot, win, 12)
     paint(qtbot, win, stroke_over_object(sc, 12), color=(30, 200, 40))
     wait_done(qtbot, win)
     assert region_ab(win, 20, obj_center_box(sc, 20))[0] < -10

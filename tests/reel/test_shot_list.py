@@ -13,7 +13,7 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 from PySide6.QtCore import Qt  # noqa: E402
 
-from tests.gui.conftest import paint, wait_done  # noqa: E402
+from tests.gui.conftest import paint, seek_shown, wait_done  # noqa: E402
 from tests.gui.test_gui_thread import _record_luma_reads  # noqa: E402
 from tests.reel.conftest import build_reel, key, open_scanned  # noqa: E402
 
@@ -113,7 +113,7 @@ def test_rendered_state_set_by_export_dropped_by_edits_kept_by_save(qtbot, win, 
     open_scanned(qtbot, win, reel2.video)
     panel = win.shot_panel
     (a0, b0), (a1, b1) = reel2.shots
-    win.seek(a0 + 2)
+    seek_shown(qtbot, win, a0 + 2)
     paint(qtbot, win, [(0.3, 0.5), (0.6, 0.5)])          # a real stroke in shot 1
     wait_done(qtbot, win)
     qtbot.waitUntil(lambda: states(panel) == ["propagated", "grey"], timeout=10000)
@@ -132,7 +132,7 @@ def test_rendered_state_set_by_export_dropped_by_edits_kept_by_save(qtbot, win, 
     saved = json.loads(path.read_text())["settings"]["rendered"]
     assert [(r["start"], r["end"], r["output"]) for r in saved] == [(a0, b0, str(out))]
     # a stroke in the rendered shot changes its colour: not rendered any more; undo: it is again
-    win.seek(a0 + 10)
+    seek_shown(qtbot, win, a0 + 10)
     paint(qtbot, win, [(0.2, 0.3), (0.4, 0.3)], color=(30, 60, 220))
     wait_done(qtbot, win)
     qtbot.waitUntil(lambda: states(panel) == ["propagated", "grey"], timeout=10000)
@@ -140,7 +140,7 @@ def test_rendered_state_set_by_export_dropped_by_edits_kept_by_save(qtbot, win, 
     wait_done(qtbot, win)
     qtbot.waitUntil(lambda: states(panel) == ["rendered", "grey"], timeout=10000)
     # a stroke in the other shot leaves shot 1 rendered
-    win.seek(a1 + 3)
+    seek_shown(qtbot, win, a1 + 3)
     paint(qtbot, win, [(0.3, 0.6), (0.6, 0.6)], color=(40, 200, 60))
     wait_done(qtbot, win)
     qtbot.waitUntil(lambda: states(panel) == ["rendered", "propagated"], timeout=10000)
@@ -169,7 +169,7 @@ def test_an_edit_during_the_export_is_not_rendered(qtbot, win, reel2, tmp_path):
     dlg.set_format("h264")
     dlg.path.setText(str(tmp_path / "during.mp4"))
     qtbot.mouseClick(dlg.start_btn, Qt.MouseButton.LeftButton)
-    win.seek(a0 + 5)
+    seek_shown(qtbot, win, a0 + 5)
     paint(qtbot, win, [(0.2, 0.3), (0.4, 0.3)], color=(30, 60, 220))     # while it runs
     assert dlg.running()                                 # (it was still running)
     qtbot.waitUntil(lambda: dlg.result is not None, timeout=120000)
@@ -195,7 +195,7 @@ def test_export_as_previewed_writes_a_shot_without_keys_grey_and_next_shot_stays
     from app.core.media import open_media
     open_scanned(qtbot, win, reel2.video)
     (a0, b0), (a1, b1) = reel2.shots
-    win.seek(a0 + 2)
+    seek_shown(qtbot, win, a0 + 2)
     paint(qtbot, win, [(0.3, 0.5), (0.6, 0.5)])
     wait_done(qtbot, win)
     dlg = win.export_dialog()
@@ -233,7 +233,7 @@ def test_a_bad_colour_in_a_projects_editor_state_is_ignored_and_strokes_still_la
     win.undo.setClean()
     open_scanned(qtbot, win, path)
     assert len(win.tools.color) == 3
-    win.seek(3)
+    seek_shown(qtbot, win, 3)
     paint(qtbot, win, [(0.3, 0.5), (0.6, 0.5)], color=(200, 60, 40))
     wait_done(qtbot, win)
     assert 3 in win.doc.key_frames()
@@ -249,7 +249,7 @@ def test_a_quick_undo_and_redo_leaves_no_frame_without_its_colour(qtbot, win, re
     from app.gui.worker import plan_frames
     open_scanned(qtbot, win, reel2.video)
     for k, delay in enumerate((0, 5, 10, 20, 40)):
-        win.seek(0)
+        seek_shown(qtbot, win, 0)
         paint(qtbot, win, [(0.2, 0.1 + 0.1 * k), (0.5, 0.1 + 0.1 * k)], color=(30 + 20 * k, 200, 40))
         qtbot.wait(delay)
         win.act_undo.trigger()

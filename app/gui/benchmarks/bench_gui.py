@@ -282,7 +282,7 @@ def main(argv=None) -> int:
     # Correction on a late frame: the base is what the frame shows now (from the cache).
     late = min(100, args.frames - 1)
     win.seek(late)
-    pump_until(lambda: win.current == late)
+    pump_until(lambda: win.viewer.frame == late)     # on screen: a stroke lands on the frame shown
     app.processEvents()
     meter.start()
     win.tools.set_color((60, 90, 210))
