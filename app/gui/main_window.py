@@ -1147,9 +1147,28 @@ class MainWindow(QMainWindow):
             return self.save()
         return r == QMessageBox.StandardButton.Discard
 
-    def ask(self, title, text, buttons):
+    def ask(self, title, text, buttons, default=QMessageBox.StandardButton.NoButton):
         """Modal question; tests replace this to answer without a dialog."""
-        return QMessageBox.question(self, title, text, buttons)
+        return QMessageBox.question(self, title, text, buttons, default)
+
+    def running_exports(self) -> list:
+        """The File > Export dialogs whose export is running."""
+        from app.gui.panels.export_dialog import ExportDialog
+        return [d for d in self.findChildren(ExportDialog) if d.running()]
+
+    def may_stop_exports(self) -> bool:
+        """True when no export is running, or the user agreed to cancel it (Cancel, the
+        default, keeps it running). Quitting used to drop a running export without a word."""
+        running = self.running_exports()
+        if not running:
+            return True
+        what = ", ".join(f"{d.percent()} %, {Path(d.output()).name}" for d in running)
+        r = self.ask("Export running",
+                     f"An export is running ({what}). Quit and cancel it?\n"
+                     "What it has written so far is removed.",
+                     QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel,
+                     QMessageBox.StandardButton.Cancel)
+        return r == QMessageBox.StandardButton.Yes
 
     def offer_recovery(self) -> None:
         rec = docmod.find_recovery()
@@ -1170,9 +1189,12 @@ class MainWindow(QMainWindow):
             docmod.discard_recovery(rec)
 
     def closeEvent(self, e):
-        if not self.maybe_save():
+        # both questions first: the export keeps running if either is declined
+        if not self.may_stop_exports() or not self.maybe_save():
             e.ignore()
             return
+        for dlg in self.running_exports():
+            dlg.stop()                 # cancelled as by its Cancel button: no partial output left
         self.stop_playback()
         if self.doc is not None:
             self.doc.close()           # a clean exit leaves no recovery file behind

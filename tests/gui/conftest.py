@@ -55,6 +55,8 @@ def make_window(qtbot, settings):
         return w
     yield make
     for w in made:
+        for dlg in getattr(w, "running_exports", list)():
+            dlg.stop()          # an export a failed test left running (closing asks about it)
         if w.isVisible():
             w.close()
         w.workers.stop()

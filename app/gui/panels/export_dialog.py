@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from PySide6.QtCore import QObject, QThread, Signal, Slot
+from PySide6.QtCore import QCoreApplication, QEvent, QObject, QThread, Signal, Slot
 from PySide6.QtWidgets import (QComboBox, QDialog, QFileDialog, QFormLayout, QHBoxLayout, QLabel, QLineEdit,
                                QProgressBar, QPushButton, QVBoxLayout)
 
@@ -145,6 +145,7 @@ class ExportDialog(QDialog):
         self.thread: QThread | None = None
         self.job: ExportJob | None = None
         self.result: tuple[bool, str] | None = None
+        self._written, self._total = 0, 0     # frames written of the running export's total
         lay = QVBoxLayout(self)
         form = QFormLayout()
         self.format = QComboBox()
@@ -290,6 +291,7 @@ class ExportDialog(QDialog):
         self._t0 = time.monotonic()
         self.bar.setRange(0, end - start)
         self.bar.setValue(0)
+        self._written, self._total = 0, end - start
         missing = 0 if method is not None else len(self.store.missing(range(start, end), win.generation))
         if method is not None:
             self._say(f"Reading the shot, then propagating it again with {method} from your keyframes "
@@ -307,7 +309,7 @@ class ExportDialog(QDialog):
     def _on_waiting(self, frame: int) -> None:
         """The export needs frame `frame` (and maybe more): propagate what is missing in the
         range, unless a propagation for the current edits is already on its way."""
-        if self.job is None:
+        if self.job is None or self.job.cancelled:
             return
         start, end = self.job.start, self.job.end
         self.window_.complete_frames(range(start, end))
@@ -317,6 +319,29 @@ class ExportDialog(QDialog):
         if self.job is not None:
             self.job.cancelled = True
             self.status.setText("Cancelling…")
+
+    def stop(self, timeout_ms: int = 10000) -> bool:
+        """Cancel a running export and wait until its thread has unwound: the render removes
+        its partial output as on Cancel. The result still comes as `finished_export` (queued).
+        False when it did not stop in time (its temp file carries the process id and a later
+        run sweeps it)."""
+        if self.thread is None:
+            return True
+        self.cancel()
+        self.thread.quit()               # ends the thread's loop once the render returned
+        if not self.thread.wait(timeout_ms):
+            log.warning("the export did not stop within %d ms", timeout_ms)
+            return False
+        # its result, queued to this thread, is taken now: the dialog is idle on return
+        QCoreApplication.sendPostedEvents(self, QEvent.Type.MetaCall)
+        return True
+
+    def output(self) -> str:
+        return self.job.out_path if self.job is not None else self.path.text().strip()
+
+    def percent(self) -> int:
+        """How much of the running export is written, in percent of its frames."""
+        return int(100 * self._written / self._total) if self._total > 0 else 0
 
     def _may_write(self, out: str, fmt: str) -> bool:
         """Ask before replacing an existing file or writing into a folder that has files."""
@@ -355,6 +380,7 @@ class ExportDialog(QDialog):
         if self.bar.maximum() != total:
             self.bar.setRange(0, total)
         self.bar.setValue(done)
+        self._written, self._total = done, total
         el = time.monotonic() - self._t0
         fps = done / max(el, 1e-6)
         if eta < 0:
@@ -380,8 +406,5 @@ class ExportDialog(QDialog):
         return self.thread is not None
 
     def closeEvent(self, e):
-        if self.thread is not None:      # closing the dialog cancels a running export
-            self.cancel()
-            self.thread.quit()
-            self.thread.wait(10000)
+        self.stop()                      # closing the dialog cancels a running export
         super().closeEvent(e)
