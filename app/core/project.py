@@ -73,7 +73,7 @@ class ProjectError(Exception):
 
 @dataclass
 class ChangeEvent:
-    kind: str                    # "keyframe", "strokes", "range", "settings", "source", "loaded", "saved"
+    kind: str                    # "keyframe", "strokes", "range", "settings", "source", "loaded", "saved", "trimmed"
     frame: int | None = None     # the frame concerned, when there is one
     detail: Any = None
 
@@ -325,6 +325,47 @@ class Project:
         self.settings[key] = value
         self._changed("settings", detail=(key, value))
         return old
+
+    def drop_past_end(self, frame_count: int) -> list[str]:
+        """Leave out the keyframes, hint strokes and in/out marks on frames past the end of a
+        source of ``frame_count`` frames (0..frame_count-1); returns what was left out, in
+        words ([] when nothing was: then nothing changes and no one is notified).
+
+        The file alone does not know its source's length, so this is checked where the length
+        comes in: once, when the editor has opened the source. Such a project is opened, not
+        refused: a serious editing tool does not lock the editor out of all the work on the
+        frames the source has (a source re-rendered or trimmed shorter is the usual cause) over
+        a few items that cannot be used, and names those items instead of failing at export as
+        it did. The file on disk keeps them until the user saves, so not saving loses nothing.
+        An in mark past the end drops the range, an out mark past it means "to the end" (None).
+        The shot list is left as it is: the editor already ignores one that does not cover the
+        source (app.gui.panels.shot_panel) and keeps it in the file. A render of such a project
+        (``hueshot render``) refuses it naming the frame and the length (app.core.render)."""
+        n = int(frame_count)
+        dropped: list[str] = []
+        keys = sorted(f for f in self._keyframes if f >= n)
+        for f in keys:
+            del self._keyframes[f]
+            self._key_hashes.pop(f, None)
+        if keys:
+            dropped.append(f"keyframe{'s' if len(keys) > 1 else ''} {', '.join(map(str, keys))}")
+        gone = [s for s in self._strokes if s.frame >= n]
+        if gone:
+            self._strokes = [s for s in self._strokes if s.frame < n]
+            per = {f: sum(1 for s in gone if s.frame == f) for f in sorted({s.frame for s in gone})}
+            dropped.append(f"{len(gone)} hint stroke{'s' if len(gone) > 1 else ''} on frame"
+                           f"{'s' if len(per) > 1 else ''} " +
+                           ", ".join(f"{f}" + (f" ({k})" if k > 1 else "") for f, k in per.items()))
+        a, b = self.in_point, self.out_point
+        if a is not None and a >= n:
+            dropped.append(f"the in mark at frame {a}" + (f" and the out mark at frame {b}" if b is not None else ""))
+            self.in_point = self.out_point = None
+        elif b is not None and b >= n:
+            dropped.append(f"the out mark at frame {b} (the range now ends at the last frame)")
+            self.out_point = None
+        if dropped:
+            self._changed("trimmed", detail=list(dropped))
+        return dropped
 
     # ---------------------------------------------------------------------- propagation
     def keyframe_hash(self, frame: int) -> str:

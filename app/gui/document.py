@@ -71,8 +71,10 @@ class Document:
     def media_path(self) -> str:
         return str(self.p.source)
 
-    def bind(self, info, proxy_size) -> None:
-        """The shot is decoded (nothing to record yet: the core keeps only the source path)."""
+    def bind(self, info, proxy_size, frame_count: int) -> list[str]:
+        """The shot is open and its length known: the project's keyframes, strokes and marks on
+        frames it does not have are left out (core.Project.drop_past_end); returns what was."""
+        return self.p.drop_past_end(frame_count)
 
     def strokes(self, frame: int) -> list[HintStroke]:
         return self.p.strokes_on(frame)

@@ -566,7 +566,7 @@ class MainWindow(QMainWindow):
         self.store.luma = luma
         self.workers.worker.store = self.store
         self.loader.reset(self.store)
-        self.doc.bind(info, luma.size)
+        dropped = self.doc.bind(info, luma.size, len(luma))
         self.timeline.reset(len(luma), self._thumb)
         self.progress.hide()
         self.status_msg.setText(info.describe())
@@ -582,6 +582,15 @@ class MainWindow(QMainWindow):
         self._restore_view_state()
         self.status_msg.setText(getattr(self, "_pending_error", None) or f"{info.describe()} — {self._guidance()}")
         self._pending_error = None
+        if dropped:
+            # the document no longer matches its file: saving writes it without them, quitting asks
+            self.undo.resetClean()
+            n = len(luma)
+            name = Path(self.doc.path).name if self.doc.path else "The project"
+            self._error(f"{name} refers to frames past the end of {Path(info.path).name} ({n} frames, "
+                        f"0–{n - 1}). Left out, so that the rest can be edited and exported: "
+                        f"{'; '.join(dropped)}.",
+                        detail="The project file keeps them until you save it.")
         self.shotOpened.emit()
         self._device_after_open()
         if self.doc.has_hints():

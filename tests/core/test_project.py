@@ -240,3 +240,36 @@ def test_hints_file(tmp_path):
     p.write_text(json.dumps([{"frame": 2, "points": [[0.5, 0.5]], "color": [300, 0, 0]}]))
     with pytest.raises(ProjectError, match="stroke 0.*0..255"):
         load_strokes(p)
+
+
+def test_drop_past_end_leaves_out_what_the_source_does_not_have(tmp_path):
+    """The editor calls it once the source's length is known (the file alone does not know it):
+    keyframes, strokes and marks past the end are left out and named; the rest stays."""
+    doc = Project(tmp_path / "v.mp4")
+    doc.set_keyframe(3, key_image())
+    doc.set_keyframe(24, key_image(1))
+    doc.set_keyframe(99, key_image(2))
+    kept = stroke(23)
+    doc.add_stroke(kept)
+    for f in (24, 30, 30):
+        doc.add_stroke(stroke(f))
+    doc.set_range(5, 40)
+    path = doc.save(tmp_path / "p.hueshot")
+    doc = Project.load(path)
+    events: list[ChangeEvent] = []
+    doc.subscribe(events.append)
+    assert doc.drop_past_end(24) == ["keyframes 24, 99", "3 hint strokes on frames 24, 30 (2)",
+                                     "the out mark at frame 40 (the range now ends at the last frame)"]
+    assert sorted(doc.keyframes) == [3] and [s.id for s in doc.strokes] == [kept.id]
+    assert (doc.in_point, doc.out_point) == (5, None)
+    assert [e.kind for e in events] == ["trimmed"] and doc.modified      # one change, unsaved
+    assert doc.drop_past_end(24) == [] and len(events) == 1              # nothing left to drop
+    # an in mark past the end drops the range
+    doc.set_range(30, None)
+    assert doc.drop_past_end(24) == ["the in mark at frame 30"]
+    assert (doc.in_point, doc.out_point) == (None, None)
+    doc.set_range(25, 26)
+    assert doc.drop_past_end(24) == ["the in mark at frame 25 and the out mark at frame 26"]
+    # a project whose frames all fit is untouched
+    fresh = Project.load(path)
+    assert fresh.drop_past_end(100) == [] and not fresh.modified
