@@ -302,3 +302,42 @@ def test_resume_keeps_the_frame_times_of_a_variable_frame_rate_source(scene, tmp
     want = [round(t - frame_times(src)[5], 3) for t in frame_times(src)[5:]]
     assert times["plain"] == want
     assert times["resume"] == times["plain"]
+
+
+def test_a_range_of_a_reel_keeps_the_keys_of_its_own_shots(tmp_path, capsys, monkeypatch):
+    """Rendering one shot of a reel with the whole reel's keys (a project whose in/out marks are
+    one shot, Mark This Shot): a key in a shot the range does not reach colours nothing rendered
+    and is left out; the plain render refused it. A key in the shot the range cuts (it colours
+    the range's frames from outside) is refused by the plain render and by --resume alike;
+    --resume left it out and wrote that shot grey with exit 0."""
+    import cv2
+    from app.core.project import Project
+    from tests.reel.conftest import build_reel
+    monkeypatch.setenv("HUESHOT_CACHE_DIR", str(tmp_path / "cache"))
+    reel = build_reel(tmp_path / "reel.mp4")                   # shots 0..19, 20..45, 46..67
+    keys = [a for f in (0, 20) for a in ("--key", f"{f}={reel.key_png(tmp_path, f)}")]
+    frames = {}
+    for name, extra in (("plain", []), ("resume", ["--resume"])):
+        out = tmp_path / name
+        code, err = run(["propagate", str(reel.video), "-o", str(out), *keys, "--start", "20", "--end", "45",
+                         "--method", "flow", "-q", *extra], capsys)
+        assert code == EXIT_OK, err
+        frames[name] = [cv2.imread(str(out / n)) for n in sorted(os.listdir(out))]
+        code, err = run(["propagate", str(reel.video), "-o", str(tmp_path / f"cut_{name}"), *keys,
+                         "--start", "5", "--end", "19", "--method", "flow", "-q", *extra], capsys)
+        assert code == EXIT_ERROR and "keyframe 0: outside the rendered range 5..19 but in shot 0..19, " \
+                                      "which the range cuts" in err, err
+        assert not (tmp_path / f"cut_{name}").exists()
+    assert len(frames["plain"]) == 26
+    assert all(np.array_equal(a, b) for a, b in zip(frames["plain"], frames["resume"]))
+    lab = cv2.cvtColor(frames["plain"][0], cv2.COLOR_BGR2LAB).astype(np.float32)
+    assert np.abs(lab[..., 1:] - 128).mean() > 5                 # shot 20..45 has its key's colour
+    doc = Project(reel.video)
+    for f in (0, 20):
+        doc.set_keyframe(f, reel.frames[f])
+    doc.set_range(20, 45)
+    doc.set_method("flow")
+    proj = doc.save(tmp_path / "shot2.hueshot")
+    code, err = run(["render", str(proj), "-o", str(tmp_path / "proj"), "--method", "flow", "-q"], capsys)
+    assert code == EXIT_OK, err
+    assert len(os.listdir(tmp_path / "proj")) == 26

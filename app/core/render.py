@@ -170,6 +170,24 @@ def _range_text(start: int, end: int) -> str:
     return f"{start}..{end - 1}"
 
 
+def outside_range(job: RenderJob, start: int, end: int, shots) -> None:
+    """Keys and strokes outside the rendered range start..end-1. One in a shot the range does
+    not reach colours no rendered frame: it is left out (a reel rendered a shot at a time keeps
+    its other shots' keys). One in a shot the range cuts, or anywhere when the source is one
+    shot (``shots`` empty), would colour the range's frames from outside it: refused."""
+    found = [(int(f), f"keyframe {int(f)}") for f in job.keys if not start <= int(f) < end]
+    found += [(s.frame, f"hint stroke on frame {s.frame}") for s in job.strokes if not start <= s.frame < end]
+    for f, what in sorted(found):
+        shot = next(((int(a), int(b)) for a, b in shots or () if int(a) <= f <= int(b)), None)
+        if not shots or shot is None:
+            raise KeyframeError(f"{what}: outside the rendered range {_range_text(start, end)}")
+        if shot[0] < end and shot[1] >= start:
+            raise KeyframeError(f"{what}: outside the rendered range {_range_text(start, end)} but in shot "
+                                f"{shot[0]}..{shot[1]}, which the range cuts (it colours the shot's frames in "
+                                f"the range); render from frame {min(shot[0], start)} to "
+                                f"{max(shot[1], end - 1)}, or leave it out")
+
+
 def _protect_label(p) -> str:
     name = str(p)
     if name.endswith(".hueshot-layers"):
@@ -268,7 +286,7 @@ def render(job: RenderJob, progress: Callable[[RenderProgress], None] | None = N
                 raise KeyframeError(f"keyframe {f}{' (' + str(spec) + ')' if not isinstance(spec, np.ndarray) else ''}: "
                                     f"frame index out of range (the shot has {n} frames, 0..{n - 1})")
             if not start <= f < end:
-                raise KeyframeError(f"keyframe {f}: outside the rendered range {_range_text(start, end)}")
+                continue              # outside_range() below: left out, or refused
             keys_rgb[f] = load_key_image(spec, f, (info.width, info.height), job.input)
             if job.chroma is None and is_grey_image(keys_rgb[f]):
                 warn(f"keyframe {f}{' (' + str(spec) + ')' if not isinstance(spec, np.ndarray) else ''} "
@@ -281,13 +299,12 @@ def render(job: RenderJob, progress: Callable[[RenderProgress], None] | None = N
             if not 0 <= s.frame < n:
                 raise RenderError(f"hint stroke on frame {s.frame}: frame index out of range "
                                   f"(the shot has {n} frames, 0..{n - 1})")
-            if not start <= s.frame < end:
-                raise RenderError(f"hint stroke on frame {s.frame}: outside the rendered range "
-                                  f"{_range_text(start, end)}")
+        if job.shots != "detect":         # detected shots are known once the luma pass ran (_run)
+            outside_range(job, start, end, job.shots)
         if job.chroma is not None:
             propagator, method, device_name = None, "precomputed", "-"
         else:
-            if not keys_rgb and not job.strokes and not job.auto:
+            if not job.keys and not job.strokes and not job.auto:
                 raise RenderError("nothing to propagate: give at least one keyframe (--key N=IMAGE), "
                                   "hint strokes (--hints FILE) or --auto")
             method = job.method or DEFAULT_METHOD
@@ -385,6 +402,7 @@ def _run(job, src, info, start, end, keys_rgb, propagator, method, device_name, 
         if should_stop():
             raise RenderCancelled("render cancelled")
         truncated = luma.error
+        asked_end = end
         if truncated is not None:
             end = start + len(luma)
             total = end - start
@@ -402,12 +420,15 @@ def _run(job, src, info, start, end, keys_rgb, propagator, method, device_name, 
             keys_rel[f - start] = np.ascontiguousarray(small) if job.shots else rgb_to_ab(small)
         by_frame: dict[int, list[HintStroke]] = {}
         for s in job.strokes:
-            by_frame.setdefault(s.frame - start, []).append(s)
+            if start <= s.frame < asked_end:    # the others lie in shots the range does not reach
+                by_frame.setdefault(s.frame - start, []).append(s)
         if job.shots:
             from app.core.reels.shots import reel_plans
             if job.shots == "detect" and job.luma_store is None:
                 raise RenderError('shots = "detect" needs a luma store (app.core.reels.reel.prepare)')
             shots = list(job.luma_store.shots) if job.shots == "detect" else job.shots
+            if job.shots == "detect":
+                outside_range(job, start, asked_end, shots)
             shot_plans = reel_plans(shots, start, end, keys_rel, by_frame, luma, job.auto)
             grey_shots = [(p.start + start, p.end + start) for p in shot_plans if p.grey]
             keys_rel = {}             # the plans hold them now, each shot drops its own when done

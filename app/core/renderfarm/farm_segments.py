@@ -79,7 +79,9 @@ def job_range(job: RenderJob, n_frames: int) -> tuple[int, int]:
 def plan_segments(job: RenderJob, shots: Sequence[Sequence[int]] | None, n_frames: int) -> list[Segment]:
     """One segment per shot (inclusive ``(start, end)`` pairs) clipped to the job's range;
     without shots, the whole range is one segment."""
+    from app.core.render import outside_range
     start, end = job_range(job, n_frames)
+    outside_range(job, start, end, shots)     # a key the range cuts off from its shot is refused
     if not shots:
         return [Segment(0, start, end)]
     out: list[Segment] = []
