@@ -470,20 +470,11 @@ class FrameFolderSource(MediaSource):
 
     def _load(self, index: int) -> np.ndarray:
         f = self.files[index]
-        img = cv2.imread(str(f), cv2.IMREAD_UNCHANGED)
-        if img is None:
-            raise CorruptMediaError(self.path, index, f"{f.name} is unreadable")
-        self._last_dtype = img.dtype
-        if img.dtype == np.uint16:
-            img = (img.astype(np.float32) * (255.0 / 65535.0) + 0.5).astype(np.uint8)
-        elif img.dtype != np.uint8:
-            img = np.clip(img.astype(np.float32) * 255.0, 0, 255).astype(np.uint8)
-        if img.ndim == 2:
-            img = cv2.cvtColor(img, cv2.COLOR_GRAY2RGB)
-        elif img.shape[2] == 4:
-            img = cv2.cvtColor(img, cv2.COLOR_BGRA2RGB)
-        else:
-            img = cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+        try:
+            img, self._last_dtype = decode_image(f)
+        except ValueError as exc:
+            problem = "is unreadable" if str(exc).startswith("unreadable") else f"is broken: {exc}"
+            raise CorruptMediaError(self.path, index, f"{f.name} {problem}") from None
         if hasattr(self, "info") and img.shape[:2] != (self.info.height, self.info.width):
             raise CorruptMediaError(self.path, index, f"{f.name} is {img.shape[1]}x{img.shape[0]}, "
                                                       f"the first frame is {self.info.width}x{self.info.height}")
@@ -517,21 +508,73 @@ def open_media(path: str | os.PathLike, fps: float | None = None) -> MediaSource
     return VideoSource(p)
 
 
+def _jpeg_cut_short(data: bytes) -> bool:
+    """True for a JPEG whose image data ends before its end marker (a truncated file; data
+    after the end marker, such as a motion photo's video, is allowed)."""
+    if not data.startswith(b"\xff\xd8"):
+        return False
+    i = 2
+    while i + 4 <= len(data):
+        if data[i] != 0xFF:
+            return True                      # the marker segments are broken
+        marker = data[i + 1]
+        if marker == 0xFF:                   # fill byte
+            i += 1
+            continue
+        if marker == 0x01 or 0xD0 <= marker <= 0xD8:
+            i += 2
+            continue
+        length = int.from_bytes(data[i + 2:i + 4], "big")
+        if marker == 0xDA:                   # start of scan: the image data runs to the end marker
+            return data.find(b"\xff\xd9", i + 2 + length) < 0
+        i += 2 + length
+    return True
+
+
+def decode_image(path: Path) -> tuple[np.ndarray, np.dtype]:
+    """An image file as uint8 RGB, with the sample type it was stored in. 16-bit samples are
+    scaled, float samples read as 0..1, an alpha channel is dropped and an EXIF orientation is
+    applied (as image viewers show the picture). ValueError says what is wrong."""
+    try:
+        data = np.fromfile(str(path), np.uint8)
+    except OSError as exc:
+        raise ValueError(f"cannot be read ({exc.strerror or exc})") from None
+    # decoded from memory: a truncated JPEG fails here (cv2.imread fills its missing rows grey)
+    img = cv2.imdecode(data, cv2.IMREAD_ANYDEPTH | cv2.IMREAD_ANYCOLOR) if data.size else None
+    if img is None:
+        if _jpeg_cut_short(data.tobytes()):
+            raise ValueError("JPEG data is cut short (the file is truncated)")
+        raise ValueError("unreadable image (not PNG/JPEG/TIFF or corrupt)")
+    dtype = img.dtype
+    if dtype == np.uint16:
+        img = (img.astype(np.float32) * (255.0 / 65535.0) + 0.5).astype(np.uint8)
+    elif dtype in (np.float32, np.float64):
+        img = np.nan_to_num(img.astype(np.float32))
+        if img.max() > 2.0:
+            raise ValueError(f"float samples run to {img.max():g}; float images are read as 0..1")
+        img = np.clip(img * 255.0 + 0.5, 0, 255).astype(np.uint8)
+    elif dtype != np.uint8:
+        raise ValueError(f"{dtype} samples are not supported (8- or 16-bit integer, or float 0..1)")
+    if img.ndim == 2:
+        img = cv2.cvtColor(img, cv2.COLOR_GRAY2RGB)
+    elif img.shape[2] == 4:
+        img = cv2.cvtColor(img, cv2.COLOR_BGRA2RGB)
+    elif img.shape[2] == 3:
+        img = cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+    else:
+        raise ValueError(f"{img.shape[2]} channels are not supported (grey, RGB or RGBA)")
+    return img, dtype
+
+
 def read_image_rgb(path: str | os.PathLike) -> np.ndarray:
     """A still image (keyframe, reference) as uint8 RGB; MediaError if missing or unreadable."""
     p = Path(path)
     if not p.exists():
         raise MediaError(p, "no such image file")
-    img = cv2.imread(str(p), cv2.IMREAD_UNCHANGED)
-    if img is None:
-        raise MediaError(p, "unreadable image (not PNG/JPEG/TIFF or corrupt)")
-    if img.dtype == np.uint16:
-        img = (img.astype(np.float32) * (255.0 / 65535.0) + 0.5).astype(np.uint8)
-    if img.ndim == 2:
-        return cv2.cvtColor(img, cv2.COLOR_GRAY2RGB)
-    if img.shape[2] == 4:
-        return cv2.cvtColor(img, cv2.COLOR_BGRA2RGB)
-    return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+    try:
+        return decode_image(p)[0]
+    except ValueError as exc:
+        raise MediaError(p, str(exc)) from None
 
 
 class LumaCache:

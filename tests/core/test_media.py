@@ -275,3 +275,51 @@ def test_one_swscale_context_gives_each_frames_own_conversion(tmp_path):
             for kw in (dict(format="rgb24"), dict(format="gray", width=160, height=90, interpolation="AREA"),
                        dict(format="rgb24", width=160, height=90, interpolation="AREA")):
                 assert np.array_equal(convert(frame, rf, **kw), frame.to_ndarray(**kw)), kw
+
+
+def _with_exif_orientation(jpeg: bytes, orientation: int) -> bytes:
+    """The JPEG with an EXIF segment saying how to turn it for display (as phones write them)."""
+    import struct
+    ifd = struct.pack(">H", 1) + struct.pack(">HHIHH", 0x0112, 3, 1, orientation, 0) + struct.pack(">I", 0)
+    exif = b"Exif\x00\x00" + b"MM\x00\x2a" + struct.pack(">I", 8) + ifd
+    return jpeg[:2] + b"\xff\xe1" + struct.pack(">H", len(exif) + 2) + exif + jpeg[2:]
+
+
+def test_keyframe_images_of_every_kind_read_as_shown_or_refused(tmp_path):
+    """Keyframe images a user may bring: a float TIFF (0..1) was read as black (and the render
+    warned 'no colour'), an int32 TIFF was an internal error, a JPEG turned by its EXIF
+    orientation was used unturned (upside down) and a truncated JPEG was used with its missing
+    rows grey. Now: read as an image viewer shows them, or refused naming the file and why."""
+    rgb = _frame(3, 160, 96)
+    bgr = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
+    assert cv2.imwrite(str(tmp_path / "f.tif"), bgr.astype(np.float32) / 255.0)
+    got = read_image_rgb(tmp_path / "f.tif")
+    assert got.dtype == np.uint8 and np.abs(got.astype(int) - rgb).max() <= 1
+    assert cv2.imwrite(str(tmp_path / "i.tif"), bgr.astype(np.int32))
+    with pytest.raises(MediaError, match=r"i\.tif: int32 samples are not supported"):
+        read_image_rgb(tmp_path / "i.tif")
+    assert cv2.imwrite(str(tmp_path / "hdr.tif"), bgr.astype(np.float32))           # 0..255 floats
+    with pytest.raises(MediaError, match=r"hdr\.tif: float samples run to 2\d\d; float images are read as 0\.\.1"):
+        read_image_rgb(tmp_path / "hdr.tif")
+    # stored upside down, EXIF orientation 3: turn by 180 degrees to show
+    ok, buf = cv2.imencode(".jpg", np.ascontiguousarray(bgr[::-1, ::-1]), [cv2.IMWRITE_JPEG_QUALITY, 98])
+    (tmp_path / "turned.jpg").write_bytes(_with_exif_orientation(buf.tobytes(), 3))
+    got = read_image_rgb(tmp_path / "turned.jpg")
+    assert np.abs(got.astype(int) - rgb).mean() < 3
+    # stored on its side (orientation 6: turn 90 degrees clockwise): the shown size is the input's
+    ok, buf = cv2.imencode(".jpg", np.ascontiguousarray(np.rot90(bgr)), [cv2.IMWRITE_JPEG_QUALITY, 98])
+    (tmp_path / "side.jpg").write_bytes(_with_exif_orientation(buf.tobytes(), 6))
+    assert np.abs(read_image_rgb(tmp_path / "side.jpg").astype(int) - rgb).mean() < 3
+    ok, buf = cv2.imencode(".jpg", bgr)
+    (tmp_path / "cut.jpg").write_bytes(buf.tobytes()[: len(buf) // 2])
+    with pytest.raises(MediaError, match=r"cut\.jpg: JPEG data is cut short \(the file is truncated\)"):
+        read_image_rgb(tmp_path / "cut.jpg")
+    # a frame folder with a truncated JPEG frame breaks there, as a truncated video does
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    for i in range(4):
+        ok, buf = cv2.imencode(".jpg", cv2.cvtColor(_frame(i, 160, 96), cv2.COLOR_RGB2BGR))
+        (folder / f"{i:03d}.jpg").write_bytes(buf.tobytes()[: len(buf) // 2] if i == 2 else buf.tobytes())
+    with open_media(folder) as src:
+        with pytest.raises(CorruptMediaError, match=r"at frame 2 \(002\.jpg is broken: JPEG data is cut short"):
+            list(src.iter_rgb())
