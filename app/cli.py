@@ -275,6 +275,10 @@ def _check_values(args) -> str | None:
             if getattr(args, name, None) is not None:
                 check_int(getattr(args, name), "", f"--{name}", 0, MAX_FRAME)
         check_export_settings(ExportSettings(crf=args.crf, preset=args.preset), "--")
+        from models.registry import available_methods
+        if getattr(args, "method", None) not in available_methods():
+            raise ValidationError(f"--method must be one of {', '.join(available_methods())}, "
+                                  f"got {args.method!r}")
     except ValidationError as exc:
         return str(exc).replace("-- crf (H.264 quality)", "--crf").replace("-- preset", "--preset")
     return None

@@ -132,6 +132,9 @@ CASES = [
     ("good.mkv", "0=key.png", ["-o", "nodir/o.mp4"], EXIT_ERROR, ["nodir/o.mp4: output folder", "does not exist"]),
     ("good.mkv", "0=key.png", ["-o", "o.avi"], EXIT_ERROR, ["o.avi: unsupported output extension"]),
     ("good.mkv", "0=key.png", ["--device", "tpu"], EXIT_ERROR, ["unknown device 'tpu'"]),
+    # a usage error before any file is read, as --hint-method (was exit 1 after importing torch)
+    ("good.mkv", "0=key.png", ["--method", "nope"], EXIT_USAGE, ["--method must be one of", "flow, quality", "'nope'"]),
+    ("good.mkv", "0=key.png", ["--method", ""], EXIT_USAGE, ["--method must be one of", "got ''"]),
     ("good.mkv", "0=key.png", ["--hints", "nohints.json"], EXIT_ERROR, ["nohints.json: no such hints file"]),
 ]
 
