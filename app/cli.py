@@ -407,9 +407,12 @@ def cmd_bench(argv: list[str]) -> int:
     except ImportError as exc:
         _err(f"the benchmark is not available ({exc})")
         return EXIT_ERROR
-    parser = argparse.ArgumentParser(prog="hueshot bench", description="Benchmark propagation methods (see also --gui and --render).")
+    parser = _OneLineParser(prog="hueshot bench", description="Benchmark propagation methods (see also --gui and --render).")
     bench.add_arguments(parser)
     args = parser.parse_args(argv)
+    problem = bench.check_args(args)
+    if problem:
+        parser.error(problem)
     return int(bench.run(args) or 0)
 
 

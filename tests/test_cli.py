@@ -344,3 +344,23 @@ def test_a_range_of_a_reel_keeps_the_keys_of_its_own_shots(tmp_path, capsys, mon
     code, err = run(["render", str(proj), "-o", str(tmp_path / "proj"), "--method", "flow", "-q"], capsys)
     assert code == EXIT_OK, err
     assert len(os.listdir(tmp_path / "proj")) == 26
+
+
+@pytest.mark.parametrize("argv,piece", [
+    (["--frames", "0"], "--frames and --speed-frames must be >= 2"),
+    (["--frames", "1"], "--frames and --speed-frames must be >= 2"),
+    (["--methods", "nope"], "--methods: unknown propagation method 'nope'"),
+    (["--methods", ","], "--methods names no method"),
+    (["--clip-filter", "("], "--clip-filter '(' is not a regular expression"),
+    (["--hint-method", "nope"], "--hint-method: unknown propagation method 'nope'"),
+    (["--startup", "--runs", "0"], "--runs must be >= 1"),
+])
+def test_bench_refuses_bad_arguments_in_one_line(grey_clip, tmp_path, capsys, monkeypatch, argv, piece):
+    """hueshot bench's bad values are usage errors before any clip is read (were internal
+    errors: IndexError, ZeroDivisionError, KeyError, re.error, StatisticsError)."""
+    monkeypatch.setenv("HUESHOT_BENCH_CACHE", str(tmp_path / "bench_cache"))
+    (tmp_path / "manifest.json").write_text(json.dumps([{"name": "c", "file": grey_clip.video.name,
+                                                         "frames": 24}]))
+    code, err = run(["bench", "--clips", str(tmp_path), "--no-speed", *argv], capsys) if argv[0] != "--startup" \
+        else run(["bench", *argv, "--frozen", str(tmp_path / "none")], capsys)
+    assert code == EXIT_USAGE and piece in err and "internal error" not in err, err

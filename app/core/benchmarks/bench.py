@@ -302,6 +302,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="propagator used after hint colorization")
 
 
+def check_args(args) -> str | None:
+    """A bad value of the command line as one line (before any clip is read), or None."""
+    if args.frames < 2 or args.speed_frames < 2 or args.speed_reps < 1:
+        return "--frames and --speed-frames must be >= 2, --speed-reps >= 1"
+    known = registry.available_methods()
+    methods = [m.strip() for m in (args.methods.split(",") if args.methods is not None else known) if m.strip()]
+    if not methods:
+        return "--methods names no method"
+    for opt, name in [("--methods", m) for m in methods] + [("--hint-method", args.hint_method)]:
+        if name not in known:
+            return f"{opt}: unknown propagation method {name!r} (one of {', '.join(known)})"
+    if args.clip_filter:
+        try:
+            re.compile(args.clip_filter)
+        except re.error as exc:
+            return f"--clip-filter {args.clip_filter!r} is not a regular expression ({exc})"
+    return None
+
+
 def run(args) -> int:
     clips_dir = Path(args.clips)
     manifest = read_manifest(clips_dir)
@@ -459,7 +478,11 @@ def run(args) -> int:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="hueshot bench", description=__doc__.split("\n")[0])
     add_arguments(parser)
-    return run(parser.parse_args(argv))
+    args = parser.parse_args(argv)
+    problem = check_args(args)
+    if problem:
+        parser.error(problem)
+    return run(args)
 
 
 if __name__ == "__main__":

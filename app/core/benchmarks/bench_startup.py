@@ -70,6 +70,8 @@ def main(argv=None) -> int:
                     help="the venv's Python for the venv row (default: this interpreter)")
     ap.add_argument("--timeout", type=float, default=120.0)
     args = ap.parse_args(argv)
+    if args.runs < 1 or not args.timeout > 0:
+        ap.error("--runs must be >= 1 and --timeout > 0")
     targets = {}
     if args.python:
         targets["venv"] = [args.python, "-m", "app"]
