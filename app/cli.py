@@ -312,7 +312,8 @@ def cmd_propagate(argv: list[str]) -> int:
                     proxy_height=args.proxy_height, start=args.start or 0, auto=args.auto,
                     end=None if args.end is None else args.end + 1, method=args.method,
                     device=args.device, export=_export_settings(args),
-                    protect=[Path(args.hints)] if args.hints else [], hint_method=hint_method)
+                    protect=[Path(args.hints)] if args.hints else [], hint_method=hint_method,
+                    strokes_from=Path(args.hints) if args.hints else None)
     if args.farm:
         from app.core.renderfarm import farm_cli
         return farm_cli.run(job, args)

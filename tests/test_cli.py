@@ -364,3 +364,25 @@ def test_bench_refuses_bad_arguments_in_one_line(grey_clip, tmp_path, capsys, mo
     code, err = run(["bench", "--clips", str(tmp_path), "--no-speed", *argv], capsys) if argv[0] != "--startup" \
         else run(["bench", *argv, "--frozen", str(tmp_path / "none")], capsys)
     assert code == EXIT_USAGE and piece in err and "internal error" not in err, err
+
+
+def test_a_stroke_out_of_range_names_its_hints_file_or_project(grey_clip, tmp_path, capsys):
+    """A stroke past the shot's end is refused naming the file it came from (the message named
+    only the frame), and an empty hints file is named as what held nothing."""
+    from app.core.project import Project
+    from models.base import HintStroke
+    hints = tmp_path / "h.json"
+    hints.write_text(json.dumps([{"frame": 24, "points": [[0.2, 0.5]], "radius": 0.05, "color": [200, 40, 40]}]))
+    code, err = run(["propagate", str(grey_clip.video), "-o", str(tmp_path / "o.mp4"), "--hints", str(hints),
+                     "--method", "flow", "-q"], capsys)
+    assert code == EXIT_ERROR and f"{hints}: hint stroke on frame 24: frame index out of range" in err, err
+    hints.write_text("[]")
+    code, err = run(["propagate", str(grey_clip.video), "-o", str(tmp_path / "o.mp4"), "--hints", str(hints),
+                     "--method", "flow", "-q"], capsys)
+    assert code == EXIT_ERROR and f"nothing to propagate ({hints} holds no hint stroke)" in err, err
+    doc = Project(grey_clip.video)
+    doc.add_stroke(HintStroke(frame=30, points=[(0.2, 0.5)], radius=0.05, color=(0, 200, 0)))
+    proj = doc.save(tmp_path / "p.hueshot")
+    code, err = run(["render", str(proj), "-o", str(tmp_path / "o.mp4"), "--method", "flow", "-q"], capsys)
+    assert code == EXIT_ERROR and f"{proj}: hint stroke on frame 30: frame index out of range" in err, err
+    assert not (tmp_path / "o.mp4").exists()

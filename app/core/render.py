@@ -99,6 +99,9 @@ class RenderJob:
     # how far strokes reach, on grey and over colour (models.hinting.hints.HINT_METHODS;
     # None = DEFAULT_HINT_METHOD)
     hint_method: str | None = None
+    # the hints file or project the strokes (and keyframes given as arrays) were read from:
+    # an error about one of them names it
+    strokes_from: Path | None = None
 
 
 @dataclass
@@ -175,8 +178,9 @@ def outside_range(job: RenderJob, start: int, end: int, shots) -> None:
     not reach colours no rendered frame: it is left out (a reel rendered a shot at a time keeps
     its other shots' keys). One in a shot the range cuts, or anywhere when the source is one
     shot (``shots`` empty), would colour the range's frames from outside it: refused."""
-    found = [(int(f), f"keyframe {int(f)}") for f in job.keys if not start <= int(f) < end]
-    found += [(s.frame, f"hint stroke on frame {s.frame}") for s in job.strokes if not start <= s.frame < end]
+    found = [(int(f), f"{_from(job, v)}keyframe {int(f)}") for f, v in job.keys.items() if not start <= int(f) < end]
+    found += [(s.frame, f"{_from(job)}hint stroke on frame {s.frame}") for s in job.strokes
+              if not start <= s.frame < end]
     for f, what in sorted(found):
         shot = next(((int(a), int(b)) for a, b in shots or () if int(a) <= f <= int(b)), None)
         if not shots or shot is None:
@@ -186,6 +190,14 @@ def outside_range(job: RenderJob, start: int, end: int, shots) -> None:
                                 f"{shot[0]}..{shot[1]}, which the range cuts (it colours the shot's frames in "
                                 f"the range); render from frame {min(shot[0], start)} to "
                                 f"{max(shot[1], end - 1)}, or leave it out")
+
+
+def _from(job: RenderJob, key=None) -> str:
+    """"FILE: " for a message about a stroke (or a keyframe given as an array) of a job whose
+    strokes came from a hints file or project; keyframe files name themselves."""
+    if job.strokes_from is None or (key is not None and not isinstance(key, np.ndarray)):
+        return ""
+    return f"{job.strokes_from}: "
 
 
 def _protect_label(p) -> str:
@@ -283,7 +295,7 @@ def render(job: RenderJob, progress: Callable[[RenderProgress], None] | None = N
         for f, spec in sorted(job.keys.items()):
             f = int(f)
             if not 0 <= f < n:
-                raise KeyframeError(f"keyframe {f}{' (' + str(spec) + ')' if not isinstance(spec, np.ndarray) else ''}: "
+                raise KeyframeError(f"{_from(job, spec)}keyframe {f}{' (' + str(spec) + ')' if not isinstance(spec, np.ndarray) else ''}: "
                                     f"frame index out of range (the shot has {n} frames, 0..{n - 1})")
             if not start <= f < end:
                 continue              # outside_range() below: left out, or refused
@@ -297,7 +309,7 @@ def render(job: RenderJob, progress: Callable[[RenderProgress], None] | None = N
                  f"{job.strokes[grey[0]].frame}); they paint grey")
         for s in job.strokes:
             if not 0 <= s.frame < n:
-                raise RenderError(f"hint stroke on frame {s.frame}: frame index out of range "
+                raise RenderError(f"{_from(job)}hint stroke on frame {s.frame}: frame index out of range "
                                   f"(the shot has {n} frames, 0..{n - 1})")
         if job.shots != "detect":         # detected shots are known once the luma pass ran (_run)
             outside_range(job, start, end, job.shots)
@@ -305,7 +317,11 @@ def render(job: RenderJob, progress: Callable[[RenderProgress], None] | None = N
             propagator, method, device_name = None, "precomputed", "-"
         else:
             if not job.keys and not job.strokes and not job.auto:
-                raise RenderError("nothing to propagate: give at least one keyframe (--key N=IMAGE), "
+                empty = ""
+                if job.strokes_from is not None:
+                    what = "keyframe or hint stroke" if str(job.strokes_from).endswith(".hueshot") else "hint stroke"
+                    empty = f" ({job.strokes_from} holds no {what})"
+                raise RenderError(f"nothing to propagate{empty}: give at least one keyframe (--key N=IMAGE), "
                                   "hint strokes (--hints FILE) or --auto")
             method = job.method or DEFAULT_METHOD
             pref = job.device.strip().lower() if isinstance(job.device, str) else job.device
@@ -681,7 +697,8 @@ def job_from_project(project, output, **overrides) -> RenderJob:
     protect = [project.path, layers_dir_for(project.path)] if project.path is not None else []
     job = RenderJob(input=project.source, output=Path(output), keys=dict(project.keyframes),
                     strokes=project.strokes, proxy_height=project.proxy_height, start=start, end=end,
-                    method=project.method, protect=protect, hint_method=project.hint_method)
+                    method=project.method, protect=protect, hint_method=project.hint_method,
+                    strokes_from=project.path)
     for k, v in overrides.items():
         setattr(job, k, v)
     return job
