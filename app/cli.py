@@ -354,7 +354,7 @@ def _luma_progress(quiet: bool, machine: bool = False):
 
 
 def cmd_shots(argv: list[str]) -> int:
-    p = argparse.ArgumentParser(prog="hueshot shots", description="Detect the shots (cuts) of a reel: one line "
+    p = _OneLineParser(prog="hueshot shots", description="Detect the shots (cuts) of a reel: one line "
                                 "per shot, START END (inclusive frame indices), or JSON with --json.")
     p.add_argument("input", metavar="INPUT", help="video file or folder of frames")
     p.add_argument("--json", action="store_true", help='print [{"start": .., "end": ..}, ...]')

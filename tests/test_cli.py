@@ -386,3 +386,16 @@ def test_a_stroke_out_of_range_names_its_hints_file_or_project(grey_clip, tmp_pa
     code, err = run(["render", str(proj), "-o", str(tmp_path / "o.mp4"), "--method", "flow", "-q"], capsys)
     assert code == EXIT_ERROR and f"{proj}: hint stroke on frame 30: frame index out of range" in err, err
     assert not (tmp_path / "o.mp4").exists()
+
+
+def test_a_pipe_as_input_and_shots_usage_errors_are_one_line(tmp_path, capsys):
+    """A pipe (`<(cat clip.mp4)`) or a device as INPUT is named as such (was 'file is empty
+    (0 bytes)'); hueshot shots' usage errors are one line like the other commands' (it printed
+    the whole usage first)."""
+    fifo = tmp_path / "pipe.mp4"
+    os.mkfifo(fifo)
+    for argv in (["propagate", str(fifo), "-o", str(tmp_path / "o.mp4"), "--auto"], ["shots", str(fifo)]):
+        code, err = run(argv, capsys)
+        assert code == EXIT_ERROR and f"{fifo}: is not a regular file (a pipe or a device)" in err, err
+    code, err = run(["shots", str(fifo), "--proxy-height", "abc"], capsys)
+    assert code == EXIT_USAGE and err.count("\n") == 1 and "invalid int value: 'abc'" in err, err

@@ -501,6 +501,9 @@ def open_media(path: str | os.PathLike, fps: float | None = None) -> MediaSource
         raise MediaError(p, "no such file or folder")
     if p.is_dir():
         return FrameFolderSource(p, fps=fps or 24.0)
+    if not p.is_file():
+        raise MediaError(p, "is not a regular file (a pipe or a device); give a video file or a "
+                            "folder of frames (the source is read more than once)")
     if p.stat().st_size == 0:
         raise MediaError(p, "file is empty (0 bytes)")
     if p.suffix.lower() in IMAGE_EXTS:
