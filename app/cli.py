@@ -449,6 +449,9 @@ def main(argv: list[str] | None = None) -> int:
         from app.selftest import run as smoke_test
         return smoke_test(argv[1])
     if argv and argv[0] in COMMANDS:
+        # OpenCV logs a decoder's failure on stderr in lines of its own (an unreadable key image
+        # gave four before the one that names it); the error that reaches the user is ours
+        os.environ.setdefault("OPENCV_LOG_LEVEL", "FATAL")
         # SIGINT/SIGTERM/SIGHUP unwind through the same cleanup (no partial files are left);
         # run as a program, signals after that are ignored while the process exits
         from app.core.shutdown import signals_raise

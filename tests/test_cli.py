@@ -399,3 +399,19 @@ def test_a_pipe_as_input_and_shots_usage_errors_are_one_line(tmp_path, capsys):
         assert code == EXIT_ERROR and f"{fifo}: is not a regular file (a pipe or a device)" in err, err
     code, err = run(["shots", str(fifo), "--proxy-height", "abc"], capsys)
     assert code == EXIT_USAGE and err.count("\n") == 1 and "invalid int value: 'abc'" in err, err
+
+
+def test_an_unreadable_key_image_is_one_line_on_stderr(grey_clip, tmp_path):
+    """A truncated TIFF keyframe: the one error line naming it, without OpenCV's own log lines
+    about the decoder's failure before it (there were three)."""
+    import cv2
+    ok, buf = cv2.imencode(".tif", cv2.cvtColor(grey_clip.scene.rgb(0), cv2.COLOR_RGB2BGR))
+    (tmp_path / "cut.tif").write_bytes(buf.tobytes()[: len(buf) // 2])
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
+    env.pop("OPENCV_LOG_LEVEL", None)
+    r = subprocess.run([sys.executable, "-m", "app", "propagate", str(grey_clip.video), "-o", str(tmp_path / "o.mp4"),
+                        "--key", f"0={tmp_path / 'cut.tif'}", "--method", "flow", "-q"], capture_output=True,
+                       text=True, env=env, cwd=tmp_path, timeout=120)
+    assert r.returncode == EXIT_ERROR
+    assert r.stderr.splitlines() == [f"hueshot: error: {tmp_path / 'cut.tif'}: keyframe image for frame 0: "
+                                     f"unreadable image (not PNG/JPEG/TIFF or corrupt)"], r.stderr
