@@ -415,3 +415,18 @@ def test_an_unreadable_key_image_is_one_line_on_stderr(grey_clip, tmp_path):
     assert r.returncode == EXIT_ERROR
     assert r.stderr.splitlines() == [f"hueshot: error: {tmp_path / 'cut.tif'}: keyframe image for frame 0: "
                                      f"unreadable image (not PNG/JPEG/TIFF or corrupt)"], r.stderr
+
+
+def test_an_output_name_near_the_file_name_limit(grey_clip, tmp_path, capsys):
+    """A valid output name of 249 bytes: the temp names beside it (".NAME.partial-PID-RAND.mp4",
+    the render folder of --resume) were longer than a file name may be, so the render failed
+    with 'File name too long' and three warnings; now they are cut to fit."""
+    name = "a" * 245
+    for out, extra in ((tmp_path / f"{name}.mp4", []), (tmp_path / name, []), (tmp_path / name, []),
+                       (tmp_path / f"{name}.mkv", ["--resume"])):
+        code, err = run(["propagate", str(grey_clip.video), "-o", str(out), "--key", f"0={grey_clip.key_png}",
+                         "--method", "flow", "-q", *extra], capsys)
+        assert code == EXIT_OK and err == "", err
+        assert out.exists()
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(("a", ".a"))) == \
+        [name, f"{name}.mkv", f"{name}.mp4"]

@@ -42,7 +42,7 @@ import numpy as np
 
 import av
 
-from app.core.fsutil import fsync_path, keep_mode
+from app.core.fsutil import fsync_path, keep_mode, short_name
 from app.core.shutdown import remove_path, sweep_stale, temp_tag, track, untrack
 
 log = logging.getLogger(__name__)
@@ -114,7 +114,7 @@ def detect_format(path: str | os.PathLike, requested: str = "") -> str:
 
 def partial_prefix(path: Path) -> str:
     """Start of the hidden temp name a video export is written to beside ``path``."""
-    return f".{Path(path).stem}.partial-"
+    return f".{short_name(Path(path).stem)}.partial-"
 
 
 def _disk_error(path: Path, exc: OSError) -> ExportError:
@@ -534,11 +534,12 @@ class SequenceEncoder(Encoder):
             if others:
                 raise ExportError(f"{self.path}: output folder is not empty (holds {others[0]!r}); "
                                   f"choose an empty or new folder")
-        sweep_stale(parent, f".{self.path.name}.partial-")
-        sweep_stale(parent, f".{self.path.name}.old-")
+        stem = short_name(self.path.name)      # the temp names' own part fits a file name
+        sweep_stale(parent, f".{stem}.partial-")
+        sweep_stale(parent, f".{stem}.old-")
         try:
             # os.mkdir follows the umask (mkdtemp would make it 0700)
-            self.tmp = parent / f".{self.path.name}.partial-{temp_tag()}"
+            self.tmp = parent / f".{stem}.partial-{temp_tag()}"
             os.mkdir(self.tmp, 0o777)
             track(self.tmp)
         except OSError as exc:
@@ -578,7 +579,7 @@ class SequenceEncoder(Encoder):
             old = None
             if self.path.exists():
                 keep_mode(self.tmp, self.path)
-                old = track(self.path.parent / f".{self.path.name}.old-{temp_tag()}")
+                old = track(self.path.parent / f".{short_name(self.path.name)}.old-{temp_tag()}")
                 os.replace(self.path, old)
             os.replace(self.tmp, self.path)
             untrack(self.tmp)

@@ -38,3 +38,13 @@ def create_exclusive(path: Path):
     would), failing if it exists; unlike ``tempfile.mkstemp``, which makes it 0600."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
     return os.fdopen(fd, "wb")
+
+
+def short_name(name: str, limit: int = 200) -> str:
+    """``name`` cut to at most ``limit`` bytes (UTF-8), for the part of a temporary name that
+    comes from the user's file name: a file name may have 255 bytes, and a temp name adds a
+    prefix, a process tag and a suffix to it."""
+    raw = name.encode("utf-8", "surrogateescape")
+    if len(raw) <= limit:
+        return name
+    return raw[:limit].decode("utf-8", "ignore")

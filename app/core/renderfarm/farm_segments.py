@@ -155,7 +155,8 @@ def segment_path(job: RenderJob, seg: Segment, render_dir: Path) -> Path:
 def default_render_dir(output: str | os.PathLike) -> Path:
     """Beside the output (so it is on the same shared filesystem as the output)."""
     out = Path(output).absolute()
-    return out.with_name(f".{out.name}.hueshot-render")
+    from app.core.fsutil import short_name
+    return out.with_name(f".{short_name(out.name)}.hueshot-render")
 
 
 # -------------------------------------------------------------------------- rendering
