@@ -430,3 +430,18 @@ def test_an_output_name_near_the_file_name_limit(grey_clip, tmp_path, capsys):
         assert out.exists()
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(("a", ".a"))) == \
         [name, f"{name}.mkv", f"{name}.mp4"]
+
+
+def test_resume_on_a_file_name_that_is_not_utf8(grey_clip, tmp_path, capsys):
+    """A source and key named in Latin-1 bytes (an old archive's names): --resume failed with an
+    internal error (UnicodeEncodeError hashing the name); a plain render ran."""
+    src = tmp_path / os.fsdecode(b"cl\xe9.mp4")
+    key = tmp_path / os.fsdecode(b"k\xe9y.png")
+    src.write_bytes(grey_clip.video.read_bytes())
+    key.write_bytes(grey_clip.key_png.read_bytes())
+    for extra in ([], ["--resume"]):
+        out = tmp_path / os.fsdecode(b"o\xe9" + (b"_r" if extra else b"") + b".mkv")
+        code, err = run(["propagate", str(src), "-o", str(out), "--key", f"0={key}", "--method", "flow", "-q",
+                         *extra], capsys)
+        assert code == EXIT_OK and err == "", err
+        assert frames_in(out) == 24

@@ -109,6 +109,11 @@ def segment_job(job: RenderJob, seg: Segment, output: Path) -> RenderJob:
                                export=ExportSettings(format="ffv1", audio=False), **extra)
 
 
+def _b(text: str) -> bytes:
+    """A path's text as bytes, also when the file name is not UTF-8 (os.fsdecode's surrogates)."""
+    return text.encode("utf-8", "surrogateescape")
+
+
 def segment_hash(job: RenderJob, seg: Segment) -> str:
     """What decides a segment's pixels, hashed: source file (path, size, mtime), range, key
     images, strokes, method, hint method, proxy height, the version of the luma (FRAME_KEYS_VERSION)."""
@@ -119,15 +124,15 @@ def segment_hash(job: RenderJob, seg: Segment) -> str:
             # a frame folder: the files of this segment's frames (a mended frame of another
             # shot leaves this segment valid)
             names = sorted(n for n in os.listdir(src) if not n.startswith("."))
-            h.update(f"{src.resolve()}|{len(names)}".encode())
+            h.update(_b(f"{src.resolve()}|{len(names)}"))
             for n in names[seg.start:seg.end]:
                 st = (src / n).stat()
-                h.update(f"|{n}|{st.st_size}|{st.st_mtime_ns}".encode())
+                h.update(_b(f"|{n}|{st.st_size}|{st.st_mtime_ns}"))
         else:
             st = src.stat()
-            h.update(f"{src.resolve()}|{st.st_size}|{st.st_mtime_ns}".encode())
+            h.update(_b(f"{src.resolve()}|{st.st_size}|{st.st_mtime_ns}"))
     except OSError:
-        h.update(str(src).encode())
+        h.update(_b(str(src)))
     from app.core.cache import FRAME_KEYS_VERSION     # the version of what turns a source into luma
     h.update(f"|{seg.start}|{seg.end}|{job.method}|{job.proxy_height}|{getattr(job, 'auto', '')}"
              f"|v{FRAME_KEYS_VERSION}".encode())
@@ -141,7 +146,7 @@ def segment_hash(job: RenderJob, seg: Segment) -> str:
             h.update(np.ascontiguousarray(v).tobytes())
         else:
             p = Path(v)
-            h.update(str(p.resolve()).encode() + (p.read_bytes() if p.is_file() else b""))
+            h.update(_b(str(p.resolve())) + (p.read_bytes() if p.is_file() else b""))
     for s in sub.strokes:
         h.update(repr((s.frame, [tuple(map(float, p)) for p in s.points], float(s.radius),
                        tuple(s.color), bool(s.erase))).encode())
