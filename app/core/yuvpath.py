@@ -88,7 +88,9 @@ def source_y(frame, fmt: PlaneFormat, rotation: int = 0) -> np.ndarray:
     if m is not None:
         bits = int(m.group(2)[:-2]) if m.group(2) else 8
         y = _plane(frame.planes[0], np.uint8 if bits == 8 else np.uint16)
-        full = name.startswith("yuvj") or int(getattr(frame, "color_range", 0) or 0) == 2
+        # grey formats are full range, whatever the frame says (libswscale reads them so: the
+        # RGB path, the preview and the luma pass show them that way)
+        full = name.startswith(("yuvj", "gray")) or int(getattr(frame, "color_range", 0) or 0) == 2
     else:
         rgb = frame.to_ndarray(format="rgb24") if name else np.asarray(frame)
         f = cv2.transform(np.ascontiguousarray(rgb, np.uint8).astype(np.float32),

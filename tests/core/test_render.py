@@ -346,3 +346,20 @@ def test_a_finished_segment_is_reused_only_for_the_same_hint_method(grey_clip, t
     # a segment with no stroke does not depend on the hint method
     bare = dataclasses.replace(job, strokes=[])
     assert segment_hash(dataclasses.replace(bare, hint_method="gate"), seg) == segment_hash(bare, seg)
+
+
+def test_a_grey_pixel_format_source_keeps_its_lightness_in_h264_and_prores(scene, tmp_path):
+    """A source stored as 'gray' (FFV1, full range, as libswscale reads it): the H.264 and
+    ProRes exports took its codes as limited range, so every frame came out ~13 L darker and
+    flatter than the PNG export and the preview (luma is passed through, never changed)."""
+    src = encode_clip(tmp_path / "g.mkv", [scene.gray(i) for i in range(8)], codec="ffv1", pix_fmt="gray")
+    key = write_png(tmp_path / "k.png", scene.rgb(0))
+    outs = {"h264": tmp_path / "o.mp4", "prores": tmp_path / "o.mov", "ffv1": tmp_path / "o.mkv"}
+    for fmt, out in outs.items():
+        render(RenderJob(src, out, keys={0: key}, method="copy_key", export=ExportSettings(format=fmt)))
+    want = [rgb_to_luma(scene.gray(i)) for i in range(8)]
+    for fmt, out in outs.items():
+        got = decode_all(out)
+        assert len(got) == 8
+        d = max(float(np.abs(rgb_to_luma(g) - w).mean()) for g, w in zip(got, want))
+        assert d < 1.5, (fmt, d)
