@@ -269,6 +269,12 @@ def _check_values(args) -> str | None:
     from app.core.validate import (MAX_FRAME, ValidationError, check_export_settings, check_int,
                                    check_proxy_height)
     try:
+        for name, what in (("input", "INPUT"), ("project", "PROJECT"), ("output", "-o OUTPUT")):
+            if getattr(args, name, None) is not None and not getattr(args, name).strip():
+                raise ValidationError(f"{what} is empty; give a file or folder")
+        if args.output == "-":
+            raise ValidationError("-o -: writing to standard output is not supported; give a video file "
+                                  "or a folder")
         if getattr(args, "proxy_height", None) is not None:
             check_proxy_height(args.proxy_height, "", "--proxy-height")
         for name in ("start", "end"):
@@ -363,6 +369,8 @@ def cmd_shots(argv: list[str]) -> int:
     args = p.parse_args(argv)
     from app.core.validate import ValidationError, check_proxy_height
     try:
+        if not args.input.strip():
+            raise ValidationError("INPUT is empty; give a file or folder")
         check_proxy_height(args.proxy_height, "", "--proxy-height")
     except ValidationError as exc:
         _err(str(exc))

@@ -445,3 +445,20 @@ def test_resume_on_a_file_name_that_is_not_utf8(grey_clip, tmp_path, capsys):
                          *extra], capsys)
         assert code == EXIT_OK and err == "", err
         assert frames_in(out) == 24
+
+
+def test_an_empty_or_dash_path_is_a_usage_error(grey_clip, tmp_path, capsys, monkeypatch):
+    """`-o -` wrote a PNG folder named '-' (exit 0), `-o ""` wrote into the current folder, and an
+    empty INPUT opened the current folder as frames: each is now a one-line usage error."""
+    monkeypatch.chdir(tmp_path)
+    before = sorted(os.listdir(tmp_path))
+    key = ["--key", f"0={grey_clip.key_png}", "--method", "flow", "-q"]
+    for argv, piece in ((["propagate", str(grey_clip.video), "-o", "-", *key], "-o -: writing to standard output"),
+                        (["propagate", str(grey_clip.video), "-o", "", *key], "-o OUTPUT is empty"),
+                        (["propagate", "", "-o", "o.mp4", *key], "INPUT is empty"),
+                        (["render", "", "-o", "o.mp4"], "PROJECT is empty"),
+                        (["shots", ""], "INPUT is empty")):
+        code, err = run(argv, capsys)
+        assert code == EXIT_USAGE and piece in err, (argv, err)
+    assert sorted(os.listdir(tmp_path)) == before         # nothing written, no folder named '-'
+
