@@ -543,7 +543,13 @@ def decode_image(path: Path) -> tuple[np.ndarray, np.dtype]:
     except OSError as exc:
         raise ValueError(f"cannot be read ({exc.strerror or exc})") from None
     # decoded from memory: a truncated JPEG fails here (cv2.imread fills its missing rows grey)
-    img = cv2.imdecode(data, cv2.IMREAD_ANYDEPTH | cv2.IMREAD_ANYCOLOR) if data.size else None
+    try:
+        img = cv2.imdecode(data, cv2.IMREAD_ANYDEPTH | cv2.IMREAD_ANYCOLOR) if data.size else None
+    except cv2.error as exc:      # OpenCV refuses a header promising more than 2^30 pixels
+        if "MAX_IMAGE_PIXELS" in str(exc):
+            raise ValueError("the image is too large to read (its header promises more than "
+                             "2^30 pixels)") from None
+        raise ValueError("unreadable image (not PNG/JPEG/TIFF or corrupt)") from None
     if img is None:
         if _jpeg_cut_short(data.tobytes()):
             raise ValueError("JPEG data is cut short (the file is truncated)")

@@ -323,3 +323,23 @@ def test_keyframe_images_of_every_kind_read_as_shown_or_refused(tmp_path):
     with open_media(folder) as src:
         with pytest.raises(CorruptMediaError, match=r"at frame 2 \(002\.jpg is broken: JPEG data is cut short"):
             list(src.iter_rgb())
+
+
+def test_an_image_whose_header_promises_too_many_pixels(tmp_path):
+    """A PNG whose header says 40000x40000 (a decompression bomb, or a broken header) as a
+    keyframe or a frame: refused naming the file (OpenCV's assertion was an internal error)."""
+    import struct
+    import zlib
+
+    def chunk(t, d):
+        return struct.pack(">I", len(d)) + t + d + struct.pack(">I", zlib.crc32(t + d))
+    png = (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 40000, 40000, 8, 2, 0, 0, 0))
+           + chunk(b"IDAT", zlib.compress(b"\x00" * 100)) + chunk(b"IEND", b""))
+    (tmp_path / "huge.png").write_bytes(png)
+    with pytest.raises(MediaError, match=r"huge\.png: the image is too large to read"):
+        read_image_rgb(tmp_path / "huge.png")
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    (folder / "00000.png").write_bytes(png)
+    with pytest.raises(MediaError, match=r"00000\.png is broken: the image is too large"):
+        open_media(folder)
