@@ -444,6 +444,11 @@ def cmd_gui(argv: list[str]) -> int:
 def main(argv: list[str] | None = None) -> int:
     from_sys_argv = argv is None
     argv = list(sys.argv[1:] if argv is None else argv)
+    # started with stderr or stdout closed (`2>&-`, some service managers): Python sets them to
+    # None, and the first progress line or message failed the command
+    for name in ("stdout", "stderr"):
+        if getattr(sys, name) is None:
+            setattr(sys, name, open(os.devnull, "w"))
     if argv and argv[0] in ("-h", "--help"):
         print(USAGE)
         return EXIT_OK

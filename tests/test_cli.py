@@ -462,3 +462,16 @@ def test_an_empty_or_dash_path_is_a_usage_error(grey_clip, tmp_path, capsys, mon
         assert code == EXIT_USAGE and piece in err, (argv, err)
     assert sorted(os.listdir(tmp_path)) == before         # nothing written, no folder named '-'
 
+
+
+def test_a_render_started_with_stderr_closed(grey_clip, tmp_path):
+    """`hueshot propagate ... 2>&-` (stderr closed, as some service managers start jobs): the
+    first progress line failed the render with an internal error; it now renders, and a bad
+    input still exits 1."""
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
+    for key, code in ((grey_clip.key_png, EXIT_OK), (tmp_path / "missing.png", EXIT_ERROR)):
+        r = subprocess.run([sys.executable, "-m", "app", "propagate", str(grey_clip.video), "-o", str(tmp_path / "o.mp4"),
+                            "--key", f"0={key}", "--method", "flow"], stdout=subprocess.PIPE, text=True,
+                           env=env, cwd=tmp_path, timeout=120, preexec_fn=lambda: os.close(2))
+        assert r.returncode == code and "internal error" not in r.stdout, r.stdout
+    assert frames_in(tmp_path / "o.mp4") == 24
