@@ -475,3 +475,23 @@ def test_a_render_started_with_stderr_closed(grey_clip, tmp_path):
                            env=env, cwd=tmp_path, timeout=120, preexec_fn=lambda: os.close(2))
         assert r.returncode == code and "internal error" not in r.stdout, r.stdout
     assert frames_in(tmp_path / "o.mp4") == 24
+
+
+def test_a_range_wholly_after_the_point_where_the_source_breaks(scene, tmp_path, capsys):
+    """The demuxer counts 24 frames, the decoder stops at frame 6 (packet 6 is noise): a range
+    of frames 12..20 has nothing readable. It was an internal error (a luma view of negative
+    length); now exit 1 saying so, and an existing output is left as it was."""
+    src = encode_clip(tmp_path / "src.mp4", [scene.gray(i) for i in range(24)])
+    with av.open(str(src)) as c:
+        pos, size = [(p.pos, p.size) for p in c.demux(c.streams.video[0]) if p.size][6]
+    data = bytearray(src.read_bytes())
+    data[pos + 5: pos + size] = np.random.default_rng(0).integers(0, 256, size - 5, dtype=np.uint8).tobytes()
+    (tmp_path / "broken.mp4").write_bytes(bytes(data))
+    out = tmp_path / "o.mp4"
+    out.write_bytes(b"an earlier render")
+    for extra in ([], ["--no-shots"]):
+        code, err = run(["propagate", str(tmp_path / "broken.mp4"), "-o", str(out), "--auto", "--start", "12",
+                         "--end", "20", "--method", "flow", "-q", *extra], capsys)
+        assert code == EXIT_ERROR and "broken.mp4: no frame of the range 12..20 is readable: stream is corrupt " \
+                                      "or truncated at frame 6" in err, err
+        assert out.read_bytes() == b"an earlier render"

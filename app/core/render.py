@@ -422,6 +422,9 @@ def _run(job, src, info, start, end, keys_rgb, propagator, method, device_name, 
         if truncated is not None:
             end = start + len(luma)
             total = end - start
+            if total <= 0:
+                raise RenderError(f"{info.path}: no frame of the range {_range_text(start, asked_end)} is readable: "
+                                  f"{truncated.problem}")
             dropped = [f for f in keys_rgb if f >= end]
             if dropped:
                 raise KeyframeError(f"keyframe(s) {dropped} lie after the point where {info.path} breaks "

@@ -372,7 +372,8 @@ class LumaStore:
     def view(self, start: int, end: int):
         """Frames start..end-1 re-indexed from 0 (what a render of that range propagates)."""
         from app.core.reels.shots import SubLuma
-        end = min(end, self._n)     # a truncated source has fewer frames than its demuxer counted
+        # a truncated source has fewer frames than its demuxer counted (none of a range past its break)
+        end = max(start, min(end, self._n))
         v = SubLuma(self, start, end)
         v.start, v.error = start, (self.error if end >= self._n else None)
         return v
