@@ -157,3 +157,26 @@ def test_bad_farm_addresses_fail_fast_with_a_message(reel):
     assert r.returncode == 1 and "is not an integer" in r.stderr
     r = hueshot("render", proj, "-o", "unused.mp4", "--farm", "127.0.0.1:1", timeout=60)
     assert r.returncode == 1 and "no Ray cluster answers there" in r.stderr
+
+
+def test_a_range_that_cuts_a_shot_off_its_key_is_refused_before_the_render_folder(reel, cluster, tmp_path):
+    """The farm keeps the plain render's rule for a range: a key in the shot the range cuts is
+    refused (the farm left it out and wrote that shot grey), before any render folder is made;
+    a range of whole shots renders them with their own keys as the plain render does."""
+    import pytest
+    from app.core.export import ExportSettings
+    from app.core.project import Project
+    from app.core.render import KeyframeError, job_from_project
+    from app.core.renderfarm.farm import Farm
+    proj, _, plain = reel
+    doc = Project.load(proj)
+    doc.set_range(SHOT_LEN + 4, 2 * SHOT_LEN - 1)           # inside shot 2, after its key
+    job = job_from_project(doc, tmp_path / "cut", method="flow", export=ExportSettings(format="png"))
+    with Farm("local") as farm:
+        with pytest.raises(KeyframeError, match=f"keyframe {SHOT_LEN}: outside the rendered range .* which the range cuts"):
+            farm.render(job, doc.shots, 72)
+        assert not (tmp_path / "cut").exists() and not list(tmp_path.glob(".*hueshot-render"))
+        doc.set_range(SHOT_LEN, 3 * SHOT_LEN - 1)            # shots 2 and 3, whole
+        job = job_from_project(doc, tmp_path / "two", method="flow", export=ExportSettings(format="png"))
+        farm.render(job, doc.shots, 72)
+    assert_same_frames(read_pngs(tmp_path / "two"), plain[SHOT_LEN:3 * SHOT_LEN])

@@ -273,9 +273,9 @@ class Farm:
         ray = self.ray
         should_stop = should_stop or (lambda: False)
         check_job(job)
+        segments = plan_segments(job, shots, n_frames)     # a bad range or key fails before the folder is made
         render_dir = Path(render_dir) if render_dir else default_render_dir(job.output)
         render_dir.mkdir(parents=True, exist_ok=True)
-        segments = plan_segments(job, shots, n_frames)
         total = sum(s.frames for s in segments)
         paths = {s.index: segment_path(job, s, render_dir) for s in segments}
         todo = [s for s in segments if not paths[s.index].exists()]
