@@ -495,3 +495,18 @@ def test_a_range_wholly_after_the_point_where_the_source_breaks(scene, tmp_path,
         assert code == EXIT_ERROR and "broken.mp4: no frame of the range 12..20 is readable: stream is corrupt " \
                                       "or truncated at frame 6" in err, err
         assert out.read_bytes() == b"an earlier render"
+
+
+def test_resume_refuses_a_missing_key_image_before_rendering_any_shot(tmp_path, capsys, monkeypatch):
+    """--resume read each shot's keys when the shot came: a missing key image of the last shot
+    failed the run after the other shots were rendered, and one of the first shot left an
+    empty render folder. Now it is refused first, as a plain render refuses it."""
+    from tests.reel.conftest import build_reel
+    monkeypatch.setenv("HUESHOT_CACHE_DIR", str(tmp_path / "cache"))
+    reel = build_reel(tmp_path / "reel.mp4")
+    for missing in (46, 0):
+        keys = ["--key", f"20={reel.key_png(tmp_path, 20)}", "--key", f"{missing}={tmp_path / 'gone.png'}"]
+        code, err = run(["propagate", str(reel.video), "-o", str(tmp_path / "o.mp4"), *keys, "--method", "flow",
+                         "-q", "--resume"], capsys)
+        assert code == EXIT_ERROR and f"gone.png: keyframe image for frame {missing}: no such image file" in err, err
+        assert not list(tmp_path.glob(".*hueshot-render"))
