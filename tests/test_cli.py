@@ -510,3 +510,16 @@ def test_resume_refuses_a_missing_key_image_before_rendering_any_shot(tmp_path, 
                          "-q", "--resume"], capsys)
         assert code == EXIT_ERROR and f"gone.png: keyframe image for frame {missing}: no such image file" in err, err
         assert not list(tmp_path.glob(".*hueshot-render"))
+
+
+def test_resume_refuses_a_sequence_folder_holding_other_files_first(grey_clip, tmp_path, capsys):
+    """--resume into a folder that holds other files than an earlier sequence: refused before
+    any shot is rendered (it rendered every shot and failed at the join)."""
+    out = tmp_path / "frames"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")
+    code, err = run(["propagate", str(grey_clip.video), "-o", str(out), "--key", f"0={grey_clip.key_png}",
+                     "--method", "flow", "--resume"], capsys)
+    assert code == EXIT_ERROR and "output folder is not empty (holds 'notes.txt')" in err, err
+    assert "rendering" not in err and not list(tmp_path.glob(".*hueshot-render"))
+    assert os.listdir(out) == ["notes.txt"]

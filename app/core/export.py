@@ -137,6 +137,18 @@ def _check_writable_dir(target: Path) -> Path:
     return parent
 
 
+def check_sequence_target(path: Path) -> None:
+    """A frame sequence replaces its folder: a new one, or one holding only an earlier
+    sequence (NNNNN.png / .tif); a file or any other folder is refused."""
+    if path.exists():
+        if not path.is_dir():
+            raise ExportError(f"{path}: exists and is not a folder")
+        others = [n for n in os.listdir(path) if not _SEQ_NAME.match(n)]
+        if others:
+            raise ExportError(f"{path}: output folder is not empty (holds {others[0]!r}); "
+                              f"choose an empty or new folder")
+
+
 class Encoder:
     """Base: ``write(rgb)`` per frame, then ``close()``; ``abort()`` on failure or cancel."""
 
@@ -527,13 +539,7 @@ class SequenceEncoder(Encoder):
         self.ext = SEQUENCE_FORMATS[fmt]
         self.width, self.height = int(width), int(height)
         parent = _check_writable_dir(self.path)
-        if self.path.exists():
-            if not self.path.is_dir():
-                raise ExportError(f"{self.path}: exists and is not a folder")
-            others = [n for n in os.listdir(self.path) if not _SEQ_NAME.match(n)]
-            if others:
-                raise ExportError(f"{self.path}: output folder is not empty (holds {others[0]!r}); "
-                                  f"choose an empty or new folder")
+        check_sequence_target(self.path)
         stem = short_name(self.path.name)      # the temp names' own part fits a file name
         sweep_stale(parent, f".{stem}.partial-")
         sweep_stale(parent, f".{stem}.old-")

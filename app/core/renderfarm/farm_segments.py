@@ -61,10 +61,12 @@ def check_job(job: RenderJob) -> None:
     render folder is made: the settings and the output's format, an output that would replace
     a file the job reads (the source, a key image, the hints file, the project), and the
     output's folder. The join writes the output only after every shot is rendered."""
-    from app.core.export import _check_writable_dir
+    from app.core.export import SEQUENCE_FORMATS, _check_writable_dir, check_sequence_target, detect_format
     from app.core.render import KeyframeError, _check_job
     _check_job(job)
     _check_writable_dir(Path(job.output))
+    if detect_format(job.output, job.export.format) in SEQUENCE_FORMATS:
+        check_sequence_target(Path(job.output))
     for f, spec in sorted(job.keys.items()):   # each shot reads its own keys; a missing one fails now
         if not isinstance(spec, np.ndarray) and not Path(spec).is_file():
             raise KeyframeError(f"{spec}: keyframe image for frame {f}: no such image file")
