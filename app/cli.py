@@ -456,9 +456,18 @@ def main(argv: list[str] | None = None) -> int:
         print(f"hueshot {_version()}")
         return EXIT_OK
     if argv and argv[0] == "--smoke-test":      # the installed app checks itself (app/selftest.py)
-        if len(argv) != 2:
+        if len(argv) != 2 or not argv[1].strip():
             _err("usage: hueshot --smoke-test OUTDIR")
             return EXIT_USAGE
+        out = Path(argv[1])
+        if out.exists() and not out.is_dir():
+            _err(f"{out}: is a file; the smoke test needs a folder to write into")
+            return EXIT_ERROR
+        try:       # the folder the checks write into, made here so a bad one is one line
+            out.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            _err(f"{out}: cannot make the smoke test's folder ({exc.strerror or exc})")
+            return EXIT_ERROR
         from app.selftest import run as smoke_test
         return smoke_test(argv[1])
     if argv and argv[0] in COMMANDS:

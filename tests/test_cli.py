@@ -523,3 +523,17 @@ def test_resume_refuses_a_sequence_folder_holding_other_files_first(grey_clip, t
     assert code == EXIT_ERROR and "output folder is not empty (holds 'notes.txt')" in err, err
     assert "rendering" not in err and not list(tmp_path.glob(".*hueshot-render"))
     assert os.listdir(out) == ["notes.txt"]
+
+
+def test_smoke_test_refuses_a_bad_folder_in_one_line(tmp_path, capsys, monkeypatch):
+    """--smoke-test FILE was a Python traceback (FileExistsError); --smoke-test '' ran the
+    whole smoke test into the current folder."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "a_file").write_text("x")
+    code, err = run(["--smoke-test", "a_file"], capsys)
+    assert code == EXIT_ERROR and err == "hueshot: error: a_file: is a file; the smoke test needs a folder to write into\n"
+    code, err = run(["--smoke-test", "a_file/sub"], capsys)
+    assert code == EXIT_ERROR and "a_file/sub: cannot make the smoke test's folder (Not a directory)" in err, err
+    code, err = run(["--smoke-test", ""], capsys)
+    assert code == EXIT_USAGE and "usage: hueshot --smoke-test OUTDIR" in err
+    assert os.listdir(tmp_path) == ["a_file"]
