@@ -51,7 +51,7 @@ import cv2
 import numpy as np
 
 from app.core.fsutil import create_exclusive, fsync_path, keep_mode
-from app.core.shutdown import sweep_stale, temp_tag
+from app.core.shutdown import _pid_alive, sweep_stale, temp_tag
 from app.core.validate import ValidationError, check_project_fields, check_stroke, check_strokes, read_json
 
 from models.base import HintStroke
@@ -64,7 +64,7 @@ DEFAULT_PROXY_HEIGHT = 480
 # what this version reads and writes; anything else in a file is carried through unchanged
 KNOWN_FIELDS = {"format", "version", "app_version", "saved_at", "source", "proxy_height", "method",
                 "range", "keyframes", "strokes", "settings", "layers", "origin", "session_id",
-                "autosaved_at", "shots", "hint_method"}
+                "autosaved_at", "autosaved_by", "shots", "hint_method"}
 
 
 class ProjectError(Exception):
@@ -575,6 +575,7 @@ class RecoveryEntry:
     saved_at: float              # time.time() of the autosave
     source: str | None = None
     session_id: str = ""
+    by: dict | None = None       # the process that wrote it ({"pid", "boot"}; None: older versions)
 
     @property
     def name(self) -> str:
@@ -604,13 +605,34 @@ def autosave(doc: Project, directory: str | os.PathLike | None = None) -> Path |
     target = folder / f"{name}{PROJECT_SUFFIX}"
     doc._recovery_dir = d
     extra = {"origin": str(doc.path) if doc.path else None, "session_id": doc.session_id,
-             "autosaved_at": time.time()}
+             "autosaved_at": time.time(), "autosaved_by": {"pid": os.getpid(), "boot": _boot_id()}}
     doc._write(target, extra)
     return target
 
 
+def _boot_id() -> str | None:
+    """This boot of the machine (Linux), so a pid of an earlier boot is never taken for alive."""
+    try:
+        return Path("/proc/sys/kernel/random/boot_id").read_text().strip() or None
+    except OSError:
+        return None
+
+
+def _written_by_live_editor(by) -> bool:
+    """The autosave belongs to another editor that is still running (its recovery copy is not
+    left over from a crash: offering it would fork that session, declining it deleted it)."""
+    if not isinstance(by, dict) or not isinstance(by.get("pid"), int) or by["pid"] == os.getpid():
+        return False
+    boot = _boot_id()
+    if boot is not None and by.get("boot") not in (None, boot):
+        return False
+    return _pid_alive(by["pid"])
+
+
 def find_recovery(directory: str | os.PathLike | None = None) -> list[RecoveryEntry]:
-    """Recoverable autosaves, newest first. Unreadable leftovers are skipped."""
+    """Recoverable autosaves, newest first: those of editors that ended without closing their
+    document (a crash, a kill); another running editor's own copy is not one. Unreadable
+    leftovers are skipped."""
     d = Path(directory) if directory is not None else recovery_dir()
     out: list[RecoveryEntry] = []
     if not d.is_dir():
@@ -624,11 +646,14 @@ def find_recovery(directory: str | os.PathLike | None = None) -> list[RecoveryEn
             continue
         origin = data.get("origin")
         src = data.get("source") or {}
+        if _written_by_live_editor(data.get("autosaved_by")):
+            continue
         try:
             out.append(RecoveryEntry(path=f, original=Path(origin) if origin else None,
                                      saved_at=float(data.get("autosaved_at") or f.stat().st_mtime),
                                      source=src.get("path"),
-                                     session_id=str(data.get("session_id") or f.parent.name)))
+                                     session_id=str(data.get("session_id") or f.parent.name),
+                                     by=data.get("autosaved_by")))
         except (TypeError, ValueError, AttributeError, OSError):
             continue      # a damaged recovery copy is skipped, like an unreadable one
     out.sort(key=lambda e: e.saved_at, reverse=True)

@@ -22,10 +22,33 @@ def is_project(path: str) -> bool:
     return str(path).endswith(PROJECT_SUFFIX)
 
 
-def find_recovery():
-    """The newest recoverable autosave, or None."""
+def find_recovery(path: str | None = None):
+    """The newest recoverable autosave, or None; with ``path``, the newest one of that file: the
+    project it was saved to, or, for work never saved to a project, the video it was made on."""
     found = core.find_recovery()
+    if path is not None:
+        p = os.path.abspath(path)
+        found = [e for e in found if (os.path.abspath(e.original) == p if e.original
+                                      else bool(e.source) and os.path.abspath(e.source) == p)]
     return found[0] if found else None
+
+
+def recovery_text(entry) -> str:
+    """The question that offers an autosave, in words: what it is of and when it was made."""
+    import time
+    when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(entry.saved_at))
+    if entry.original:
+        what = f"{Path(entry.original).name} ({Path(entry.original).parent})"
+        try:
+            later = os.stat(entry.original).st_mtime > entry.saved_at
+        except OSError:
+            later = False
+        if later:
+            what += ", whose file was saved again after this autosave"
+    else:
+        what = f"a project never saved, on {Path(entry.source).name if entry.source else 'an unknown video'}"
+    return (f"Hueshot did not close normally. Unsaved work was autosaved at {when}:\n{what}.\n\n"
+            "Recover it? (No deletes the autosaved copy.)")
 
 
 def discard_recovery(entry) -> None:

@@ -501,18 +501,36 @@ class MainWindow(QMainWindow):
         if not os.path.exists(path):
             self._open_failed(path, "no such file or folder")
             return False
+        recovered = False
         try:
-            if docmod.is_project(path):
-                doc = docmod.Document.open(path)
-            else:
-                doc = docmod.Document.new(path)
+            rec = docmod.find_recovery(path)     # this file's work a crashed editor autosaved
+            if rec is not None and self._recover_asked(rec):
+                try:
+                    doc, recovered = docmod.Document.recover(rec), True
+                except Exception as e:
+                    self._error(f"Could not recover the autosaved work of {Path(path).name}:\n{e}")
+            if not recovered:
+                doc = docmod.Document.open(path) if docmod.is_project(path) else docmod.Document.new(path)
         except Exception as e:
             self._open_failed(path, str(e))
             return False
         self._previous = self.doc if self.doc is not None and self.luma is not None else None
         self._set_document(doc)
+        if recovered:
+            self.undo.resetClean()             # not saved to the user's file yet
+            self.setWindowModified(True)
         self._opening_path = path
         return True
+
+    def _recover_asked(self, rec) -> bool:
+        """Offer an autosave left by an editor that did not close; True: recover it. Declined,
+        the copy is deleted (as at start-up)."""
+        r = self.ask("Recover unsaved work?", docmod.recovery_text(rec),
+                     QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No)
+        if r == QMessageBox.StandardButton.Yes:
+            return True
+        docmod.discard_recovery(rec)
+        return False
 
     def _open_failed(self, path: str, reason: str) -> None:
         """A failed open: one status line with the reason; the window keeps its title."""
@@ -1154,7 +1172,10 @@ class MainWindow(QMainWindow):
                      QMessageBox.StandardButton.Save | QMessageBox.StandardButton.Discard | QMessageBox.StandardButton.Cancel)
         if r == QMessageBox.StandardButton.Save:
             return self.save()
-        return r == QMessageBox.StandardButton.Discard
+        if r == QMessageBox.StandardButton.Discard:
+            self.doc.close()       # discarded on purpose: its autosave is not offered again
+            return True
+        return False
 
     def ask(self, title, text, buttons, default=QMessageBox.StandardButton.NoButton):
         """Modal question; tests replace this to answer without a dialog."""
@@ -1181,21 +1202,15 @@ class MainWindow(QMainWindow):
 
     def offer_recovery(self) -> None:
         rec = docmod.find_recovery()
-        if not rec:
+        if not rec or not self._recover_asked(rec):
             return
-        r = self.ask("Recover unsaved work?",
-                     f"Hueshot did not close normally. Recover the autosaved project?\n{rec}",
-                     QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No)
-        if r == QMessageBox.StandardButton.Yes:
-            try:
-                self._set_document(docmod.Document.recover(rec))
-                # Recovered work is not saved to the user's file yet: mark it modified.
-                self.setWindowModified(True)
-                self.undo.resetClean()
-            except Exception as e:
-                self._error(f"Could not recover {rec}:\n{e}")
-        else:
-            docmod.discard_recovery(rec)
+        try:
+            self._set_document(docmod.Document.recover(rec))
+            # Recovered work is not saved to the user's file yet: mark it modified.
+            self.setWindowModified(True)
+            self.undo.resetClean()
+        except Exception as e:
+            self._error(f"Could not recover the autosaved work in {rec.path}:\n{e}")
 
     def closeEvent(self, e):
         # both questions first: the export keeps running if either is declined

@@ -1,0 +1,86 @@
+"""The editor's work is never lost (found by a hostile test on real processes and files).
+
+- An editor killed after an autosave: reopening its project (or its video, for work never
+  saved) offers the autosave. Only a start with no file did; `hueshot p.hueshot` opened the last
+  saved version without a word, and the question printed a Python repr. A running editor's
+  autosave is not offered to a second one as a crash's ("No" deleted it).
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from PySide6.QtWidgets import QMessageBox
+
+from app.core.project import Project, find_recovery, recovery_dir
+from tests.gui.conftest import open_shot, paint
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def answering(win, answer):
+    """win.ask answers `answer` and records every question's text."""
+    asked = []
+
+    def ask(title, text, buttons, default=None):
+        asked.append(f"{title}: {text}")
+        return answer
+    win.ask = ask
+    return asked
+
+
+def test_killed_editors_autosave_is_offered_when_its_project_is_reopened(qtbot, make_window, grey_clip, tmp_path):
+    path = Project(grey_clip.video).save(tmp_path / "p.hueshot")
+    marker = tmp_path / "autosaved"
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", PYTHONPATH=str(ROOT))
+    child = subprocess.Popen([sys.executable, "-m", "tests.gui.crash_child", str(path),
+                              str(tmp_path / "child.ini"), str(marker)], cwd=ROOT, env=env,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        qtbot.waitUntil(lambda: marker.exists() or child.poll() is not None, timeout=120000)
+        assert marker.exists(), child.stderr.read()[-3000:]
+        assert marker.read_text().strip() == "1"
+
+        # while that editor runs, its autosave is its own: a second one started without a file
+        # does not offer it as a crash's (and "No" would have deleted it)
+        win = make_window()
+        asked = answering(win, QMessageBox.StandardButton.No)
+        win.offer_recovery()
+        assert asked == [] and len(list(recovery_dir().glob("*/p.hueshot"))) == 1   # kept
+    finally:
+        child.kill()                                   # SIGKILL: a crash, no closeEvent
+        child.wait()
+
+    # reopening the project (hueshot p.hueshot, File > Open, Open Recent) offers it
+    asked = answering(win, QMessageBox.StandardButton.Yes)
+    open_shot(qtbot, win, path)
+    assert len(asked) == 1 and "Recover" in asked[0] and "p.hueshot" in asked[0], asked
+    assert "RecoveryEntry" not in asked[0] and "PosixPath" not in asked[0]
+    assert len(win.doc.strokes(0)) == 1 and win.doc.strokes(0)[0].color == (220, 30, 30)
+    assert win.doc.path == str(path) and win.isWindowModified()
+    assert Project.load(path).strokes == []            # not saved to the user's file yet
+    assert win._save_to(str(path))
+    assert len(Project.load(path).strokes) == 1 and find_recovery() == []
+
+
+def test_autosave_of_work_never_saved_is_offered_when_its_video_is_reopened(qtbot, make_window, grey_clip):
+    a = make_window()
+    open_shot(qtbot, a, grey_clip.video)
+    paint(qtbot, a, [(0.2, 0.5), (0.6, 0.5)], color=(30, 200, 40))
+    a.autosave()
+    a.workers.stop()
+    a.hide()                                           # no closeEvent: like a crash
+
+    b = make_window()
+    asked = answering(b, QMessageBox.StandardButton.Yes)
+    open_shot(qtbot, b, grey_clip.video)
+    assert len(asked) == 1 and "never saved" in asked[0] and grey_clip.video.name in asked[0], asked
+    assert len(b.doc.strokes(0)) == 1 and b.doc.strokes(0)[0].color == (30, 200, 40)
+    assert b.isWindowModified() and b.doc.path is None
+
+    # discarded on purpose (Unsaved changes? Discard), it is not offered again
+    b.ask = lambda *a: QMessageBox.StandardButton.Discard
+    open_shot(qtbot, b, grey_clip.video)
+    assert b.doc.strokes(0) == [] and find_recovery() == []
