@@ -71,6 +71,11 @@ class ProjectError(Exception):
     """A project file is missing, broken or unsupported; the message names the file."""
 
 
+class ProjectChangedOnDisk(ProjectError):
+    """The file was replaced since this document read or wrote it (another editor saved it):
+    saving over it would drop that work; ``save(..., overwrite=True)`` does it on purpose."""
+
+
 @dataclass
 class ChangeEvent:
     kind: str                    # "keyframe", "strokes", "range", "settings", "source", "loaded", "saved", "trimmed"
@@ -134,6 +139,15 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     fsync_path(path.parent)
 
 
+def file_stamp(path: Path) -> tuple[int, int, int] | None:
+    """What changes whenever a file is written or replaced (inode, mtime, size); None if absent."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_ino, st.st_mtime_ns, st.st_size
+
+
 def _image_hash(rgb: np.ndarray) -> str:
     h = hashlib.sha1()
     h.update(repr(rgb.shape).encode())
@@ -168,6 +182,7 @@ class Project:
         self.revision = 0              # bumped on every change (autosave checks it)
         self.saved_revision = 0
         self.session_id = uuid.uuid4().hex[:12]   # names this document's recovery copy
+        self.disk_stamp: tuple | None = None      # file_stamp of self.path as last read or written here
         self._key_hashes: dict[int, str] = {}
         # fields of the file this version does not know (a newer version wrote them): kept
         # as they were and written back on save
@@ -410,15 +425,24 @@ class Project:
             **({"hint_method": self.hint_method} if self.hint_method else {}),
         }
 
-    def save(self, path: str | os.PathLike | None = None) -> Path:
-        """Save atomically to ``path`` (or the current path); clears this document's autosave."""
+    def save(self, path: str | os.PathLike | None = None, overwrite: bool = False) -> Path:
+        """Save atomically to ``path`` (or the current path); clears this document's autosave.
+
+        Saving to the document's own file after something else replaced it (a second editor
+        on the same project saved) raises ProjectChangedOnDisk instead of silently dropping
+        that work, unless ``overwrite``."""
         target = Path(path) if path is not None else self.path
         if target is None:
             raise ProjectError("project has no file name yet: give a path to save to")
         if target.suffix != PROJECT_SUFFIX:
             target = target.with_name(target.name + PROJECT_SUFFIX)
         target = target.absolute()
+        if not overwrite and self.path is not None and target == Path(self.path).absolute() \
+                and self.disk_stamp is not None and file_stamp(target) not in (None, self.disk_stamp):
+            raise ProjectChangedOnDisk(f"{target}: the file was changed on disk after this window opened or "
+                                       "saved it (another Hueshot window or program saved it)")
         self._write(target)
+        self.disk_stamp = file_stamp(target)
         self.path = target
         self.saved_revision = self.revision
         clear_recovery(self)
@@ -464,6 +488,7 @@ class Project:
             raise ProjectError(f"{p}: this is a project's layers folder; open the .hueshot file beside it")
         if not p.exists():
             raise ProjectError(f"{p}: no such project file")
+        stamp = file_stamp(p)          # before reading: a change after it is seen at save
         try:
             data = read_json(p, "project file")
         except ValidationError as exc:
@@ -494,6 +519,7 @@ class Project:
             raise ProjectError(f"{p}: project file is broken ({type(exc).__name__}: {exc})") from None
         sweep_save_temps(p.parent)
         doc.path = p
+        doc.disk_stamp = stamp
         doc.revision = doc.saved_revision = 0
         doc._changed("loaded", detail=p, edit=False)
         return doc
@@ -664,6 +690,7 @@ def recover(entry: RecoveryEntry) -> Project:
     """Load a recovery copy as a modified document pointing at the user's original file."""
     doc = Project.load(entry.path)
     doc.path = entry.original
+    doc.disk_stamp = None                 # what the user's file was is not known (the question said)
     doc.session_id = entry.session_id or doc.session_id
     doc.revision = doc.saved_revision + 1  # unsaved until the user saves
     return doc

@@ -16,6 +16,7 @@ from models.base import HintStroke
 from app.core import project as core
 
 PROJECT_SUFFIX = core.PROJECT_SUFFIX
+ProjectChangedOnDisk = core.ProjectChangedOnDisk
 
 
 def is_project(path: str) -> bool:
@@ -164,8 +165,9 @@ class Document:
         self.p.set_hint_method(name)
 
     # ---- persistence ----
-    def save(self, path: str) -> None:
-        self.p.save(path)
+    def save(self, path: str, overwrite: bool = False) -> None:
+        """core.ProjectChangedOnDisk when another editor saved the file since (see core.Project.save)."""
+        self.p.save(path, overwrite=overwrite)
 
     def autosave(self):
         return core.autosave(self.p)

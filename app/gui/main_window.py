@@ -1139,7 +1139,20 @@ class MainWindow(QMainWindow):
         try:
             # stored without a change event: the view is not an edit (no propagation, no undo)
             self.doc.p.settings["editor"] = self._editor_state()
-            self.doc.save(path)
+            try:
+                self.doc.save(path)
+            except docmod.ProjectChangedOnDisk as e:
+                # a second editor on the same project saved it: saving silently dropped its work
+                r = self.ask("Project changed on disk",
+                             f"{e}.\n\nSave replaces what was saved there with this window's project; "
+                             "Cancel leaves the file as it is (File > Save As… keeps both).",
+                             QMessageBox.StandardButton.Save | QMessageBox.StandardButton.Cancel,
+                             QMessageBox.StandardButton.Cancel)
+                if r != QMessageBox.StandardButton.Save:
+                    self.status_msg.setText(f"Not saved: {Path(path).name} was changed on disk by another "
+                                            "window or program (File > Save As… saves this one elsewhere)")
+                    return False
+                self.doc.save(path, overwrite=True)
         except Exception as e:
             log.exception("save failed")
             self._error(f"Could not save the project to {path}:\n{e}")

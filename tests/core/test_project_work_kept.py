@@ -1,5 +1,6 @@
-"""The editor's work is never lost through the project file (found by a hostile test): a running
-editor's autosave is not taken for a crash's."""
+"""The editor's work is never lost through the project file (found by a hostile test): a second
+editor's save does not silently replace the first one's, a running editor's autosave is not
+taken for a crash's."""
 from __future__ import annotations
 
 import json
@@ -7,8 +8,9 @@ import os
 import subprocess
 
 import numpy as np
+import pytest
 
-from app.core.project import Project, autosave, find_recovery
+from app.core.project import Project, ProjectChangedOnDisk, autosave, find_recovery
 from models.base import HintStroke
 
 
@@ -18,6 +20,34 @@ def key_image(seed=0, w=64, h=48):
 
 def stroke(frame=0, color=(200, 30, 30), points=None):
     return HintStroke(frame=frame, points=points or [(0.1, 0.2), (0.3, 0.4)], radius=0.02, color=color)
+
+
+def test_second_editor_save_does_not_replace_the_first_ones_without_asking(tmp_path):
+    doc = Project(tmp_path / "v.mp4")
+    path = doc.save(tmp_path / "p.hueshot")
+    a, b = Project.load(path), Project.load(path)          # two editors on the same project
+    a.set_keyframe(3, key_image())
+    a.add_stroke(stroke(5))
+    a.save()
+    b.add_stroke(stroke(7, (0, 200, 0)))
+    with pytest.raises(ProjectChangedOnDisk, match="changed on disk"):
+        b.save()
+    back = Project.load(path)                               # a's work is on disk, whole
+    assert sorted(back.keyframes) == [3] and [s.frame for s in back.strokes] == [5]
+    assert b.modified
+    b.save(overwrite=True)                                  # on purpose: b's project replaces it
+    assert [s.frame for s in Project.load(path).strokes] == [7]
+    b.add_stroke(stroke(8))
+    b.save()                                                # its own file again: no question
+    a.add_stroke(stroke(9))
+    with pytest.raises(ProjectChangedOnDisk):
+        a.save()
+    # Save As elsewhere is always possible; a file deleted under the editor is simply written
+    assert a.save(tmp_path / "a.hueshot") == tmp_path / "a.hueshot"
+    (tmp_path / "a.hueshot").unlink()
+    a.add_stroke(stroke(10))
+    a.save()
+    assert [s.frame for s in Project.load(tmp_path / "a.hueshot").strokes] == [5, 9, 10]
 
 
 def _live_process():

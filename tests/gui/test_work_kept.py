@@ -4,6 +4,8 @@
   saved) offers the autosave. Only a start with no file did; `hueshot p.hueshot` opened the last
   saved version without a word, and the question printed a Python repr. A running editor's
   autosave is not offered to a second one as a crash's ("No" deleted it).
+- Two editors on one project: the second save replaced the first one's work (and deleted its
+  keyframe layers) without a word; it now asks, and Cancel keeps the file and the window's edits.
 """
 from __future__ import annotations
 
@@ -84,3 +86,38 @@ def test_autosave_of_work_never_saved_is_offered_when_its_video_is_reopened(qtbo
     b.ask = lambda *a: QMessageBox.StandardButton.Discard
     open_shot(qtbot, b, grey_clip.video)
     assert b.doc.strokes(0) == [] and find_recovery() == []
+
+
+def test_second_window_on_the_same_project_asks_before_replacing_the_first_ones_save(qtbot, make_window, grey_clip,
+                                                                                      tmp_path):
+    path = Project(grey_clip.video).save(tmp_path / "p.hueshot")
+    a, b = make_window(), make_window()
+    open_shot(qtbot, a, path)
+    open_shot(qtbot, b, path)
+    paint(qtbot, a, [(0.2, 0.3), (0.6, 0.3)], color=(220, 30, 30))
+    assert a.import_keyframe(str(grey_clip.key_png))
+    assert a.save()
+    paint(qtbot, b, [(0.2, 0.7), (0.6, 0.7)], color=(30, 200, 40))
+
+    asked = answering(b, QMessageBox.StandardButton.Cancel)       # Ctrl+S in the second window
+    assert not b.save()
+    assert len(asked) == 1 and "changed on disk" in asked[0], asked
+    back = Project.load(path)                                      # the first window's work is there
+    assert [s.color for s in back.strokes] == [(220, 30, 30)] and sorted(back.keyframes) == [0]
+    assert b.isWindowModified() and "Not saved" in b.status_msg.text()
+
+    asked = answering(b, QMessageBox.StandardButton.Save)          # on purpose: replaced
+    assert b.save() and len(asked) == 1
+    back = Project.load(path)
+    assert [s.color for s in back.strokes] == [(30, 200, 40)] and back.keyframes == {}
+    assert not b.isWindowModified()
+
+    # quitting the first window with new edits asks to save; its save asks again, Cancel keeps
+    # both the file and the window open with its edits
+    paint(qtbot, a, [(0.2, 0.5), (0.6, 0.5)], color=(20, 20, 220))
+    answers = iter([QMessageBox.StandardButton.Save, QMessageBox.StandardButton.Cancel])
+    a.ask = lambda *args: next(answers)
+    a.close()
+    assert a.isVisible() and a.isWindowModified() and len(a.doc.p.strokes) == 2
+    assert [s.color for s in Project.load(path).strokes] == [(30, 200, 40)]
+    a.ask = lambda *args: QMessageBox.StandardButton.Discard
