@@ -382,6 +382,21 @@ class Project:
             self._changed("trimmed", detail=list(dropped))
         return dropped
 
+    def drop_other_size(self, width: int, height: int) -> list[str]:
+        """Leave out the keyframe images that are not ``width`` x ``height``, the size of the
+        source the editor opened (the video was replaced by another one of the same name);
+        returns them in words ([] when none: nothing changes, no one is notified). They were
+        used stretched, and every import of a keyframe at the source's size then failed. As
+        with drop_past_end, the file keeps them until the user saves."""
+        wrong = sorted(f for f, img in self._keyframes.items() if img.shape[:2] != (int(height), int(width)))
+        dropped = [f"frame {f} ({self._keyframes[f].shape[1]}x{self._keyframes[f].shape[0]})" for f in wrong]
+        for f in wrong:
+            del self._keyframes[f]
+            self._key_hashes.pop(f, None)
+        if dropped:
+            self._changed("trimmed", detail=list(dropped))
+        return dropped
+
     # ---------------------------------------------------------------------- propagation
     def keyframe_hash(self, frame: int) -> str:
         if frame not in self._key_hashes:

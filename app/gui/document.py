@@ -95,10 +95,11 @@ class Document:
     def media_path(self) -> str:
         return str(self.p.source)
 
-    def bind(self, info, proxy_size, frame_count: int) -> list[str]:
-        """The shot is open and its length known: the project's keyframes, strokes and marks on
-        frames it does not have are left out (core.Project.drop_past_end); returns what was."""
-        return self.p.drop_past_end(frame_count)
+    def bind(self, info, proxy_size, frame_count: int) -> tuple[list[str], list[str]]:
+        """The shot is open and its length and size known: the project's keyframes, strokes and
+        marks on frames it does not have (core.Project.drop_past_end) and keyframe images of
+        another size (core.Project.drop_other_size) are left out; returns (past the end, other size)."""
+        return self.p.drop_past_end(frame_count), self.p.drop_other_size(info.width, info.height)
 
     def strokes(self, frame: int) -> list[HintStroke]:
         return self.p.strokes_on(frame)

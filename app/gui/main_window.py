@@ -584,7 +584,7 @@ class MainWindow(QMainWindow):
         self.store.luma = luma
         self.workers.worker.store = self.store
         self.loader.reset(self.store)
-        dropped = self.doc.bind(info, luma.size, len(luma))
+        dropped, other_size = self.doc.bind(info, luma.size, len(luma))
         self.timeline.reset(len(luma), self._thumb)
         self.progress.hide()
         self.status_msg.setText(info.describe())
@@ -600,15 +600,22 @@ class MainWindow(QMainWindow):
         self._restore_view_state()
         self.status_msg.setText(getattr(self, "_pending_error", None) or f"{info.describe()} — {self._guidance()}")
         self._pending_error = None
-        if dropped:
+        if dropped or other_size:
             # the document no longer matches its file: saving writes it without them, quitting asks
             self.undo.resetClean()
             n = len(luma)
             name = Path(self.doc.path).name if self.doc.path else "The project"
-            self._error(f"{name} refers to frames past the end of {Path(info.path).name} ({n} frames, "
-                        f"0–{n - 1}). Left out, so that the rest can be edited and exported: "
-                        f"{'; '.join(dropped)}.",
-                        detail="The project file keeps them until you save it.")
+            said = []
+            if dropped:
+                said.append(f"{name} refers to frames past the end of {Path(info.path).name} ({n} frames, "
+                            f"0–{n - 1}). Left out, so that the rest can be edited and exported: "
+                            f"{'; '.join(dropped)}.")
+            if other_size:
+                said.append(f"{name} has keyframe images of another size than {Path(info.path).name} "
+                            f"({info.width}x{info.height}; a different video?). Left out, so that the rest "
+                            f"can be edited and exported: the keyframe image{'s' if len(other_size) > 1 else ''} on "
+                            f"{', '.join(other_size)}.")
+            self._error("\n".join(said), detail="The project file keeps them until you save it.")
         self.shotOpened.emit()
         self._device_after_open()
         if self.doc.has_hints():

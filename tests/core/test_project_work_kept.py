@@ -1,6 +1,7 @@
 """The editor's work is never lost through the project file (found by a hostile test): a second
 editor's save does not silently replace the first one's, a running editor's autosave is not
-taken for a crash's."""
+taken for a crash's, keyframe images of another size than the video are left out where the
+video's size comes in."""
 from __future__ import annotations
 
 import json
@@ -86,3 +87,18 @@ def test_autosave_of_a_running_editor_is_not_offered_as_a_crash(tmp_path):
     out = back.save(tmp_path / "r.hueshot")
     saved = json.loads(out.read_text())
     assert not {"autosaved_by", "autosaved_at", "origin", "session_id"} & set(saved)
+
+
+def test_keyframes_of_another_size_are_left_out_when_the_size_is_known(tmp_path):
+    doc = Project(tmp_path / "v.mp4")
+    doc.set_keyframe(0, key_image(w=128, h=96))
+    doc.set_keyframe(9, key_image(1, w=128, h=96))
+    path = doc.save(tmp_path / "p.hueshot")
+    back = Project.load(path)
+    seen = []
+    back.subscribe(seen.append)
+    assert back.drop_other_size(128, 96) == [] and not seen and not back.modified
+    assert back.drop_other_size(160, 96) == ["frame 0 (128x96)", "frame 9 (128x96)"]
+    assert back.keyframes == {} and back.modified and seen[-1].kind == "trimmed"
+    back.set_keyframe(4, key_image(2, w=160, h=96))          # the video's size is accepted now
+    assert len(json.loads(path.read_text())["keyframes"]) == 2   # the file keeps them until saved

@@ -6,6 +6,8 @@
   autosave is not offered to a second one as a crash's ("No" deleted it).
 - Two editors on one project: the second save replaced the first one's work (and deleted its
   keyframe layers) without a word; it now asks, and Cancel keeps the file and the window's edits.
+- A video replaced by one of another size: the project's keyframe images were used stretched and
+  every keyframe import then failed inside the undo command; they are left out with a warning.
 """
 from __future__ import annotations
 
@@ -121,3 +123,24 @@ def test_second_window_on_the_same_project_asks_before_replacing_the_first_ones_
     assert a.isVisible() and a.isWindowModified() and len(a.doc.p.strokes) == 2
     assert [s.color for s in Project.load(path).strokes] == [(30, 200, 40)]
     a.ask = lambda *args: QMessageBox.StandardButton.Discard
+
+
+def test_video_replaced_by_one_of_another_size_leaves_its_keyframes_out(qtbot, make_window, make_clip, tmp_path):
+    old = make_clip("clip.mp4", width=128, height=96)
+    proj = Project(old.video)
+    import cv2
+    proj.set_keyframe(0, cv2.cvtColor(cv2.imread(str(old.key_png)), cv2.COLOR_BGR2RGB))
+    path = proj.save(tmp_path / "p.hueshot")
+    new = make_clip("clip.mp4", width=160, height=96)              # same name, another size
+    win = make_window()
+    open_shot(qtbot, win, path)
+    msg = win.last_error or ""
+    assert "another size than clip.mp4 (160x96" in msg and "frame 0 (128x96)" in msg, msg
+    assert win.doc.key_frames() == set() and win.isWindowModified()
+    assert win._last_box.isVisible() and "until you save" in win._last_box.informativeText()
+    win._last_box.close()
+    # a keyframe at the video's size is accepted (it raised "the other keyframes are 128x96"
+    # inside the undo command: a traceback and nothing on screen)
+    win.last_error = None
+    assert win.import_keyframe(str(new.key_png))
+    assert win.doc.key_frames() == {0} and win.last_error is None
