@@ -468,6 +468,7 @@ class Project:
         if not target.parent.is_dir():
             raise ProjectError(f"{target}: folder {target.parent} does not exist")
         layers = layers_dir_for(target)
+        existed, made_layers, written = target.exists(), not layers.exists(), []
         try:
             layers.mkdir(exist_ok=True)
             names: dict[int, str] = {}
@@ -481,20 +482,38 @@ class Project:
                     if not ok:
                         raise ProjectError(f"{dest}: could not encode keyframe {f} as PNG")
                     atomic_write_bytes(dest, buf.tobytes())
+                    written.append(dest)
             data = self.to_dict(target, names)
             if extra:
                 data.update(extra)
             atomic_write_bytes(target, json.dumps(data, indent=1).encode("utf-8"))
-            # only now forget layers the new file no longer references
+        except OSError as exc:
+            # the layers this save added are referenced by no file: removed, with a layers
+            # folder it made (a failed first save on a full disk left both behind)
+            for q in written:
+                try:
+                    q.unlink()
+                except OSError:
+                    pass
+            if made_layers:
+                try:
+                    layers.rmdir()              # empty by now
+                except OSError:
+                    pass
+            raise ProjectError(f"{target}: saving failed ({exc.strerror or exc}); " +
+                               ("the previous version on disk is intact" if existed else
+                                "no project file was written there")) from exc
+        # saved; only now forget layers the new file no longer references (best effort: a
+        # failure here is not a failed save)
+        try:
             keep = set(names.values())
             for p in layers.iterdir():
                 if p.is_file() and p.name.startswith("key_") and p.suffix == ".png" and p.name not in keep:
                     p.unlink(missing_ok=True)
-            sweep_save_temps(layers)            # leftovers of saves killed part way
-            sweep_save_temps(target.parent)
-        except OSError as exc:
-            raise ProjectError(f"{target}: saving failed ({exc.strerror or exc}); "
-                               f"the previous version on disk is intact") from exc
+        except OSError:
+            pass
+        sweep_save_temps(layers)            # leftovers of saves killed part way
+        sweep_save_temps(target.parent)
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "Project":

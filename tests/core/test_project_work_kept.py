@@ -1,7 +1,7 @@
 """The editor's work is never lost through the project file (found by a hostile test): a second
-editor's save does not silently replace the first one's, a running editor's autosave is not
-taken for a crash's, keyframe images of another size than the video are left out where the
-video's size comes in."""
+editor's save does not silently replace the first one's, a failed first save leaves nothing
+behind and says so, a running editor's autosave is not taken for a crash's, keyframe images
+of another size than the video are left out where the video's size comes in."""
 from __future__ import annotations
 
 import json
@@ -11,7 +11,8 @@ import subprocess
 import numpy as np
 import pytest
 
-from app.core.project import Project, ProjectChangedOnDisk, autosave, find_recovery
+from app.core.project import (Project, ProjectChangedOnDisk, ProjectError, autosave, find_recovery,
+                              layers_dir_for)
 from models.base import HintStroke
 
 
@@ -49,6 +50,61 @@ def test_second_editor_save_does_not_replace_the_first_ones_without_asking(tmp_p
     a.add_stroke(stroke(10))
     a.save()
     assert [s.frame for s in Project.load(tmp_path / "a.hueshot").strokes] == [5, 9, 10]
+
+
+def test_failed_first_save_on_a_full_disk_leaves_nothing_and_says_so(small_fs, tmp_path):
+    doc = Project(tmp_path / "v.mp4")
+    doc.set_keyframe(0, key_image(w=160, h=96))             # ~46 KB of noise: the layer fits
+    pts = [(0.5 + 0.001 * i, 0.5) for i in range(300)]
+    for k in range(120):                                    # the JSON (~1 MB) does not
+        doc.add_stroke(stroke(k, points=pts))
+    free = os.statvfs(small_fs)
+    (small_fs / "fill").write_bytes(b"x" * (free.f_bavail * free.f_frsize - 96 * 1024))
+    with pytest.raises(ProjectError) as e:
+        doc.save(small_fs / "p.hueshot")
+    msg = str(e.value)
+    assert "No space left on device" in msg and "no project file was written" in msg, msg
+    assert "previous version" not in msg
+    assert sorted(os.listdir(small_fs)) == ["fill"]        # no orphan layers folder, no temp
+    assert doc.path is None and doc.modified
+    saved = doc.save(tmp_path / "p.hueshot")                # the work is kept: saved elsewhere
+    back = Project.load(saved)
+    assert len(back.strokes) == 120 and sorted(back.keyframes) == [0]
+
+    # over an existing project the message says the old version is intact, and it is
+    os.unlink(small_fs / "fill")
+    small = Project(tmp_path / "v.mp4")
+    small.add_stroke(stroke(1))
+    target = small.save(small_fs / "q.hueshot")
+    free = os.statvfs(small_fs)
+    (small_fs / "fill").write_bytes(b"x" * (free.f_bavail * free.f_frsize - 96 * 1024))
+    for k in range(120):
+        small.add_stroke(stroke(k, points=pts))
+    small.set_keyframe(0, key_image(1, w=160, h=96))
+    with pytest.raises(ProjectError, match="the previous version on disk is intact"):
+        small.save()
+    assert [s.frame for s in Project.load(target).strokes] == [1]
+    assert os.listdir(layers_dir_for(target)) == []         # the new layer went with the failure
+
+
+def test_a_failure_after_the_new_file_is_written_is_not_a_failed_save(tmp_path, monkeypatch):
+    """Forgetting the layers the new file no longer references comes after it is written: a
+    failure there was reported as "saving failed; the previous version on disk is intact" while
+    the new version was on disk (and the document stayed unsaved)."""
+    doc = Project(tmp_path / "v.mp4")
+    doc.set_keyframe(0, key_image())
+    path = doc.save(tmp_path / "p.hueshot")
+    doc.remove_keyframe(0)
+    doc.add_stroke(stroke(2))
+    import pathlib
+
+    def refuse(self):
+        raise PermissionError(13, "Permission denied", str(self))
+    monkeypatch.setattr(pathlib.Path, "iterdir", refuse)
+    assert doc.save() == path and not doc.modified
+    monkeypatch.undo()
+    back = Project.load(path)
+    assert [s.frame for s in back.strokes] == [2] and back.keyframes == {}
 
 
 def _live_process():
