@@ -514,13 +514,40 @@ class MainWindow(QMainWindow):
         except Exception as e:
             self._open_failed(path, str(e))
             return False
+        relocated = False
+        if doc.p.source is not None and not doc.p.source_exists:
+            # a project whose video was moved or renamed: asked where it is now (the open
+            # failed, naming only the video, and the project could not be opened at all)
+            found = self._locate_source(path, doc.media_path)
+            if found is None:
+                self._open_failed(path, f"its video {doc.media_path} is missing (moved, renamed or deleted?); "
+                                        "open the project again to locate it")
+                return False
+            doc.p.set_source(found)
+            relocated = True
         self._previous = self.doc if self.doc is not None and self.luma is not None else None
         self._set_document(doc)
-        if recovered:
+        if recovered or relocated:
             self.undo.resetClean()             # not saved to the user's file yet
             self.setWindowModified(True)
         self._opening_path = path
         return True
+
+    def _locate_source(self, project: str, missing: str) -> str | None:
+        """Ask where a project's missing video is now; the file chosen (the folder of a frame
+        folder's frame), or None."""
+        r = self.ask("Video not found",
+                     f"The video of {Path(project).name} is not where the project saw it last:\n{missing}\n\n"
+                     "Open… to locate it (the project then refers to the file chosen), or Cancel.",
+                     QMessageBox.StandardButton.Open | QMessageBox.StandardButton.Cancel)
+        if r != QMessageBox.StandardButton.Open:
+            return None
+        found, _ = QFileDialog.getOpenFileName(self, f"Locate {Path(missing).name}", str(Path(project).parent),
+                                               MEDIA_FILTER)
+        if not found:
+            return None
+        from app.core.media import IMAGE_EXTS
+        return str(Path(found).parent) if Path(found).suffix.lower() in IMAGE_EXTS else found
 
     def _recover_asked(self, rec) -> bool:
         """Offer an autosave left by an editor that did not close; True: recover it. Declined,

@@ -8,6 +8,8 @@
   keyframe layers) without a word; it now asks, and Cancel keeps the file and the window's edits.
 - A video replaced by one of another size: the project's keyframe images were used stretched and
   every keyframe import then failed inside the undo command; they are left out with a warning.
+- A project whose video was moved or renamed: the open failed naming only the video, and the
+  project could not be opened; the editor now asks where the video is.
 """
 from __future__ import annotations
 
@@ -144,3 +146,31 @@ def test_video_replaced_by_one_of_another_size_leaves_its_keyframes_out(qtbot, m
     win.last_error = None
     assert win.import_keyframe(str(new.key_png))
     assert win.doc.key_frames() == {0} and win.last_error is None
+
+
+def test_project_whose_video_was_moved_asks_where_it_is(qtbot, make_window, grey_clip, tmp_path, monkeypatch):
+    from PySide6.QtWidgets import QFileDialog
+    from models.base import HintStroke
+    proj = Project(grey_clip.video)
+    proj.add_stroke(HintStroke(frame=3, points=[(0.2, 0.5), (0.6, 0.5)], radius=0.05, color=(200, 30, 30)))
+    path = proj.save(tmp_path / "p.hueshot")
+    moved = grey_clip.video.rename(tmp_path / "renamed.mp4")
+
+    # declined: not opened, and the message names the project's video and where it was
+    win = make_window()
+    asked = answering(win, QMessageBox.StandardButton.Cancel)
+    assert not win.open_path(str(path))
+    assert len(asked) == 1 and "Video not found" in asked[0] and str(grey_clip.video) in asked[0], asked
+    msg = win.last_error or ""
+    assert "p.hueshot" in msg and str(grey_clip.video) in msg and "missing" in msg, msg
+    win._last_box.close()
+
+    # located: opened with its strokes, the project refers to the new name once saved
+    asked = answering(win, QMessageBox.StandardButton.Open)
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", staticmethod(lambda *a, **k: (str(moved), "")))
+    open_shot(qtbot, win, path)
+    assert win.doc.media_path == str(moved) and len(win.doc.strokes(3)) == 1
+    assert win.isWindowModified()
+    assert win._save_to(str(path))
+    win.ask = lambda *a: QMessageBox.StandardButton.Discard
+    assert Project.load(path).source == moved
