@@ -354,6 +354,9 @@ def test_a_range_of_a_reel_keeps_the_keys_of_its_own_shots(tmp_path, capsys, mon
     (["--clip-filter", "("], "--clip-filter '(' is not a regular expression"),
     (["--hint-method", "nope"], "--hint-method: unknown propagation method 'nope'"),
     (["--startup", "--runs", "0"], "--runs must be >= 1"),
+    (["--interactive", "--max-clips", "0"], "--rounds and --max-clips >= 1"),     # ran every clip
+    (["--interactive", "--method", "nope"], "--method: unknown propagation method 'nope'"),
+    (["--render", "--width", "10", "--height", "64"], "--width >= 32 and >= a quarter of --height"),
 ])
 def test_bench_refuses_bad_arguments_in_one_line(grey_clip, tmp_path, capsys, monkeypatch, argv, piece):
     """hueshot bench's bad values are usage errors before any clip is read (were internal
@@ -361,8 +364,15 @@ def test_bench_refuses_bad_arguments_in_one_line(grey_clip, tmp_path, capsys, mo
     monkeypatch.setenv("HUESHOT_BENCH_CACHE", str(tmp_path / "bench_cache"))
     (tmp_path / "manifest.json").write_text(json.dumps([{"name": "c", "file": grey_clip.video.name,
                                                          "frames": 24}]))
-    code, err = run(["bench", "--clips", str(tmp_path), "--no-speed", *argv], capsys) if argv[0] != "--startup" \
-        else run(["bench", *argv, "--frozen", str(tmp_path / "none")], capsys)
+    if argv[0] == "--startup":
+        argv = [*argv, "--frozen", str(tmp_path / "none")]
+    elif argv[0] == "--interactive":
+        argv = [*argv, "--clips", str(tmp_path), "--frames", "4", "--rounds", "1", "--quiet"]
+    elif argv[0] == "--render":
+        argv = [*argv, "--frames", "4", "--no-limit", "--work", str(tmp_path / "work")]
+    else:
+        argv = ["--clips", str(tmp_path), "--no-speed", *argv]
+    code, err = run(["bench", *argv], capsys)
     assert code == EXIT_USAGE and piece in err and "internal error" not in err, err
 
 

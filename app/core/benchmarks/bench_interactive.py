@@ -293,7 +293,18 @@ def run(args) -> int:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="hueshot bench --interactive", description=__doc__.split("\n")[0])
     add_arguments(p)
-    return run(p.parse_args(argv))
+    args = p.parse_args(argv)
+    if args.frames < 2 or args.rounds < 1 or (args.max_clips is not None and args.max_clips < 1):
+        p.error("--frames must be >= 2, --rounds and --max-clips >= 1")
+    if args.method not in registry.available_methods():
+        p.error(f"--method: unknown propagation method {args.method!r} "
+                f"(one of {', '.join(registry.available_methods())})")
+    if args.clip_filter:
+        try:
+            re.compile(args.clip_filter)
+        except re.error as exc:
+            p.error(f"--clip-filter {args.clip_filter!r} is not a regular expression ({exc})")
+    return run(args)
 
 
 if __name__ == "__main__":

@@ -155,6 +155,13 @@ def main(argv: list[str] | None = None) -> int:
     methods = [args.method] if args.method else [m.strip() for m in args.methods.split(",") if m.strip()]
     if args.repeat < 1 or args.frames < 2 or not methods:
         ap.error("--repeat must be >= 1, --frames >= 2 and --methods not empty")
+    if args.height < 64 or args.width < max(32, args.height // 4):
+        # the clip's moving object is a quarter of the height square; a render needs 32x64
+        ap.error("--height must be >= 64 and --width >= 32 and >= a quarter of --height")
+    from models.registry import available_methods
+    unknown = [m for m in methods if m not in available_methods()]
+    if unknown:
+        ap.error(f"unknown method {unknown[0]!r} (one of {', '.join(available_methods())})")
 
     work = Path(args.work) if args.work else Path(tempfile.mkdtemp(prefix="hueshot-bench-render-"))
     work.mkdir(parents=True, exist_ok=True)
