@@ -724,6 +724,8 @@ class MainWindow(QMainWindow):
         self._show_current()
 
     def _show_current(self) -> None:
+        if self.luma is None or self.store is None:
+            return      # no shot (the next one is opening): a frame or run of the last one came late
         i = self.current
         if not _luma_in_memory(self.luma, i):
             # not in memory: read from the disk store, or decoded (a seek) when the background
@@ -1054,8 +1056,8 @@ class MainWindow(QMainWindow):
         if gen == self.running_gen:
             self.progress.hide()
         if gen == self.generation:
-            if completed:
-                if self.doc is not None and self.store is not None:
+            if completed and self.store is not None:
+                if self.doc is not None:
                     # frames a superseded run cached after this run's adopt (a quick undo and
                     # redo) were skipped by the worker as done, and no frame of theirs came:
                     # adopted now, so they show their colour instead of "no colour yet"

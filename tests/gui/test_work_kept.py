@@ -174,3 +174,20 @@ def test_project_whose_video_was_moved_asks_where_it_is(qtbot, make_window, grey
     assert win._save_to(str(path))
     win.ask = lambda *a: QMessageBox.StandardButton.Discard
     assert Project.load(path).source == moved
+
+
+
+def test_frame_of_the_last_shot_arriving_while_the_next_opens_is_ignored(qtbot, window, make_clip):
+    """The display loader's `loaded` for the frame on screen, queued before File > Open of
+    another file and delivered after it (no shot yet): _show_current read the luma of no shot,
+    an AttributeError in the event loop (seen reopening a video at once: 5 runs in 8)."""
+    first, second = make_clip("a.mp4"), make_clip("b.mp4", frames=12)
+    win = window
+    open_shot(qtbot, win, first.video)
+    with qtbot.waitSignal(win.shotOpened, timeout=20000):
+        assert win.open_path(str(second.video))
+        assert win.luma is None and win.current == 0
+        win.loader.loaded.emit(0)              # as the loader thread's queued signal arrives
+        win.workers.worker.finished.emit(win.generation, True, 0.01)
+    assert win.frame_count() == 12
+    qtbot.waitUntil(lambda: win.viewer.frame == 0, timeout=10000)   # the new shot's first frame

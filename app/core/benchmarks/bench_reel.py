@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import resource
 import subprocess
 import sys
@@ -384,6 +385,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--scrubs", type=int, default=6, help="far scrubs in the --hour run (default 6)")
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args(argv)
+    for opt in ("size", "hour_size"):      # WxH, checked before minutes of cut detection
+        m = re.fullmatch(r"(\d+)x(\d+)", getattr(args, opt).lower())
+        if not m or int(m.group(1)) < 32 or int(m.group(2)) < 64:
+            ap.error(f"--{opt.replace('_', '-')} must be WIDTHxHEIGHT, at least 32x64, got {getattr(args, opt)!r}")
+    if args.short < 1 or (not args.skip_memory and args.long < 10 * args.short) or args.hour_seconds < 1 \
+            or not args.play_seconds > 0 or args.scrubs < 0:
+        ap.error("--short must be >= 1, --long >= 10x --short, --hour-seconds >= 1, --play-seconds > 0 "
+                 "and --scrubs >= 0")
     report = {}
     with tempfile.TemporaryDirectory(prefix="hueshot-bench-reel-") as tmp:
         work = Path(tmp)
