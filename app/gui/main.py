@@ -49,10 +49,35 @@ def run_app(path: str | None = None, argv: list[str] | None = None) -> int:
     app.setWindowIcon(QIcon(str(Path(__file__).resolve().parents[2] / "resources" / "icons" / "hueshot-256.png")))
     app.setDesktopFileName("hueshot")        # matches packaging/hueshot.desktop
     win = start_window(path)  # noqa: F841  (kept alive for the event loop)
+    _end_on_signals(app, win)
     from app.startup import mark_when_shown
     mark_when_shown(win)      # only with $HUESHOT_STARTUP_MARK (hueshot bench --startup)
     rc = app.exec()
     leave(rc, win.settings)
+
+
+def _end_on_signals(app, win) -> None:
+    """SIGINT (Ctrl+C in the editor's terminal), SIGTERM (kill, a logout) and SIGHUP (its terminal
+    closed) end the editor with exit status 128 + the signal, after MainWindow.end_on_signal has
+    autosaved what was not saved. Python runs a handler only when the interpreter gets control,
+    so a short timer lets it in while Qt waits for events."""
+    import signal
+
+    from PySide6.QtCore import QTimer
+    ending = []
+
+    def end(signum: int) -> None:
+        if not ending:
+            ending.append(signum)
+            win.end_on_signal()
+            app.exit(128 + signum)
+
+    for name in ("SIGINT", "SIGTERM", "SIGHUP"):
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), lambda signum, _frame: QTimer.singleShot(0, lambda: end(signum)))
+    tick = QTimer(app)
+    tick.timeout.connect(lambda: None)
+    tick.start(200)
 
 
 def leave(rc: int, settings=None) -> None:

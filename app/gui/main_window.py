@@ -1266,16 +1266,33 @@ class MainWindow(QMainWindow):
         if not self.may_stop_exports() or not self.maybe_save():
             e.ignore()
             return
+        if self.doc is not None:
+            self.doc.close()           # a clean exit leaves no recovery file behind
+        self._shut_down()
+        e.accept()
+
+    def _shut_down(self) -> None:
+        """What ending the editor stops, closed or signalled."""
         for dlg in self.running_exports():
             dlg.stop()                 # cancelled as by its Cancel button: no partial output left
         self.stop_playback()
-        if self.doc is not None:
-            self.doc.close()           # a clean exit leaves no recovery file behind
         self.workers.stop()
         self.loader.stop()
         self.render_queue.shutdown()   # a running queued render is stopped and queued again
         self.prior_tools.service.shutdown()
-        e.accept()
+
+    def end_on_signal(self) -> None:
+        """SIGINT, SIGTERM or SIGHUP (app.gui.main): the editor ends without asking, as after a
+        crash, but the edits not yet autosaved are autosaved first and the recovery copy is
+        kept, so the next open offers them. (The signal killed the process with up to a minute
+        of work lost; Ctrl+C printed a KeyboardInterrupt traceback and went on.)"""
+        if self.doc is not None and not self.undo.isClean():
+            try:
+                self.doc.autosave()
+            except Exception:
+                log.exception("autosave on the way out failed")
+        self._shut_down()
+        self.hide()
 
     # ------------------------------------------------------------------ dialogs
     def export_dialog(self):

@@ -10,14 +10,20 @@
   every keyframe import then failed inside the undo command; they are left out with a warning.
 - A project whose video was moved or renamed: the open failed naming only the video, and the
   project could not be opened; the editor now asks where the video is.
+- SIGTERM, SIGHUP (a logout, a closed terminal) killed the editor with the edits since the last
+  autosave (up to a minute) lost; Ctrl+C printed a traceback and went on. Both now autosave
+  and end.
 """
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
+import pytest
 from PySide6.QtWidgets import QMessageBox
 
 from app.core.project import Project, find_recovery, recovery_dir
@@ -41,12 +47,14 @@ def test_killed_editors_autosave_is_offered_when_its_project_is_reopened(qtbot, 
     path = Project(grey_clip.video).save(tmp_path / "p.hueshot")
     marker = tmp_path / "autosaved"
     env = dict(os.environ, QT_QPA_PLATFORM="offscreen", PYTHONPATH=str(ROOT))
-    child = subprocess.Popen([sys.executable, "-m", "tests.gui.crash_child", str(path),
-                              str(tmp_path / "child.ini"), str(marker)], cwd=ROOT, env=env,
-                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    log = tmp_path / "stderr.txt"
+    with open(log, "w") as err_file:
+        child = subprocess.Popen([sys.executable, "-m", "tests.gui.crash_child", str(path),
+                                  str(tmp_path / "child.ini"), str(marker)], cwd=ROOT, env=env,
+                                 stdout=subprocess.DEVNULL, stderr=err_file)
     try:
         qtbot.waitUntil(lambda: marker.exists() or child.poll() is not None, timeout=120000)
-        assert marker.exists(), child.stderr.read()[-3000:]
+        assert marker.exists(), log.read_text()[-3000:]
         assert marker.read_text().strip() == "1"
 
         # while that editor runs, its autosave is its own: a second one started without a file
@@ -175,6 +183,33 @@ def test_project_whose_video_was_moved_asks_where_it_is(qtbot, make_window, grey
     win.ask = lambda *a: QMessageBox.StandardButton.Discard
     assert Project.load(path).source == moved
 
+
+@pytest.mark.parametrize("sig", ["SIGTERM", "SIGINT"])
+def test_signalled_editor_autosaves_what_was_not_saved(grey_clip, tmp_path, sig):
+    marker = tmp_path / "painted"
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", PYTHONPATH=str(ROOT),
+               XDG_CONFIG_HOME=str(tmp_path / "config"))
+    log = tmp_path / "stderr.txt"
+    with open(log, "w") as err_file:
+        child = subprocess.Popen([sys.executable, "-m", "tests.gui.signal_child", str(grey_clip.video), str(marker)],
+                                 cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=err_file)
+    try:
+        deadline = time.monotonic() + 120
+        while not marker.exists() and child.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert marker.exists(), log.read_text()[-3000:]
+        assert find_recovery() == []                   # no autosave yet: its timer is a minute
+        child.send_signal(getattr(signal, sig))
+        rc = child.wait(timeout=30)
+    finally:
+        child.kill()
+        child.wait()
+    err = log.read_text()
+    assert rc == 128 + getattr(signal, sig), (rc, err[-3000:])
+    assert "Traceback" not in err, err[-3000:]
+    (entry,) = find_recovery()                         # the stroke is offered at the next open
+    assert entry.source == str(grey_clip.video) and entry.original is None
+    assert len(Project.load(entry.path).strokes) == 1
 
 
 def test_frame_of_the_last_shot_arriving_while_the_next_opens_is_ignored(qtbot, window, make_clip):
