@@ -551,3 +551,14 @@ def test_smoke_test_refuses_a_bad_folder_in_one_line(tmp_path, capsys, monkeypat
     code, err = run(["--smoke-test", ""], capsys)
     assert code == EXIT_USAGE and "usage: hueshot --smoke-test OUTDIR" in err
     assert os.listdir(tmp_path) == ["a_file"]
+
+
+def test_a_project_keyframe_of_the_wrong_size_names_the_project(grey_clip, tmp_path, capsys):
+    """A project's keyframe image of another size than its video (the video was replaced):
+    the message named only 'keyframe 0', not the project it is in."""
+    from app.core.project import Project
+    doc = Project(grey_clip.video)
+    doc.set_keyframe(0, np.zeros((48, 80, 3), np.uint8))
+    proj = doc.save(tmp_path / "p.hueshot")
+    code, err = run(["render", str(proj), "-o", str(tmp_path / "o.mp4"), "--method", "flow", "-q"], capsys)
+    assert code == EXIT_ERROR and f"{proj}: keyframe 0: keyframe image is 80x48 but clip.mp4 is 160x96" in err, err

@@ -299,7 +299,10 @@ def render(job: RenderJob, progress: Callable[[RenderProgress], None] | None = N
                                     f"frame index out of range (the shot has {n} frames, 0..{n - 1})")
             if not start <= f < end:
                 continue              # outside_range() below: left out, or refused
-            keys_rgb[f] = load_key_image(spec, f, (info.width, info.height), job.input)
+            try:
+                keys_rgb[f] = load_key_image(spec, f, (info.width, info.height), job.input)
+            except KeyframeError as exc:    # a key given as an array: name the project it came from
+                raise KeyframeError(f"{_from(job, spec)}{exc}") from None
             if job.chroma is None and is_grey_image(keys_rgb[f]):
                 warn(f"keyframe {f}{' (' + str(spec) + ')' if not isinstance(spec, np.ndarray) else ''} "
                      f"has no colour (grey); the frames it reaches stay grey")
