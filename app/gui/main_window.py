@@ -504,7 +504,12 @@ class MainWindow(QMainWindow):
         recovered = False
         try:
             rec = docmod.find_recovery(path)     # this file's work a crashed editor autosaved
-            if rec is not None and self._recover_asked(rec):
+            answer = self._recover_asked(rec) if rec is not None else False
+            if answer is None:
+                self.status_msg.setText(f"{Path(path).name} not opened: its autosaved work is kept and "
+                                        "offered again when you open it")
+                return False
+            if answer:
                 try:
                     doc, recovered = docmod.Document.recover(rec), True
                 except Exception as e:
@@ -549,15 +554,19 @@ class MainWindow(QMainWindow):
         from app.core.media import IMAGE_EXTS
         return str(Path(found).parent) if Path(found).suffix.lower() in IMAGE_EXTS else found
 
-    def _recover_asked(self, rec) -> bool:
-        """Offer an autosave left by an editor that did not close; True: recover it. Declined,
-        the copy is deleted (as at start-up)."""
+    def _recover_asked(self, rec) -> bool | None:
+        """Offer an autosave left by an editor that did not close: True, recover it; False, it
+        was deleted (No); None, decided later (Cancel, Escape or closing the question: the copy
+        stays and is offered again). Escape and closing the box answered No, deleting it."""
         r = self.ask("Recover unsaved work?", docmod.recovery_text(rec),
-                     QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No)
+                     QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No | QMessageBox.StandardButton.Cancel,
+                     QMessageBox.StandardButton.Yes)
         if r == QMessageBox.StandardButton.Yes:
             return True
-        docmod.discard_recovery(rec)
-        return False
+        if r == QMessageBox.StandardButton.No:
+            docmod.discard_recovery(rec)
+            return False
+        return None
 
     def _open_failed(self, path: str, reason: str) -> None:
         """A failed open: one status line with the reason; the window keeps its title."""

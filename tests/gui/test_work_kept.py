@@ -226,3 +226,38 @@ def test_frame_of_the_last_shot_arriving_while_the_next_opens_is_ignored(qtbot, 
         win.workers.worker.finished.emit(win.generation, True, 0.01)
     assert win.frame_count() == 12
     qtbot.waitUntil(lambda: win.viewer.frame == 0, timeout=10000)   # the new shot's first frame
+
+
+def test_escape_on_the_recovery_question_keeps_the_autosave(qtbot, make_window, grey_clip):
+    """Escape, or closing the "Recover unsaved work?" box, answered No: the autosave was deleted.
+    It now keeps it (Cancel) and opens nothing; the question comes again at the next open."""
+    from PySide6.QtCore import Qt, QTimer
+    from PySide6.QtWidgets import QApplication
+    a = make_window()
+    open_shot(qtbot, a, grey_clip.video)
+    paint(qtbot, a, [(0.2, 0.5), (0.6, 0.5)], color=(30, 200, 40))
+    a.autosave()
+    a.workers.stop()
+    a.hide()                                           # no closeEvent: like a crash
+
+    b = make_window()
+    del b.ask                                          # the real question, a real QMessageBox
+    seen = []
+
+    def press_escape():
+        box = QApplication.activeModalWidget()
+        if box is None:
+            QTimer.singleShot(50, press_escape)
+            return
+        seen.append(box.text())
+        qtbot.keyClick(box, Qt.Key.Key_Escape)
+    QTimer.singleShot(50, press_escape)
+    assert not b.open_path(str(grey_clip.video))
+    assert seen and "Cancel keeps it for later" in seen[0], seen
+    assert b.doc is None and "kept" in b.status_msg.text()
+    assert len(find_recovery()) == 1                   # still there
+
+    asked = answering(b, QMessageBox.StandardButton.Yes)
+    open_shot(qtbot, b, grey_clip.video)
+    assert len(asked) == 1 and len(b.doc.strokes(0)) == 1
+    b.ask = lambda *args: QMessageBox.StandardButton.Discard
