@@ -49,7 +49,7 @@ def recovery_text(entry) -> str:
     else:
         what = f"a project never saved, on {Path(entry.source).name if entry.source else 'an unknown video'}"
     return (f"Hueshot did not close normally. Unsaved work was autosaved at {when}:\n{what}.\n\n"
-            "Yes recovers it, No deletes the autosaved copy, Cancel keeps it for later.")
+            "Recover it? (No deletes the autosaved copy; Cancel keeps it for later.)")
 
 
 def discard_recovery(entry) -> None:

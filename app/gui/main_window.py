@@ -559,8 +559,7 @@ class MainWindow(QMainWindow):
         was deleted (No); None, decided later (Cancel, Escape or closing the question: the copy
         stays and is offered again). Escape and closing the box answered No, deleting it."""
         r = self.ask("Recover unsaved work?", docmod.recovery_text(rec),
-                     QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No | QMessageBox.StandardButton.Cancel,
-                     QMessageBox.StandardButton.Yes)
+                     QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No | QMessageBox.StandardButton.Cancel)
         if r == QMessageBox.StandardButton.Yes:
             return True
         if r == QMessageBox.StandardButton.No:
