@@ -1222,8 +1222,12 @@ class MainWindow(QMainWindow):
                 self.status_msg.setText(f"Autosave failed: {e}")
 
     def maybe_save(self) -> bool:
-        """True when it is fine to drop the current document."""
-        if self.doc is None or self.undo.isClean():
+        """True when it is fine to drop the current document (its autosave is then removed:
+        an autosave of edits undone since was offered later as a crash's)."""
+        if self.doc is None:
+            return True
+        if self.undo.isClean():
+            self.doc.close()
             return True
         r = self.ask("Unsaved changes", "Save changes to the project before closing it?",
                      QMessageBox.StandardButton.Save | QMessageBox.StandardButton.Discard | QMessageBox.StandardButton.Cancel)

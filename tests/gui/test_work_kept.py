@@ -261,3 +261,18 @@ def test_escape_on_the_recovery_question_keeps_the_autosave(qtbot, make_window, 
     open_shot(qtbot, b, grey_clip.video)
     assert len(asked) == 1 and len(b.doc.strokes(0)) == 1
     b.ask = lambda *args: QMessageBox.StandardButton.Discard
+
+
+def test_autosave_of_edits_undone_is_not_offered_when_the_project_is_opened_again(qtbot, window, make_clip, tmp_path):
+    clip, other = make_clip("a.mp4"), make_clip("b.mp4", frames=12)
+    path = Project(clip.video).save(tmp_path / "p.hueshot")
+    win = window
+    asked = answering(win, QMessageBox.StandardButton.Yes)
+    open_shot(qtbot, win, path)
+    paint(qtbot, win, [(0.2, 0.5), (0.6, 0.5)])
+    win.autosave()                                     # the minute timer
+    win.undo.undo()                                    # back to the file: nothing to save
+    assert not win.isWindowModified()
+    open_shot(qtbot, win, other.video)                 # dropped without a question
+    open_shot(qtbot, win, path)                        # same session: no crash to recover from
+    assert asked == [] and win.doc.strokes(0) == [] and find_recovery() == []
