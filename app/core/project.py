@@ -681,12 +681,13 @@ def _boot_id() -> str | None:
 def _written_by_live_editor(by) -> bool:
     """The autosave belongs to another editor that is still running (its recovery copy is not
     left over from a crash: offering it would fork that session, declining it deleted it)."""
-    if not isinstance(by, dict) or not isinstance(by.get("pid"), int) or by["pid"] == os.getpid():
-        return False
+    pid = by.get("pid") if isinstance(by, dict) else None
+    if type(pid) is not int or not 0 < pid < 2**31 or pid == os.getpid():
+        return False      # none recorded, or not a process id (a damaged file): offered
     boot = _boot_id()
     if boot is not None and by.get("boot") not in (None, boot):
         return False
-    return _pid_alive(by["pid"])
+    return _pid_alive(pid)
 
 
 def find_recovery(directory: str | os.PathLike | None = None) -> list[RecoveryEntry]:

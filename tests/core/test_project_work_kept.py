@@ -158,3 +158,17 @@ def test_keyframes_of_another_size_are_left_out_when_the_size_is_known(tmp_path)
     assert back.keyframes == {} and back.modified and seen[-1].kind == "trimmed"
     back.set_keyframe(4, key_image(2, w=160, h=96))          # the video's size is accepted now
     assert len(json.loads(path.read_text())["keyframes"]) == 2   # the file keeps them until saved
+
+
+@pytest.mark.parametrize("by", [{"pid": 2**70}, {"pid": -5}, {"pid": True}, {"pid": "12"}, ["x"], 7, None])
+def test_a_damaged_autosave_record_is_still_offered(tmp_path, by):
+    """What a damaged or hand-edited autosave says of its writer never stops the offer (a pid of
+    2**70 raised OverflowError in os.kill: every open failed with it)."""
+    rec = tmp_path / "rec"
+    doc = Project(tmp_path / "v.mp4")
+    doc.add_stroke(stroke())
+    copy = autosave(doc, rec)
+    data = json.loads(copy.read_text())
+    data["autosaved_by"] = by
+    copy.write_text(json.dumps(data))
+    assert [e.path for e in find_recovery(rec)] == [copy]
