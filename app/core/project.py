@@ -709,10 +709,13 @@ def find_recovery(directory: str | os.PathLike | None = None) -> list[RecoveryEn
         src = data.get("source") or {}
         if _written_by_live_editor(data.get("autosaved_by")):
             continue
+        when = data.get("autosaved_at")
         try:
+            if not (isinstance(when, (int, float)) and not isinstance(when, bool) and 0 < when < 1e11):
+                when = f.stat().st_mtime       # missing or damaged: when the file was written
             out.append(RecoveryEntry(path=f, original=Path(origin) if origin else None,
-                                     saved_at=float(data.get("autosaved_at") or f.stat().st_mtime),
-                                     source=src.get("path"),
+                                     saved_at=float(when),
+                                     source=src.get("path") if isinstance(src.get("path"), str) else None,
                                      session_id=str(data.get("session_id") or f.parent.name),
                                      by=data.get("autosaved_by")))
         except (TypeError, ValueError, AttributeError, OSError):

@@ -172,3 +172,23 @@ def test_a_damaged_autosave_record_is_still_offered(tmp_path, by):
     data["autosaved_by"] = by
     copy.write_text(json.dumps(data))
     assert [e.path for e in find_recovery(rec)] == [copy]
+
+
+@pytest.mark.parametrize("field,value", [("autosaved_at", 1e300), ("autosaved_at", "soon"), ("autosaved_at", -1),
+                                         ("source", {"path": 5})])
+def test_a_damaged_autosave_time_or_source_is_offered_and_described(tmp_path, monkeypatch, field, value):
+    """The question names the autosave's time: a time of 1e300 raised OverflowError in
+    time.localtime (every open of the project failed with it), a source path that is no string a
+    TypeError; both are now taken from the file (its mtime) or left out."""
+    from app.gui.document import find_recovery as find_for, recovery_text
+    rec = tmp_path / "rec"
+    monkeypatch.setenv("HUESHOT_RECOVERY_DIR", str(rec))
+    doc = Project(tmp_path / "v.mp4")
+    doc.add_stroke(stroke())
+    copy = autosave(doc, rec)
+    data = json.loads(copy.read_text())
+    data[field] = value
+    copy.write_text(json.dumps(data))
+    (entry,) = find_recovery(rec)
+    assert "autosaved at" in recovery_text(entry)
+    assert find_for(str(tmp_path / "other.mp4")) is None
