@@ -713,7 +713,7 @@ def find_recovery(directory: str | os.PathLike | None = None) -> list[RecoveryEn
         try:
             if not (isinstance(when, (int, float)) and not isinstance(when, bool) and 0 < when < 1e11):
                 when = f.stat().st_mtime       # missing or damaged: when the file was written
-            out.append(RecoveryEntry(path=f, original=Path(origin) if origin else None,
+            out.append(RecoveryEntry(path=f, original=Path(origin) if origin and isinstance(origin, str) else None,
                                      saved_at=float(when),
                                      source=src.get("path") if isinstance(src.get("path"), str) else None,
                                      session_id=str(data.get("session_id") or f.parent.name),

@@ -175,11 +175,12 @@ def test_a_damaged_autosave_record_is_still_offered(tmp_path, by):
 
 
 @pytest.mark.parametrize("field,value", [("autosaved_at", 1e300), ("autosaved_at", "soon"), ("autosaved_at", -1),
-                                         ("source", {"path": 5})])
+                                         ("source", {"path": 5}), ("origin", 5)])
 def test_a_damaged_autosave_time_or_source_is_offered_and_described(tmp_path, monkeypatch, field, value):
     """The question names the autosave's time: a time of 1e300 raised OverflowError in
     time.localtime (every open of the project failed with it), a source path that is no string a
-    TypeError; both are now taken from the file (its mtime) or left out."""
+    TypeError, an origin that is no string hid the copy; they are now taken from the file (its
+    mtime) or left out."""
     from app.gui.document import find_recovery as find_for, recovery_text
     rec = tmp_path / "rec"
     monkeypatch.setenv("HUESHOT_RECOVERY_DIR", str(rec))
