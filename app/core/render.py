@@ -701,8 +701,9 @@ def job_from_project(project, output, **overrides) -> RenderJob:
     end = None if project.out_point is None else project.out_point + 1
     from app.core.project import layers_dir_for
     protect = [project.path, layers_dir_for(project.path)] if project.path is not None else []
+    # copies of the keys and strokes: the editor may paint while its export thread renders
     job = RenderJob(input=project.source, output=Path(output), keys=dict(project.keyframes),
-                    strokes=project.strokes, proxy_height=project.proxy_height, start=start, end=end,
+                    strokes=list(project.strokes), proxy_height=project.proxy_height, start=start, end=end,
                     method=project.method, protect=protect, hint_method=project.hint_method,
                     strokes_from=project.path)
     for k, v in overrides.items():

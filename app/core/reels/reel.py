@@ -61,11 +61,14 @@ class PendingStore:
 
 
 def prepare(job, project=None, shots: bool = True, progress: Callable[[int, int], None] | None = None,
-            should_stop: Callable[[], bool] | None = None):
+            should_stop: Callable[[], bool] | None = None, cache_root: Path | None = None):
     """``job`` set up as a reel: its luma store (opened when the render starts) and, unless
     ``shots`` is False, its shots: the project's own list when it has one, else the cuts found
-    while the store is built. Returns the job (changed in place)."""
-    job.luma_store = PendingStore(job.input, cache_root_for(project), job.proxy_height, progress, should_stop)
+    while the store is built. ``cache_root``: where the store lives (default: the project's
+    cache, as ``hueshot render`` keeps it; the editor passes the one its own scan filled, so an
+    export reads no frame twice). Returns the job (changed in place)."""
+    root = cache_root if cache_root is not None else cache_root_for(project)
+    job.luma_store = PendingStore(job.input, root, job.proxy_height, progress, should_stop)
     if shots:
         own = list(getattr(project, "shots", None) or [])
         job.shots = own or "detect"

@@ -94,9 +94,17 @@ class ExportJob(QObject):
                             end=self.end, proxy_height=self.proxy_height,
                             export=ExportSettings(format=self.fmt), chroma=self.chroma)
         else:
+            from app.core.reels.lumastore import user_cache_dir
+            from app.core.reels.reel import prepare
             job = job_from_project(self.project, self.out_path, start=self.start, end=self.end,
                                    proxy_height=self.proxy_height, method=self.method,
                                    export=ExportSettings(format=self.fmt))
+            # a reel: keys, strokes and propagation stay inside each shot, as in the preview and in
+            # `hueshot render` (without this the export ran the colour straight across the cuts);
+            # the store is the one the editor's scan filled (app.gui.worker), so nothing is read twice
+            prepare(job, project=self.project, cache_root=user_cache_dir(),
+                    progress=lambda done, total: self.stage.emit("luma", done, total),
+                    should_stop=lambda: self.cancelled)
 
         last = {}
 
