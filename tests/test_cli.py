@@ -359,6 +359,9 @@ def test_a_range_of_a_reel_keeps_the_keys_of_its_own_shots(tmp_path, capsys, mon
     (["--render", "--width", "10", "--height", "64"], "--width >= 32 and >= a quarter of --height"),
     (["--reel", "--size", "abc", "--skip-cuts"], "--size must be WIDTHxHEIGHT, at least 32x64, got 'abc'"),
     (["--reel", "--size", "0x0", "--skip-cuts"], "--size must be WIDTHxHEIGHT"),
+    (["--gui", "--method", "nope"], "unknown method 'nope'"),       # the window waited 300 s a step
+    (["--gui", "--frames", "0"], "--frames must be at least 2"),
+    (["--gui", "--strokes", "0"], "--strokes must be at least 1"),
 ])
 def test_bench_refuses_bad_arguments_in_one_line(grey_clip, tmp_path, capsys, monkeypatch, argv, piece):
     """hueshot bench's bad values are usage errors before any clip is read (were internal
@@ -372,6 +375,8 @@ def test_bench_refuses_bad_arguments_in_one_line(grey_clip, tmp_path, capsys, mo
         argv = [*argv, "--clips", str(tmp_path), "--frames", "4", "--rounds", "1", "--quiet"]
     elif argv[0] == "--reel":
         argv = [*argv, "--clips", str(tmp_path)]
+    elif argv[0] == "--gui":
+        pass
     elif argv[0] == "--render":
         argv = [*argv, "--frames", "4", "--no-limit", "--work", str(tmp_path / "work")]
     else:

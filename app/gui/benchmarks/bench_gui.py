@@ -176,6 +176,16 @@ def main(argv=None) -> int:
                     help="the project's stroke reach (models.hinting.hints.HINT_METHODS: geo, gate, "
                          "gate+prior uses the colour prior); default: the project default")
     args = ap.parse_args(argv)
+    # refused before the window opens: a bad value used to leave the window waiting for a
+    # propagation that never came (300 s per step) instead of saying what was wrong
+    if args.frames < 2:
+        ap.error(f"--frames must be at least 2, got {args.frames}")
+    if args.strokes < 1:
+        ap.error(f"--strokes must be at least 1, got {args.strokes}")
+    if args.method:
+        from models.registry import available_methods
+        if args.method not in available_methods():
+            ap.error(f"unknown method {args.method!r}; available: {', '.join(available_methods())}")
     if args.hint_method:
         from models.hinting.hints import HINT_METHODS
         if args.hint_method not in HINT_METHODS:
