@@ -272,6 +272,14 @@ def _check_values(args) -> str | None:
         for name, what in (("input", "INPUT"), ("project", "PROJECT"), ("output", "-o OUTPUT")):
             if getattr(args, name, None) is not None and not getattr(args, name).strip():
                 raise ValidationError(f"{what} is empty; give a file or folder")
+        # options that only mean something beside another one: silently ignored, they let a user
+        # believe, for example, that a render keeps its segments
+        if getattr(args, "farm_ship", False) and not args.farm:
+            raise ValidationError("--farm-ship needs --farm (it says how the farm's workers get the source)")
+        if getattr(args, "keep_segments", False) and not (args.resume or args.farm):
+            raise ValidationError("--keep-segments needs --resume or --farm (a plain render writes no segments)")
+        if getattr(args, "farm", None) is not None and not args.farm.strip():
+            raise ValidationError("--farm is empty; give local[:N], auto, ray://HOST:PORT or HOST:PORT")
         if args.output == "-":
             raise ValidationError("-o -: writing to standard output is not supported; give a video file "
                                   "or a folder")

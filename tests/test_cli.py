@@ -136,6 +136,10 @@ CASES = [
     ("good.mkv", "0=key.png", ["--method", "nope"], EXIT_USAGE, ["--method must be one of", "flow, quality", "'nope'"]),
     ("good.mkv", "0=key.png", ["--method", ""], EXIT_USAGE, ["--method must be one of", "got ''"]),
     ("good.mkv", "0=key.png", ["--hints", "nohints.json"], EXIT_ERROR, ["nohints.json: no such hints file"]),
+    # options that mean something only beside another one (were silently ignored)
+    ("good.mkv", "0=key.png", ["--keep-segments"], EXIT_USAGE, ["--keep-segments needs --resume or --farm"]),
+    ("good.mkv", "0=key.png", ["--farm-ship"], EXIT_USAGE, ["--farm-ship needs --farm"]),
+    ("good.mkv", "0=key.png", ["--farm", ""], EXIT_USAGE, ["--farm is empty"]),
 ]
 
 
