@@ -409,6 +409,13 @@ def test_a_stroke_out_of_range_names_its_hints_file_or_project(grey_clip, tmp_pa
     code, err = run(["render", str(proj), "-o", str(tmp_path / "o.mp4"), "--method", "flow", "-q"], capsys)
     assert code == EXIT_ERROR and f"{proj}: hint stroke on frame 30: frame index out of range" in err, err
     assert not (tmp_path / "o.mp4").exists()
+    # a hints file of erasers only colours nothing: refused like an empty one (was a grey render, exit 0)
+    hints.write_text(json.dumps([{"frame": 2, "points": [[0.2, 0.5]], "radius": 0.05, "color": [0, 0, 0],
+                                  "erase": True}]))
+    code, err = run(["propagate", str(grey_clip.video), "-o", str(tmp_path / "o.mp4"), "--hints", str(hints),
+                     "--method", "flow", "-q"], capsys)
+    assert code == EXIT_ERROR and f"nothing to propagate ({hints}: all 1 stroke(s) erase)" in err, err
+    assert not (tmp_path / "o.mp4").exists()
 
 
 def test_a_pipe_as_input_and_shots_usage_errors_are_one_line(tmp_path, capsys):

@@ -319,11 +319,14 @@ def render(job: RenderJob, progress: Callable[[RenderProgress], None] | None = N
         if job.chroma is not None:
             propagator, method, device_name = None, "precomputed", "-"
         else:
-            if not job.keys and not job.strokes and not job.auto:
+            painting = [s for s in job.strokes if not s.erase]
+            if not job.keys and not painting and not job.auto:
                 empty = ""
                 if job.strokes_from is not None:
                     what = "keyframe or hint stroke" if str(job.strokes_from).endswith(".hueshot") else "hint stroke"
                     empty = f" ({job.strokes_from} holds no {what})"
+                if job.strokes:     # erasers only: they remove colour, and there is none (was a grey render, exit 0)
+                    empty = f" ({job.strokes_from or 'the hints'}: all {len(job.strokes)} stroke(s) erase)"
                 raise RenderError(f"nothing to propagate{empty}: give at least one keyframe (--key N=IMAGE), "
                                   "hint strokes (--hints FILE) or --auto")
             method = job.method or DEFAULT_METHOD
