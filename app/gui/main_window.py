@@ -89,6 +89,7 @@ class MainWindow(QMainWindow):
         self._lut = gray_lut()
         self._lut1 = np.ascontiguousarray(self._lut[:, 0])
         self._shown = -1                   # frame last handed to the viewer (on screen: viewer.frame)
+        self._autosave_failing = False     # the last autosave failed (said once, in a box)
         self._play_dir = 0
         self._shuttle = 0
         self._frames_this_run = 0
@@ -1219,7 +1220,17 @@ class MainWindow(QMainWindow):
                 self.doc.autosave()
             except Exception as e:   # an autosave failure must not interrupt the editor
                 log.exception("autosave failed")
-                self.status_msg.setText(f"Autosave failed: {e}")
+                if self._autosave_failing:
+                    self.status_msg.setText(f"Autosave failed: {e}")
+                else:
+                    # said once in a box (the status line is soon overwritten by propagation):
+                    # a crash from now on would lose the edits since the last save
+                    self._autosave_failing = True
+                    self._error(f"Autosave failed: {e}",
+                                "Your edits are still in this window, but a crash would lose the ones "
+                                "not saved. Save the project (Ctrl+S, or File > Save As elsewhere).")
+            else:
+                self._autosave_failing = False
 
     def maybe_save(self) -> bool:
         """True when it is fine to drop the current document (its autosave is then removed:

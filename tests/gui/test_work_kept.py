@@ -276,3 +276,28 @@ def test_autosave_of_edits_undone_is_not_offered_when_the_project_is_opened_agai
     open_shot(qtbot, win, other.video)                 # dropped without a question
     open_shot(qtbot, win, path)                        # same session: no crash to recover from
     assert asked == [] and win.doc.strokes(0) == [] and find_recovery() == []
+
+
+def test_an_autosave_that_fails_is_said_once_in_a_box(qtbot, make_window, grey_clip, tmp_path, monkeypatch):
+    """The recovery folder cannot be made (a file stands where it should be): the first failed
+    autosave says so in a box, not only in the status line that propagation soon overwrites;
+    the next failures do not repeat the box; after one that works, a new failure says it again."""
+    blocker = tmp_path / "not_a_folder"
+    blocker.write_text("x")
+    monkeypatch.setenv("HUESHOT_RECOVERY_DIR", str(blocker / "recovery"))
+    win = make_window()
+    errors = []
+    win._error = lambda msg, detail=None: errors.append((msg, detail))
+    open_shot(qtbot, win, grey_clip.video)
+    paint(qtbot, win, [(0.2, 0.5), (0.6, 0.5)])
+    win.autosave()
+    assert len(errors) == 1 and errors[0][0].startswith("Autosave failed:") and "Save the project" in errors[0][1]
+    win.autosave()
+    assert len(errors) == 1 and win.status_msg.text().startswith("Autosave failed:")
+    monkeypatch.setenv("HUESHOT_RECOVERY_DIR", str(tmp_path / "recovery"))
+    win.autosave()                                   # works again
+    assert len(errors) == 1 and find_recovery()
+    monkeypatch.setenv("HUESHOT_RECOVERY_DIR", str(blocker / "recovery"))
+    paint(qtbot, win, [(0.2, 0.3), (0.6, 0.3)])
+    win.autosave()
+    assert len(errors) == 2
