@@ -28,9 +28,10 @@ def find_recovery(path: str | None = None):
     project it was saved to, or, for work never saved to a project, the video it was made on."""
     found = core.find_recovery()
     if path is not None:
-        p = os.path.abspath(path)
-        found = [e for e in found if (os.path.abspath(e.original) == p if e.original
-                                      else bool(e.source) and os.path.abspath(e.source) == p)]
+        # resolved paths: the same file opened through a symlinked folder (or with ..) is found
+        p = os.path.realpath(path)
+        found = [e for e in found if (os.path.realpath(e.original) == p if e.original
+                                      else bool(e.source) and os.path.realpath(e.source) == p)]
     return found[0] if found else None
 
 

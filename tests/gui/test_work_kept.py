@@ -301,3 +301,23 @@ def test_an_autosave_that_fails_is_said_once_in_a_box(qtbot, make_window, grey_c
     paint(qtbot, win, [(0.2, 0.3), (0.6, 0.3)])
     win.autosave()
     assert len(errors) == 2
+
+
+def test_an_autosave_is_offered_when_its_video_is_opened_through_a_symlinked_folder(
+        qtbot, make_window, grey_clip, tmp_path):
+    """Work autosaved on a video opened by its real path is offered when the same video is opened
+    through a symlinked folder (the match compared absolute paths, not resolved ones)."""
+    link = tmp_path / "linked"
+    link.symlink_to(grey_clip.video.parent, target_is_directory=True)
+    a = make_window()
+    open_shot(qtbot, a, grey_clip.video)
+    paint(qtbot, a, [(0.2, 0.5), (0.6, 0.5)], color=(30, 200, 40))
+    a.autosave()
+    a.workers.stop()
+    a.hide()                                           # no closeEvent: like a crash
+
+    b = make_window()
+    asked = answering(b, QMessageBox.StandardButton.Yes)
+    open_shot(qtbot, b, link / grey_clip.video.name)
+    assert len(asked) == 1 and "never saved" in asked[0], asked
+    assert len(b.doc.strokes(0)) == 1 and b.doc.strokes(0)[0].color == (30, 200, 40)
