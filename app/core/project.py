@@ -51,7 +51,7 @@ import cv2
 import numpy as np
 
 from app.core.fsutil import create_exclusive, fsync_path, keep_mode
-from app.core.shutdown import _pid_alive, sweep_stale, temp_tag
+from app.core.shutdown import pid_alive, sweep_stale, temp_tag
 from app.core.validate import ValidationError, check_project_fields, check_stroke, check_strokes, read_json
 
 from models.base import HintStroke
@@ -359,9 +359,7 @@ class Project:
         n = int(frame_count)
         dropped: list[str] = []
         keys = sorted(f for f in self._keyframes if f >= n)
-        for f in keys:
-            del self._keyframes[f]
-            self._key_hashes.pop(f, None)
+        self._forget_keys(keys)
         if keys:
             dropped.append(f"keyframe{'s' if len(keys) > 1 else ''} {', '.join(map(str, keys))}")
         gone = [s for s in self._strokes if s.frame >= n]
@@ -382,6 +380,12 @@ class Project:
             self._changed("trimmed", detail=list(dropped))
         return dropped
 
+    def _forget_keys(self, frames) -> None:
+        """Drop these keyframes without a change per frame (the caller sends one "trimmed")."""
+        for f in frames:
+            del self._keyframes[f]
+            self._key_hashes.pop(f, None)
+
     def drop_other_size(self, width: int, height: int) -> list[str]:
         """Leave out the keyframe images that are not ``width`` x ``height``, the size of the
         source the editor opened (the video was replaced by another one of the same name);
@@ -390,9 +394,7 @@ class Project:
         with drop_past_end, the file keeps them until the user saves."""
         wrong = sorted(f for f, img in self._keyframes.items() if img.shape[:2] != (int(height), int(width)))
         dropped = [f"frame {f} ({self._keyframes[f].shape[1]}x{self._keyframes[f].shape[0]})" for f in wrong]
-        for f in wrong:
-            del self._keyframes[f]
-            self._key_hashes.pop(f, None)
+        self._forget_keys(wrong)
         if dropped:
             self._changed("trimmed", detail=list(dropped))
         return dropped
@@ -687,7 +689,7 @@ def _written_by_live_editor(by) -> bool:
     boot = _boot_id()
     if boot is not None and by.get("boot") not in (None, boot):
         return False
-    return _pid_alive(pid)
+    return pid_alive(pid)
 
 
 def find_recovery(directory: str | os.PathLike | None = None) -> list[RecoveryEntry]:

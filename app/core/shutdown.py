@@ -166,7 +166,7 @@ def remove_tracked() -> None:
         remove_path(p)
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
     if pid <= 0:
         return False
     if pid == os.getpid():
@@ -203,7 +203,7 @@ def sweep_stale(folder: str | os.PathLike, prefix: str, suffix: str = "") -> lis
             continue
         tags = _TAG.findall(name[len(prefix):])   # the last tag is the temp's own
         if tags:
-            stale = not _pid_alive(int(tags[-1]))
+            stale = not pid_alive(int(tags[-1]))
         else:
             try:
                 stale = now - p.stat().st_mtime > LEGACY_MAX_AGE_S

@@ -1309,11 +1309,7 @@ class MainWindow(QMainWindow):
         crash, but the edits not yet autosaved are autosaved first and the recovery copy is
         kept, so the next open offers them. (The signal killed the process with up to a minute
         of work lost; Ctrl+C printed a KeyboardInterrupt traceback and went on.)"""
-        if self.doc is not None and not self.undo.isClean():
-            try:
-                self.doc.autosave()
-            except Exception:
-                log.exception("autosave on the way out failed")
+        self.autosave()                # a failure is logged; the editor ends all the same
         self._shut_down()
         self.hide()
 

@@ -43,6 +43,17 @@ def answering(win, answer):
     return asked
 
 
+def crash_after_a_stroke(qtbot, make_window, video):
+    """A window paints one green stroke on `video`, autosaves and goes, with no closeEvent: its
+    autosave is left as a crash leaves it."""
+    a = make_window()
+    open_shot(qtbot, a, video)
+    paint(qtbot, a, [(0.2, 0.5), (0.6, 0.5)], color=(30, 200, 40))
+    a.autosave()
+    a.workers.stop()
+    a.hide()
+
+
 def test_killed_editors_autosave_is_offered_when_its_project_is_reopened(qtbot, make_window, grey_clip, tmp_path):
     path = Project(grey_clip.video).save(tmp_path / "p.hueshot")
     marker = tmp_path / "autosaved"
@@ -80,12 +91,7 @@ def test_killed_editors_autosave_is_offered_when_its_project_is_reopened(qtbot, 
 
 
 def test_autosave_of_work_never_saved_is_offered_when_its_video_is_reopened(qtbot, make_window, grey_clip):
-    a = make_window()
-    open_shot(qtbot, a, grey_clip.video)
-    paint(qtbot, a, [(0.2, 0.5), (0.6, 0.5)], color=(30, 200, 40))
-    a.autosave()
-    a.workers.stop()
-    a.hide()                                           # no closeEvent: like a crash
+    crash_after_a_stroke(qtbot, make_window, grey_clip.video)
 
     b = make_window()
     asked = answering(b, QMessageBox.StandardButton.Yes)
@@ -233,12 +239,7 @@ def test_escape_on_the_recovery_question_keeps_the_autosave(qtbot, make_window, 
     It now keeps it (Cancel) and opens nothing; the question comes again at the next open."""
     from PySide6.QtCore import Qt, QTimer
     from PySide6.QtWidgets import QApplication
-    a = make_window()
-    open_shot(qtbot, a, grey_clip.video)
-    paint(qtbot, a, [(0.2, 0.5), (0.6, 0.5)], color=(30, 200, 40))
-    a.autosave()
-    a.workers.stop()
-    a.hide()                                           # no closeEvent: like a crash
+    crash_after_a_stroke(qtbot, make_window, grey_clip.video)
 
     b = make_window()
     del b.ask                                          # the real question, a real QMessageBox
@@ -309,12 +310,7 @@ def test_an_autosave_is_offered_when_its_video_is_opened_through_a_symlinked_fol
     through a symlinked folder (the match compared absolute paths, not resolved ones)."""
     link = tmp_path / "linked"
     link.symlink_to(grey_clip.video.parent, target_is_directory=True)
-    a = make_window()
-    open_shot(qtbot, a, grey_clip.video)
-    paint(qtbot, a, [(0.2, 0.5), (0.6, 0.5)], color=(30, 200, 40))
-    a.autosave()
-    a.workers.stop()
-    a.hide()                                           # no closeEvent: like a crash
+    crash_after_a_stroke(qtbot, make_window, grey_clip.video)
 
     b = make_window()
     asked = answering(b, QMessageBox.StandardButton.Yes)
