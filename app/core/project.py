@@ -353,8 +353,8 @@ class Project:
         a few items that cannot be used, and names those items instead of failing at export as
         it did. The file on disk keeps them until the user saves, so not saving loses nothing.
         An in mark past the end drops the range, an out mark past it means "to the end" (None).
-        The shot list is left as it is: the editor already ignores one that does not cover the
-        source (app.gui.panels.shot_panel) and keeps it in the file. A render of such a project
+        The shot list is left as it is: the editor and every render cut it at the source's end
+        (app.gui.panels.shot_panel, app.core.reels.shots.reel_plans). A render of such a project
         (``hueshot render``) refuses it naming the frame and the length (app.core.render)."""
         n = int(frame_count)
         dropped: list[str] = []

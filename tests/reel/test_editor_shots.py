@@ -106,3 +106,56 @@ def test_timeline_draws_the_shots(qtbot, win, reel):
     # a cut line over the thumbnails: the near-white blue-grey line, bluer than the grey frames
     line = [img.pixelColor(x, tl.RULER_H + 2) for x in range(cut_x - 1, cut_x + 2)]
     assert any(c.blue() > 170 and c.blue() - c.red() >= 10 for c in line), [c.getRgb() for c in line]
+
+
+def test_a_hand_split_is_kept_when_the_source_is_trimmed_shorter_as_the_render_keeps_it(qtbot, win, reel, tmp_path):
+    """A project whose hand-edited shots run past a source re-rendered shorter: the editor cut
+    them at the new end, as `hueshot render` and the export do. It used to drop them silently
+    for the detected ones, so a shot the render leaves grey was shown in colour."""
+    import shutil
+    from tests.reel.conftest import build_reel
+    open_scanned(qtbot, win, reel.video)
+    (a0, b0), (a1, b1), (a2, b2) = reel.shots
+    cut = a1 + 5
+    win.seek(cut)
+    key(qtbot, win, Qt.Key.Key_B, CTRL)                    # Split Shot Here
+    set_key(win, a1, reel.frames[a1])
+    wait_done(qtbot, win)
+    path = tmp_path / "reel.hueshot"
+    win.doc.save(str(path))
+    win.undo.setClean()
+    short = build_reel(tmp_path / "short.mp4", lengths=(20, 26, 12))   # the last shot 10 frames shorter
+    shutil.copy(short.video, reel.video)
+    n = len(short.grey)
+    open_scanned(qtbot, win, path)
+    want = [(a0, b0), (a1, cut - 1), (cut, b1), (a2, n - 1)]
+    panel = win.shot_panel
+    assert panel.shots == want and panel.manual and "edited by hand" in panel.label.text()
+    assert win.workers.worker.shots == tuple(want)
+    wait_done(qtbot, win)
+    assert all(win.store.sig_of(i) is None for i in range(cut, b1 + 1))   # grey, as the render has it
+    from app.cli import main
+    out = tmp_path / "out_png"
+    assert main(["render", str(path), "-o", str(out), "--method", "flow", "-q"]) == 0
+    import cv2
+    frames = sorted(out.glob("*.png"))
+    assert len(frames) == n
+
+    def colour(i):
+        rgb = cv2.imread(str(frames[i])).astype(np.int16)
+        return float((rgb.max(2) - rgb.min(2)).mean())
+    assert colour(a1 + 2) > 10 and colour(cut + 2) < 1       # the render agrees: the split shot is grey
+
+
+def test_hand_shots_that_end_before_the_source_are_said_not_used(qtbot, win, reel, tmp_path):
+    """Hand-edited shots shorter than the source (which a render refuses) are not used, and the
+    Shots dock says so and why instead of only showing the detected shots as if nothing was lost."""
+    from app.core.project import Project
+    p = Project(reel.video)
+    p.set_shots([(0, 9), (10, 39)])
+    path = p.save(tmp_path / "short_shots.hueshot")
+    open_scanned(qtbot, win, path)
+    panel = win.shot_panel
+    assert panel.shots == reel.shots and not panel.manual
+    text = panel.label.text()
+    assert "not used" in text and "the source has 68 frames" in text and "Use Detected Shots" in text

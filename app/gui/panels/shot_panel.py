@@ -44,7 +44,7 @@ from PySide6.QtGui import QColor, QPainter
 from PySide6.QtWidgets import (QApplication, QDockWidget, QLabel, QListWidget, QListWidgetItem, QStyle,
                                QStyledItemDelegate, QStyleOptionViewItem, QVBoxLayout, QWidget)
 
-from app.core.reels.shots import validate_shots
+from app.core.reels.shots import clip_shots, validate_shots
 from app.gui.commands import SetShots
 
 
@@ -138,6 +138,7 @@ class ShotPanel(QListWidget):
         self.label = label or QLabel()
         self.shots: list[tuple[int, int]] = []
         self.manual = False                  # the list is the project's, edited by hand
+        self.unusable: str | None = None     # why the project's own list does not fit its source
         self._scan: tuple[int, int] | None = None   # (frames scanned, total) while scanning
         self._told_error = False
         self._unsubscribe = None
@@ -170,11 +171,15 @@ class ShotPanel(QListWidget):
             return [], False
         n = len(luma)
         own = doc.shots() if doc is not None and hasattr(doc, "shots") else []
+        self.unusable = None
         if own:
+            # cut at the source's end as every render of the project cuts them
+            # (app.core.reels.shots.reel_plans, farm_segments.plan_segments): a source trimmed
+            # shorter keeps the hand-made cuts it still has
             try:
-                return validate_shots(own, n, "the project's shots"), True
-            except ValueError:
-                pass                         # made for another length of the source: detected ones
+                return validate_shots(clip_shots(own, 0, n), n, "the project's shots"), True
+            except ValueError as exc:        # they end before the source does: a render refuses them
+                self.unusable = str(exc)
         det = [tuple(s) for s in (getattr(luma, "shots", None) or [])]
         return (det or [(0, n - 1)]), False
 
@@ -399,6 +404,9 @@ class ShotPanel(QListWidget):
             text = f"{n} shot{'s' if n != 1 else ''}, edited by hand (Shot > Use Detected Shots)"
             if self._scan is not None:
                 text += "; cuts found from now on are not applied"
+        elif self.unusable and self._scan is None:
+            text += (f". The project's shots edited by hand are not used ({self.unusable}); "
+                     f"Shot > Use Detected Shots or a split or merge replaces them")
         self.label.setText(text)
 
     # ------------------------------------------------------------------ scan progress
