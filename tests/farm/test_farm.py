@@ -180,3 +180,36 @@ def test_a_range_that_cuts_a_shot_off_its_key_is_refused_before_the_render_folde
         job = job_from_project(doc, tmp_path / "two", method="flow", export=ExportSettings(format="png"))
         farm.render(job, doc.shots, 72)
     assert_same_frames(read_pngs(tmp_path / "two"), plain[SHOT_LEN:3 * SHOT_LEN])
+
+
+def test_farm_extra_brings_ray_client_for_ray_addresses():
+    """`--farm ray://HOST:PORT` (the README's way to an existing cluster) goes through Ray
+    Client, which needs ray[client] (grpcio): the farm and test extras asked for plain ray, so
+    with `pip install 'hueshot[farm]'` every ray:// address failed ('Ray Client requires pip
+    package ray[client]')."""
+    import tomllib
+    from packaging.requirements import Requirement
+    extras = tomllib.loads((Path(__file__).parents[2] / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    for name in ("farm", "test"):
+        ray_req = [Requirement(r) for r in extras[name] if Requirement(r).name == "ray"]
+        assert ray_req and "client" in ray_req[0].extras, (name, extras[name])
+
+
+def test_farm_through_a_ray_client_address_writes_the_plain_render(reel, cluster, tmp_path):
+    """A real Ray Client server on the test cluster: `--farm ray://127.0.0.1:PORT` renders
+    every shot there and writes the plain render's frames."""
+    import socket
+    from ray.util.client.server.server import serve
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = serve("127.0.0.1", port)
+    try:
+        proj, _, plain = reel
+        out = tmp_path / "client_png"
+        r = hueshot("render", proj, "-o", out, "--farm", f"ray://127.0.0.1:{port}", *FAST)
+        assert r.returncode == 0, r.stderr
+        assert "from 6 shots" in r.stderr
+        assert_same_frames(read_pngs(out), plain)
+    finally:
+        server.stop(0)
