@@ -207,8 +207,8 @@ def grey_value(L: np.ndarray) -> np.ndarray:
     return _GREY_V_LUT[idx]
 
 
-def ycbcr_chroma(L: np.ndarray, ab: np.ndarray, y_mean: np.ndarray
-                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def ycbcr_chroma(L: np.ndarray, ab: np.ndarray, y_mean: np.ndarray, inv_mean: np.ndarray | None = None,
+                 buf: "Planes | None" = None) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(Cb, Cr, gain, offset) float32 planes for chroma samples with lightness L (that of
     their pixels' mean source Y' `y_mean`, normalised 0..1) and predicted chroma `ab`.
 
@@ -220,26 +220,68 @@ def ycbcr_chroma(L: np.ndarray, ab: np.ndarray, y_mean: np.ndarray
     gain 1 and offset 0: their Y' passes through.
     (A pixel much darker or lighter than its sample's mean may still decode a channel
     outside [0, 1], as with any 4:2:0 encoding of the RGB path; scaling the sample's chroma
-    down for it measured worse: it greys saturated textured areas.)"""
+    down for it measured worse: it greys saturated textured areas.)
+
+    `inv_mean`, when given, is dark_inverse(y_mean) (a caller may read it from a table).
+    With `buf` (a Planes kept from call to call) every plane is written into the same memory
+    each time, and the planes returned are overwritten by the next call: a render composing
+    frame after frame spent more on fresh arrays (page faults) than on arithmetic. Each step
+    is one OpenCV call on whole planes, which releases the GIL for a render's other stages
+    (numpy's masked assignments held it)."""
+    buf = buf if buf is not None else Planes()
     L = np.asarray(L, np.float32)
-    a, b = cv2.split(np.asarray(ab, np.float32))
-    rgb = cv2.cvtColor(cv2.merge([L, a, b]), cv2.COLOR_Lab2RGB)
-    chroma = cv2.add(cv2.absdiff(a, 0.0), cv2.absdiff(b, 0.0))
-    ys, xs, l, ca, cb, k = _table_fit(L, a, b, rgb, chroma)
+    ab = np.asarray(ab, np.float32)
+    one = buf.plane("one", L.shape)
+    a, b, t1, t2 = (buf.plane(n, L.shape) for n in ("a", "b", "t1", "t2"))
+    cv2.split(ab, [a, b])
+    rgb = cv2.cvtColor(cv2.merge([L, a, b], buf.plane("lab", L.shape, 3)), cv2.COLOR_Lab2RGB,
+                       dst=buf.plane("rgb", L.shape, 3))
+    chroma = cv2.add(cv2.absdiff(a, 0.0, dst=t1), cv2.absdiff(b, 0.0, dst=t2), dst=buf.plane("chroma", L.shape))
+    ys, xs, l, ca, cb_, k = _table_fit(L, a, b, rgb, chroma)
     if len(ys):
-        a[ys, xs], b[ys, xs] = (ca * k)[:, 0], (cb * k)[:, 0]
-        lab = np.concatenate([l, ca * k, cb * k], axis=1)[:, None, :]
+        lab = np.concatenate([l, ca * k, cb_ * k], axis=1)[:, None, :]
         rgb[ys, xs] = cv2.cvtColor(lab.astype(np.float32), cv2.COLOR_Lab2RGB)[:, 0, :]
     y_mean = np.asarray(y_mean, np.float32)
-    y_t, cb, cr = cv2.split(cv2.transform(rgb, _RGB_TO_YCBCR))
+    if inv_mean is None:
+        inv_mean = dark_inverse(y_mean)
+    y_t, cb, cr = (buf.plane(n, L.shape) for n in ("y_t", "cb", "cr"))
+    cv2.split(cv2.transform(rgb, _RGB_TO_YCBCR, dst=buf.plane("ycc", L.shape, 3)), [y_t, cb, cr])
     # Y' scaled by the colour's Y' over a grey's of the same lightness (y_mean): the sample's
     # mean pixel gets the colour's own Y', its detail is scaled alike (measured closer to the
     # true colours than a lightness step's slope and than an offset alone); near black, where
-    # the ratio is unsteady, an offset
-    gain = cv2.min(cv2.divide(y_t, cv2.max(y_mean, 1e-6)), 4.0)
-    gain[y_mean < np.float32(0.02)] = 1
-    offset = cv2.subtract(y_t, cv2.multiply(gain, y_mean))
-    grey = cv2.compare(chroma, 0.05, cv2.CMP_LT)
-    gain[grey > 0] = 1
-    offset[grey > 0] = 0
+    # the ratio is unsteady (inv_mean 0 there: gain 1), an offset
+    gain, offset = buf.plane("gain", L.shape), buf.plane("offset", L.shape)
+    cv2.min(cv2.multiply(y_t, inv_mean, dst=gain), 4.0, dst=gain)
+    cv2.add(gain, cv2.threshold(inv_mean, 0.0, 1.0, cv2.THRESH_BINARY_INV, dst=t1)[1], dst=gain)
+    cv2.subtract(y_t, cv2.multiply(gain, y_mean, dst=t1), dst=offset)
+    grey = cv2.compare(chroma, 0.05, cv2.CMP_LT, dst=buf.plane("grey", L.shape, 1, np.uint8))
+    one.fill(1.0)
+    cv2.copyTo(one, grey, gain)
+    one.fill(0.0)
+    cv2.copyTo(one, grey, offset)
     return cb, cr, gain, offset
+
+
+class Planes:
+    """Named arrays kept from one call to the next (made again when their shape changes)."""
+
+    def __init__(self):
+        self._a: dict[str, np.ndarray] = {}
+
+    def plane(self, name: str, shape: tuple[int, ...], channels: int = 1, dtype=np.float32) -> np.ndarray:
+        full = tuple(shape[:2]) + ((channels,) if channels > 1 else ())
+        a = self._a.get(name)
+        if a is None or a.shape != full or a.dtype != dtype:
+            a = self._a[name] = np.empty(full, dtype)
+        return a
+
+
+DARK_MEAN = 0.02          # below this mean Y' a sample's colour is an offset, not a gain
+
+
+def dark_inverse(y_mean: np.ndarray) -> np.ndarray:
+    """1 / y_mean, and 0 where y_mean < DARK_MEAN (float32)."""
+    y_mean = np.asarray(y_mean, np.float32)
+    inv = cv2.divide(1.0, cv2.max(y_mean, 1e-6))
+    cv2.copyTo(np.zeros_like(inv), cv2.compare(y_mean, DARK_MEAN, cv2.CMP_LT), inv)
+    return inv

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from models.color import KB, KG, KR, grey_lightness, ycbcr_chroma
+from models.color import KB, KG, KR, Planes, dark_inverse, grey_lightness, ycbcr_chroma
 
 # chroma scaled up by more than this (per axis) is upsampled guided by the luma (models.upsample)
 GUIDED_ABOVE = 1.25
@@ -108,9 +108,10 @@ def source_y(frame, fmt: PlaneFormat, rotation: int = 0) -> np.ndarray:
 @dataclass
 class LumaAtChroma:
     """What composing chroma needs of a frame's Y' per chroma sample: the mean Y' of its block
-    (normalised 0..1) and its lightness (L, 0..100)."""
+    (normalised 0..1), its lightness (L, 0..100) and models.color.dark_inverse of the mean."""
     L: np.ndarray
     mean: np.ndarray
+    inv_mean: np.ndarray
 
 
 class ChromaComposer:
@@ -123,7 +124,8 @@ class ChromaComposer:
         self._mid, self._cspan = np.float32(128 * s), np.float32(224 * s)
         self._top = (1 << fmt.bits) - 1
         self._buf: list[np.ndarray] | None = None
-        self._luts: tuple[np.ndarray, np.ndarray] | None = None    # 8-bit code -> (L, mean)
+        self._luts: tuple[np.ndarray, ...] | None = None    # 8-bit code -> (L, mean, inv_mean)
+        self._planes = Planes()       # ycbcr_chroma's planes, reused (one compose at a time)
 
     def _norm(self, v: np.ndarray) -> np.ndarray:
         return (v.astype(np.float32) - self._black) * (np.float32(1) / self._span)
@@ -141,10 +143,10 @@ class ChromaComposer:
             m8 = cv2.resize(y, (cw, ch), interpolation=cv2.INTER_AREA)
             if self._luts is None:
                 mean = self._norm(np.arange(256, dtype=np.float32))
-                self._luts = (np.ascontiguousarray(grey_lightness(mean)), np.ascontiguousarray(mean))
-            return LumaAtChroma(self._luts[0][m8], self._luts[1][m8])
+                self._luts = tuple(np.ascontiguousarray(v) for v in (grey_lightness(mean), mean, dark_inverse(mean)))
+            return LumaAtChroma(*(lut[m8] for lut in self._luts))
         mean = self._norm(cv2.resize(y.astype(np.float32), (cw, ch), interpolation=cv2.INTER_AREA))
-        return LumaAtChroma(grey_lightness(mean), mean)
+        return LumaAtChroma(grey_lightness(mean), mean, dark_inverse(mean))
 
     def chroma_ab(self, ab: np.ndarray, lum: LumaAtChroma, L_proxy: np.ndarray | None = None) -> np.ndarray:
         """Predicted ab (proxy or full size) at the chroma resolution."""
@@ -166,7 +168,7 @@ class ChromaComposer:
                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(Y', Cb, Cr) codes: the source's Y' (through the per-sample gain and offset that give
         the colours the source's lightness; as it is where the colour is grey) and the chroma."""
-        cb, cr, gain, offset = ycbcr_chroma(lum.L, ab_c, lum.mean)
+        cb, cr, gain, offset = ycbcr_chroma(lum.L, ab_c, lum.mean, lum.inv_mean, self._planes)
         eight = self.fmt.bits == 8
         if eight:       # |Cb|, |Cr| <= 0.5: codes 16..240, convertScaleAbs rounds and saturates
             code = lambda c: cv2.convertScaleAbs(c, alpha=float(self._cspan), beta=float(self._mid))
@@ -181,8 +183,10 @@ class ChromaComposer:
                 self._buf = [np.empty((self.fmt.height, self.fmt.width), np.float32) for _ in range(3)]
             g, c_up, yf = self._buf
             cv2.resize(gain, size, dst=g, interpolation=cv2.INTER_LINEAR)
-            c = self._black * (np.float32(1) - gain) + offset * self._span
-            c = cv2.resize(c if eight else c + np.float32(0.5), size, dst=c_up, interpolation=cv2.INTER_LINEAR)
+            # black * (1 - gain) + offset * span (+ 0.5 to round when truncated to 10 bits)
+            c = cv2.addWeighted(offset, float(self._span), gain, -float(self._black),
+                                float(self._black) + (0.0 if eight else 0.5), dst=self._planes.plane("c", gain.shape))
+            c = cv2.resize(c, size, dst=c_up, interpolation=cv2.INTER_LINEAR)
             cv2.multiply(y, g, dst=yf, dtype=cv2.CV_32F)
             if eight:     # the sum rounded and saturated to 0..255 in one pass
                 y = cv2.add(yf, c, dtype=cv2.CV_8U)
