@@ -213,3 +213,31 @@ def test_farm_through_a_ray_client_address_writes_the_plain_render(reel, cluster
         assert_same_frames(read_pngs(out), plain)
     finally:
         server.stop(0)
+
+
+def test_ctrl_c_after_the_output_is_written_does_not_say_it_was_not(reel, tmp_path):
+    """Ctrl+C in the second or two a local cluster takes to shut down, after the join wrote the
+    output: the output is complete and the command says so (exit 0). It said 'every farm task
+    was cancelled and OUTPUT was not written (finished shots are kept for the next run)' with
+    exit status 130, the output there whole and the render folder (half) removed."""
+    import subprocess
+    import sys
+    import time
+    proj, _, plain = reel
+    out = tmp_path / "done.mkv"
+    p = subprocess.Popen([sys.executable, "-m", "app", "render", str(proj), "-o", str(out), "--farm", "local:1",
+                          *FAST], stderr=subprocess.PIPE, text=True)
+    try:
+        while not out.exists() and p.poll() is None:       # the join renames it into place when complete
+            time.sleep(0.005)
+        assert p.poll() is None, p.communicate()[1]     # the render ended before the test saw its output
+        p.send_signal(signal.SIGINT)
+        err = p.communicate(timeout=120)[1]
+    finally:
+        if p.poll() is None:
+            p.kill()
+    assert p.returncode == 0, err
+    assert "was not written" not in err and f"wrote {out}" in err
+    with av.open(str(out)) as c:
+        assert sum(1 for _ in c.decode(video=0)) == len(plain)
+    assert not list(tmp_path.glob(".*hueshot-render"))

@@ -254,7 +254,12 @@ class Farm:
 
     def __exit__(self, *exc) -> None:
         if self._owned:
-            self.ray.shutdown()
+            # A signal while the cluster shuts down (a second or two) is dropped: the render is
+            # then finished or being stopped already. Raised here it told a user whose output
+            # was complete that it was not written, with exit status 130.
+            from app.core.shutdown import deferred_signals
+            with deferred_signals(reraise=False):
+                self.ray.shutdown()
             self._owned = False
 
     @property
@@ -370,7 +375,9 @@ class Farm:
         out.seconds_join = time.perf_counter() - t1
         if not keep_segments:
             import shutil
-            shutil.rmtree(render_dir, ignore_errors=True)
+            from app.core.shutdown import deferred_signals
+            with deferred_signals(reraise=False):    # the output is complete: nothing to stop
+                shutil.rmtree(render_dir, ignore_errors=True)
         return out
 
 

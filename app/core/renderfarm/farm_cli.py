@@ -6,6 +6,7 @@ command renders only what is missing once the input is fixed.
 """
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -26,6 +27,16 @@ def shots_for(job, project=None, no_shots: bool = False, progress=None) -> list[
     if job.shots == "detect":          # the cuts the store's own pass found
         job.shots = list(job.luma_store.shots)
     return [(int(a), int(b)) for a, b in job.shots] if job.shots else None
+
+
+def _identity(path) -> tuple | None:
+    """(device, inode, mtime) of a file or folder, None when there is none: a new identity
+    after the render means the join put its complete output there."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino, st.st_mtime_ns
 
 
 def run(job, args, project=None) -> int:
@@ -50,6 +61,7 @@ def run(job, args, project=None) -> int:
         n = src.info.frame_count
     if job.luma_store is not None:
         n = min(n, len(job.luma_store))       # a truncated source: its readable frames
+    before = _identity(job.output)
     try:
         with Farm(args.farm) as farm:
             if not args.quiet:
@@ -60,6 +72,16 @@ def run(job, args, project=None) -> int:
                               ship=getattr(args, "farm_ship", False))
     except KeyboardInterrupt as exc:   # SIGINT, SIGTERM, SIGHUP (app.core.shutdown.Interrupted)
         why = str(exc) if getattr(exc, "signum", None) else "interrupted"
+        if _identity(job.output) not in (None, before):
+            # the join had renamed the complete output into place (it writes a temp name and
+            # renames it only when whole): the signal came while the farm was tidying up
+            if not getattr(args, "keep_segments", False):
+                import shutil
+                from app.core.renderfarm.farm_segments import default_render_dir
+                shutil.rmtree(default_render_dir(job.output), ignore_errors=True)
+            if not args.quiet:
+                print(f"wrote {job.output} ({why} after it was complete)", file=sys.stderr)
+            return EXIT_OK
         _err(f"{why}; every farm task was cancelled and {job.output} was not written "
              f"(finished shots are kept for the next run)")
         return getattr(exc, "exit_code", EXIT_INTERRUPTED)

@@ -32,6 +32,7 @@ import numpy as np
 from app.core.export import ExportSettings, open_encoder
 from app.core.media import convert, open_media
 from app.core.render import RenderError, RenderJob, RenderProgress, RenderResult, render
+from app.core.shutdown import deferred_signals
 
 SEGMENT_RE = re.compile(r"^seg_(\d{5})_(\d+)_(\d+)_([0-9a-f]{12})\.mkv$")
 
@@ -255,7 +256,10 @@ def join_segments(job: RenderJob, segments: Sequence[Segment], paths: Sequence[P
                         progress(RenderProgress("join", done, total, f, (total - done) / f if f > 0 else None))
             if n != seg.frames:
                 raise RenderError(f"{path}: segment has {n} frames, expected {seg.frames} ({seg.label})")
-        enc.close()
+        # as a plain render closes its encoder (render.finish_pipeline): a signal while the
+        # output is finished and renamed into place is dropped, never raised after the rename
+        with deferred_signals(reraise=False):
+            enc.close()
     except BaseException:
         enc.abort()
         raise
