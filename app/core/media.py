@@ -536,8 +536,9 @@ def _jpeg_cut_short(data: bytes) -> bool:
 
 def decode_image(path: Path) -> tuple[np.ndarray, np.dtype]:
     """An image file as uint8 RGB, with the sample type it was stored in. 16-bit samples are
-    scaled, float samples read as 0..1, an alpha channel is dropped and an EXIF orientation is
-    applied (as image viewers show the picture). ValueError says what is wrong."""
+    scaled, float samples read as 0..1, an alpha channel is dropped, an EXIF orientation is
+    applied (as image viewers show the picture) and colour in an embedded ICC profile's space is
+    converted to sRGB (app.core.icc). ValueError says what is wrong."""
     try:
         data = np.fromfile(str(path), np.uint8)
     except OSError as exc:
@@ -566,13 +567,16 @@ def decode_image(path: Path) -> tuple[np.ndarray, np.dtype]:
         raise ValueError(f"{dtype} samples are not supported (8- or 16-bit integer, or float 0..1)")
     if img.ndim == 2:
         img = cv2.cvtColor(img, cv2.COLOR_GRAY2RGB)
+        return img, dtype
     elif img.shape[2] == 4:
         img = cv2.cvtColor(img, cv2.COLOR_BGRA2RGB)
     elif img.shape[2] == 3:
         img = cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
     else:
         raise ValueError(f"{img.shape[2]} channels are not supported (grey, RGB or RGBA)")
-    return img, dtype
+    # colour pixels in an embedded profile's space (Adobe RGB, Display P3) are brought to sRGB
+    from app.core.icc import to_srgb
+    return to_srgb(img, data.tobytes()).rgb, dtype
 
 
 def read_image_rgb(path: str | os.PathLike) -> np.ndarray:
