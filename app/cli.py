@@ -280,6 +280,12 @@ def _check_values(args) -> str | None:
             raise ValidationError("--keep-segments needs --resume or --farm (a plain render writes no segments)")
         if getattr(args, "farm", None) is not None and not args.farm.strip():
             raise ValidationError("--farm is empty; give local[:N], auto, ray://HOST:PORT or HOST:PORT")
+        if getattr(args, "farm", None):
+            from app.core.renderfarm.farm import FarmError, parse_farm
+            try:
+                parse_farm(args.farm)       # a malformed spec is a usage error, said before any work
+            except FarmError as exc:
+                raise ValidationError(str(exc)) from None
         if args.output == "-":
             raise ValidationError("-o -: writing to standard output is not supported; give a video file "
                                   "or a folder")

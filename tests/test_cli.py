@@ -140,6 +140,9 @@ CASES = [
     ("good.mkv", "0=key.png", ["--keep-segments"], EXIT_USAGE, ["--keep-segments needs --resume or --farm"]),
     ("good.mkv", "0=key.png", ["--farm-ship"], EXIT_USAGE, ["--farm-ship needs --farm"]),
     ("good.mkv", "0=key.png", ["--farm", ""], EXIT_USAGE, ["--farm is empty"]),
+    ("good.mkv", "0=key.png", ["--farm", "bogus"], EXIT_USAGE, ["--farm 'bogus': expected local, local:N"]),
+    ("good.mkv", "0=key.png", ["--farm", "local:0"], EXIT_USAGE, ["--farm local:0: at least one worker"]),
+    ("good.mkv", "0=key.png", ["--farm", "local:x"], EXIT_USAGE, ["workers 'x' is not an integer"]),
 ]
 
 
