@@ -60,6 +60,10 @@ _SPC_BT709 = 1
 _RANGE_MPEG = 1  # limited / tv
 _RANGE_JPEG = 2  # full / pc
 VFR_TIME_BASE = Fraction(1, 90000)
+# The planar Y'CbCr each format stores (app.core.yuvpath): FFV1 can store the same losslessly,
+# so a render in segments (app.core.renderfarm.farm_segments) keeps what the output will store
+PLANE_PIX_FMTS = {"h264": "yuv420p", "prores": "yuv422p10le"}
+_PLANES = {"yuv420p": (8, 2, 2), "yuv422p10le": (10, 2, 1)}   # bits, chroma subsampling x, y
 
 
 class ExportError(Exception):
@@ -73,6 +77,9 @@ class ExportSettings:
     preset: str = "superfast"    # x264 preset: ~26 fps at 1080p on 2 cores (veryfast: ~14)
     png_compression: int = 1     # 0..9; 1 is fast and still ~2x smaller than raw
     audio: bool = True
+    # FFV1 only: "" stores RGB (bgr0); "yuv420p" / "yuv422p10le" store the Y'CbCr planes an
+    # H.264 / ProRes output stores (PLANE_PIX_FMTS), composed as that output composes them
+    pix_fmt: str = ""
 
 
 def detect_format(path: str | os.PathLike, requested: str = "") -> str:
@@ -335,10 +342,14 @@ class VideoEncoder(Encoder):
         self._last_pts = -1
         parent = _check_writable_dir(self.path)
         self.src_width, self.src_height = int(width), int(height)
+        if fmt == "ffv1" and self.settings.pix_fmt not in ("", *_PLANES):
+            raise ExportError(f"{self.path}: FFV1 pixel format {self.settings.pix_fmt!r} is not one of "
+                              f"bgr0 (\"\"), {', '.join(_PLANES)}")
         # 4:2:0 / 4:2:2 need even sizes: drop a trailing odd row/column (documented)
-        if fmt in ("h264", "prores"):
+        if fmt in ("h264", "prores") or (fmt == "ffv1" and self.settings.pix_fmt):
             self.width, self.height = self.src_width & ~1, self.src_height & ~1
-            if (self.width, self.height) != (self.src_width, self.src_height):
+            if (self.width, self.height) != (self.src_width, self.src_height) and fmt != "ffv1":
+                # (an FFV1 segment of a render in segments: its output says it)
                 log.warning("%s: %dx%d is odd; encoding %dx%d", self.path, self.src_width,
                             self.src_height, self.width, self.height)
         else:
@@ -382,9 +393,13 @@ class VideoEncoder(Encoder):
             self._yuv = ("yuv422p10le", _SPC_BT709, _RANGE_MPEG)
         elif fmt == "ffv1":
             s = self.out.add_stream("ffv1", rate=rate)
-            s.pix_fmt = "bgr0"
             s.options = {"level": "3", "slicecrc": "1"}
-            self._yuv = ("bgr0", _SPC_RGB, _RANGE_JPEG)
+            if self.settings.pix_fmt:
+                s.pix_fmt = self.settings.pix_fmt
+                self._yuv = (self.settings.pix_fmt, _SPC_BT709, _RANGE_MPEG)
+            else:
+                s.pix_fmt = "bgr0"
+                self._yuv = ("bgr0", _SPC_RGB, _RANGE_JPEG)
         else:
             raise ExportError(f"{self.path}: {fmt} is not a video format")
         s.width, s.height = self.width, self.height
@@ -428,13 +443,13 @@ class VideoEncoder(Encoder):
     @property
     def plane_format(self):
         """The planar Y'CbCr format this encoder takes through ``write_planes`` (H.264 4:2:0
-        8-bit, ProRes 4:2:2 10-bit; limited range), or None (FFV1 is RGB)."""
+        8-bit, ProRes 4:2:2 10-bit, FFV1 with a Y'CbCr ``pix_fmt``; limited range), or None
+        (FFV1 in RGB)."""
         from app.core.yuvpath import PlaneFormat
-        if self.fmt == "h264":
-            return PlaneFormat("yuv420p", 8, 2, 2, self.width, self.height)
-        if self.fmt == "prores":
-            return PlaneFormat("yuv422p10le", 10, 2, 1, self.width, self.height)
-        return None
+        pix = PLANE_PIX_FMTS.get(self.fmt) or (self.settings.pix_fmt if self.fmt == "ffv1" else "")
+        if not pix:
+            return None
+        return PlaneFormat(pix, *_PLANES[pix], self.width, self.height)
 
     def write_planes(self, y: np.ndarray, cb: np.ndarray, cr: np.ndarray, t: float | None = None) -> None:
         """One frame given as the encoder's own planes (app.core.yuvpath): libswscale does

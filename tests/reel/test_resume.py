@@ -109,3 +109,36 @@ def test_resume_on_a_truncated_reel_renders_the_readable_frames_like_a_plain_ren
                  "--key", f"100={late}", "--method", "flow", "-q", "--resume"])
     err = capsys.readouterr().err
     assert code == 1 and "lie after the point where" in err, err
+
+
+def _planes(path: Path) -> tuple[str, list[list[np.ndarray]]]:
+    with av.open(str(path)) as c:
+        out = []
+        for f in c.decode(video=0):
+            item = 2 if f.format.name.endswith("10le") else 1
+            dt = np.uint16 if item == 2 else np.uint8
+            out.append([np.frombuffer(memoryview(p), dt).reshape(p.height, p.line_size // item)[:, :p.width].copy()
+                        for p in f.planes])
+        return f.format.name, out
+
+
+def test_resume_writes_the_plain_renders_h264_and_prores_planes(reel, tmp_path):
+    """--resume (and --farm: the same segments and join) into H.264 or ProRes writes the planes a
+    plain render writes: the source's Y' untouched on a grey shot, the same chroma. The
+    segments were RGB and the join went back to Y'CbCr through swscale: Y' moved by a code on
+    grey shots and up to 6 on coloured ones, and lossless H.264 (crf 0) showed it."""
+    from app.cli import main
+    (a0, _b0), (a1, b1), _ = reel.shots
+    key = reel.key_png(tmp_path, a0)
+    for out, extra in ((tmp_path / "x.mp4", ["--crf", "0"]), (tmp_path / "x.mov", ["--format", "prores"])):
+        got = {}
+        for mode in ((), ("--resume",)):
+            o = out.with_name(f"{out.stem}{len(mode)}{out.suffix}")
+            assert main(["propagate", str(reel.video), "-o", str(o), "--key", f"{a0}={key}", "--method", "flow",
+                         "-q", *extra, *mode]) == 0
+            got[mode] = _planes(o)
+        (fa, plain), (fb, resumed) = got[()], got[("--resume",)]
+        assert fa == fb and len(plain) == len(resumed) == len(reel.grey)
+        for i, (p, r) in enumerate(zip(plain, resumed)):
+            for k, (x, y) in enumerate(zip(p, r)):
+                assert np.array_equal(x, y), (out.suffix, i, k, int(np.abs(x.astype(int) - y).max()))

@@ -2,13 +2,16 @@
 
 One segment is one shot of the reel (clipped to the rendered range). It is rendered by the
 ordinary pipeline (app.core.render.render) on that frame range with the keys and strokes of
-that shot only, into a lossless FFV1 file (bgr0: decodes bit-exact to what was composed) in
-the render folder. The encoder writes a temp name and renames it when complete, so a segment
-file that exists is a finished segment: a render that stops (cancel, crash, a dead farm
-node) keeps its finished segments and the next run with the same inputs renders only the
-rest. The segment's file name carries a hash of everything that decides its pixels (source
-file, range, key images, strokes, method, proxy height), so a changed project never reuses a
-stale segment.
+that shot only, into a lossless FFV1 file in the render folder: for an H.264 or ProRes output
+the Y'CbCr planes that output stores (yuv420p / yuv422p10le, composed from the source's Y' as
+a plain render composes them), which the join copies into the output untouched; for the
+other outputs RGB (bgr0). Either decodes bit-exact to what was composed. The encoder writes
+a temp name and renames it when complete, so a segment file that exists is a finished
+segment: a render that stops (cancel, crash, a dead farm node) keeps its finished segments
+and the next run with the same inputs renders only the rest. The segment's file name carries
+a hash of everything that decides its pixels (source file, range, key images, strokes,
+method, proxy height, the planes it stores), so a changed project never reuses a stale
+segment.
 
 The join decodes the segments in order and writes the output with the source audio through
 the same encoder set-up as a plain render (app.core.export.open_encoder, same audio range).
@@ -108,11 +111,23 @@ def cut_to(job: RenderJob, seg: Segment) -> RenderJob:
     return dataclasses.replace(job, keys=keys, strokes=strokes)
 
 
+def segment_pix_fmt(job: RenderJob) -> str:
+    """What a segment stores: the Y'CbCr planes an H.264 or ProRes output stores, composed from
+    the source's Y' as a plain render of that output composes them (the join then copies them
+    into the output untouched); RGB ("") for the other outputs, which take RGB."""
+    from app.core.export import PLANE_PIX_FMTS, ExportError, detect_format
+    try:
+        return PLANE_PIX_FMTS.get(detect_format(job.output, job.export.format), "")
+    except ExportError:
+        return ""
+
+
 def segment_job(job: RenderJob, seg: Segment, output: Path) -> RenderJob:
     """The plain render of one segment: its range, its own keys and strokes, lossless, no audio."""
     extra = {"shots": [(seg.start, seg.end - 1)]} if hasattr(job, "shots") else {}
     return dataclasses.replace(cut_to(job, seg), output=Path(output), start=seg.start, end=seg.end,
-                               export=ExportSettings(format="ffv1", audio=False), **extra)
+                               export=ExportSettings(format="ffv1", audio=False, pix_fmt=segment_pix_fmt(job)),
+                               **extra)
 
 
 def _b(text: str) -> bytes:
@@ -143,6 +158,8 @@ def segment_hash(job: RenderJob, seg: Segment) -> str:
     h.update(f"|{seg.start}|{seg.end}|{job.method}|{job.proxy_height}|{getattr(job, 'auto', '')}"
              f"|v{FRAME_KEYS_VERSION}".encode())
     sub = segment_job(job, seg, Path("x"))
+    if sub.export.pix_fmt:                # Y'CbCr segments (RGB ones keep their earlier hashes)
+        h.update(f"|pix:{sub.export.pix_fmt}".encode())
     if job.hint_method and sub.strokes:   # only when chosen and painted with: earlier hashes stay valid
         h.update(f"|hint:{job.hint_method}".encode())
     for f in sorted(sub.keys):
@@ -212,6 +229,11 @@ def finished_segments(job: RenderJob, segments: Sequence[Segment], render_dir: P
 
 
 # ------------------------------------------------------------------------------- join
+def _plane(p, dtype) -> np.ndarray:
+    item = np.dtype(dtype).itemsize
+    return np.frombuffer(memoryview(p), dtype).reshape(p.height, p.line_size // item)[:, :p.width]
+
+
 def join_segments(job: RenderJob, segments: Sequence[Segment], paths: Sequence[Path],
                   progress: Callable[[RenderProgress], None] | None = None,
                   should_stop: Callable[[], bool] | None = None) -> RenderResult:
@@ -237,6 +259,7 @@ def join_segments(job: RenderJob, segments: Sequence[Segment], paths: Sequence[P
                        audio_source=info.path if info.has_audio and info.kind == "video" else None,
                        start_time=start_time, end_time=end_time, vfr=vfr)
     total, done = end - start, 0
+    pf = enc.plane_format
     try:
         for seg, path in zip(segments, paths):
             n = 0
@@ -246,8 +269,14 @@ def join_segments(job: RenderJob, segments: Sequence[Segment], paths: Sequence[P
                     if should_stop():
                         from app.core.render import RenderCancelled
                         raise RenderCancelled("render cancelled")
-                    enc.write(convert(frame, rf, format="rgb24"),
-                              (ts[start + done] - ts[start]) if vfr else None)
+                    t = (ts[start + done] - ts[start]) if vfr else None
+                    if pf is not None and frame.format.name == pf.pix_fmt and \
+                            (frame.width, frame.height) == (pf.width, pf.height):
+                        # the output's own planes, composed by the segment's render: copied as
+                        # they are (through RGB and back, Y' moved by a code or more)
+                        enc.write_planes(*(_plane(p, pf.dtype) for p in frame.planes), t)
+                    else:
+                        enc.write(convert(frame, rf, format="rgb24"), t)
                     n += 1
                     done += 1
                     if progress is not None:
