@@ -154,7 +154,7 @@ def test_farm_ship_sends_the_source_through_the_object_store(reel, cluster, tmp_
 def test_bad_farm_addresses_fail_fast_with_a_message(reel):
     proj, _, _ = reel
     r = hueshot("render", proj, "-o", "unused.mp4", "--farm", "local:x", timeout=60)
-    assert r.returncode == 1 and "is not an integer" in r.stderr
+    assert r.returncode == 2 and "is not an integer" in r.stderr          # a usage error (f9568b1)
     r = hueshot("render", proj, "-o", "unused.mp4", "--farm", "127.0.0.1:1", timeout=60)
     assert r.returncode == 1 and "no Ray cluster answers there" in r.stderr
 
