@@ -36,3 +36,18 @@ def test_shot_list_navigation_and_marks(qtbot, win, reel, tmp_path):
     assert panel.item(0).text().endswith("grey")
     panel.itemClicked.emit(panel.item(2))
     assert win.current == reel.shots[2][0]
+
+
+def test_a_shot_with_only_eraser_strokes_stays_grey_in_the_list(qtbot, win, reel):
+    """The render leaves a shot whose only strokes erase grey; the list said "propagated"."""
+    from app.gui.commands import AddStroke
+    from models.base import HintStroke
+    open_scanned(qtbot, win, reel.video)
+    panel = win.shot_panel
+    f = reel.shots[2][0] + 1
+    win.undo.push(AddStroke(win.doc, HintStroke(f, [(0.3, 0.5), (0.5, 0.5)], 0.05, (0, 0, 0), erase=True)))
+    win.undo.push(AddStroke(win.doc, HintStroke(reel.shots[1][0], [(0.3, 0.5)], 0.05, (200, 40, 40))))
+    qtbot.waitUntil(lambda: panel.item(1).text().endswith("propagated"), timeout=10000)
+    assert panel.item(2).text().endswith("grey"), panel.item(2).text()
+    n = reel.shots[0][1] - reel.shots[0][0] + 1
+    assert f"({n} frames)" in panel.item(0).text()

@@ -238,7 +238,11 @@ class ShotPanel(QListWidget):
         w = self.window_
         doc = w.doc
         a, b = self.shots[k]
-        keyed = doc is not None and any(a <= f <= b for f in doc.key_frames())
+        # a frame whose strokes are all eraser strokes (and no key image) colours nothing: the
+        # render leaves such a shot grey, and so does this label
+        keyed = doc is not None and any(
+            a <= f <= b and (f in doc.image_frames() or any(not st.erase for st in doc.strokes(f)))
+            for f in doc.key_frames())
         if not keyed:
             return "grey"
         from app.gui.timeline import DONE
@@ -251,7 +255,8 @@ class ShotPanel(QListWidget):
             item = self.item(k)
             if item is not None:
                 state = self.state(k)
-                item.setText(f"{k + 1:>3}   {a}–{b}   ({b - a + 1} frames)   {state}")
+                n = b - a + 1
+                item.setText(f"{k + 1:>3}   {a}–{b}   ({n} frame{'' if n == 1 else 's'})   {state}")
                 rec = self.rendered(k)
                 item.setToolTip("" if rec is None else
                                 f"Rendered to {rec['output']} ({rec.get('format', '?')}, {rec.get('method', '?')}) "
