@@ -143,6 +143,7 @@ CASES = [
     ("good.mkv", "0=key.png", ["--farm", "bogus"], EXIT_USAGE, ["--farm 'bogus': expected local, local:N"]),
     ("good.mkv", "0=key.png", ["--farm", "local:0"], EXIT_USAGE, ["--farm local:0: at least one worker"]),
     ("good.mkv", "0=key.png", ["--farm", "local:x"], EXIT_USAGE, ["workers 'x' is not an integer"]),
+    ("good.mkv", "0=key.png", ["--farm", "local:99999"], EXIT_USAGE, ["--farm local:99999: at most", "local workers"]),
 ]
 
 

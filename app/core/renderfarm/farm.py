@@ -65,6 +65,12 @@ def parse_farm(text: str) -> FarmSpec:
             raise FarmError(f"--farm {text}: the number of workers {n_text!r} is not an integer") from None
         if n < 1:
             raise FarmError(f"--farm {text}: at least one worker is needed")
+        most = max(4 * (os.cpu_count() or 1), 8)
+        if n > most:
+            # each worker is a process with a model and a decoder: local:99999 started a cluster
+            # claiming 99999 CPUs on a 2-core machine
+            raise FarmError(f"--farm {text}: at most {most} local workers on this machine "
+                            f"({os.cpu_count() or 1} CPUs; 'local' alone starts one per CPU)")
         return FarmSpec(None, n)
     if t == "auto" or t.startswith("ray://") or (":" in t and t.rpartition(":")[2].isdigit()):
         return FarmSpec(t, 0)
