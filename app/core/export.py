@@ -21,6 +21,12 @@ Colour handling (the point of this module):
 * PNG / TIFF sequences: a folder receiving 00000.png, 00001.png, ... (or .tif) at the input
   resolution, sRGB 8-bit.
 
+Pixel aspect: frames are written at the source's stored size (its luma is never resampled) and
+a non-square pixel aspect (PAL/NTSC SD, HDV) is recorded: the H.264 VUI and the mp4/mov 'pasp'
+box, ProRes's 'pasp', a PNG's pHYs chunk and a TIFF's X/Y resolution (no unit). FFV1 in
+Matroska cannot carry it through PyAV (the muxer reads only the stream's own aspect, which PyAV
+does not set): a warning says so.
+
 Audio: when ``audio_source`` is a media file with an audio stream, its packets are remuxed
 (no re-encode) into video containers, trimmed to the exported time range, interleaved with
 video as it is written. Codecs a container cannot carry (e.g. PCM in .mp4) are transcoded to
@@ -32,6 +38,8 @@ import errno
 import logging
 import os
 import re
+import struct
+import zlib
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -332,10 +340,12 @@ class VideoEncoder(Encoder):
 
     def __init__(self, path, width: int, height: int, fps: float | Fraction, fmt: str,
                  settings: ExportSettings | None = None, audio_source=None,
-                 start_time: float = 0.0, end_time: float | None = None, vfr: bool = False):
+                 start_time: float = 0.0, end_time: float | None = None, vfr: bool = False,
+                 sample_aspect_ratio: Fraction | None = None):
         self.path = Path(path)
         self.settings = settings or ExportSettings()
         self.fmt = fmt
+        self.sar = _aspect(sample_aspect_ratio)
         # variable frame rate: frames carry their source times in a 1/90000 s time base
         # (write(rgb, t)), so duration and audio sync follow the source
         self.vfr = bool(vfr)
@@ -404,6 +414,16 @@ class VideoEncoder(Encoder):
             raise ExportError(f"{self.path}: {fmt} is not a video format")
         s.width, s.height = self.width, self.height
         cc = s.codec_context
+        if self.sar != 1:     # H.264 VUI / mov 'pasp' (mkv takes it from the H.264 stream)
+            cc.sample_aspect_ratio = self.sar
+            if fmt == "ffv1":
+                log.warning("%s: FFV1 in %s cannot record the source's pixel aspect %d:%d here, so players "
+                            "will show the %dx%d frames %s; export ProRes (.mov) or H.264 to keep it, or set "
+                            "the display size afterwards (mkvpropedit %s --edit track:v1 --set display-width=%d "
+                            "--set display-height=%d)", self.path, self.path.suffix or "this container",
+                            self.sar.numerator, self.sar.denominator, self.width, self.height,
+                            "stretched" if self.sar < 1 else "squeezed", self.path.name,
+                            round(self.width * self.sar), self.height)
         cc.color_primaries = _PRI_BT709
         cc.color_trc = _TRC_BT709
         cc.colorspace = self._yuv[1]
@@ -547,10 +567,11 @@ class SequenceEncoder(Encoder):
     """
 
     def __init__(self, path, width: int, height: int, fmt: str = "png",
-                 settings: ExportSettings | None = None):
+                 settings: ExportSettings | None = None, sample_aspect_ratio: Fraction | None = None):
         self.path = Path(path)
         self.settings = settings or ExportSettings()
         self.fmt = fmt
+        self.sar = _aspect(sample_aspect_ratio)
         self.ext = SEQUENCE_FORMATS[fmt]
         self.width, self.height = int(width), int(height)
         parent = _check_writable_dir(self.path)
@@ -571,6 +592,9 @@ class SequenceEncoder(Encoder):
             self._params = [cv2.IMWRITE_PNG_COMPRESSION, int(self.settings.png_compression)]
         else:
             self._params = [cv2.IMWRITE_TIFF_COMPRESSION, 5]  # LZW
+            if self.sar != 1:   # pixels per unit, no unit: X over Y is the pixel's height over its width
+                self._params += [cv2.IMWRITE_TIFF_RESUNIT, 1, cv2.IMWRITE_TIFF_XDPI, self.sar.denominator,
+                                 cv2.IMWRITE_TIFF_YDPI, self.sar.numerator]
 
     def write(self, rgb: np.ndarray, t: float | None = None) -> None:
         if rgb.shape[:2] != (self.height, self.width):
@@ -581,10 +605,13 @@ class SequenceEncoder(Encoder):
         if not ok:
             self.abort()
             raise ExportError(f"{self.path}: could not encode frame {self.frames_written} as {self.ext}")
+        data = buf.tobytes()
+        if self.fmt == "png" and self.sar != 1:
+            data = png_with_aspect(data, self.sar)
         name = self.tmp / f"{self.frames_written:05d}{self.ext}"
         try:
             with open(name, "wb") as f:
-                f.write(buf.tobytes())
+                f.write(data)
         except OSError as exc:
             self.abort()
             raise _disk_error(self.path, exc) from exc
@@ -620,18 +647,39 @@ class SequenceEncoder(Encoder):
         self.abort()
 
 
+def _aspect(sar) -> Fraction:
+    if not sar:
+        return Fraction(1)
+    sar = Fraction(sar).limit_denominator(65535)
+    if sar <= 0:
+        raise ExportError(f"invalid pixel aspect {sar}")
+    return sar
+
+
+def png_with_aspect(data: bytes, sar: Fraction) -> bytes:
+    """A PNG file's bytes with a pHYs chunk (unit unknown: the pixel aspect alone) after its
+    header; pixels per unit X : Y = the pixel's height : its width."""
+    body = b"pHYs" + struct.pack(">IIB", sar.denominator, sar.numerator, 0)
+    chunk = struct.pack(">I", 9) + body + struct.pack(">I", zlib.crc32(body) & 0xFFFFFFFF)
+    end = 8 + 8 + 13 + 4        # signature, then IHDR: length, type, 13 bytes, CRC
+    return data[:end] + chunk + data[end:]
+
+
 def open_encoder(path, width: int, height: int, fps: float | Fraction = 24,
                  settings: ExportSettings | None = None, audio_source=None,
-                 start_time: float = 0.0, end_time: float | None = None, vfr: bool = False) -> Encoder:
+                 start_time: float = 0.0, end_time: float | None = None, vfr: bool = False,
+                 sample_aspect_ratio: Fraction | None = None) -> Encoder:
     """An encoder for ``path``; the format comes from ``settings.format`` or the extension.
 
     ``audio_source``: media file whose audio is passed through (video formats only);
-    ``start_time``/``end_time``: the source time range (seconds) the audio is trimmed to.
+    ``start_time``/``end_time``: the source time range (seconds) the audio is trimmed to;
+    ``sample_aspect_ratio``: the source's pixel aspect, recorded in the output (see above).
     """
     settings = settings or ExportSettings()
     fmt = detect_format(path, settings.format)
     if width <= 0 or height <= 0:
         raise ExportError(f"{path}: invalid frame size {width}x{height}")
     if fmt in SEQUENCE_FORMATS:
-        return SequenceEncoder(path, width, height, fmt, settings)
-    return VideoEncoder(path, width, height, fps, fmt, settings, audio_source, start_time, end_time, vfr)
+        return SequenceEncoder(path, width, height, fmt, settings, sample_aspect_ratio)
+    return VideoEncoder(path, width, height, fps, fmt, settings, audio_source, start_time, end_time, vfr,
+                        sample_aspect_ratio)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass, field
+from fractions import Fraction
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -60,6 +61,15 @@ class MediaInfo:
     has_audio: bool = False
     timestamps: list[float] = field(default_factory=list, repr=False)  # seconds per frame
     broken: str | None = None      # where the stream breaks after its readable frames, if it does
+    # a pixel's width over its height as shown, in display orientation: 1 for square pixels,
+    # 16/15 or 64/45 for PAL SD (4:3 / 16:9), 8/9 or 32/27 for NTSC SD, 4/3 for HDV 1440x1080
+    sample_aspect_ratio: Fraction = Fraction(1)
+
+    @property
+    def display_size(self) -> tuple[int, int]:
+        """The picture's size as a player shows it: the width scaled by the pixel aspect
+        (720x576 at 16:15 -> 768x576, 1440x1080 at 4:3 -> 1920x1080)."""
+        return max(1, int(round(self.width * self.sample_aspect_ratio))), self.height
 
     def describe(self) -> str:
         """One line for a status bar or a log; colour tags only when the file carries them."""
@@ -72,7 +82,10 @@ class MediaInfo:
         colour = ", ".join(x for x in (colour, rng) if x) or "untagged"
         vfr = " VFR" if self.variable_frame_rate else ""
         codec = " ".join(x for x in (self.codec or self.kind, self.pix_fmt) if x)
-        return (f"{Path(self.path).name}: {self.width}x{self.height}, {self.frame_count} frames, "
+        sar = self.sample_aspect_ratio
+        aspect = (f" (pixel aspect {sar.numerator}:{sar.denominator}, shown {self.display_size[0]}x"
+                  f"{self.display_size[1]})" if sar != 1 else "")
+        return (f"{Path(self.path).name}: {self.width}x{self.height}{aspect}, {self.frame_count} frames, "
                 f"{self.fps:.3f} fps{vfr}, {codec}, colour {colour}")
 
 
@@ -90,6 +103,20 @@ _TRC = {1: "bt709", 4: "gamma22", 5: "gamma28", 6: "smpte170m", 8: "linear", 13:
         16: "pq", 18: "hlg"}
 _MATRIX = {0: "rgb", 1: "bt709", 5: "bt470bg", 6: "smpte170m", 7: "smpte240m", 9: "bt2020nc"}
 _RANGE = {1: "tv", 2: "pc"}
+
+
+def _sample_aspect(stream) -> Fraction:
+    """The stream's pixel aspect as FFmpeg guesses it (the container's, e.g. mov 'pasp' or
+    Matroska's display size, else the bitstream's, e.g. H.264 VUI / MPEG-2); 1 when it is
+    unset or out of any sane range."""
+    try:
+        sar = stream.sample_aspect_ratio
+    except (AttributeError, ValueError, ZeroDivisionError):
+        sar = None
+    if not sar or sar <= 0:
+        return Fraction(1)
+    sar = Fraction(sar)
+    return sar if Fraction(1, 8) <= sar <= 8 else Fraction(1)
 
 
 def _tag(value, names: dict[int, str]) -> str:
@@ -268,8 +295,10 @@ class VideoSource(MediaSource):
             vfr = bool(d.size and np.median(d) > 0 and (d.max() - d.min()) > 0.5 * np.median(d))
         rotation = self._rotation()
         w, h = cc.width, cc.height
+        sar = _sample_aspect(s)
         if rotation % 180:
             w, h = h, w
+            sar = 1 / sar          # the pixel's shape turns with the picture
         fmt = cc.format
         depth = 8
         if fmt is not None:
@@ -283,6 +312,7 @@ class VideoSource(MediaSource):
             colorspace=_tag(getattr(cc, "colorspace", None), _MATRIX),
             color_range=_tag(getattr(cc, "color_range", None), _RANGE),
             variable_frame_rate=vfr, has_audio=bool(self._container.streams.audio), timestamps=times,
+            sample_aspect_ratio=sar,
         )
 
     def _rotation(self) -> int:

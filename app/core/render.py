@@ -353,16 +353,9 @@ def render(job: RenderJob, progress: Callable[[RenderProgress], None] | None = N
                 device_name = describe(device)
 
         # --- the output is opened (temp name) first, so an unwritable target fails fast
-        fps = info.fps or 24.0
-        ts = info.timestamps
-        start_time = ts[start] if ts and start < len(ts) else start / fps
         enc = None
         try:
-            enc = open_encoder(job.output, info.width, info.height, fps, job.export,
-                               audio_source=info.path if info.has_audio and info.kind == "video" else None,
-                               start_time=start_time,
-                               end_time=(ts[end - 1] if ts and end - 1 < len(ts) else (end - 1) / fps) + 1.0 / fps,
-                               vfr=bool(info.variable_frame_rate and ts))
+            enc = open_output(job, info, start, end)
             result = _run(job, src, info, start, end, keys_rgb, propagator, method, device_name,
                           enc, progress, should_stop, t0, stages)
             enc = None  # closed by _run
@@ -378,6 +371,20 @@ def render(job: RenderJob, progress: Callable[[RenderProgress], None] | None = N
         with deferred_signals(reraise=False):
             if not stages.alive():   # never free a decoder a thread may still be inside
                 src.close()
+
+
+def open_output(job: RenderJob, info, start: int, end: int):
+    """The encoder of a render of source frames start..end-1 (render() and the farm's join
+    open theirs here): the source's frame rate, pixel aspect and audio over the range."""
+    fps = info.fps or 24.0
+    ts = info.timestamps
+    start_time = ts[start] if ts and start < len(ts) else start / fps
+    end_time = (ts[end - 1] if ts and end - 1 < len(ts) else (end - 1) / fps) + 1.0 / fps
+    return open_encoder(job.output, info.width, info.height, fps, job.export,
+                        audio_source=info.path if info.has_audio and info.kind == "video" else None,
+                        start_time=start_time, end_time=end_time,
+                        vfr=bool(info.variable_frame_rate and len(ts) >= end),
+                        sample_aspect_ratio=info.sample_aspect_ratio)
 
 
 def _key_rgb(key, frame: int, info, job) -> np.ndarray:

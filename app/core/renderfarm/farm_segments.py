@@ -14,7 +14,7 @@ method, proxy height, the planes it stores), so a changed project never reuses a
 segment.
 
 The join decodes the segments in order and writes the output with the source audio through
-the same encoder set-up as a plain render (app.core.export.open_encoder, same audio range).
+the same encoder set-up as a plain render (app.core.render.open_output, same audio range).
 
 Plain Python, no Qt, no Ray: the farm (app.core.renderfarm.farm) runs ``render_segment`` as Ray tasks;
 anything else (a resumed render, the render queue's job) can run it in a loop.
@@ -32,9 +32,9 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from app.core.export import ExportSettings, open_encoder
+from app.core.export import ExportSettings
 from app.core.media import convert, open_media
-from app.core.render import RenderError, RenderJob, RenderProgress, RenderResult, render
+from app.core.render import RenderError, RenderJob, RenderProgress, RenderResult, open_output, render
 from app.core.shutdown import deferred_signals
 
 SEGMENT_RE = re.compile(r"^seg_(\d{5})_(\d+)_(\d+)_([0-9a-f]{12})\.mkv$")
@@ -249,15 +249,10 @@ def join_segments(job: RenderJob, segments: Sequence[Segment], paths: Sequence[P
     finally:
         src.close()
     start, end = segments[0].start, segments[-1].end
-    fps = info.fps or 24.0
     ts = info.timestamps
-    start_time = ts[start] if ts and start < len(ts) else start / fps
-    end_time = (ts[end - 1] if ts and end - 1 < len(ts) else (end - 1) / fps) + 1.0 / fps
     # variable frame rate: each frame keeps its source time, as in a plain render
     vfr = bool(info.variable_frame_rate and len(ts) >= end)
-    enc = open_encoder(job.output, info.width, info.height, fps, job.export,
-                       audio_source=info.path if info.has_audio and info.kind == "video" else None,
-                       start_time=start_time, end_time=end_time, vfr=vfr)
+    enc = open_output(job, info, start, end)       # as render() opens its encoder
     total, done = end - start, 0
     pf = enc.plane_format
     try:

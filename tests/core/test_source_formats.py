@@ -1,0 +1,132 @@
+"""Real-world source formats through the whole round trip (source -> hueshot propagate ->
+output): picture geometry (non-square pixels), timing and colour tags survive.
+
+Every clip is made here with PyAV: a few small frames, rendered with ``flow``.
+"""
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import struct
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+
+from tests.conftest import Scene, write_png
+
+
+def _encode(path: Path, frames, *, sar=None, fps: int = 25, codec: str = "libx264",
+            pix_fmt: str = "yuv420p") -> Path:
+    with av.open(str(path), "w") as out:
+        s = out.add_stream(codec, rate=fps)
+        h, w = frames[0].shape[:2]
+        s.width, s.height, s.pix_fmt = w, h, pix_fmt
+        if sar is not None:
+            s.codec_context.sample_aspect_ratio = Fraction(*sar)
+        if codec == "libx264":
+            s.options = {"preset": "ultrafast", "crf": "12"}
+        for i, rgb in enumerate(frames):
+            f = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24").reformat(format=pix_fmt)
+            f.pts = i
+            for p in s.encode(f):
+                out.mux(p)
+        for p in s.encode():
+            out.mux(p)
+    return path
+
+
+def _propagate(*args) -> tuple[int, str]:
+    from app.cli import main
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+        rc = main(["propagate", *map(str, args), "--method", "flow"])
+    return rc, err.getvalue()
+
+
+@pytest.fixture
+def pal_clip(tmp_path):
+    """4 grey frames with PAL's widescreen pixel aspect (64:45), H.264 in .mp4, and a key."""
+    sc = Scene(width=160, height=96)
+    video = _encode(tmp_path / "pal.mp4", [sc.gray(i) for i in range(4)], sar=(64, 45))
+    key = write_png(tmp_path / "key0.png", sc.rgb(0))
+    return video, key, sc
+
+
+def _png_aspect(path: Path) -> Fraction | None:
+    data = path.read_bytes()
+    i = 8
+    while i < len(data):
+        n, kind = struct.unpack(">I4s", data[i:i + 8])
+        if kind == b"pHYs":
+            x, y, unit = struct.unpack(">IIB", data[i + 8:i + 17])
+            return Fraction(y, x)          # pixels per unit X : Y = pixel height : width
+        i += 12 + n
+    return None
+
+
+# ----------------------------------------------------------------------------- pixel aspect
+def test_a_sources_pixel_aspect_is_read(pal_clip):
+    from app.core.media import open_media
+    with open_media(pal_clip[0]) as src:
+        info = src.info
+    assert info.sample_aspect_ratio == Fraction(64, 45)
+    assert info.display_size == (228, 96)          # 160 * 64/45 = 227.6
+    assert "pixel aspect 64:45" in info.describe()
+
+
+@pytest.mark.parametrize("name,fmt", [("out.mp4", "h264"), ("out.mov", "h264"), ("out.mkv", "h264"),
+                                      ("pr.mov", "prores")])
+def test_non_square_pixels_keep_their_aspect_in_video_outputs(pal_clip, tmp_path, name, fmt):
+    """A PAL 16:9 (64:45) source came out with square pixels: its 720x576 frames shown 5:4,
+    everything squeezed to 70 % of its width."""
+    video, key, sc = pal_clip
+    out = tmp_path / name
+    rc, err = _propagate(video, "-o", out, "--key", f"0={key}", "--format", fmt)
+    assert rc == 0, err
+    with av.open(str(out)) as c:
+        s = c.streams.video[0]
+        assert (s.codec_context.width, s.codec_context.height) == (160, 96)   # stored size, luma not resampled
+        assert s.sample_aspect_ratio == Fraction(64, 45)
+
+
+@pytest.mark.parametrize("fmt", ["png", "tiff"])
+def test_non_square_pixels_are_recorded_in_frame_sequences(pal_clip, tmp_path, fmt):
+    video, key, sc = pal_clip
+    out = tmp_path / "seq"
+    rc, err = _propagate(video, "-o", out, "--key", f"0={key}", "--format", fmt)
+    assert rc == 0, err
+    frames = sorted(out.iterdir())
+    assert len(frames) == 4
+    if fmt == "png":
+        assert all(_png_aspect(f) == Fraction(64, 45) for f in frames)
+        import cv2
+        assert cv2.imread(str(frames[0])).shape == (96, 160, 3)      # the chunk leaves the image readable
+    else:
+        from PIL import Image
+        with Image.open(frames[0]) as im:
+            x, y = (float(v) for v in im.info["resolution"])
+            assert im.size == (160, 96)
+            assert im.tag_v2.get(296) == 1                  # ResolutionUnit: none (an aspect only)
+        assert Fraction(y / x).limit_denominator(100) == Fraction(64, 45)
+
+
+def test_ffv1_says_it_cannot_keep_the_pixel_aspect(pal_clip, tmp_path, caplog):
+    video, key, sc = pal_clip
+    out = tmp_path / "master.mkv"
+    with caplog.at_level(logging.WARNING):
+        rc, err = _propagate(video, "-o", out, "--key", f"0={key}", "--format", "ffv1")
+    assert rc == 0, err
+    assert "pixel aspect 64:45" in caplog.text and "display-width=228" in caplog.text
+
+
+def test_square_pixels_write_no_aspect(make_clip, tmp_path, caplog):
+    clip = make_clip(frames=3)
+    with caplog.at_level(logging.WARNING):
+        rc, err = _propagate(clip.video, "-o", tmp_path / "o.mkv", "--key", f"0={clip.key_png}", "--format", "ffv1")
+    assert rc == 0 and "aspect" not in caplog.text
+    rc, err = _propagate(clip.video, "-o", tmp_path / "png", "--key", f"0={clip.key_png}")
+    assert rc == 0 and _png_aspect(tmp_path / "png" / "00000.png") is None
