@@ -64,6 +64,10 @@ class MediaInfo:
     # a pixel's width over its height as shown, in display orientation: 1 for square pixels,
     # 16/15 or 64/45 for PAL SD (4:3 / 16:9), 8/9 or 32/27 for NTSC SD, 4/3 for HDV 1440x1080
     sample_aspect_ratio: Fraction = Fraction(1)
+    # where frame 0 lies on the file's own clock, in seconds (``timestamps`` count from it): an
+    # MPEG-TS capture or a DVD rip starts at 0.5 s or hours in, a mov with timecode anywhere;
+    # the audio kept with a range is found on that clock
+    time_origin: float = 0.0
 
     @property
     def display_size(self) -> tuple[int, int]:
@@ -312,7 +316,7 @@ class VideoSource(MediaSource):
             colorspace=_tag(getattr(cc, "colorspace", None), _MATRIX),
             color_range=_tag(getattr(cc, "color_range", None), _RANGE),
             variable_frame_rate=vfr, has_audio=bool(self._container.streams.audio), timestamps=times,
-            sample_aspect_ratio=sar,
+            sample_aspect_ratio=sar, time_origin=self._pts[0] * tb if tb else 0.0,
         )
 
     def _rotation(self) -> int:

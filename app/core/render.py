@@ -378,8 +378,10 @@ def open_output(job: RenderJob, info, start: int, end: int):
     open theirs here): the source's frame rate, pixel aspect and audio over the range."""
     fps = info.fps or 24.0
     ts = info.timestamps
-    start_time = ts[start] if ts and start < len(ts) else start / fps
-    end_time = (ts[end - 1] if ts and end - 1 < len(ts) else (end - 1) / fps) + 1.0 / fps
+    # the audio's range on the file's clock, where its packets' times lie (frame 0 is at
+    # info.time_origin, not at 0, in a capture or rip; counted from 0 it was all cut away)
+    start_time = info.time_origin + (ts[start] if ts and start < len(ts) else start / fps)
+    end_time = info.time_origin + (ts[end - 1] if ts and end - 1 < len(ts) else (end - 1) / fps) + 1.0 / fps
     return open_encoder(job.output, info.width, info.height, fps, job.export,
                         audio_source=info.path if info.has_audio and info.kind == "video" else None,
                         start_time=start_time, end_time=end_time,

@@ -130,3 +130,72 @@ def test_square_pixels_write_no_aspect(make_clip, tmp_path, caplog):
     assert rc == 0 and "aspect" not in caplog.text
     rc, err = _propagate(clip.video, "-o", tmp_path / "png", "--key", f"0={clip.key_png}")
     assert rc == 0 and _png_aspect(tmp_path / "png" / "00000.png") is None
+
+
+# ------------------------------------------------------------------------------ audio and time
+def _av_clip(path: Path, frames, *, fps: int = 25, start_s: float = 0.0, audio_streams: int = 1,
+             audio_s: float | None = None) -> Path:
+    """Grey frames as H.264 with ``audio_streams`` mono AAC streams (a sine of 440 Hz, 880 Hz,
+    ...), every stream's clock starting at ``start_s`` (a capture, a rip, a timecoded mov)."""
+    with av.open(str(path), "w") as out:
+        vs = out.add_stream("libx264", rate=fps)
+        h, w = frames[0].shape[:2]
+        vs.width, vs.height, vs.pix_fmt = w, h, "yuv420p"
+        vs.options = {"preset": "ultrafast", "crf": "12"}
+        auds = [out.add_stream("aac", rate=48000, layout="mono") for _ in range(audio_streams)]
+        first = int(round(start_s * fps))
+        for i, rgb in enumerate(frames):
+            f = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24").reformat(format="yuv420p")
+            f.pts, f.time_base = first + i, Fraction(1, fps)
+            for p in vs.encode(f):
+                out.mux(p)
+        for p in vs.encode():
+            out.mux(p)
+        n = int((len(frames) / fps if audio_s is None else audio_s) * 48000)
+        t = np.arange(n) / 48000
+        for k, a in enumerate(auds):
+            pcm = (0.3 * np.sin(2 * np.pi * 440 * (k + 1) * t)).astype(np.float32)
+            for j in range(0, n, 1024):
+                af = av.AudioFrame.from_ndarray(np.ascontiguousarray(pcm[None, j:j + 1024]), format="fltp", layout="mono")
+                af.sample_rate, af.pts, af.time_base = 48000, int(round(start_s * 48000)) + j, Fraction(1, 48000)
+                for p in a.encode(af):
+                    out.mux(p)
+            for p in a.encode():
+                out.mux(p)
+    return path
+
+
+def _audio_tracks(path: Path) -> list[tuple[float, float]]:
+    """(seconds of sound, dominant frequency in Hz) of every audio stream of ``path``."""
+    found = []
+    with av.open(str(path)) as c:
+        for s in c.streams.audio:
+            pcm = [f.to_ndarray().reshape(-1) for f in c.decode(s)]
+            c.seek(0)
+            x = np.concatenate(pcm) if pcm else np.zeros(0, np.float32)
+            hz = float(np.argmax(np.abs(np.fft.rfft(x))) * 48000 / len(x)) if len(x) else 0.0
+            found.append((len(x) / 48000, hz))
+    return found
+
+
+@pytest.mark.parametrize("name", ["out.mp4", "out.mov", "out.mkv"])
+def test_audio_is_kept_when_the_source_clock_does_not_start_at_zero(tmp_path, name):
+    """A source whose frame 0 lies 10 s into its clock (an MPEG-TS capture, a DVD rip, a mov
+    with timecode) lost its audio: the range was looked for at 0 s, before every packet, so
+    mp4/mov outputs had no audio stream and mkv an empty one."""
+    sc = Scene(width=160, height=96)
+    video = _av_clip(tmp_path / "cap.mov", [sc.gray(i) for i in range(25)], start_s=10.0)
+    key = write_png(tmp_path / "key0.png", sc.rgb(0))
+    from app.core.media import open_media
+    with open_media(video) as src:
+        assert abs(src.info.time_origin - 10.0) < 1e-6 and src.info.timestamps[0] == 0.0
+    out = tmp_path / name
+    rc, err = _propagate(video, "-o", out, "--key", f"0={key}")
+    assert rc == 0, err
+    (secs, hz), = _audio_tracks(out)
+    assert 0.95 <= secs <= 1.1 and abs(hz - 440) < 5
+    # a range: the sound of frames 5..14 only
+    rc, err = _propagate(video, "-o", tmp_path / ("r" + name), "--key", f"5={key}", "--start", "5", "--end", "14")
+    assert rc == 0, err
+    (secs, hz), = _audio_tracks(tmp_path / ("r" + name))
+    assert 0.38 <= secs <= 0.48 and abs(hz - 440) < 5
