@@ -27,10 +27,11 @@ box, ProRes's 'pasp', a PNG's pHYs chunk and a TIFF's X/Y resolution (no unit). 
 Matroska cannot carry it through PyAV (the muxer reads only the stream's own aspect, which PyAV
 does not set): a warning says so.
 
-Audio: when ``audio_source`` is a media file with an audio stream, its packets are remuxed
-(no re-encode) into video containers, trimmed to the exported time range, interleaved with
-video as it is written. Codecs a container cannot carry (e.g. PCM in .mp4) are transcoded to
-AAC. Image sequences carry no audio.
+Audio: when ``audio_source`` is a media file with audio, the packets of every audio stream
+(an archive transfer's two mono tracks, a dub beside the original) are remuxed (no re-encode)
+into video containers, each its own stream in the source's order, trimmed to the exported time
+range, interleaved with video as it is written. Codecs a container cannot carry (e.g. PCM in
+.mp4) are transcoded to AAC. Image sequences carry no audio.
 """
 from __future__ import annotations
 
@@ -201,9 +202,9 @@ class _AudioPump:
     """Feeds the source's audio packets (remuxed or transcoded) into the output container."""
 
     def __init__(self, src_path: Path, out: av.container.OutputContainer,
-                 start_s: float, end_s: float | None):
+                 start_s: float, end_s: float | None, index: int = 0):
         self.src = av.open(str(src_path))
-        self.in_stream = next(s for s in self.src.streams if s.type == "audio")
+        self.in_stream = self.src.streams.audio[index]
         self.start_s = start_s
         self.end_s = end_s
         self.transcode = False
@@ -245,22 +246,26 @@ class _AudioPump:
         self._resampler = av.AudioResampler(format="fltp", layout=layout, rate=rate)
 
     @classmethod
-    def maybe(cls, src_path, out, start_s, end_s) -> "_AudioPump | None":
+    def every(cls, src_path, out, start_s, end_s) -> "list[_AudioPump]":
+        """A pump for each audio stream of ``src_path``, in its order."""
         if src_path is None:
-            return None
+            return []
         try:
             with av.open(str(src_path)) as probe:
-                if not any(s.type == "audio" for s in probe.streams):
-                    return None
+                count = len(probe.streams.audio)
         except av.FFmpegError:
-            return None
-        try:
-            return cls(Path(src_path), out, start_s, end_s)
-        except ExportError:
-            raise
-        except Exception as exc:  # keep the video export even if audio can't be carried
-            log.warning("audio from %s not passed through: %s", src_path, exc)
-            return None
+            return []
+        pumps = []
+        for index in range(count):
+            try:
+                pumps.append(cls(Path(src_path), out, start_s, end_s, index))
+            except ExportError:
+                for p in pumps:
+                    p.close()
+                raise
+            except Exception as exc:  # keep the video export even if audio can't be carried
+                log.warning("audio stream %d of %s not passed through: %s", index + 1, src_path, exc)
+        return pumps
 
     def _next_packet(self):
         while True:
@@ -380,9 +385,9 @@ class VideoEncoder(Encoder):
             raise ExportError(f"{self.path}: cannot create output: {exc}") from exc
         try:
             self._setup_video(rate)
-            self.audio = None
+            self.audio: list[_AudioPump] = []
             if self.settings.audio and audio_source is not None:
-                self.audio = _AudioPump.maybe(audio_source, self.out, start_time, end_time)
+                self.audio = _AudioPump.every(audio_source, self.out, start_time, end_time)
             self.rate = rate
         except Exception:
             self.abort()
@@ -508,9 +513,10 @@ class VideoEncoder(Encoder):
             for pkt in self.stream.encode(frame):
                 self.out.mux(pkt)
             self.frames_written += 1
-            if self.audio is not None:
+            if self.audio:
                 now = pts * float(self.time_base) + 1.0 / float(self.rate)
-                self.audio.pump(self.out, now + 0.5)
+                for pump in self.audio:
+                    pump.pump(self.out, now + 0.5)
         except OSError as exc:
             self.abort()
             raise _disk_error(self.path, exc) from exc
@@ -524,8 +530,8 @@ class VideoEncoder(Encoder):
         try:
             for pkt in self.stream.encode(None):
                 self.out.mux(pkt)
-            if self.audio is not None:
-                self.audio.pump(self.out, None)
+            for pump in self.audio:
+                pump.pump(self.out, None)
             self.out.close()
             self._closed = True
             fsync_path(self.tmp)
@@ -542,8 +548,8 @@ class VideoEncoder(Encoder):
         return self.path
 
     def abort(self) -> None:
-        if getattr(self, "audio", None) is not None:
-            self.audio.close()
+        for pump in getattr(self, "audio", None) or ():
+            pump.close()
         if not self._closed:
             self._closed = True
             try:

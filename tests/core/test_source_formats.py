@@ -199,3 +199,18 @@ def test_audio_is_kept_when_the_source_clock_does_not_start_at_zero(tmp_path, na
     assert rc == 0, err
     (secs, hz), = _audio_tracks(tmp_path / ("r" + name))
     assert 0.38 <= secs <= 0.48 and abs(hz - 440) < 5
+
+
+@pytest.mark.parametrize("name", ["out.mp4", "out.mov", "out.mkv"])
+def test_every_audio_stream_is_kept_in_its_order(tmp_path, name):
+    """A transfer with two audio tracks (left and right as mono tracks, or a dub beside the
+    original) kept only the first: the second was dropped without a word."""
+    sc = Scene(width=160, height=96)
+    video = _av_clip(tmp_path / "two.mov", [sc.gray(i) for i in range(25)], audio_streams=2)
+    key = write_png(tmp_path / "key0.png", sc.rgb(0))
+    out = tmp_path / name
+    rc, err = _propagate(video, "-o", out, "--key", f"0={key}")
+    assert rc == 0, err
+    tracks = _audio_tracks(out)
+    assert [round(hz / 10) * 10 for _, hz in tracks] == [440, 880]
+    assert all(0.95 <= secs <= 1.1 for secs, _ in tracks)
