@@ -614,6 +614,7 @@ class MainWindow(QMainWindow):
         if self.doc is None or os.path.abspath(info.path) != os.path.abspath(self.doc.media_path):
             return                        # a newer open superseded this one
         self.info, self.luma = info, luma
+        self.viewer.set_pixel_aspect(getattr(info, "sample_aspect_ratio", 1))
         w, h = luma.size
         disk, read = docmod.chroma_dirs(self.doc)
         self.store = FrameStore(len(luma), (w, h), disk_dir=disk, read_dirs=read)

@@ -55,6 +55,7 @@ class Viewer(QWidget):
         self.strokes: list = []                  # HintStroke-like objects on the shown frame
         self.frame = -1                          # index of the frame shown (-1: none)
         self.zoom = 1.0                          # 1.0 = fit to widget
+        self.pixel_aspect = 1.0                  # the source's pixel width over height (PAL SD 16:15...)
         self.pan = QPointF(0, 0)                 # offset of the image centre, widget pixels
         self.message: str | None = None          # centred text while there is no image (loading...)
         self.guide: str | None = None            # a hint banner at the bottom (what to do next)
@@ -151,9 +152,18 @@ class Viewer(QWidget):
         return None if img is None else qimage_to_rgb(img)
 
     # ---- geometry ------------------------------------------------------------------
-    def _img_size(self) -> tuple[int, int]:
+    def _img_size(self) -> tuple[float, int]:
+        """The image's size as shown: its width scaled by the source's pixel aspect, so a PAL
+        or HDV frame has its display aspect (strokes are normalised to the image, unchanged)."""
         img = self.color_img or self.gray_img
-        return (img.width(), img.height()) if img is not None else (16, 9)
+        return (img.width() * self.pixel_aspect, img.height()) if img is not None else (16, 9)
+
+    def set_pixel_aspect(self, aspect: float) -> None:
+        aspect = float(aspect) if aspect and aspect > 0 else 1.0
+        if aspect != self.pixel_aspect:
+            self.pixel_aspect = aspect
+            self.zoomChanged.emit(self.zoom_percent())
+            self.update()
 
     def image_rect(self) -> QRectF:
         iw, ih = self._img_size()

@@ -1,0 +1,45 @@
+"""The viewer shows a non-square-pixel source (PAL/NTSC SD, HDV) at its display aspect."""
+from __future__ import annotations
+
+from fractions import Fraction
+
+import av
+import numpy as np
+
+from tests.conftest import Scene
+from tests.gui.conftest import open_shot, seek_shown
+
+
+def _pal_clip(path, sar=(64, 45), frames=4):
+    sc = Scene(width=160, height=96)
+    with av.open(str(path), "w") as out:
+        s = out.add_stream("libx264", rate=25)
+        s.width, s.height, s.pix_fmt = 160, 96, "yuv420p"
+        s.codec_context.sample_aspect_ratio = Fraction(*sar)
+        s.options = {"preset": "ultrafast"}
+        for i in range(frames):
+            f = av.VideoFrame.from_ndarray(np.ascontiguousarray(sc.gray(i)), format="rgb24").reformat(format="yuv420p")
+            f.pts = i
+            for p in s.encode(f):
+                out.mux(p)
+        for p in s.encode():
+            out.mux(p)
+    return path
+
+
+def test_the_viewer_shows_a_pal_widescreen_frame_at_16_9(qtbot, window, grey_clip, tmp_path):
+    """A 64:45 PAL frame was drawn with square pixels (5:4 for a 16:9 picture), so the editor
+    showed everyone squeezed; the export keeps the aspect, the viewer must show it too."""
+    open_shot(qtbot, window, _pal_clip(tmp_path / "pal.mp4"))
+    seek_shown(qtbot, window, 0)
+    v = window.viewer
+    r = v.image_rect()
+    assert abs(r.width() / r.height() - 160 * 64 / (96 * 45)) < 0.01
+    # a stroke's normalised point maps to the same place and back
+    x, y = v.to_norm(v.from_norm(0.25, 0.75))
+    assert abs(x - 0.25) < 1e-6 and abs(y - 0.75) < 1e-6
+    # a square-pixel shot opened next is shown square again
+    open_shot(qtbot, window, grey_clip.video)
+    seek_shown(qtbot, window, 0)
+    r = v.image_rect()
+    assert abs(r.width() / r.height() - 160 / 96) < 0.01
