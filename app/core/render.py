@@ -150,8 +150,25 @@ def compose_frame(rgb_full: np.ndarray, ab: np.ndarray) -> np.ndarray:
     return compose_rgb(L, ab)
 
 
-def load_key_image(spec, frame: int, size: tuple[int, int], input_path) -> np.ndarray:
-    """A keyframe as RGB uint8 at the input size; KeyframeError names the file and problem."""
+def key_at_stored_size(img: np.ndarray, size: tuple[int, int],
+                       display_size: tuple[int, int] | None = None) -> np.ndarray | None:
+    """A key image at the source's stored size: as it is, or, for a source with non-square
+    pixels, an image made at its display size (a still grabbed from a player: 768x576 for PAL
+    4:3 stored 720x576) scaled back to the stored width; None for any other size. Only the
+    key's chroma is used, so the scaling does not touch the output's luma."""
+    w, h = size
+    ih, iw = img.shape[:2]
+    if (iw, ih) == (w, h):
+        return img
+    if display_size is None or tuple(display_size) == (w, h) or ih != h or abs(iw - display_size[0]) > 1:
+        return None
+    return cv2.resize(np.ascontiguousarray(img), (w, h), interpolation=cv2.INTER_AREA if iw > w else cv2.INTER_LINEAR)
+
+
+def load_key_image(spec, frame: int, size: tuple[int, int], input_path,
+                   display_size: tuple[int, int] | None = None) -> np.ndarray:
+    """A keyframe as RGB uint8 at the input size (one made at a non-square-pixel source's
+    display size is scaled to it); KeyframeError names the file and problem."""
     w, h = size
     if isinstance(spec, np.ndarray):
         img, name = spec, f"keyframe {frame}"
@@ -163,10 +180,16 @@ def load_key_image(spec, frame: int, size: tuple[int, int], input_path) -> np.nd
             raise KeyframeError(f"{exc.path}: keyframe image for frame {frame}: {exc.problem}") from None
     if img.ndim != 3 or img.shape[2] != 3:
         raise KeyframeError(f"{name}: keyframe image must be RGB")
-    if img.shape[:2] != (h, w):
+    fitted = key_at_stored_size(img, size, display_size)
+    if fitted is None:
+        shown = ""
+        if display_size is not None and tuple(display_size) != (w, h):
+            shown = f" (shown {display_size[0]}x{display_size[1]}: its pixels are not square)"
+        sizes = f"{w}x{h}" + (f" or its display size {display_size[0]}x{display_size[1]}" if shown else "")
         raise KeyframeError(f"{name}: keyframe image is {img.shape[1]}x{img.shape[0]} but "
-                            f"{Path(input_path).name} is {w}x{h}; keyframes must match the input size")
-    return np.ascontiguousarray(img, np.uint8)
+                            f"{Path(input_path).name} is {w}x{h}{shown}; keyframes must match the input size "
+                            f"({sizes})")
+    return np.ascontiguousarray(fitted, np.uint8)
 
 
 def _range_text(start: int, end: int) -> str:
@@ -300,7 +323,7 @@ def render(job: RenderJob, progress: Callable[[RenderProgress], None] | None = N
             if not start <= f < end:
                 continue              # outside_range() below: left out, or refused
             try:
-                keys_rgb[f] = load_key_image(spec, f, (info.width, info.height), job.input)
+                keys_rgb[f] = load_key_image(spec, f, (info.width, info.height), job.input, info.display_size)
             except KeyframeError as exc:    # a key given as an array: name the project it came from
                 raise KeyframeError(f"{_from(job, spec)}{exc}") from None
             if job.chroma is None and is_grey_image(keys_rgb[f]):
@@ -393,7 +416,7 @@ def _key_rgb(key, frame: int, info, job) -> np.ndarray:
     """A keyframe's full-resolution RGB (a reel holds the file name until its frame comes)."""
     if isinstance(key, np.ndarray):
         return key
-    return load_key_image(key, frame, (info.width, info.height), job.input)
+    return load_key_image(key, frame, (info.width, info.height), job.input, info.display_size)
 
 
 def _run(job, src, info, start, end, keys_rgb, propagator, method, device_name, enc,

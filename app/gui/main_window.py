@@ -886,10 +886,15 @@ class MainWindow(QMainWindow):
         except Exception as e:
             self._error(f"Cannot import the keyframe:\n{e}")
             return False
-        if (rgb.shape[1], rgb.shape[0]) != (self.info.width, self.info.height):
+        from app.core.render import key_at_stored_size
+        shown = getattr(self.info, "display_size", (self.info.width, self.info.height))
+        fitted = key_at_stored_size(rgb, (self.info.width, self.info.height), shown)
+        if fitted is None:
+            alt = f" (shown {shown[0]}x{shown[1]})" if tuple(shown) != (self.info.width, self.info.height) else ""
             self._error(f"Cannot import {Path(path).name} as a keyframe: it is {rgb.shape[1]}x{rgb.shape[0]}, "
-                        f"the shot is {self.info.width}x{self.info.height}. Export the frame at the shot's size.")
+                        f"the shot is {self.info.width}x{self.info.height}{alt}. Export the frame at the shot's size.")
             return False
+        rgb = fitted
         self.undo.push(SetKeyImage(self.doc, self.current, rgb))
         return True
 

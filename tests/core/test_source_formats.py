@@ -214,3 +214,26 @@ def test_every_audio_stream_is_kept_in_its_order(tmp_path, name):
     tracks = _audio_tracks(out)
     assert [round(hz / 10) * 10 for _, hz in tracks] == [440, 880]
     assert all(0.95 <= secs <= 1.1 for secs, _ in tracks)
+
+
+# ------------------------------------------------------------------ keys at the display size
+def test_a_key_made_at_the_display_size_is_scaled_to_the_stored_size(pal_clip, tmp_path):
+    """A still grabbed from a player or an NLE comes at the display size (768x576 for PAL 4:3,
+    228x96 here): it was refused as the wrong size, though it is the same picture."""
+    import cv2
+    video, key, sc = pal_clip
+    wide = write_png(tmp_path / "key0_shown.png", cv2.resize(sc.rgb(0), (228, 96), interpolation=cv2.INTER_CUBIC))
+    rc, err = _propagate(video, "-o", tmp_path / "stored", "--key", f"0={key}")
+    assert rc == 0, err
+    rc, err = _propagate(video, "-o", tmp_path / "shown", "--key", f"0={wide}")
+    assert rc == 0, err
+    for i in range(4):
+        a = cv2.imread(str(tmp_path / "stored" / f"{i:05d}.png")).astype(int)
+        b = cv2.imread(str(tmp_path / "shown" / f"{i:05d}.png")).astype(int)
+        assert a.shape == b.shape == (96, 160, 3)
+        assert np.abs(a - b).mean() < 2.0
+    # any other size is refused, naming both sizes the source accepts
+    bad = write_png(tmp_path / "key0_bad.png", cv2.resize(sc.rgb(0), (200, 96)))
+    rc, err = _propagate(video, "-o", tmp_path / "bad", "--key", f"0={bad}")
+    assert rc == 1
+    assert "200x96" in err and "160x96" in err and "228x96" in err

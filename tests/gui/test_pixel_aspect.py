@@ -43,3 +43,22 @@ def test_the_viewer_shows_a_pal_widescreen_frame_at_16_9(qtbot, window, grey_cli
     seek_shown(qtbot, window, 0)
     r = v.image_rect()
     assert abs(r.width() / r.height() - 160 / 96) < 0.01
+
+
+def test_a_key_image_at_the_display_size_is_imported(qtbot, window, tmp_path):
+    """Frame > Recolor keyframe refused a still made at a PAL frame's display size."""
+    import cv2
+
+    from tests.conftest import write_png
+    open_shot(qtbot, window, _pal_clip(tmp_path / "pal.mp4"))
+    seek_shown(qtbot, window, 0)
+    sc = Scene(width=160, height=96)
+    shown = write_png(tmp_path / "shown.png", cv2.resize(sc.rgb(0), (228, 96), interpolation=cv2.INTER_CUBIC))
+    assert window.import_keyframe(str(shown))
+    key = window.doc.key_image(0)
+    assert key is not None and key.shape == (96, 160, 3)
+    other = write_png(tmp_path / "other.png", cv2.resize(sc.rgb(0), (200, 96)))
+    errors = []
+    window._error = errors.append
+    assert not window.import_keyframe(str(other))
+    assert "200x96" in errors[0] and "shown 228x96" in errors[0]
