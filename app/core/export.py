@@ -69,6 +69,7 @@ _SPC_BT709 = 1
 _RANGE_MPEG = 1  # limited / tv
 _RANGE_JPEG = 2  # full / pc
 VFR_TIME_BASE = Fraction(1, 90000)
+_FIELD_ORDERS = {"tt": 2, "bb": 3, "tb": 4, "bt": 5}   # AVFieldOrder of interlaced video
 # The planar Y'CbCr each format stores (app.core.yuvpath): FFV1 can store the same losslessly,
 # so a render in segments (app.core.renderfarm.farm_segments) keeps what the output will store
 PLANE_PIX_FMTS = {"h264": "yuv420p", "prores": "yuv422p10le"}
@@ -346,11 +347,12 @@ class VideoEncoder(Encoder):
     def __init__(self, path, width: int, height: int, fps: float | Fraction, fmt: str,
                  settings: ExportSettings | None = None, audio_source=None,
                  start_time: float = 0.0, end_time: float | None = None, vfr: bool = False,
-                 sample_aspect_ratio: Fraction | None = None):
+                 sample_aspect_ratio: Fraction | None = None, field_order: str = ""):
         self.path = Path(path)
         self.settings = settings or ExportSettings()
         self.fmt = fmt
         self.sar = _aspect(sample_aspect_ratio)
+        self.field_order = _FIELD_ORDERS.get(field_order or "", 0)
         # variable frame rate: frames carry their source times in a 1/90000 s time base
         # (write(rgb, t)), so duration and audio sync follow the source
         self.vfr = bool(vfr)
@@ -398,8 +400,10 @@ class VideoEncoder(Encoder):
         if fmt == "h264":
             s = self.out.add_stream("libx264", rate=rate)
             s.pix_fmt = "yuv420p"
-            s.options = {"crf": str(self.settings.crf), "preset": self.settings.preset,
-                         "x264-params": "colorprim=bt709:transfer=bt709:colormatrix=bt709:range=tv"}
+            x264 = "colorprim=bt709:transfer=bt709:colormatrix=bt709:range=tv"
+            if self.field_order:      # coded as interlaced (MBAFF), the fields in the source's order
+                x264 += ":interlaced=1:" + ("bff=1" if self.field_order in (3, 5) else "tff=1")
+            s.options = {"crf": str(self.settings.crf), "preset": self.settings.preset, "x264-params": x264}
             self._yuv = ("yuv420p", _SPC_BT709, _RANGE_MPEG)
         elif fmt == "prores":
             s = self.out.add_stream("prores_ks", rate=rate)
@@ -429,6 +433,8 @@ class VideoEncoder(Encoder):
                             self.sar.numerator, self.sar.denominator, self.width, self.height,
                             "stretched" if self.sar < 1 else "squeezed", self.path.name,
                             round(self.width * self.sar), self.height)
+        if self.field_order:  # mov/mp4 'fiel', Matroska FieldOrder, the H.264 stream's own
+            cc.field_order = self.field_order
         cc.color_primaries = _PRI_BT709
         cc.color_trc = _TRC_BT709
         cc.colorspace = self._yuv[1]
@@ -674,12 +680,13 @@ def png_with_aspect(data: bytes, sar: Fraction) -> bytes:
 def open_encoder(path, width: int, height: int, fps: float | Fraction = 24,
                  settings: ExportSettings | None = None, audio_source=None,
                  start_time: float = 0.0, end_time: float | None = None, vfr: bool = False,
-                 sample_aspect_ratio: Fraction | None = None) -> Encoder:
+                 sample_aspect_ratio: Fraction | None = None, field_order: str = "") -> Encoder:
     """An encoder for ``path``; the format comes from ``settings.format`` or the extension.
 
     ``audio_source``: media file whose audio is passed through (video formats only);
     ``start_time``/``end_time``: the source time range (seconds) the audio is trimmed to;
-    ``sample_aspect_ratio``: the source's pixel aspect, recorded in the output (see above).
+    ``sample_aspect_ratio``: the source's pixel aspect, recorded in the output (see above);
+    ``field_order``: an interlaced source's ("tt", "bb", ...), kept in video outputs.
     """
     settings = settings or ExportSettings()
     fmt = detect_format(path, settings.format)
@@ -688,4 +695,4 @@ def open_encoder(path, width: int, height: int, fps: float | Fraction = 24,
     if fmt in SEQUENCE_FORMATS:
         return SequenceEncoder(path, width, height, fmt, settings, sample_aspect_ratio)
     return VideoEncoder(path, width, height, fps, fmt, settings, audio_source, start_time, end_time, vfr,
-                        sample_aspect_ratio)
+                        sample_aspect_ratio, field_order)

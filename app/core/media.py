@@ -68,6 +68,9 @@ class MediaInfo:
     # MPEG-TS capture or a DVD rip starts at 0.5 s or hours in, a mov with timecode anywhere;
     # the audio kept with a range is found on that clock
     time_origin: float = 0.0
+    # interlaced video's field order as FFmpeg names it ("tt" top field first, "bb", "tb", "bt");
+    # "" for progressive or unknown
+    field_order: str = ""
 
     @property
     def display_size(self) -> tuple[int, int]:
@@ -89,8 +92,10 @@ class MediaInfo:
         sar = self.sample_aspect_ratio
         aspect = (f" (pixel aspect {sar.numerator}:{sar.denominator}, shown {self.display_size[0]}x"
                   f"{self.display_size[1]})" if sar != 1 else "")
+        fields = {"tt": " interlaced (top field first)", "bb": " interlaced (bottom field first)"}.get(
+            self.field_order, " interlaced" if self.field_order else "")
         return (f"{Path(self.path).name}: {self.width}x{self.height}{aspect}, {self.frame_count} frames, "
-                f"{self.fps:.3f} fps{vfr}, {codec}, colour {colour}")
+                f"{self.fps:.3f} fps{vfr}{fields}, {codec}, colour {colour}")
 
 
 def proxy_size(width: int, height: int, proxy_height: int = 480) -> tuple[int, int]:
@@ -317,6 +322,7 @@ class VideoSource(MediaSource):
             color_range=_tag(getattr(cc, "color_range", None), _RANGE),
             variable_frame_rate=vfr, has_audio=bool(self._container.streams.audio), timestamps=times,
             sample_aspect_ratio=sar, time_origin=self._pts[0] * tb if tb else 0.0,
+            field_order={2: "tt", 3: "bb", 4: "tb", 5: "bt"}.get(int(getattr(cc, "field_order", 0) or 0), ""),
         )
 
     def _rotation(self) -> int:

@@ -409,7 +409,7 @@ def open_output(job: RenderJob, info, start: int, end: int):
                         audio_source=info.path if info.has_audio and info.kind == "video" else None,
                         start_time=start_time, end_time=end_time,
                         vfr=bool(info.variable_frame_rate and len(ts) >= end),
-                        sample_aspect_ratio=info.sample_aspect_ratio)
+                        sample_aspect_ratio=info.sample_aspect_ratio, field_order=info.field_order)
 
 
 def _key_rgb(key, frame: int, info, job) -> np.ndarray:

@@ -237,3 +237,35 @@ def test_a_key_made_at_the_display_size_is_scaled_to_the_stored_size(pal_clip, t
     rc, err = _propagate(video, "-o", tmp_path / "bad", "--key", f"0={bad}")
     assert rc == 1
     assert "200x96" in err and "160x96" in err and "228x96" in err
+
+
+# ------------------------------------------------------------------------------ interlace
+@pytest.mark.parametrize("name,fmt", [("out.mp4", "h264"), ("out.mkv", "h264"), ("pr.mov", "prores"),
+                                      ("m.mkv", "ffv1")])
+def test_an_interlaced_sources_field_order_is_kept(tmp_path, name, fmt):
+    """Interlaced PAL (top field first) came out flagged progressive: an NLE or a broadcast
+    chain then never deinterlaces it, and the fields' combing shows on every movement."""
+    sc = Scene(width=160, height=96)
+    video = tmp_path / "tff.mkv"
+    with av.open(str(video), "w") as out:
+        s = out.add_stream("libx264", rate=25)
+        s.width, s.height, s.pix_fmt = 160, 96, "yuv420p"
+        s.options = {"preset": "ultrafast", "x264-params": "interlaced=1:tff=1"}
+        s.codec_context.field_order = 2           # AV_FIELD_TT
+        for i in range(4):
+            f = av.VideoFrame.from_ndarray(np.ascontiguousarray(sc.gray(i)), format="rgb24").reformat(format="yuv420p")
+            f.pts = i
+            for p in s.encode(f):
+                out.mux(p)
+        for p in s.encode():
+            out.mux(p)
+    from app.core.media import open_media
+    with open_media(video) as src:
+        assert src.info.field_order == "tt" and "top field first" in src.info.describe()
+    key = write_png(tmp_path / "key0.png", sc.rgb(0))
+    rc, err = _propagate(video, "-o", tmp_path / name, "--key", f"0={key}", "--format", fmt)
+    assert rc == 0, err
+    with av.open(str(tmp_path / name)) as c:
+        assert c.streams.video[0].codec_context.field_order == 2
+        if fmt == "h264":
+            assert next(c.decode(video=0)).interlaced_frame
