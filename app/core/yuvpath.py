@@ -35,7 +35,7 @@ from models.color import KB, KG, KR, Planes, dark_inverse, grey_lightness, ycbcr
 GUIDED_ABOVE = 1.25
 
 # planar formats whose first plane is Y' (8 bit, or little-endian 9..16 bit in the low bits)
-_Y_PLANE = re.compile(r"^(yuvj?4[12][0-4]p|yuva4[24][0-4]p|gray|nv12|nv21|nv16|nv24)(\d+le)?$")
+_Y_PLANE = re.compile(r"^(yuvj?4[124][0-4]p|yuva4[24][0-4]p|gray|nv12|nv21|nv16|nv24)(\d+le)?$")
 
 
 @dataclass(frozen=True)
@@ -79,18 +79,29 @@ def _recode(y: np.ndarray, bits: int, full: bool, fmt: PlaneFormat) -> np.ndarra
     return lut[y]
 
 
+def y_plane(frame) -> tuple[np.ndarray, int, bool] | None:
+    """(Y' plane as stored (a view), bits, full range) of an av.VideoFrame whose first plane is
+    Y'; None for RGB, palette and other formats."""
+    name = getattr(getattr(frame, "format", None), "name", None)
+    m = _Y_PLANE.match(name) if name else None
+    if m is None:
+        return None
+    bits = int(m.group(2)[:-2]) if m.group(2) else 8
+    y = _plane(frame.planes[0], np.uint8 if bits == 8 else np.uint16)
+    # grey formats are full range, whatever the frame says (libswscale reads them so: the
+    # RGB path, the preview and the luma pass show them that way)
+    full = name.startswith(("yuvj", "gray")) or int(getattr(frame, "color_range", 0) or 0) == 2
+    return y, bits, full
+
+
 def source_y(frame, fmt: PlaneFormat, rotation: int = 0) -> np.ndarray:
     """The output's Y' plane for one source frame: an av.VideoFrame (its Y' plane) or an RGB
     uint8 array (a frame folder, or a video stored as RGB: BT.709 luma of it), rotated for
     display like the RGB path's frames and cropped to the output's even size."""
     name = getattr(getattr(frame, "format", None), "name", None)
-    m = _Y_PLANE.match(name) if name else None
-    if m is not None:
-        bits = int(m.group(2)[:-2]) if m.group(2) else 8
-        y = _plane(frame.planes[0], np.uint8 if bits == 8 else np.uint16)
-        # grey formats are full range, whatever the frame says (libswscale reads them so: the
-        # RGB path, the preview and the luma pass show them that way)
-        full = name.startswith(("yuvj", "gray")) or int(getattr(frame, "color_range", 0) or 0) == 2
+    planes = y_plane(frame)
+    if planes is not None:
+        y, bits, full = planes
     else:
         rgb = frame.to_ndarray(format="rgb24") if name else np.asarray(frame)
         f = cv2.transform(np.ascontiguousarray(rgb, np.uint8).astype(np.float32),
