@@ -76,3 +76,55 @@ def test_closing_the_window_during_a_suggestions_job_is_clean(qtbot, window, gre
     window.close()
     assert not window.isVisible() and svc.closed
     qtbot.waitUntil(lambda: not svc.busy, timeout=30000)
+
+
+def test_suggestions_are_of_the_video_now_open_not_the_last_one(qtbot, window, make_clip, tmp_path):
+    """The cached distribution was keyed by (frame, strokes) only: after opening another video,
+    frame 0 without strokes had the same key, so the swatches under the cursor were the last
+    video's colours, computed from its luma, and were never asked again."""
+    from tests.conftest import encode_clip
+    a = make_clip("a.mp4")
+    b = encode_clip(tmp_path / "b.mp4", [np.full((96, 160, 3), 230, np.uint8)] * 8)
+    open_shot(qtbot, window, a.video)
+    v, pt, strip = window.viewer, window.prior_tools, window.prior_tools.strip
+    qtbot.mouseMove(v, v.from_norm(0.3, 0.4).toPoint())
+    qtbot.waitUntil(lambda: pt._probs is not None, timeout=20000)
+    qtbot.mouseMove(v, v.from_norm(0.6, 0.5).toPoint())
+    qtbot.waitUntil(lambda: all(btn.isEnabled() for btn in strip.buttons), timeout=5000)
+    open_shot(qtbot, window, b)
+    assert not any(btn.isEnabled() for btn in strip.buttons), "the last video's swatches are still offered"
+    L_b = np.asarray(window.luma[0], np.float32)
+    qtbot.mouseMove(v, v.from_norm(0.5, 0.5).toPoint())
+    qtbot.waitUntil(lambda: pt._L is not None and pt._L.shape == L_b.shape
+                    and float(np.abs(pt._L - L_b).max()) < 1e-3, timeout=20000)
+    qtbot.mouseMove(v, v.from_norm(0.4, 0.6).toPoint())
+    qtbot.waitUntil(lambda: all(btn.isEnabled() for btn in strip.buttons), timeout=5000)
+
+
+def test_colour_automatically_on_two_frames_in_a_row_colours_both(qtbot, window, grey_clip):
+    """Ctrl+Shift+A on frame 0 and, before its result was in, on frame 5: the first result was
+    dropped as stale (one token for every request), so frame 0 was never coloured though the
+    status had said 'Colouring frame 0 automatically'."""
+    open_shot(qtbot, window, grey_clip.video)
+    window.viewer.setFocus()
+    ctrl_shift = Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier
+    qtbot.keyClick(window.viewer, Qt.Key.Key_A, ctrl_shift)
+    window.seek(5)
+    assert window.current == 5
+    qtbot.keyClick(window.viewer, Qt.Key.Key_A, ctrl_shift)
+    qtbot.waitUntil(lambda: window.doc.key_image(0) is not None and window.doc.key_image(5) is not None,
+                    timeout=20000)
+    assert window.doc.key_frames() == {0, 5}
+    assert window.undo.count() == 2
+
+
+def test_colour_automatically_twice_on_one_frame_is_one_step(qtbot, window, grey_clip):
+    open_shot(qtbot, window, grey_clip.video)
+    window.viewer.setFocus()
+    ctrl_shift = Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier
+    qtbot.keyClick(window.viewer, Qt.Key.Key_A, ctrl_shift)
+    qtbot.keyClick(window.viewer, Qt.Key.Key_A, ctrl_shift)
+    qtbot.waitUntil(lambda: window.doc.key_image(0) is not None, timeout=20000)
+    qtbot.waitUntil(lambda: not window.prior_tools.service.busy, timeout=20000)
+    qtbot.wait(100)
+    assert window.undo.count() == 1

@@ -173,7 +173,7 @@ class PriorTools(QObject):
         self.w = window
         self.service = PriorService(self)
         self.strip = SuggestionStrip()
-        self._auto_token = -1
+        self._auto_tokens: dict[int, int] = {}   # frame -> token of its newest request
         self._dist_token = -1
         self._dist_key = None        # (frame, stroke ids) the cached distribution belongs to
         self._pending_key = None
@@ -194,6 +194,7 @@ class PriorTools(QObject):
             self.action = window._act(menu, "Colour &Automatically", self.colour_automatically,
                                       "Ctrl+Shift+A", name="act_auto_colour")
         window.viewer.installEventFilter(self)
+        window.shotOpened.connect(self._forget)
         from PySide6.QtCore import QTimer
         self._refresh_timer = QTimer(self)
         self._refresh_timer.setSingleShot(True)
@@ -215,20 +216,34 @@ class PriorTools(QObject):
         if w.doc is None or w.luma is None or not w.frame_count():
             return
         w.status_msg.setText(f"Colouring {frame_text(w.current)} automatically…")
+        if getattr(self, "_auto_doc", None) is not w.doc:
+            self._auto_tokens = {}
         self._auto_doc = w.doc
-        self._auto_token = self.service.request_auto(w.current, w.luma, (w.info.width, w.info.height))
+        # one pending request per frame: asking for frame 0 and then, before it is in, for
+        # frame 5 colours both (only a repeated request for the same frame supersedes)
+        self._auto_tokens[w.current] = self.service.request_auto(w.current, w.luma, (w.info.width, w.info.height))
 
     def _on_auto(self, token: int, frame: int, rgb) -> None:
         from app.gui.commands import SetKeyImage
         w = self.w
-        if token != self._auto_token or w.doc is None or w.doc is not getattr(self, "_auto_doc", None):
+        if self._auto_tokens.get(frame) != token or w.doc is None or w.doc is not getattr(self, "_auto_doc", None):
             return
+        del self._auto_tokens[frame]
         cmd = SetKeyImage(w.doc, frame, rgb)
         cmd.setText(f"Colour {frame_text(frame)} automatically")
         w.undo.push(cmd)
         w.status_msg.setText(f"{frame_text(frame).capitalize()} coloured automatically; paint strokes to correct it")
 
     # ------------------------------------------------------------ suggestions
+    def _forget(self) -> None:
+        """A shot was opened: the distribution (and the swatches) of the last one do not apply.
+        Its key (frame, strokes) says nothing of the video: frame 0 without strokes of another
+        video had the same key and was shown the previous video's colours."""
+        self._dist_token = -1           # a job still running for the old shot is dropped
+        self._dist_key = self._pending_key = None
+        self._probs = self._L = self._cell = None
+        self.strip.set_colors([])
+
     def _key(self):
         w = self.w
         if w.doc is None or w.luma is None or not w.frame_count():
