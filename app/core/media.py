@@ -780,7 +780,16 @@ def _neutral_proxy_luma(frame, size: tuple[int, int], rotation: int = 0,
                         reformatter=None) -> np.ndarray | None:
     """Proxy luma of a grey decoded frame (display orientation), or None if it has colour."""
     if not _is_neutral(frame):
-        return None
+        # 10/12-bit grey (a ProRes or DPX-like master): its exact grey (_grey_rgb), area-scaled;
+        # swscale's YUV -> RGB route was 1.6 codes dark there and 3x the CPU
+        g = _grey_rgb(frame)
+        if g is None:
+            return None
+        if rotation % 360:
+            g = np.rot90(g, k=(rotation % 360) // 90)
+        if (g.shape[1], g.shape[0]) != tuple(size):
+            g = cv2.resize(np.ascontiguousarray(g), tuple(size), interpolation=cv2.INTER_AREA)
+        return cv2.LUT(np.ascontiguousarray(g), _grey_l_lut())
     w, h = (size[1], size[0]) if rotation % 180 else size
     g = convert(frame, reformatter or VideoReformatter(), format="gray", width=w, height=h, interpolation="AREA")
     if rotation % 360:

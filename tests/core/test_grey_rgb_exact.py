@@ -82,3 +82,19 @@ def test_png_render_of_a_10bit_grey_source_keeps_its_luma(tmp_path, capsys):
         got = cv2.imread(str(out / f"{i:05d}.png"))[..., 1].astype(int)
         d = got - truth[i]
         assert abs(d.mean()) < 0.1 and np.abs(d).max() <= 1, (i, float(d.mean()), int(np.abs(d).max()))
+
+
+def test_proxy_luma_of_a_10bit_grey_source_is_exact(tmp_path):
+    """The luma pass (what propagation and cut detection see) of a 10-bit grey master: its
+    exact grey, area-scaled and mapped to L; swscale's route was 2.5 codes (1 L) dark."""
+    from app.core.media import _grey_l_lut
+    path = tmp_path / "master.mkv"
+    truth = _grey_source(path, "ffv1", "yuv422p10le")
+    src = open_media(path)
+    try:
+        for i, y in src.iter_proxy_luma(0, len(truth), (80, 48)):
+            ref = cv2.LUT(cv2.resize(truth[i], (80, 48), interpolation=cv2.INTER_AREA), _grey_l_lut())
+            d = y.astype(int) - ref
+            assert np.abs(d).max() == 0, (i, float(d.mean()))
+    finally:
+        src.close()
