@@ -216,3 +216,22 @@ def test_second_window_does_not_run_the_queue(qtbot, make_window, make_clip, tmp
     done = wait_state(qtbot, win.render_queue, job.id, (DONE, FAILED))
     assert done.state == DONE, done.message
     assert [j.id for j in RenderQueue(os.environ["HUESHOT_QUEUE_FILE"]).jobs] == [job.id]
+
+
+@pytest.mark.parametrize("bad", [{"project": 5}, {"output": None}, {"fraction": "half"},
+                                 {"attempts": "2"}, {"eta": [1]}, {"done": True}, {"message": 3}])
+def test_a_queue_file_with_a_wrongly_typed_field_is_set_aside_and_the_editor_starts(qtbot, make_window, bad):
+    """A job field of the wrong type (a damaged or hand-edited render_queue.json) passed the
+    load and raised TypeError while the window was built: the editor could not start at all
+    until the file was found and deleted."""
+    qfile = Path(os.environ["HUESHOT_QUEUE_FILE"])
+    qfile.parent.mkdir(parents=True, exist_ok=True)
+    job = {"project": "/tmp/p.hueshot", "output": "/tmp/o.mp4", "state": "queued", **bad}
+    qfile.write_text(json.dumps({"format": "hueshot-render-queue", "version": 1, "jobs": [job]}))
+    win = make_window()
+    qtbot.waitUntil(lambda: getattr(win, "last_error", None) is not None, timeout=5000)
+    field = next(iter(bad))
+    assert "cannot read the render queue" in win.last_error and repr(field) in win.last_error
+    assert "set aside" in win.last_error
+    assert qfile.with_suffix(".unreadable.json").exists()
+    assert win.render_queue.queue.jobs == [] and win.render_queue.active

@@ -13,6 +13,7 @@ its finished segments).
 from __future__ import annotations
 
 import json
+import math
 import os
 import sys
 import time
@@ -81,13 +82,41 @@ class QueueJob:
 
     @classmethod
     def from_dict(cls, d: dict) -> "QueueJob":
+        """A job of the queue file, every field of the type the editor uses (ValueError names
+        the field): a wrong type (a damaged or hand-edited file, ``"project": 5``) once passed
+        here and raised TypeError in the panel as the window was built, so the editor did not
+        start at all, every time, until the file was found and deleted."""
+        if not isinstance(d, dict):
+            raise ValueError(f"a job must be an object, got {type(d).__name__}")
         known = {f.name for f in fields(cls)}
+        for k in ("project", "output"):
+            if not isinstance(d.get(k), str) or not d[k]:
+                raise ValueError(f"job field {k!r} must be a non-empty path, got {d.get(k)!r}")
+        for k, v in d.items():
+            if k not in known:
+                continue
+            if k in _STR_FIELDS:
+                ok = isinstance(v, str)
+            elif k in _INT_FIELDS:
+                ok = (type(v) is int and (v >= 0 or k == "exit_code")) or (v is None and k in _OPTIONAL)
+            elif k in _NUM_FIELDS:
+                ok = (type(v) in (int, float) and math.isfinite(v)) or (v is None and k in _OPTIONAL)
+            else:
+                ok = True
+            if not ok:
+                raise ValueError(f"job field {k!r} has the wrong type: {v!r}")
         job = cls(**{k: v for k, v in d.items() if k in known})
         if job.state not in STATES:
             raise ValueError(f"unknown job state {job.state!r}")
         if not isinstance(job.extra_args, list) or not all(isinstance(a, str) for a in job.extra_args):
             raise ValueError("extra_args must be a list of strings")
         return job
+
+
+_STR_FIELDS = {"project", "output", "farm", "id", "state", "stage", "message"}
+_INT_FIELDS = {"done", "total", "attempts", "exit_code"}
+_NUM_FIELDS = {"eta", "fraction", "created", "started", "finished"}
+_OPTIONAL = {"eta", "exit_code", "started", "finished"}
 
 
 # ------------------------------------------------------------------------------ progress
