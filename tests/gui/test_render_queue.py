@@ -235,3 +235,49 @@ def test_a_queue_file_with_a_wrongly_typed_field_is_set_aside_and_the_editor_sta
     assert "set aside" in win.last_error
     assert qfile.with_suffix(".unreadable.json").exists()
     assert win.render_queue.queue.jobs == [] and win.render_queue.active
+
+
+def test_two_jobs_to_the_same_output_are_refused(tmp_path, make_clip):
+    """Both were queued: each render replaces its output, so the second job silently destroyed
+    the first one's result (the file dialog asks only about a file that already exists)."""
+    pa, pb = make_project(make_clip, "a"), make_project(make_clip, "b")
+    q = RenderQueue(tmp_path / "q" / "queue.json")
+    a = q.add(pa, tmp_path / "out.mp4")
+    with pytest.raises(QueueError, match=r"job a \(queued\) already renders to this output"):
+        q.add(pb, tmp_path / "sub" / ".." / "out.mp4")
+    os.symlink(tmp_path, tmp_path / "link")
+    with pytest.raises(QueueError, match="already renders to this output"):
+        q.add(pb, tmp_path / "link" / "out.mp4")           # the same file by another path
+    q.mark_started(a)
+    with pytest.raises(QueueError, match=r"\(running\) already renders"):
+        q.add(pb, tmp_path / "out.mp4")
+    assert [j.id for j in q.jobs] == [a.id]
+    q.mark_finished(a, DONE, 0)
+    b = q.add(pb, tmp_path / "out.mp4")    # a finished job's file: replacing it is the user's choice
+    with pytest.raises(QueueError, match=r"job b \(queued\) already renders"):
+        q.retry(a.id)                      # back in the queue it would race `b` for the file
+    assert q.get(a.id).state == DONE and q.get(b.id).state == QUEUED
+
+
+def test_the_editor_says_why_a_second_job_to_the_same_output_is_not_queued(qtbot, make_window, make_clip, tmp_path):
+    from app.gui.panels.render_queue_panel import add_current_project
+    win = make_window()
+    runner, panel = win.render_queue, win.render_queue_panel
+    pa = make_project(make_clip, "first", frames=120)
+    open_shot(qtbot, win, pa)
+    a = add_current_project(win, output=str(tmp_path / "out.mp4"), farm="")
+    assert a is not None
+    assert add_current_project(win, output=str(tmp_path / "out.mp4"), farm="") is None
+    assert "already renders to this output" in win.last_error
+    assert [j.id for j in runner.queue.jobs] == [a.id]
+    # Retry of a cancelled job whose output a newer job took: said in the window, not raised
+    panel.select(a.id)
+    panel.btn_cancel.click()
+    wait_state(qtbot, runner, a.id, (CANCELLED, DONE, FAILED))
+    b = runner.add(make_project(make_clip, "second"), tmp_path / "out.mp4")
+    win.last_error = None
+    panel.select(a.id)
+    assert panel.btn_retry.isEnabled()
+    panel.btn_retry.click()
+    assert "job second (" in (win.last_error or "") and runner.queue.get(a.id).state == CANCELLED
+    wait_state(qtbot, runner, b.id, (DONE, FAILED))

@@ -216,9 +216,21 @@ class RenderQueue:
             raise QueueError(f"{project}: no such project file (save the project first)")
         job = QueueJob(project=str(project), output=str(Path(output).absolute()), farm=farm,
                        extra_args=list(extra_args or []))
+        self._check_output_free(job)
         self.jobs.append(job)
         self._changed(None)
         return job
+
+    def _check_output_free(self, job: QueueJob) -> None:
+        """Refuse a job whose output another queued or running job writes: each render
+        replaces its output, so the later one silently destroyed the earlier one's result
+        (the file dialog asks before replacing only a file that already exists)."""
+        mine = os.path.realpath(job.output)
+        for other in self.jobs:
+            if other is not job and other.state in (QUEUED, RUNNING) and os.path.realpath(other.output) == mine:
+                raise QueueError(f"{job.output}: job {other.name} ({other.state}) already renders to this "
+                                 "output, and one render would replace the other's; choose another output, "
+                                 "or remove or cancel that job first")
 
     def remove(self, job_id: str) -> None:
         job = self.get(job_id)
@@ -267,6 +279,7 @@ class RenderQueue:
         job = self.get(job_id)
         if job.state not in (FAILED, CANCELLED, DONE):
             raise QueueError(f"job {job.name} is {job.state}; only a finished job can be run again")
+        self._check_output_free(job)
         job.state, job.message, job.exit_code = QUEUED, "", None
         job.stage, job.done, job.total, job.eta, job.fraction = "", 0, 0, None, 0.0
         # to the end of the queue: what was waiting keeps its turn

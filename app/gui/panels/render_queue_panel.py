@@ -232,6 +232,7 @@ class RenderQueuePanel(QWidget):
         super().__init__(parent)
         self.runner = runner
         self.opener = QDesktopServices.openUrl       # how "Open Output" hands a file to the desktop
+        self.on_error = log.error                    # how a refused action is said (the window's box)
         v = QVBoxLayout(self)
         v.setContentsMargins(4, 4, 4, 4)
         self.tree = QTreeWidget()
@@ -343,17 +344,23 @@ class RenderQueuePanel(QWidget):
     def farm_choice(self) -> str:
         return self.farm.currentData() or ""
 
-    def cancel_selected(self) -> None:
+    def _do(self, action) -> None:
+        """A button's action on the selected job; a refusal (QueueError) is said, not raised
+        out of the slot."""
         if (jid := self.selected_id()) is not None:
-            self.runner.cancel(jid)
+            try:
+                action(jid)
+            except QueueError as exc:
+                self.on_error(str(exc))
+
+    def cancel_selected(self) -> None:
+        self._do(self.runner.cancel)
 
     def retry_selected(self) -> None:
-        if (jid := self.selected_id()) is not None:
-            self.runner.retry(jid)
+        self._do(self.runner.retry)
 
     def remove_selected(self) -> None:
-        if (jid := self.selected_id()) is not None:
-            self.runner.remove(jid)
+        self._do(self.runner.remove)
 
     def open_selected(self) -> QUrl | None:
         jid = self.selected_id()
@@ -395,6 +402,7 @@ def install(window) -> QueueRunner:
     runner = QueueRunner(queue, parent=window, active=owner)
     runner.lock = lock if owner else None
     panel = RenderQueuePanel(runner)
+    panel.on_error = window._error
     dock = QDockWidget("Render Queue", window)
     dock.setObjectName("renderQueueDock")
     dock.setWidget(panel)
