@@ -32,6 +32,10 @@ Audio: when ``audio_source`` is a media file with audio, the packets of every au
 into video containers, each its own stream in the source's order, trimmed to the exported time
 range, interleaved with video as it is written. Codecs a container cannot carry (e.g. PCM in
 .mp4) are transcoded to AAC. Image sequences carry no audio.
+
+Timecode: a start timecode (the source's, shifted to the output's first frame by the caller,
+app.core.render.open_output) is written as the mov/mp4 muxer's tmcd track and as Matroska's
+TIMECODE tag. Image sequences carry none.
 """
 from __future__ import annotations
 
@@ -347,12 +351,14 @@ class VideoEncoder(Encoder):
     def __init__(self, path, width: int, height: int, fps: float | Fraction, fmt: str,
                  settings: ExportSettings | None = None, audio_source=None,
                  start_time: float = 0.0, end_time: float | None = None, vfr: bool = False,
-                 sample_aspect_ratio: Fraction | None = None, field_order: str = ""):
+                 sample_aspect_ratio: Fraction | None = None, field_order: str = "",
+                 timecode: str | None = None):
         self.path = Path(path)
         self.settings = settings or ExportSettings()
         self.fmt = fmt
         self.sar = _aspect(sample_aspect_ratio)
         self.field_order = _FIELD_ORDERS.get(field_order or "", 0)
+        self.timecode = timecode or None
         # variable frame rate: frames carry their source times in a 1/90000 s time base
         # (write(rgb, t)), so duration and audio sync follow the source
         self.vfr = bool(vfr)
@@ -435,6 +441,8 @@ class VideoEncoder(Encoder):
                             round(self.width * self.sar), self.height)
         if self.field_order:  # mov/mp4 'fiel', Matroska FieldOrder, the H.264 stream's own
             cc.field_order = self.field_order
+        if self.timecode:
+            self._set_timecode(s)
         cc.color_primaries = _PRI_BT709
         cc.color_trc = _TRC_BT709
         cc.colorspace = self._yuv[1]
@@ -445,6 +453,20 @@ class VideoEncoder(Encoder):
         if self.vfr:
             cc.time_base = self.time_base
         self.stream = s
+
+    def _set_timecode(self, s) -> None:
+        """The start timecode: the mov/mp4 muxer makes a tmcd track from the video stream's
+        "timecode" tag (at the stream's frame rate, drop-frame when the string says so);
+        Matroska writes it as the track's TIMECODE tag, and as the file's, where FFmpeg's
+        Matroska reader and other tools look for it. AVI has no place for it."""
+        kind = self.out.format.name
+        if kind in ("mov", "mp4", "matroska"):
+            s.metadata["timecode"] = self.timecode
+            if kind == "matroska":
+                self.out.metadata["timecode"] = self.timecode
+        else:
+            log.warning("%s: %s cannot carry the source's timecode (%s); export .mov, .mp4 or .mkv to keep it",
+                        self.path, self.path.suffix or "this container", self.timecode)
 
     def _frame(self, rgb: np.ndarray) -> av.VideoFrame:
         if rgb.shape[0] != self.src_height or rgb.shape[1] != self.src_width:
@@ -680,13 +702,16 @@ def png_with_aspect(data: bytes, sar: Fraction) -> bytes:
 def open_encoder(path, width: int, height: int, fps: float | Fraction = 24,
                  settings: ExportSettings | None = None, audio_source=None,
                  start_time: float = 0.0, end_time: float | None = None, vfr: bool = False,
-                 sample_aspect_ratio: Fraction | None = None, field_order: str = "") -> Encoder:
+                 sample_aspect_ratio: Fraction | None = None, field_order: str = "",
+                 timecode: str | None = None) -> Encoder:
     """An encoder for ``path``; the format comes from ``settings.format`` or the extension.
 
     ``audio_source``: media file whose audio is passed through (video formats only);
     ``start_time``/``end_time``: the source time range (seconds) the audio is trimmed to;
     ``sample_aspect_ratio``: the source's pixel aspect, recorded in the output (see above);
-    ``field_order``: an interlaced source's ("tt", "bb", ...), kept in video outputs.
+    ``field_order``: an interlaced source's ("tt", "bb", ...), kept in video outputs;
+    ``timecode``: the output's start timecode (``HH:MM:SS:FF`` / ``HH:MM:SS;FF``), written in
+    .mov/.mp4 (a tmcd track) and .mkv (a TIMECODE tag); image sequences carry none.
     """
     settings = settings or ExportSettings()
     fmt = detect_format(path, settings.format)
@@ -695,4 +720,4 @@ def open_encoder(path, width: int, height: int, fps: float | Fraction = 24,
     if fmt in SEQUENCE_FORMATS:
         return SequenceEncoder(path, width, height, fmt, settings, sample_aspect_ratio)
     return VideoEncoder(path, width, height, fps, fmt, settings, audio_source, start_time, end_time, vfr,
-                        sample_aspect_ratio, field_order)
+                        sample_aspect_ratio, field_order, timecode)

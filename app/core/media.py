@@ -71,6 +71,9 @@ class MediaInfo:
     # interlaced video's field order as FFmpeg names it ("tt" top field first, "bb", "tb", "bt");
     # "" for progressive or unknown
     field_order: str = ""
+    # the source's start timecode (frame 0's label), validated against the frame rate:
+    # "HH:MM:SS:FF", or "HH:MM:SS;FF" drop-frame; None when the file has none (app.core.timecode)
+    timecode: str | None = None
 
     @property
     def display_size(self) -> tuple[int, int]:
@@ -94,8 +97,9 @@ class MediaInfo:
                   f"{self.display_size[1]})" if sar != 1 else "")
         fields = {"tt": " interlaced (top field first)", "bb": " interlaced (bottom field first)"}.get(
             self.field_order, " interlaced" if self.field_order else "")
+        tc = f", timecode {self.timecode}" if self.timecode else ""
         return (f"{Path(self.path).name}: {self.width}x{self.height}{aspect}, {self.frame_count} frames, "
-                f"{self.fps:.3f} fps{vfr}{fields}, {codec}, colour {colour}")
+                f"{self.fps:.3f} fps{vfr}{fields}{tc}, {codec}, colour {colour}")
 
 
 def proxy_size(width: int, height: int, proxy_height: int = 480) -> tuple[int, int]:
@@ -136,6 +140,9 @@ def _tag(value, names: dict[int, str]) -> str:
     if v in names:
         return names[v]
     return "" if v in (0, 2) else str(v)
+
+
+_TIMECODE_WARNED: set[tuple[str, str]] = set()     # (file, timecode) already warned about
 
 
 class MediaSource:
@@ -323,7 +330,40 @@ class VideoSource(MediaSource):
             variable_frame_rate=vfr, has_audio=bool(self._container.streams.audio), timestamps=times,
             sample_aspect_ratio=sar, time_origin=self._pts[0] * tb if tb else 0.0,
             field_order={2: "tt", 3: "bb", 4: "tb", 5: "bt"}.get(int(getattr(cc, "field_order", 0) or 0), ""),
+            timecode=self._timecode(fps),
         )
+
+    def _timecode(self, fps: float) -> str | None:
+        """The start timecode as FFmpeg exposes it: the video stream's "timecode" tag (mov/mp4
+        copy the tmcd track's there; Matroska's per-track TIMECODE), else the file's (MXF,
+        Matroska's global tag), else a data stream's (a tmcd track on its own). Validated at
+        the frame rate; an unusable one is left out with a warning, never an error."""
+        def tag(obj):
+            try:
+                md = obj.metadata or {}
+            except Exception:        # a container or stream PyAV cannot describe: no tag
+                return None
+            for k, v in md.items():
+                if str(k).lower() == "timecode" and str(v).strip():
+                    return str(v).strip()
+            return None
+        found = tag(self._stream) or tag(self._container)
+        if found is None:
+            for s in self._container.streams:
+                if s.type == "data" and (found := tag(s)):
+                    break
+        if found is None:
+            return None
+        from app.core.timecode import TimecodeError, parse_timecode
+        try:
+            return str(parse_timecode(found, fps))
+        except TimecodeError as exc:
+            if (str(self.path), found) not in _TIMECODE_WARNED:    # once, not at every open
+                _TIMECODE_WARNED.add((str(self.path), found))
+                import logging
+                logging.getLogger("app.warnings").warning(
+                    "%s: its timecode is left out (outputs will carry none): %s", self.path, exc)
+            return None
 
     def _rotation(self) -> int:
         # Display matrix rotation is exposed on decoded frames; peek at the first one.

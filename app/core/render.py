@@ -398,7 +398,9 @@ def render(job: RenderJob, progress: Callable[[RenderProgress], None] | None = N
 
 def open_output(job: RenderJob, info, start: int, end: int):
     """The encoder of a render of source frames start..end-1 (render() and the farm's join
-    open theirs here): the source's frame rate, pixel aspect and audio over the range."""
+    open theirs here): the source's frame rate, pixel aspect, field order and audio over the
+    range, and its timecode shifted to the range's first frame (a join covers the whole range,
+    so it starts where the range does)."""
     fps = info.fps or 24.0
     ts = info.timestamps
     # the audio's range on the file's clock, where its packets' times lie (frame 0 is at
@@ -409,7 +411,22 @@ def open_output(job: RenderJob, info, start: int, end: int):
                         audio_source=info.path if info.has_audio and info.kind == "video" else None,
                         start_time=start_time, end_time=end_time,
                         vfr=bool(info.variable_frame_rate and len(ts) >= end),
-                        sample_aspect_ratio=info.sample_aspect_ratio, field_order=info.field_order)
+                        sample_aspect_ratio=info.sample_aspect_ratio, field_order=info.field_order,
+                        timecode=_output_timecode(info, start))
+
+
+def _output_timecode(info, start: int) -> str | None:
+    """The timecode of source frame ``start``: the source's start timecode moved on by
+    ``start`` frames (drop-frame counted as SMPTE counts it); None when the source has none."""
+    tc = getattr(info, "timecode", None)
+    if not tc:
+        return None
+    from app.core.timecode import TimecodeError, shift_timecode
+    try:
+        return shift_timecode(tc, start, info.fps)
+    except TimecodeError as exc:       # MediaInfo validated it: only a changed rate gets here
+        warn(f"{info.path}: its timecode is left out: {exc}")
+        return None
 
 
 def _key_rgb(key, frame: int, info, job) -> np.ndarray:
