@@ -255,3 +255,22 @@ def test_an_unusable_timecode_is_left_out_with_a_warning(tmp_path, key):
     from app.core.media import open_media
     with open_media(video) as src:
         assert src.info.timecode is None
+
+
+def test_rendering_a_project_keeps_the_timecode_of_its_marks(tmp_path):
+    """hueshot render PROJECT: the project's in/out marks (frames 50..52 at 25 fps) are the
+    range, so the output starts at 10:00:02:00."""
+    from app.cli import main
+    from app.core.project import Project
+    video = _clip(tmp_path / "src.mov", 53)
+    doc = Project(video)
+    doc.set_keyframe(50, Scene(width=96, height=64).rgb(50))
+    doc.set_range(50, 52)
+    proj = doc.save(tmp_path / "shot.hueshot")
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+        rc = main(["render", str(proj), "-o", str(tmp_path / "out.mov"), "--method", "flow", "-q"])
+    assert rc == 0, err.getvalue()
+    assert _timecode_of(tmp_path / "out.mov") == "10:00:02:00"
+    with av.open(str(tmp_path / "out.mov")) as c:
+        assert sum(1 for _ in c.decode(video=0)) == 3
