@@ -96,3 +96,36 @@ def test_a_bad_key_fails_before_the_luma_pass(reel, tmp_path, capsys):
                  f"0={tmp_path / 'missing.png'}", "-q"]) == 1
     assert "missing.png" in capsys.readouterr().err
     assert not (cache / "luma").exists() or not any((cache / "luma").iterdir())
+
+
+def test_a_project_in_a_read_only_folder_renders(tmp_path, make_clip, monkeypatch):
+    """`hueshot render` kept its luma cache beside the project only: a project on a read-only
+    share (or a colleague's folder) failed with 'cannot write the luma cache there' while the
+    editor opened and propagated it (its caches fall back to the user's). The render now falls
+    back to the user cache too, and writes nothing into the read-only folder."""
+    import os
+    import shutil
+    if os.geteuid() != 0:
+        import pytest
+        pytest.skip("needs root to mount a read-only tmpfs")
+    mnt = tmp_path / "share"
+    mnt.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", str(mnt)]).returncode != 0:
+        import pytest
+        pytest.skip("cannot mount a tmpfs here")
+    try:
+        clip = make_clip("shot.mp4")
+        shutil.copy(clip.video, mnt / "shot.mp4")
+        doc = Project(mnt / "shot.mp4")
+        doc.set_keyframe(0, clip.scene.rgb(0))
+        doc.save(mnt / "shot.hueshot")
+        subprocess.run(["mount", "-o", "remount,ro", str(mnt)], check=True)
+        monkeypatch.setenv("HUESHOT_CACHE_DIR", str(tmp_path / "user_cache"))
+        out = tmp_path / "out"
+        assert main(["render", str(mnt / "shot.hueshot"), "-o", str(out), "--method", "flow", "-q"]) == 0
+        frames = read_pngs(out)
+        assert len(frames) == clip.frames and chroma(frames[5]) > 8
+        assert (tmp_path / "user_cache" / "luma").is_dir()
+        assert sorted(p.name for p in mnt.iterdir()) == ["shot.hueshot", "shot.hueshot-layers", "shot.mp4"]
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)])

@@ -8,6 +8,7 @@ luma in memory, however long the source.
 """
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Callable
 
@@ -16,8 +17,15 @@ from app.core.media import open_media
 
 
 def cache_root_for(project=None) -> Path:
+    """The project's cache folder, where it can be written; else (a project on a read-only
+    share, a DVD, a colleague's folder) the user's, as the editor's caches fall back
+    (app.gui.document.chroma_dirs). ``hueshot render`` and the render queue failed on such a
+    project with 'cannot write the luma cache there' while the editor opened it."""
     if project is not None and getattr(project, "path", None):
-        return project_cache_dir(project.path)
+        root = project_cache_dir(project.path)
+        if (root.is_dir() and os.access(root, os.W_OK | os.X_OK)) or \
+                (not root.exists() and os.access(root.parent, os.W_OK | os.X_OK)):
+            return root
     return user_cache_dir()
 
 
