@@ -164,6 +164,25 @@ def test_the_sources_timecode_is_read(tmp_path, name):
         assert src.info.timecode is None
 
 
+def test_an_mxf_sources_timecode_is_read(tmp_path):
+    """MXF (broadcast and archive masters) keeps its timecode in the file's metadata."""
+    from app.core.media import open_media
+    path = tmp_path / "master.mxf"
+    with av.open(str(path), "w", format="mxf") as out:
+        out.metadata["timecode"] = "01:00:00:00"
+        s = out.add_stream("mpeg2video", rate=25)
+        s.width, s.height, s.pix_fmt = 720, 576, "yuv422p"       # the muxer takes SD sizes
+        for i in range(3):
+            f = av.VideoFrame.from_ndarray(np.zeros((576, 720, 3), np.uint8), format="rgb24").reformat(format="yuv422p")
+            f.pts = i
+            for p in s.encode(f):
+                out.mux(p)
+        for p in s.encode():
+            out.mux(p)
+    with open_media(path) as src:
+        assert src.info.timecode == "01:00:00:00"
+
+
 @pytest.mark.parametrize("out", ["out.mov", "out.mp4", "out.mkv"])
 def test_a_whole_render_keeps_the_sources_timecode(tmp_path, key, out):
     video = _clip(tmp_path / "src.mov", 4)
