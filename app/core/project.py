@@ -600,6 +600,12 @@ def resolve_source(src: dict, project_path: Path, origin: str | None = None) -> 
     """
     rel = src.get("relative")
     absolute = Path(src["path"]) if src.get("path") else None
+    if absolute is not None and not absolute.is_absolute():
+        # a hand-written "path": relative to the project's folder, as "relative" is (it was taken
+        # relative to the working directory: the project opened from its own folder only, and
+        # elsewhere the video was 'missing', named by a bare file name)
+        rel = rel or str(absolute)
+        absolute = (Path(origin).parent if origin else project_path.parent) / absolute
     candidates = []
     if rel:
         candidates.append((project_path.parent / rel).resolve())

@@ -273,3 +273,32 @@ def test_drop_past_end_leaves_out_what_the_source_does_not_have(tmp_path):
     # a project whose frames all fit is untouched
     fresh = Project.load(path)
     assert fresh.drop_past_end(100) == [] and not fresh.modified
+
+
+def test_a_hand_written_relative_source_path_is_relative_to_the_project(tmp_path, monkeypatch):
+    """"source": {"path": "clip.mp4"} (a project written by hand or by a script) was taken
+    relative to the working directory: the project opened only from its own folder, and from
+    anywhere else its video was 'missing', named by the bare file name."""
+    folder = tmp_path / "job"
+    (folder / "footage").mkdir(parents=True)
+    video = folder / "footage" / "clip.mp4"
+    video.write_bytes(b"stand-in for the video")
+    proj = folder / "p.hueshot"
+    proj.write_text(json.dumps({"format": "hueshot-project", "version": 1,
+                                "source": {"path": "footage/clip.mp4"}}))
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    doc = Project.load(proj)
+    assert doc.source_exists and doc.source.resolve() == video.resolve()
+    # missing: named with the folder it was looked for in, not as a bare relative name
+    video.unlink()
+    doc = Project.load(proj)
+    assert not doc.source_exists and doc.source.is_absolute()
+    assert doc.source.resolve() == video.resolve()
+    # saved again, it records both paths from the project's folder
+    video.write_bytes(b"back")
+    doc = Project.load(proj)
+    doc.save(proj)
+    src = json.loads(proj.read_text())["source"]
+    assert src == {"path": str(video.resolve()), "relative": os.path.join("footage", "clip.mp4")}
