@@ -256,6 +256,11 @@ def check_project_fields(data: dict, source) -> dict:
         if not isinstance(k, dict):
             raise ValidationError(f"{_where(source, f'keyframes[{i}]')} must be an object, got {_show(k)}")
         f = check_int(k.get("frame"), source, f"keyframes[{i}].frame", 0, MAX_FRAME)
+        first = next((j for j, (g, _) in enumerate(out["keyframes"]) if g == f), None)
+        if first is not None:
+            # the later image silently replaced the earlier one (as `--key N=` given twice is refused)
+            raise ValidationError(f"{_where(source, f'keyframes[{i}].frame')} is {f}, and keyframes[{first}] "
+                                  f"is frame {f} too: one image per frame; remove one of them")
         img = k.get("image")
         if not isinstance(img, str) or not img or "/" in img or "\\" in img or img in (".", ".."):
             raise ValidationError(f"{_where(source, f'keyframes[{i}].image')} must be a file name in the "

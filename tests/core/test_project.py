@@ -302,3 +302,18 @@ def test_a_hand_written_relative_source_path_is_relative_to_the_project(tmp_path
     doc.save(proj)
     src = json.loads(proj.read_text())["source"]
     assert src == {"path": str(video.resolve()), "relative": os.path.join("footage", "clip.mp4")}
+
+
+def test_two_keyframe_images_for_one_frame_are_refused_naming_both(tmp_path):
+    """"keyframes": [{"frame": 0, ...}, {"frame": 0, ...}] (a hand-edited or merged project):
+    the second image silently replaced the first, and saving then dropped it for good."""
+    doc = Project()
+    doc.set_keyframe(0, key_image(0))
+    doc.set_keyframe(5, key_image(1))
+    path = doc.save(tmp_path / "p.hueshot")
+    data = json.loads(path.read_text())
+    data["keyframes"][1]["frame"] = 0
+    path.write_text(json.dumps(data))
+    with pytest.raises(ProjectError, match=r"keyframes\[1\]\.frame is 0, and keyframes\[0\] is frame 0 too"):
+        Project.load(path)
+    assert len(list(layers_dir_for(path).iterdir())) == 2       # nothing removed
