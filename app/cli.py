@@ -175,8 +175,9 @@ frames rendered), 130 interrupted.""")
                    help="coloured keyframe for frame N (an image at the input's size); repeatable")
     p.add_argument("--hints", metavar="FILE", help="JSON list of hint strokes (see docs)")
     p.add_argument("--auto", action="store_true",
-                   help="with neither --key nor --hints: colour the first frame automatically "
-                        "(the learned colour prior) and propagate from it")
+                   help="every shot given neither a key nor a hint gets its first frame coloured "
+                        "automatically (the learned colour prior) and is propagated from it; shots "
+                        "with a key or hints are coloured from those")
     p.add_argument("--proxy-height", type=int, default=480, metavar="H",
                    help="height propagation runs at (default 480; never upscales)")
     p.add_argument("--start", type=int, default=None, metavar="A", help="first frame to render")
