@@ -6,6 +6,7 @@ size (uint8 per pixel), which is what propagation needs.
 """
 from __future__ import annotations
 
+import bisect
 import os
 import re
 from dataclasses import dataclass, field
@@ -204,6 +205,7 @@ class VideoSource(MediaSource):
                 raise MediaError(path, f"no frame is readable: {self._break}")
             raise MediaError(path, "contains zero decodable video frames")
         self._decoder: Iterator | None = None
+        self._landed = self._landed_key = None   # the first packet and keyframe fed since a seek
         self._next = 0           # index the live decoder yields next
         self._decode_error: str | None = None
         self.info = self._make_info()
@@ -225,6 +227,7 @@ class VideoSource(MediaSource):
         self._break: str | None = None
         self._feed_limit: int | None = None
         pts: list[int] = []
+        keys: list[int] = []      # where keyframe packets lie (the earlier of pts and dts)
         fallback = 0
         last_dts = None           # decode time of the last intact packet (monotone)
         count = 0
@@ -239,6 +242,10 @@ class VideoSource(MediaSource):
                 count += 1
                 if packet.dts is not None:
                     last_dts = packet.dts if last_dts is None else max(last_dts, packet.dts)
+                if packet.is_keyframe:
+                    ts = [t for t in (packet.pts, packet.dts) if t is not None]
+                    if ts:
+                        keys.append(min(ts))
                 if packet.is_discard:
                     continue
                 if packet.pts is not None:
@@ -254,6 +261,7 @@ class VideoSource(MediaSource):
         if self._break is not None and last_dts is not None:
             pts = [p for p in pts if p <= last_dts]
         self._pts = pts
+        self._keys = sorted(set(keys))
         if pts:
             self._container.seek(0, stream=self._stream)
 
@@ -396,17 +404,43 @@ class VideoSource(MediaSource):
         return rgb
 
     def _decode_from(self, index: int) -> Iterator[av.VideoFrame]:
-        """A decoder positioned so that its next frame is `index`."""
+        """A decoder positioned so that its next frame is `index`.
+
+        A seek is only a guess: where it lands depends on the container (mp4 seeks by decode
+        time, Matroska by presentation time, MPEG-TS/PS by a search on the timestamps it
+        reads), and the decoder may not give the frames just after it: an open GOP's leading
+        pictures (shown before their I-frame, stored after it, referring to the GOP before),
+        an intra-refresh recovery point, an MPEG-2 B-frame without its references are dropped
+        or come out broken. So the landing is checked: the first frame at or after the target
+        must be the target itself (not a later frame), and the target must not be shown before
+        the first keyframe the decoder was fed (a leading picture). Otherwise it seeks again
+        from an earlier keyframe, and in the end from the start of the file."""
         target = self._pts[index]
-        if index == 0:
-            self._container.seek(0, stream=self._stream)
-        else:
-            self._container.seek(target, stream=self._stream, backward=True, any_frame=False)
-        gen = self._frames()
-        for frame in gen:
-            pts = frame.pts if frame.pts is not None else frame.dts
-            if pts is None or pts >= target:
-                return _chain(frame, gen)
+        seek_ts = None if index == 0 else target
+        for _ in range(8):
+            if seek_ts is None:
+                self._container.seek(0, stream=self._stream)
+            else:
+                self._container.seek(seek_ts, stream=self._stream, backward=True, any_frame=False)
+            self._landed = self._landed_key = None
+            gen = self._frames()
+            found = None
+            for frame in gen:
+                pts = frame.pts if frame.pts is not None else frame.dts
+                if pts is None or pts >= target:
+                    found, fpts = frame, pts
+                    break
+            if seek_ts is None:          # from the start: what it gives is what the file holds
+                if found is None:
+                    break
+                return _chain(found, gen)
+            if found is not None and (fpts is None or fpts == target) and (
+                    self._landed_key is None or target >= self._landed_key):
+                return _chain(found, gen)
+            gen.close()
+            bound = min(t for t in (self._landed, seek_ts) if t is not None)
+            earlier = [k for k in self._keys if k < bound]
+            seek_ts = earlier[-1] if earlier and earlier[-1] > self._pts[0] else None
         raise CorruptMediaError(self.path, index, "seek found no frame")
 
     def _swscale(self):
@@ -442,6 +476,12 @@ class VideoSource(MediaSource):
                     continue
                 if packet.is_corrupt:
                     break
+                # where this run of the decoder starts (_decode_from checks a seek's landing)
+                if self._landed is None:
+                    ts = [t for t in (packet.pts, packet.dts) if t is not None]
+                    self._landed = min(ts) if ts else None
+                if self._landed_key is None and packet.is_keyframe:
+                    self._landed_key = packet.pts if packet.pts is not None else packet.dts
                 if limit is not None:
                     t = packet.dts if packet.dts is not None else packet.pts
                     if t is not None and t >= limit:
@@ -510,6 +550,18 @@ class VideoSource(MediaSource):
                 self._next = index
             while True:
                 frame = next(self._decoder)
+                pts = frame.pts if frame.pts is not None else frame.dts
+                if pts is not None and self._next < len(self._pts) and pts != self._pts[self._next]:
+                    # frames are known by their time, not counted: one the index does not list
+                    # (outside an edit list) is skipped, and after a frame that did not decode
+                    # the count goes on at the frame that did
+                    j = bisect.bisect_left(self._pts, pts)
+                    if j == len(self._pts) or self._pts[j] != pts or j < self._next:
+                        continue
+                    if j > index:
+                        self._decoder = None
+                        raise CorruptMediaError(self.path, index, self._decode_error or "a frame does not decode")
+                    self._next = j
                 current = self._next
                 self._next += 1
                 if current == index:
