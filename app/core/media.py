@@ -228,6 +228,7 @@ class VideoSource(MediaSource):
         self._feed_limit: int | None = None
         pts: list[int] = []
         keys: list[int] = []      # where keyframe packets lie (the earlier of pts and dts)
+        discarded = 0
         fallback = 0
         last_dts = None           # decode time of the last intact packet (monotone)
         count = 0
@@ -247,6 +248,7 @@ class VideoSource(MediaSource):
                     if ts:
                         keys.append(min(ts))
                 if packet.is_discard:
+                    discarded += 1
                     continue
                 if packet.pts is not None:
                     pts.append(packet.pts)
@@ -262,6 +264,7 @@ class VideoSource(MediaSource):
             pts = [p for p in pts if p <= last_dts]
         self._pts = pts
         self._keys = sorted(set(keys))
+        self._discarded = discarded    # samples the file holds that its edit list leaves out
         if pts:
             self._container.seek(0, stream=self._stream)
 
@@ -272,7 +275,9 @@ class VideoSource(MediaSource):
             return
         n = len(self._pts)
         s = self._stream
-        if s.frames and int(s.frames) > n:     # mp4/mov: the sample table's exact count
+        # mp4/mov: the sample table's exact count, which counts the samples an edit list leaves
+        # out (a file cut by stream copy keeps the frames from the keyframe before the cut)
+        if s.frames and int(s.frames) > n + self._discarded:
             self._break = f"the file ends after {n} of the {int(s.frames)} frames its header announces"
             return
         promised = self._promised_seconds()

@@ -122,3 +122,44 @@ def test_luma_store_chunks_decoded_on_demand_equal_the_scan(tmp_path, name):
     finally:
         lazy.close()
         peek.close()
+
+
+def _stream_copy_cut(src_path, dst_path, first_shown: int):
+    """What `ffmpeg -ss T -c copy` makes of a cut between keyframes: the packets from the
+    keyframe before ``first_shown`` on, their clock shifted so that ``first_shown`` is at 0
+    (the frames before it at negative times, which the mp4 muxer hides behind an edit list)."""
+    with av.open(str(src_path)) as i:
+        s = i.streams.video[0]
+        packets = [p for p in i.demux(s) if p.size]
+        pts = sorted(p.pts for p in packets)
+        key = max(k for k, p in enumerate(packets) if p.is_keyframe and p.pts <= pts[first_shown])
+        shift = pts[first_shown]
+        with av.open(str(dst_path), "w") as o:
+            out = o.add_stream_from_template(s)
+            for p in packets[key:]:
+                p.stream = out
+                p.pts -= shift
+                p.dts -= shift
+                o.mux(p)
+    return dst_path
+
+
+def test_an_mp4_cut_by_stream_copy_is_whole_and_starts_at_the_cut(tmp_path, capsys):
+    """A shot cut out of a longer mp4 by stream copy (an edit list hides the frames from the
+    keyframe before the cut) is a valid file of the frames after the cut: not 'broken', frame
+    0 is the first frame shown, and hueshot propagate renders every frame in its place."""
+    from app.cli import main
+    src = encode_numbered(tmp_path / "long.mp4", 60,
+                          options={"x264-params": "keyint=20:bframes=3", "crf": "18"})
+    cut = _stream_copy_cut(src, tmp_path / "cut.mp4", 25)      # keyframe 20, frames 20..24 hidden
+    with open_media(cut) as m:
+        assert m.info.broken is None
+        assert len(m) == 35
+        assert [number_of(rgb) for _, rgb in m.iter_rgb()] == list(range(25, 60))
+        assert number_of(m.read_rgb(3)) == 28
+    out = tmp_path / "out.mkv"
+    assert main(["propagate", str(cut), "-o", str(out), "--method", "flow", "--format", "ffv1",
+                 "--no-shots", "-q", "--auto"]) == 0, capsys.readouterr().err
+    with av.open(str(out)) as o:
+        got = [number_of(f.to_ndarray(format="rgb24")) for f in o.decode(video=0)]
+    assert got == list(range(25, 60))
