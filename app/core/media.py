@@ -229,6 +229,13 @@ class VideoSource(MediaSource):
         pts: list[int] = []
         keys: list[int] = []      # where keyframe packets lie (the earlier of pts and dts)
         discarded = 0
+        # A file that starts on a frame other than a keyframe (a capture or a stream-copy cut
+        # that began mid-GOP) has frames no decoder can give: frame 0 is the first keyframe's
+        # picture, as a player shows it. Frames stored before the first keyframe wait in
+        # `early` until one is seen.
+        first_key = None
+        early: list[int] | None = []
+        hidden = 0
         fallback = 0
         last_dts = None           # decode time of the last intact packet (monotone)
         count = 0
@@ -247,24 +254,38 @@ class VideoSource(MediaSource):
                     ts = [t for t in (packet.pts, packet.dts) if t is not None]
                     if ts:
                         keys.append(min(ts))
+                if packet.is_keyframe and first_key is None:
+                    first_key = packet.pts if packet.pts is not None else packet.dts
+                    hidden += len(early)       # stored before the first keyframe: undecodable
+                    early = None
                 if packet.is_discard:
                     discarded += 1
                     continue
                 if packet.pts is not None:
-                    pts.append(packet.pts)
+                    t = packet.pts
                 elif packet.dts is not None:
-                    pts.append(packet.dts)
+                    t = packet.dts
                 else:  # raw streams without timestamps: sequential order is all we have
-                    pts.append(fallback)
+                    t = fallback
                     fallback += 1
+                (pts if early is None else early).append(t)
         except av.error.FFmpegError as e:
             self._break = f"the container breaks after {count} frames ({e.strerror or e})"
+        if early is not None:        # no keyframe marked at all: every frame is listed
+            pts, hidden = early, 0
+        elif first_key is not None:
+            # the first keyframe's leading pictures (an open GOP's, HEVC RASL: shown before it,
+            # stored after it) refer to frames the file does not hold: the decoder drops them
+            kept = [p for p in pts if p >= first_key]
+            hidden += len(pts) - len(kept)
+            pts = kept
         pts.sort()
         if self._break is not None and last_dts is not None:
             pts = [p for p in pts if p <= last_dts]
         self._pts = pts
         self._keys = sorted(set(keys))
-        self._discarded = discarded    # samples the file holds that its edit list leaves out
+        # samples the file holds that are no frames: outside its edit list, or undecodable
+        self._discarded = discarded + hidden
         if pts:
             self._container.seek(0, stream=self._stream)
 
@@ -286,6 +307,10 @@ class VideoSource(MediaSource):
             return
         step = float(np.median(np.diff(times))) if len(times) > 1 else 1.0 / (self.info.fps or 25.0)
         end = times[-1] + step
+        if s.start_time is not None and s.time_base:
+            # the track's length counts from its first packet: undecodable frames before the
+            # first keyframe (a file that starts mid-GOP) lie in it, before frame 0
+            end += max(0.0, float((self._pts[0] - s.start_time) * s.time_base))
         if promised - end > 1.5 * step:
             self._break = (f"the file ends after {n} frames ({end:.3f} s) but its header announces "
                            f"{promised:.3f} s of video")

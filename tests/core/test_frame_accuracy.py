@@ -163,3 +163,34 @@ def test_an_mp4_cut_by_stream_copy_is_whole_and_starts_at_the_cut(tmp_path, caps
     with av.open(str(out)) as o:
         got = [number_of(f.to_ndarray(format="rgb24")) for f in o.decode(video=0)]
     assert got == list(range(25, 60))
+
+
+@pytest.mark.parametrize("ext", ["mkv", "ts", "mp4"])
+def test_a_file_that_starts_between_keyframes_starts_at_its_first_keyframe(tmp_path, ext, capsys):
+    """A capture or a cut that begins mid-GOP: its first frames refer to pictures the file does
+    not hold and no decoder gives them. Frame 0 is the first keyframe's picture (what a player
+    shows first), every frame is readable, and a render gives those frames in order."""
+    from app.cli import main
+    fmt = "mpegts" if ext == "ts" else None
+    src = encode_numbered(tmp_path / f"long.{ext}", 60, fmt=fmt,
+                          options={"x264-params": "keyint=20:bframes=2", "crf": "18"})
+    with av.open(str(src)) as i:
+        s = i.streams.video[0]
+        packets = [p for p in i.demux(s) if p.size]
+        start = [k for k, p in enumerate(packets) if p.is_keyframe][1] + 4    # past keyframe 20
+        with av.open(str(tmp_path / f"cut.{ext}"), "w", format=fmt) as o:
+            out = o.add_stream_from_template(s)
+            for p in packets[start:]:
+                p.stream = out
+                o.mux(p)
+    cut = tmp_path / f"cut.{ext}"
+    with open_media(cut) as m:
+        assert m.info.broken is None
+        assert [number_of(rgb) for _, rgb in m.iter_rgb()] == list(range(40, 60))
+        assert [number_of(m.read_rgb(i)) for i in (7, 2, 0, 19, 11)] == [47, 42, 40, 59, 51]
+    out = tmp_path / "out.mkv"
+    assert main(["propagate", str(cut), "-o", str(out), "--method", "flow", "--format", "ffv1",
+                 "--no-shots", "-q", "--auto", "--start", "3"]) == 0, capsys.readouterr().err
+    with av.open(str(out)) as o:
+        got = [number_of(f.to_ndarray(format="rgb24")) for f in o.decode(video=0)]
+    assert got == list(range(43, 60))
