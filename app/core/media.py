@@ -460,12 +460,18 @@ class VideoSource(MediaSource):
                 if pts is None or pts >= target:
                     found, fpts = frame, pts
                     break
-            if seek_ts is None:          # from the start: what it gives is what the file holds
-                if found is None:
-                    break
-                return _chain(found, gen)
-            if found is not None and (fpts is None or fpts == target) and (
-                    self._landed_key is None or target >= self._landed_key):
+            if seek_ts is None and found is None:   # from the start: the file holds no more
+                break
+            if seek_ts is None:
+                fpts = target if fpts is None else fpts
+            if found is not None and (seek_ts is None or (fpts is None or fpts == target) and (
+                    self._landed_key is None or target >= self._landed_key)):
+                # frames sharing one timestamp (a VFR file's repeated times) are told apart by
+                # their order: the index's n-th frame at that time is the decoder's n-th
+                for _ in range(index - bisect.bisect_left(self._pts, target)):
+                    found = next(gen, None)
+                    if found is None or (found.pts if found.pts is not None else found.dts) != target:
+                        raise CorruptMediaError(self.path, index, "a frame does not decode")
                 return _chain(found, gen)
             gen.close()
             bound = min(t for t in (self._landed, seek_ts) if t is not None)

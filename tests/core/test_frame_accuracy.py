@@ -194,3 +194,41 @@ def test_a_file_that_starts_between_keyframes_starts_at_its_first_keyframe(tmp_p
     with av.open(str(out)) as o:
         got = [number_of(f.to_ndarray(format="rgb24")) for f in o.decode(video=0)]
     assert got == list(range(43, 60))
+
+
+def test_frames_that_share_a_timestamp_are_each_their_own_frame(tmp_path, capsys):
+    """A VFR Matroska file (millisecond clock) with repeated timestamps: a seek to the second
+    or third frame at one time gives that frame, not the first, on every path (random access,
+    a range from there, the luma store's chunk that starts there, a render from there)."""
+    from app.cli import main
+    from app.core.reels.lumastore import LumaStore
+    times = [40 * k for k in range(40)]
+    times[3], times[6], times[7] = times[2], times[5], times[5]        # 2,3 and 5,6,7 share
+    times[32] = times[31]                                              # chunk 1 starts on one
+    path = tmp_path / "dup.mkv"
+    out = av.open(str(path), "w")
+    s = out.add_stream("libx264", rate=25)
+    s.width, s.height, s.pix_fmt, s.time_base = W, H, "yuv420p", Fraction(1, 1000)
+    s.options = {"bf": "0", "crf": "18"}
+    for i, t in enumerate(times):
+        f = av.VideoFrame.from_ndarray(numbered(i), format="rgb24").reformat(format="yuv420p")
+        f.pts, f.time_base = t, Fraction(1, 1000)
+        for p in s.encode(f):
+            out.mux(p)
+    for p in s.encode():
+        out.mux(p)
+    out.close()
+    with open_media(path) as m:
+        assert len(m) == 40
+        assert [number_of(m.read_rgb(i)) for i in (3, 7, 6, 32, 5, 2, 31)] == [3, 7, 6, 32, 5, 2, 31]
+        assert [number_of(rgb) for _, rgb in m.iter_rgb(6, 9)] == [6, 7, 8]
+    lazy = LumaStore.begin(open_media(path), tmp_path / "lazy")
+    try:
+        assert [number_of(lazy.raw(i)) for i in (33, 32)] == [33, 32]
+    finally:
+        lazy.close()
+    dst = tmp_path / "out.mkv"
+    assert main(["propagate", str(path), "-o", str(dst), "--method", "flow", "--format", "ffv1",
+                 "--no-shots", "-q", "--auto", "--start", "3", "--end", "8"]) == 0, capsys.readouterr().err
+    with av.open(str(dst)) as o:
+        assert [number_of(f.to_ndarray(format="rgb24")) for f in o.decode(video=0)] == [3, 4, 5, 6, 7, 8]
