@@ -541,7 +541,9 @@ class DisplayLoader(QObject):
                     log.exception("display loader: thumbnail %d", i)
                 continue
             luma = store.luma if store is not None else None
+            filled = False
             if luma is not None and not _luma_in_memory(luma, i):
+                filled = True
                 # a frame whose luma is not in memory: its chunk read from disk here, or decoded
                 # by a seek when the background scan has not stored it yet (the GUI shows
                 # "reading" until `loaded`; it never reads the disk itself), then the next chunk
@@ -552,7 +554,14 @@ class DisplayLoader(QObject):
                 nxt = (i // CHUNK + 1) * CHUNK
                 if nxt < len(luma) and not _luma_in_memory(luma, nxt) and self._want is None:
                     self._fill(luma, nxt, store, emit=False)
-            if store is None or luma is None or store.cached_rgb(i) is not None:
+            if store is None or luma is None:
+                continue
+            if store.cached_rgb(i) is not None or store.sig_of(i) is None:
+                if not filled and store is self.store:
+                    # the window asked because the frame's luma was not in memory; another read
+                    # (a thumbnail's, the next chunk's) brought it in meanwhile: the window shows
+                    # it on `loaded` only, and said "reading it from the source..." until then
+                    self.loaded.emit(i)
                 continue
             try:
                 if store.rgb(i) is not None:
