@@ -745,7 +745,7 @@ class MainWindow(QMainWindow):
             self.loader.request(i)
             fps = (self.info.fps if self.info else 24.0) or 24.0
             where = "reading it" if _luma_ready(self.luma, i) else "reading it from the source"
-            self.frame_label.setText(f"Frame {i} of 0–{self.frame_count() - 1} · {timecode(i, fps)} · {where}…")
+            self.frame_label.setText(f"Frame {i} of 0–{self.frame_count() - 1} · {timecode(i, fps, self.info.timecode if self.info else None)} · {where}…")
             return
         if self._play_timer.isActive():   # the next chunk read before the playhead gets there
             from app.core.reels.lumastore import CHUNK
@@ -766,7 +766,7 @@ class MainWindow(QMainWindow):
         state = {NONE: "no colour yet", STALE: "stale", COMPUTING: "computing", DONE: "propagated"}[int(self.timeline.states[i])]
         key = " · keyframe" if self.doc and i in self.doc.key_frames() else ""
         fps = (self.info.fps if self.info else 24.0) or 24.0
-        self.frame_label.setText(f"Frame {i} of 0–{n - 1} · {timecode(i, fps)} · {state}{key}")
+        self.frame_label.setText(f"Frame {i} of 0–{n - 1} · {timecode(i, fps, self.info.timecode if self.info else None)} · {state}{key}")
         self.viewer.set_guide(self._viewer_guide())
         self.frameShown.emit(i)
 

@@ -2,14 +2,22 @@
 
 Frames are numbered from 0, as the project file, the command line (`--start/--end`) and the
 timeline ruler number them (the source's own frame index), and each number is shown with its
-timecode beside it, as NLEs show both (non-drop-frame, the frame rate rounded: 23.976 fps
-counts 24 frames a second, 29.97 counts 30).
+timecode beside it, as NLEs show both: the source's own timecode where the file carries one
+(MediaInfo.timecode, drop-frame as the source), else counted from 00:00:00:00 non-drop-frame
+(the frame rate rounded: 23.976 fps counts 24 frames a second, 29.97 counts 30).
 """
 from __future__ import annotations
 
 
-def timecode(i: int, fps: float) -> str:
-    """HH:MM:SS:FF of frame i (frame 0 is 00:00:00:00)."""
+def timecode(i: int, fps: float, start: str | None = None) -> str:
+    """HH:MM:SS:FF of frame i: counted from the source's own start timecode when it has one
+    (MediaInfo.timecode, drop-frame kept: HH:MM:SS;FF), else from 00:00:00:00."""
+    if start:
+        from app.core.timecode import TimecodeError, shift_timecode
+        try:
+            return shift_timecode(start, max(0, int(i)), fps or 24.0)
+        except TimecodeError:      # validated where it was read; counted from 0 if not
+            pass
     nominal = max(1, int(round(fps or 24.0)))
     i = max(0, int(i))
     ff = i % nominal

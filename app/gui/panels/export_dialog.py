@@ -226,7 +226,7 @@ class ExportDialog(QDialog):
         from app.gui.numbering import timecode
         lo, hi = (a or 0), (b if b is not None else n - 1)
         fps = self.info.fps or 24.0
-        return f"In to out marks: frames {lo}–{hi} ({timecode(lo, fps)}–{timecode(hi, fps)}, {hi - lo + 1} frames)"
+        return f"In to out marks: frames {lo}–{hi} ({timecode(lo, fps, self.info.timecode)}–{timecode(hi, fps, self.info.timecode)}, {hi - lo + 1} frames)"
 
     def _format_changed(self, idx: int) -> None:
         if not hasattr(self, "path"):
