@@ -16,7 +16,8 @@ the viewer gets.
 
 Keys of propagated frames (the editor's, persisted in the project's cache folder so a
 reopened project is in colour at once): ``frame_keys`` names each frame by the inputs that
-made its chroma - the source (path, size, mtime), the method and its settings, the proxy
+made its chroma - the source (path, size, mtime, a hash of
+sampled blocks of its content), the method and its settings, the proxy
 size, and the content of the keyframes it was propagated from. For the segment-local methods
 (``flow``, ``quality``: a frame between keys a and b depends on those two keys only) a frame's
 key names its segment's two keys, so an edit on one keyframe changes the keys of the frames
@@ -61,20 +62,24 @@ FRAME_KEYS_VERSION = 2          # 2: the proxy luma of grey frames comes from Y'
 
 
 def source_identity(path) -> tuple:
-    """The source as it is now: path, size and mtime (a frame folder: its listing too)."""
+    """The source as it is now: its path and content stamp (size, mtime, a hash of sampled
+    blocks: app.core.fsutil.content_stamp), so a file replaced in place with its old size and
+    mtime is a new source; a frame folder: every frame's name, size, mtime and ctime."""
+    from app.core.fsutil import content_stamp, entry_stamp
     p = Path(path).absolute()
     try:
-        st = p.stat()
+        if not p.is_dir():
+            return (str(p), *content_stamp(p))
+        names = sorted(os.listdir(p))
+        h = hashlib.sha1()
+        for n in names:
+            try:
+                h.update(repr((n, entry_stamp(p / n))).encode("utf-8", "surrogateescape"))
+            except OSError:
+                h.update(repr((n, None)).encode("utf-8", "surrogateescape"))
+        return (str(p), len(names), h.hexdigest()[:16])
     except OSError:
         return (str(p),)
-    parts = (str(p), st.st_size, st.st_mtime_ns)
-    if p.is_dir():
-        try:
-            names = sorted(os.listdir(p))
-            parts += (len(names), max((os.stat(p / n).st_mtime_ns for n in names), default=0))
-        except OSError:
-            pass
-    return parts
 
 
 def method_settings(propagator) -> tuple:

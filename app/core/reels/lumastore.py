@@ -14,7 +14,8 @@ is the one sequential decode that writes every chunk and, in the same pass, dete
 (app.core.reels.shots.ShotDetector); the editor runs it on a background thread, the command
 line before its render (`LumaStore.open`). An interrupted scan resumes where it stopped (the
 cuts found so far and the frames scanned are kept in meta.json). Stores are keyed by the
-source (path, size, mtime) and the proxy height, and reused when the same source is opened again:
+source (path, size, mtime, a hash of sampled blocks: app.core.cache.source_identity) and the
+proxy height, and reused when the same source is opened again:
 
     <cache root>/luma/<key>/meta.json          size, frame count, shots, error, "complete"
     <cache root>/luma/<key>/chunk_000000.u8    frames 0..CHUNK-1, then chunk_000001.u8, ...
@@ -80,14 +81,14 @@ def project_cache_dir(project_path: str | os.PathLike) -> Path:
 
 def source_key(path: str | os.PathLike, proxy_height: int) -> str:
     """Names a store: the source file (or frame folder) as it is now, and the proxy height."""
+    from app.core.cache import source_identity
     p = Path(path).absolute()
-    st = p.stat()
-    # the 1 is the folder name's own version, not STORE_VERSION: a store of an older version is
-    # found in the same folder and rebuilt there (begin() drops its chunks), not left on disk
-    parts = [str(p), st.st_size, st.st_mtime_ns, proxy_height, 1]
-    if p.is_dir():   # a frame folder: its listing changes when frames are added or replaced
-        names = sorted(os.listdir(p))
-        parts += [len(names), max((os.stat(p / n).st_mtime_ns for n in names), default=0)]
+    p.stat()                # a source that is gone fails here, as opening it would
+    # the 2 is the folder name's own version, not STORE_VERSION: a store of an older version is
+    # found in the same folder and rebuilt there (begin() drops its chunks), not left on disk.
+    # The source's identity hashes sampled blocks of its content (app.core.fsutil.content_stamp):
+    # a file replaced in place with its old size and mtime gets a store of its own.
+    parts = [source_identity(p), proxy_height, 2]
     return hashlib.sha1(repr(parts).encode()).hexdigest()[:16]
 
 

@@ -136,8 +136,10 @@ def _b(text: str) -> bytes:
 
 
 def segment_hash(job: RenderJob, seg: Segment) -> str:
-    """What decides a segment's pixels, hashed: source file (path, size, mtime), range, key
+    """What decides a segment's pixels, hashed: source file (path, size, mtime, sampled content:
+    app.core.fsutil.content_stamp; a frame folder: its frames' size, mtime, ctime), range, key
     images, strokes, method, hint method, proxy height, the version of the luma (FRAME_KEYS_VERSION)."""
+    from app.core.fsutil import content_stamp, entry_stamp
     h = hashlib.sha1()
     src = Path(job.input)
     try:
@@ -146,12 +148,14 @@ def segment_hash(job: RenderJob, seg: Segment) -> str:
             # shot leaves this segment valid)
             names = sorted(n for n in os.listdir(src) if not n.startswith("."))
             h.update(_b(f"{src.resolve()}|{len(names)}"))
-            for n in names[seg.start:seg.end]:
-                st = (src / n).stat()
-                h.update(_b(f"|{n}|{st.st_size}|{st.st_mtime_ns}"))
+            for n in names[seg.start:seg.end]:   # a frame copied over with cp -p: a new ctime
+                size, mtime, ctime = entry_stamp(src / n)
+                h.update(_b(f"|{n}|{size}|{mtime}|{ctime}"))
         else:
-            st = src.stat()
-            h.update(_b(f"{src.resolve()}|{st.st_size}|{st.st_mtime_ns}"))
+            # size, mtime and sampled content: a file replaced in place with its old mtime
+            # put back (touch -r, cp -p) does not reuse the old file's segments
+            size, mtime, digest = content_stamp(src)
+            h.update(_b(f"{src.resolve()}|{size}|{mtime}|{digest}"))
     except OSError:
         h.update(_b(str(src)))
     from app.core.cache import FRAME_KEYS_VERSION     # the version of what turns a source into luma
