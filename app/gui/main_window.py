@@ -610,6 +610,14 @@ class MainWindow(QMainWindow):
         self.progress.setFormat(f"Reading %v/%m")
 
     @Slot(object, object)
+    def say_luma_cache_problem(self, luma) -> None:
+        """Once per opened source: the luma cache could not be written (a full or read-only
+        cache disk). The editor goes on, its frames read from the source as needed."""
+        err = getattr(luma, "disk_error", None)
+        if err and getattr(self, "_luma_cache_told", None) is not luma:
+            self._luma_cache_told = luma
+            self.status_msg.setText(f"{err[0].upper()}{err[1:]} (HUESHOT_CACHE_DIR moves the cache).")
+
     def _on_opened(self, info, luma) -> None:
         if self.doc is None or os.path.abspath(info.path) != os.path.abspath(self.doc.media_path):
             return                        # a newer open superseded this one
@@ -637,6 +645,7 @@ class MainWindow(QMainWindow):
         self._restore_view_state()
         self.status_msg.setText(getattr(self, "_pending_error", None) or f"{info.describe()} — {self._guidance()}")
         self._pending_error = None
+        self.say_luma_cache_problem(luma)
         if dropped or other_size:
             # the document no longer matches its file: saving writes it without them, quitting asks
             self.undo.resetClean()

@@ -167,7 +167,7 @@ class PropagationWorker(QObject):
             try:
                 info = src.info
                 self.opening.emit(0, 1)
-                luma = LumaStore.begin(src, user_cache_dir(), proxy_height)
+                luma = LumaStore.begin(src, user_cache_dir(), proxy_height, memory_if_unwritable=True)
                 luma.use_source(src)      # the on-demand decoder: this file, already indexed
                 luma.peek(0)              # the first frame (alone) before the window shows it
             except BaseException:

@@ -223,6 +223,9 @@ class LumaStore:
         self._fill_lock = threading.Lock()   # the on-demand decoder, one fill at a time
         self._src: MediaSource | None = None
         self._budget = disk_budget()
+        # what kept this store off the disk (a cache folder that cannot be written, a full
+        # disk): its frames are then held in memory and decoded again as needed; said once
+        self.disk_error: str | None = None
         w, h = self.size
         self._chunk_bytes = CHUNK * w * h
         self._on_disk: set[int] = set()
@@ -364,11 +367,17 @@ class LumaStore:
         try:
             frames.tofile(tmp)
             os.replace(tmp, path)
-        except OSError:          # a full disk: the chunk stays in memory only
+        except OSError as exc:   # a full disk: the chunk stays in memory only
             Path(tmp).unlink(missing_ok=True)
+            self._disk_failed(exc)
             return False
         self._on_disk.add(c)
         return True
+
+    def _disk_failed(self, exc: OSError) -> None:
+        if self.disk_error is None:
+            self.disk_error = (f"the luma cache in {self.folder} cannot be written "
+                               f"({exc.strerror or exc}); frames are read from the source as needed")
 
     def view(self, start: int, end: int):
         """Frames start..end-1 re-indexed from 0 (what a render of that range propagates)."""
@@ -397,9 +406,12 @@ class LumaStore:
     # ------------------------------------------------------------------ building
     @classmethod
     def begin(cls, source: MediaSource, cache_root: str | os.PathLike, proxy_height: int = 480,
-              max_chunks: int = 6) -> "LumaStore":
+              max_chunks: int = 6, memory_if_unwritable: bool = False) -> "LumaStore":
         """The store for ``source`` at once: complete if cached, else partial (what an earlier
-        scan left, or nothing yet); `scan` completes it, `raw` decodes what is missing."""
+        scan left, or nothing yet); `scan` completes it, `raw` decodes what is missing.
+        A cache folder that cannot be written raises MediaError, unless ``memory_if_unwritable``
+        (the editor: a full or read-only cache disk must not stop it opening a file): the store
+        then keeps nothing on disk and says why in ``disk_error``."""
         info = source.info
         folder = Path(cache_root) / "luma" / source_key(info.path, proxy_height)
         size = list(proxy_size(info.width, info.height, proxy_height))
@@ -418,6 +430,11 @@ class LumaStore:
                 old.unlink(missing_ok=True)
             atomic_write_bytes(folder / "meta.json", json.dumps(meta).encode("utf-8"))
         except OSError as exc:       # the cache, not the input: say so, and how to move it
+            if memory_if_unwritable:
+                store = cls(folder, meta, max_chunks)
+                store._budget = 0         # no chunk is tried: the scan holds them in memory only
+                store._disk_failed(exc)
+                return store
             raise MediaError(folder, f"cannot write the luma cache there ({exc.strerror or exc}); "
                                      "set HUESHOT_CACHE_DIR to a writable folder") from None
         return cls(folder, meta, max_chunks)
@@ -531,7 +548,10 @@ class LumaStore:
         meta = {"version": STORE_VERSION, "source": self.path, "size": [w, h], "frames": count,
                 "chunk": CHUNK, "shots": [list(s) for s in shots], "error": error, "complete": True}
         from app.core.project import atomic_write_bytes
-        atomic_write_bytes(self.folder / "meta.json", json.dumps(meta).encode("utf-8"))
+        try:
+            atomic_write_bytes(self.folder / "meta.json", json.dumps(meta).encode("utf-8"))
+        except OSError as exc:  # a full disk: the store is complete in memory; a reopen scans again
+            self._disk_failed(exc)
         self.meta, self.cuts, self._shots, self.scanned = meta, cuts, shots, count
         self.error = _corrupt(error) if error else None
         self.complete = True

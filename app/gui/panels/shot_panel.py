@@ -446,6 +446,7 @@ class ShotPanel(QListWidget):
             w._error(f"Only part of the shot could be read:\n{store.error}")
         self.on_found(store)
         self._say()
+        w.say_luma_cache_problem(store)        # a disk that filled during the scan
 
     def on_scan_failed(self, msg: str) -> None:
         self._scan = None
