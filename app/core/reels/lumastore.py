@@ -66,6 +66,98 @@ def disk_budget() -> int:
     return int(gb * 2**30)
 
 
+STORES_PER_ROOT = 4             # a cache root's stores together keep at most this many budgets
+
+
+def _hold(folder: Path):
+    """A shared lock on ``folder/.lock`` for as long as a store of this process uses the
+    folder (None where it cannot be taken): `evict_stores` leaves a folder alone while any
+    process holds it."""
+    try:
+        import fcntl
+    except ImportError:          # no flock (Windows): stores are then evicted by age alone
+        return None
+    try:
+        fd = os.open(folder / ".lock", os.O_RDWR | os.O_CREAT, 0o666)
+    except OSError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH)
+        os.utime(fd)             # its mtime: when the store was last opened (eviction's order)
+    except OSError:
+        pass
+    return fd
+
+
+def _store_bytes(folder: str) -> int:
+    n = 0
+    try:
+        for e in os.scandir(folder):
+            try:
+                n += e.stat(follow_symlinks=False).st_size
+            except OSError:
+                pass
+    except OSError:
+        pass
+    return n
+
+
+def evict_stores(luma_root: str | os.PathLike, keep: str | os.PathLike | None, total: int) -> list[Path]:
+    """Remove the least recently opened stores under ``luma_root`` until its stores hold at
+    most ``total`` bytes, never ``keep`` nor one that a running process holds (`_hold`); a
+    store is renamed away under an exclusive lock first, so no process finds it half removed.
+    Leftovers of an eviction that was killed are removed too. Returns what was removed."""
+    import shutil
+    try:
+        import fcntl
+    except ImportError:
+        fcntl = None
+    root = Path(luma_root)
+    keep = str(Path(keep)) if keep is not None else None
+    stores, removed = [], []
+    try:
+        entries = list(os.scandir(root))
+    except OSError:
+        return removed
+    for e in entries:
+        if e.name.startswith(".evicted-"):
+            shutil.rmtree(e.path, ignore_errors=True)
+            continue
+        if e.name.startswith(".") or not e.is_dir(follow_symlinks=False):
+            continue
+        try:     # when last opened; a store just made has no .lock yet: its folder's mtime
+            used = os.stat(os.path.join(e.path, ".lock")).st_mtime
+        except OSError:
+            try:
+                used = e.stat(follow_symlinks=False).st_mtime
+            except OSError:
+                continue
+        stores.append((used, e.path, _store_bytes(e.path)))
+    held = sum(b for _, _, b in stores)
+    for used, path, size in sorted(stores):
+        if held <= total:
+            break
+        if path == keep:
+            continue
+        fd = None
+        try:
+            if fcntl is not None:
+                fd = os.open(os.path.join(path, ".lock"), os.O_RDWR | os.O_CREAT, 0o666)
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)     # in use elsewhere: skipped
+            from app.core.shutdown import temp_tag
+            gone = root / f".evicted-{temp_tag()}"
+            os.rename(path, gone)
+        except OSError:
+            continue
+        finally:
+            if fd is not None:
+                os.close(fd)
+        shutil.rmtree(gone, ignore_errors=True)
+        removed.append(Path(path))
+        held -= size
+    return removed
+
+
 def user_cache_dir() -> Path:
     env = os.environ.get("HUESHOT_CACHE_DIR")
     if env:
@@ -232,6 +324,10 @@ class LumaStore:
         # chunk writes a killed process left half done (its temp files are never renamed)
         from app.core.shutdown import sweep_stale
         sweep_stale(self.folder, ".chunk_", ".tmp")
+        fd = _hold(self.folder)       # released when this store is dropped
+        if fd is not None:
+            import weakref
+            weakref.finalize(self, os.close, fd)
         try:
             for e in os.scandir(self.folder):
                 if e.name.startswith("chunk_") and e.name.endswith(".u8"):
@@ -418,7 +514,9 @@ class LumaStore:
         try:
             meta = json.loads((folder / "meta.json").read_text(encoding="utf-8"))
             if _trusted_meta(meta, size, info.frame_count):
-                return cls(folder, meta, max_chunks)
+                store = cls(folder, meta, max_chunks)
+                evict_stores(folder.parent, folder, STORES_PER_ROOT * store._budget)
+                return store
         except (OSError, ValueError):
             pass
         from app.core.project import atomic_write_bytes
@@ -437,7 +535,11 @@ class LumaStore:
                 return store
             raise MediaError(folder, f"cannot write the luma cache there ({exc.strerror or exc}); "
                                      "set HUESHOT_CACHE_DIR to a writable folder") from None
-        return cls(folder, meta, max_chunks)
+        store = cls(folder, meta, max_chunks)
+        # sources opened before (or an earlier version of this one): the least recently opened
+        # go, so that a cache root does not grow by a store for every file ever opened
+        evict_stores(folder.parent, folder, STORES_PER_ROOT * store._budget)
+        return store
 
     @classmethod
     def open(cls, source: MediaSource, cache_root: str | os.PathLike, proxy_height: int = 480,
