@@ -15,8 +15,8 @@ import uuid
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import QMetaObject, QSettings, Qt, QThread, QTimer, Signal, Slot
-from PySide6.QtGui import QAction, QActionGroup, QKeySequence, QUndoStack
+from PySide6.QtCore import QMetaObject, QSettings, QSize, Qt, QThread, QTimer, Signal, Slot
+from PySide6.QtGui import QAction, QActionGroup, QKeySequence, QPainter, QPalette, QUndoStack
 from PySide6.QtWidgets import (QDockWidget, QFileDialog, QHBoxLayout, QLabel, QMainWindow, QMessageBox,
                                QProgressBar, QToolButton, QVBoxLayout, QWidget)
 
@@ -62,6 +62,29 @@ STROKE_REACH = (
     ("gate+prior", "Far + Colour &Prior", "As Far, and the learned colour prior tints what no stroke "
                                           "reaches (gate+prior); slower"),
 )
+
+class StatusLine(QLabel):
+    """The status bar's message on one line. A message wider than the window (a file's
+    description and the next step, an error) was cut mid-word with nothing to say so: it now
+    ends in '…' and the whole message is the tooltip. text() stays the whole message."""
+
+    def setText(self, text: str) -> None:
+        super().setText(text)
+        self.setToolTip(text)
+
+    def minimumSizeHint(self) -> QSize:
+        return QSize(0, super().minimumSizeHint().height())
+
+    def displayed(self) -> str:
+        """The text as drawn: elided to the label's width."""
+        return self.fontMetrics().elidedText(self.text(), Qt.TextElideMode.ElideRight, self.contentsRect().width())
+
+    def paintEvent(self, _e) -> None:
+        p = QPainter(self)
+        self.style().drawItemText(p, self.contentsRect(), int(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter),
+                                  self.palette(), self.isEnabled(), self.displayed(), QPalette.ColorRole.WindowText)
+        p.end()
+
 
 class MainWindow(QMainWindow):
     shotOpened = Signal()
@@ -209,7 +232,7 @@ class MainWindow(QMainWindow):
         self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, dock)
 
         sb = self.statusBar()
-        self.status_msg = QLabel("")
+        self.status_msg = StatusLine("")
         self.progress = QProgressBar()
         self.progress.setMinimumWidth(220)
         self.progress.setMaximumWidth(260)
@@ -1075,6 +1098,16 @@ class MainWindow(QMainWindow):
             self._show_current()
         self.frameArrived.emit(gen, index)
 
+    def _say_chroma_cache_problem(self) -> None:
+        """Once per opened shot: propagated colour could not be written to the disk cache (a
+        full or read-only disk). The colour stays in memory for this session."""
+        chroma = getattr(self.store, "chroma", None)
+        err = getattr(chroma, "disk_error", None)
+        if err and getattr(self, "_chroma_cache_told", None) is not chroma:
+            self._chroma_cache_told = chroma
+            self.status_msg.setText(f"{self.status_msg.text()}. {err[0].upper()}{err[1:]}: the colour is "
+                                    "kept in memory for this session, not for the next opening")
+
     @Slot(int, bool, float)
     def _on_finished(self, gen: int, completed: bool, seconds: float) -> None:
         if gen == self.running_gen:
@@ -1107,6 +1140,7 @@ class MainWindow(QMainWindow):
                         self.status_msg.setText(f"{coloured} of {n} frames are in colour; frames in shots "
                                                 "without a keyframe or hint stay grey")
                 self._show_current()
+                self._say_chroma_cache_problem()
             else:
                 self._uncompute()
         elif gen == self.running_gen and self.generation > gen:

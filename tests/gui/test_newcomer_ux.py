@@ -45,3 +45,23 @@ def test_a_disabled_menu_entry_looks_disabled(qtbot, window):
         assert save < on - 60 and export < on - 60, (on, save, export)
     finally:
         app.setStyleSheet(old)
+
+
+def test_a_long_status_message_says_it_is_cut_and_shows_whole_on_hover(qtbot, window, grey_clip):
+    """After an open the status line is the file's description and the next step ('...paint
+    colour hints on this frame...'); in a window narrower than that it was cut mid-word
+    ('colour then spreads throug') with no way to read the rest. It now ends in '…' and its
+    tooltip is the whole message."""
+    from tests.gui.conftest import open_shot
+    win = window
+    open_shot(qtbot, win, grey_clip.video)
+    msg = win.status_msg.text()
+    assert "Paint colour hints" in msg
+    win.status_msg.setText(msg + " " + msg)              # wider than the 900-pixel window
+    qtbot.wait(50)
+    label = win.status_msg
+    assert label.fontMetrics().horizontalAdvance(label.text()) > label.width()
+    assert label.toolTip() == label.text() == msg + " " + msg
+    shown = label.displayed()
+    assert shown.endswith("…") and msg.startswith(shown[:-1].rstrip())
+
