@@ -150,6 +150,9 @@ class ChromaCache:
         self.disk_max_bytes = disk_max_bytes
         self.read_dirs = [Path(d) for d in read_dirs if d is not None]
         self._disk_total: int | None = None      # bytes in the disk tier, kept as files are written
+        # the first write the disk tier refused (full, read-only): entries then stay in memory
+        # only; the editor says it once
+        self.disk_error: str | None = None
         self._mem: OrderedDict[tuple[str, int], tuple[np.ndarray, np.ndarray]] = OrderedDict()
         self._bytes = 0
         self._lock = threading.RLock()
@@ -392,8 +395,11 @@ class ChromaCache:
             with open(tmp, "wb") as f:
                 np.savez(f, ab=ab16, conf=conf8)
             os.replace(tmp, path)
-        except OSError:
+        except OSError as exc:
             # A full or read-only disk only costs recomputation later; never fail the caller.
+            if self.disk_error is None:
+                self.disk_error = (f"the colour cache in {self.disk_dir} cannot be written "
+                                   f"({exc.strerror or exc})")
             try:
                 tmp.unlink()
             except Exception:

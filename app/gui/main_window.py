@@ -1098,6 +1098,16 @@ class MainWindow(QMainWindow):
             self._show_current()
         self.frameArrived.emit(gen, index)
 
+    def _say_chroma_cache_problem(self) -> None:
+        """Once per opened shot: propagated colour could not be written to the disk cache (a
+        full or read-only disk). The colour stays in memory for this session."""
+        chroma = getattr(self.store, "chroma", None)
+        err = getattr(chroma, "disk_error", None)
+        if err and getattr(self, "_chroma_cache_told", None) is not chroma:
+            self._chroma_cache_told = chroma
+            self.status_msg.setText(f"{self.status_msg.text()}. {err[0].upper()}{err[1:]}: the colour is "
+                                    "kept in memory for this session, not for the next opening")
+
     @Slot(int, bool, float)
     def _on_finished(self, gen: int, completed: bool, seconds: float) -> None:
         if gen == self.running_gen:
@@ -1130,6 +1140,7 @@ class MainWindow(QMainWindow):
                         self.status_msg.setText(f"{coloured} of {n} frames are in colour; frames in shots "
                                                 "without a keyframe or hint stay grey")
                 self._show_current()
+                self._say_chroma_cache_problem()
             else:
                 self._uncompute()
         elif gen == self.running_gen and self.generation > gen:

@@ -65,3 +65,25 @@ def test_a_long_status_message_says_it_is_cut_and_shows_whole_on_hover(qtbot, wi
     shown = label.displayed()
     assert shown.endswith("…") and msg.startswith(shown[:-1].rstrip())
 
+
+def test_the_empty_suggested_colours_say_what_fills_them(qtbot, window, grey_clip):
+    """Under 'Suggested colours (under the cursor)' a newcomer saw nine empty, disabled squares
+    and no word on why (no tooltip): they fill only once the cursor moves over the frame after
+    the prior has read it. An empty swatch now says so, also after a new shot empties them."""
+    from tests.gui.conftest import open_shot
+    win = window
+    strip = win.prior_tools.strip
+
+    def empty_ones_explained():
+        for b, c in zip(strip.buttons, strip.colors):
+            if c is None:
+                assert not b.isEnabled()
+                assert "move the cursor over the frame" in b.toolTip(), b.toolTip()
+    empty_ones_explained()
+    open_shot(qtbot, win, grey_clip.video)
+    strip.set_colors([((200, 40, 40), 0.5), ((40, 200, 40), 0.25)])
+    assert strip.buttons[0].isEnabled() and "50 %" in strip.buttons[0].toolTip()
+    empty_ones_explained()
+    win.prior_tools._forget()                    # what a newly opened shot does
+    assert all(c is None for c in strip.colors)
+    empty_ones_explained()

@@ -46,3 +46,24 @@ def test_the_editor_opens_a_file_when_its_luma_cache_cannot_be_written(qtbot, wi
     win.seek(50)
     qtbot.waitUntil(lambda: win.current == 50, timeout=10000)
     assert os.path.isfile(blocker)
+
+
+def test_the_editor_keeps_colour_in_memory_and_says_once_when_the_colour_cache_is_full(
+        qtbot, win, reel, small_fs):
+    from app.core.project import Project
+    from tests.reel.test_editor_shots import set_key, wait_done
+    doc = Project(reel.video)
+    doc.set_keyframe(0, reel.frames[0])
+    doc.save(small_fs / "film.hueshot")           # the project on a disk that then fills up
+    _fill(small_fs)
+    open_scanned(qtbot, win, small_fs / "film.hueshot")
+    wait_done(qtbot, win)
+    a, b = reel.shots[0]
+    assert not win.store.missing(range(a, b + 1), win.generation)     # the shot is in colour
+    said = win.status_msg.text()
+    assert said.count("colour cache") == 1 and "cannot be written" in said, said
+    assert "kept in memory" in said
+    set_key(win, 10, reel.frames[10])             # another run: not said again
+    wait_done(qtbot, win)
+    assert "colour cache" not in win.status_msg.text()
+    assert not win.store.missing(range(a, b + 1), win.generation)

@@ -29,6 +29,8 @@ from PySide6.QtWidgets import QHBoxLayout, QLabel, QMenu, QToolButton, QWidget
 from app.gui.numbering import frame_text
 
 N_SUGGESTIONS = 9
+EMPTY_TIP = ("Suggested colours: move the cursor over the frame and the colours most likely there "
+             "appear here (a moment after the frame is shown); click one to paint with it")
 REFRESH_MS = 250            # the frame is looked at (not played or just painted) when this passes
 
 
@@ -141,6 +143,7 @@ class SuggestionStrip(QWidget):
             b.setFixedSize(QSize(22, 22))
             b.setFocusPolicy(Qt.FocusPolicy.NoFocus)
             b.setEnabled(False)
+            b.setToolTip(EMPTY_TIP)      # an empty, disabled swatch says what fills it
             b.clicked.connect(lambda _=False, i=i: self._click(i))
             lay.addWidget(b)
             self.buttons.append(b)
@@ -162,6 +165,7 @@ class SuggestionStrip(QWidget):
             else:
                 self.colors[i] = None
                 b.setStyleSheet("")
+                b.setToolTip(EMPTY_TIP)
                 b.setEnabled(False)
 
 
