@@ -241,6 +241,8 @@ class Palette(QWidget):
         self._grid = QGridLayout(self)
         self._grid.setContentsMargins(0, 0, 0, 0)
         self._grid.setSpacing(3)
+        # packed from the left: the grid spread two recent colours across the whole dock width
+        self._grid.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
 
     def add(self, color) -> None:
         color = tuple(int(c) for c in color[:3])

@@ -87,3 +87,22 @@ def test_the_empty_suggested_colours_say_what_fills_them(qtbot, window, grey_cli
     win.prior_tools._forget()                    # what a newly opened shot does
     assert all(c is None for c in strip.colors)
     empty_ones_explained()
+
+
+def test_recent_colours_sit_side_by_side(qtbot, window, grey_clip):
+    """After two strokes the Tools dock showed the two recent colours far apart (one in the
+    middle of the dock, one at its right): the palette's grid spread its columns across the
+    dock's width. They are packed from the left, one swatch after the other."""
+    from tests.gui.conftest import open_shot, paint
+    win = window
+    open_shot(qtbot, win, grey_clip.video)
+    paint(qtbot, win, [(0.2, 0.3), (0.4, 0.3)], color=(220, 30, 30))
+    paint(qtbot, win, [(0.2, 0.6), (0.4, 0.6)], color=(30, 60, 220))
+    pal = win.panel.palette
+    assert pal.colors[:2] == [(30, 60, 220), (220, 30, 30)]
+    qtbot.waitUntil(lambda: pal._grid.count() == 2, timeout=2000)
+    qtbot.wait(50)
+    a, b = (pal._grid.itemAt(i).widget() for i in range(2))
+    assert a.isVisible() and b.isVisible()
+    assert pal.width() > 4 * a.width()                  # room to spread them: the dock is wide
+    assert a.x() <= 2 and b.x() - a.x() == a.width() + pal._grid.horizontalSpacing(), (a.x(), b.x())
