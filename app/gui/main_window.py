@@ -639,7 +639,9 @@ class MainWindow(QMainWindow):
         err = getattr(luma, "disk_error", None)
         if err and getattr(self, "_luma_cache_told", None) is not luma:
             self._luma_cache_told = luma
-            self.status_msg.setText(f"{err[0].upper()}{err[1:]} (HUESHOT_CACHE_DIR moves the cache).")
+            # a box that stays until dismissed: a status line is replaced by the next message
+            self._error(f"{err[0].upper()}{err[1:]}.", detail="Editing goes on. HUESHOT_CACHE_DIR moves the cache "
+                        "to a folder with room.")
 
     def _on_opened(self, info, luma) -> None:
         if self.doc is None or os.path.abspath(info.path) != os.path.abspath(self.doc.media_path):
@@ -1105,8 +1107,10 @@ class MainWindow(QMainWindow):
         err = getattr(chroma, "disk_error", None)
         if err and getattr(self, "_chroma_cache_told", None) is not chroma:
             self._chroma_cache_told = chroma
-            self.status_msg.setText(f"{self.status_msg.text()}. {err[0].upper()}{err[1:]}: the colour is "
-                                    "kept in memory for this session, not for the next opening")
+            # a box that stays until dismissed: a status line is replaced by the next run's
+            self._error(f"{err[0].upper()}{err[1:]}: the colour is kept in memory for this session, "
+                        "not for the next opening.", detail="Editing goes on. Free some room there, or save the "
+                        "project on another disk, to keep the colour.")
 
     @Slot(int, bool, float)
     def _on_finished(self, gen: int, completed: bool, seconds: float) -> None:
