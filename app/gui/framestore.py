@@ -16,6 +16,7 @@ from __future__ import annotations
 import functools
 import threading
 from collections import OrderedDict
+from pathlib import Path
 
 import numpy as np
 
@@ -33,6 +34,30 @@ def gray_lut() -> np.ndarray:
     return rgb
 
 
+USER_CHROMA_DIRS = 4            # the user cache keeps the colour of this many shots' budgets
+
+
+def _hold_and_evict(disk: Path, owner, budget: int) -> None:
+    """The chroma folder is held (a shared lock, until ``owner`` is dropped) so that no other
+    editor evicts it; when it is one of the user cache's per-file folders (shots without a
+    project), the least recently opened of those go past USER_CHROMA_DIRS budgets: one folder
+    per video ever opened, up to 8 GB each, was never removed."""
+    import os
+    import weakref
+    from app.core.reels.lumastore import evict_stores, hold_folder
+    from app.gui.document import user_cache_root
+    try:
+        disk.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return
+    fd = hold_folder(disk)
+    if fd is not None:
+        weakref.finalize(owner, os.close, fd)
+    root = Path(user_cache_root()) / "chroma"
+    if disk.parent == root:
+        evict_stores(root, disk, USER_CHROMA_DIRS * budget)
+
+
 class FrameStore:
     def __init__(self, length: int, size: tuple[int, int], chroma_bytes: int = 384 * 2**20,
                  rgb_bytes: int = 192 * 2**20, disk_dir=None, read_dirs=(),
@@ -41,6 +66,8 @@ class FrameStore:
         self.size = size
         self.chroma = ChromaCache(max_bytes=chroma_bytes, disk_dir=disk_dir, read_dirs=read_dirs,
                                   disk_max_bytes=disk_max_bytes)
+        if disk_dir is not None:
+            _hold_and_evict(Path(disk_dir), self, disk_max_bytes)
         self._rgb: OrderedDict[int, tuple[str, np.ndarray]] = OrderedDict()
         self._rgb_bytes = 0
         self.rgb_max = rgb_bytes

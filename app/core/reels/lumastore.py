@@ -69,10 +69,10 @@ def disk_budget() -> int:
 STORES_PER_ROOT = 4             # a cache root's stores together keep at most this many budgets
 
 
-def _hold(folder: Path):
+def hold_folder(folder: Path):
     """A shared lock on ``folder/.lock`` for as long as a store of this process uses the
-    folder (None where it cannot be taken): `evict_stores` leaves a folder alone while any
-    process holds it."""
+    folder (None where it cannot be taken; the caller closes it): `evict_stores` leaves a
+    folder alone while any process holds it."""
     try:
         import fcntl
     except ImportError:          # no flock (Windows): stores are then evicted by age alone
@@ -91,20 +91,18 @@ def _hold(folder: Path):
 
 def _store_bytes(folder: str) -> int:
     n = 0
-    try:
-        for e in os.scandir(folder):
+    for base, _dirs, files in os.walk(folder):      # (a chroma folder has a folder per key)
+        for f in files:
             try:
-                n += e.stat(follow_symlinks=False).st_size
+                n += os.lstat(os.path.join(base, f)).st_size
             except OSError:
                 pass
-    except OSError:
-        pass
     return n
 
 
 def evict_stores(luma_root: str | os.PathLike, keep: str | os.PathLike | None, total: int) -> list[Path]:
     """Remove the least recently opened stores under ``luma_root`` until its stores hold at
-    most ``total`` bytes, never ``keep`` nor one that a running process holds (`_hold`); a
+    most ``total`` bytes, never ``keep`` nor one that a running process holds (`hold_folder`); a
     store is renamed away under an exclusive lock first, so no process finds it half removed.
     Leftovers of an eviction that was killed are removed too. Returns what was removed."""
     import shutil
@@ -324,7 +322,7 @@ class LumaStore:
         # chunk writes a killed process left half done (its temp files are never renamed)
         from app.core.shutdown import sweep_stale
         sweep_stale(self.folder, ".chunk_", ".tmp")
-        fd = _hold(self.folder)       # released when this store is dropped
+        fd = hold_folder(self.folder)   # released when this store is dropped
         if fd is not None:
             import weakref
             weakref.finalize(self, os.close, fd)
