@@ -58,6 +58,7 @@ def _safe_key(key: str) -> str:
 # luma): flow and quality run one pass per segment. Others (match keeps a bank of every key)
 # get keys naming all keyframes.
 SEGMENT_LOCAL = frozenset({"flow", "quality"})
+TRIM_TO = 0.75                  # a disk tier past its budget is trimmed to this fraction of it
 FRAME_KEYS_VERSION = 2          # 2: the proxy luma of grey frames comes from Y' (app.core.media)
 
 
@@ -410,7 +411,10 @@ class ChromaCache:
             if self._disk_total is None:
                 self._disk_total = self.disk_bytes()
             else:
-                self._disk_total += path.stat().st_size
+                try:
+                    self._disk_total += path.stat().st_size
+                except OSError:          # trimmed or invalidated meanwhile
+                    pass
             if self._disk_total > self.disk_max_bytes:
                 self._trim_disk()
 
@@ -440,13 +444,32 @@ class ChromaCache:
             return None
 
     def _trim_disk(self) -> None:
-        files = sorted(self.disk_dir.rglob("*.npz"), key=lambda p: p.stat().st_mtime)
-        total = sum(p.stat().st_size for p in files)
-        for p in files:
-            if total <= self.disk_max_bytes:
+        """Oldest entries removed until the disk tier holds TRIM_TO of its budget; the running
+        total is then what is left. (It stayed above the budget, and the trim stopped just
+        under it, so that once the budget was reached every write walked and stat'ed the whole
+        folder again: ~4000 files a frame for the editor's 8 GB.) Entries removed meanwhile
+        (an invalidate, another editor) are passed over."""
+        files = []
+        for p in self.disk_dir.rglob("*.npz"):
+            try:
+                st = p.stat()
+            except OSError:
+                continue
+            files.append((st.st_mtime, st.st_size, p))
+        files.sort(key=lambda e: e[0])
+        total = sum(size for _, size, _ in files)
+        goal = self.disk_max_bytes * TRIM_TO     # room for the next writes without a walk each
+        for _, size, p in files:
+            if total <= goal:
                 break
-            total -= p.stat().st_size
-            p.unlink(missing_ok=True)
+            try:
+                p.unlink()
+            except FileNotFoundError:
+                pass
+            except OSError:
+                continue
+            total -= size
+        self._disk_total = total
         self._disk_total = total
 
 

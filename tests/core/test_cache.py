@@ -65,6 +65,28 @@ def test_disk_bound(tmp_path):
     assert cache.disk_bytes() <= 30_000 and len(cache) == 0
 
 
+def test_a_full_disk_tier_is_not_walked_on_every_write(tmp_path):
+    """Once the budget was reached the running total stayed above it and a trim stopped just
+    under it, so that every later write walked and stat'ed the whole folder (the editor's 8 GB
+    tier: ~4000 files a frame). A trim now leaves room for the next writes."""
+    frame = 15_858                                   # one entry of H x W on disk
+    cache = ChromaCache(max_bytes=0, disk_dir=tmp_path / "c", disk_max_bytes=20 * frame)
+    rng = np.random.default_rng(0)
+    walks = []
+    trim = cache._trim_disk
+
+    def counted():
+        walks.append(1)
+        trim()
+    cache._trim_disk = counted
+    for i in range(60):
+        cache.put(i, rng.normal(0, 30, (H, W, 2)).astype(np.float32), key="k")
+        assert cache.disk_bytes() <= 20 * frame
+    assert cache._disk_total == cache.disk_bytes()
+    assert len(walks) <= 10, len(walks)             # was 40: one per write past the budget
+    assert len(cache.frames("k")) >= 10              # the newest entries are kept
+
+
 def test_pop_for_reorder_buffer(tmp_path):
     cache = ChromaCache(max_bytes=FRAME_BYTES, disk_dir=tmp_path)
     cache.put(3, ab(3))
