@@ -794,6 +794,8 @@ class MainWindow(QMainWindow):
             if self.viewer.frame == i:
                 color = self.viewer.color_img    # same frame: its old colour until the new one is in
         self._shown = i
+        # its colour is on its way from the cache: the viewer says so, not "no colour"
+        self.viewer.colour_coming = color is None and self.store.sig_of(i) is not None
         self.viewer.show(color, gray_to_qimage(gray),
                          self.luma[i], self.doc.strokes(i) if self.doc else [], frame=i)
         n = self.frame_count()

@@ -59,6 +59,7 @@ class Viewer(QWidget):
         self.pan = QPointF(0, 0)                 # offset of the image centre, widget pixels
         self.message: str | None = None          # centred text while there is no image (loading...)
         self.guide: str | None = None            # a hint banner at the bottom (what to do next)
+        self.colour_coming = False               # the frame shown has colour, being read (state_tag)
         self.painted_frames = 0                  # counted for the GUI benchmark
         self.on_painted = None                   # optional hook(bench): called after a paint
         self._live: list[tuple[float, float]] = []
@@ -246,15 +247,24 @@ class Viewer(QWidget):
             p.setPen(QColor(235, 235, 235))
             p.drawText(box, Qt.AlignmentFlag.AlignCenter, text)
         top = max(0.0, r.top()) + 6
-        if self.view == "gray":
-            tag("Grey source (2) · press 1 for colour", max(0.0, r.left()) + 6, top)
-        elif self.color_img is None and self.gray_img is not None:
-            tag("No colour on this frame yet", max(0.0, r.left()) + 6, top)
+        state = self.state_tag()
+        if state:
+            tag(state, max(0.0, r.left()) + 6, top)
         if self.guide:
             fm = p.fontMetrics()
             y = min(self.height(), r.bottom()) - fm.height() - 14
             tag(self.guide, self.width() / 2 + (fm.horizontalAdvance(self.guide) + 12) / 2, y,
                 Qt.AlignmentFlag.AlignRight)
+
+    def state_tag(self) -> str | None:
+        """The tag at the frame's top left: which view this is, or why there is no colour. A
+        frame whose colour is being read from the cache (colour_coming, set by the window) said
+        'No colour on this frame yet' while the frame label said 'propagated'."""
+        if self.view == "gray":
+            return "Grey source (2) · press 1 for colour"
+        if self.color_img is None and self.gray_img is not None:
+            return "Reading this frame's colour…" if self.colour_coming else "No colour on this frame yet"
+        return None
 
     @staticmethod
     def overlay_color(color, alpha: int) -> QColor:

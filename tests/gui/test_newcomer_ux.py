@@ -106,3 +106,39 @@ def test_recent_colours_sit_side_by_side(qtbot, window, grey_clip):
     assert a.isVisible() and b.isVisible()
     assert pal.width() > 4 * a.width()                  # room to spread them: the dock is wide
     assert a.x() <= 2 and b.x() - a.x() == a.width() + pal._grid.horizontalSpacing(), (a.x(), b.x())
+
+
+def test_a_frame_whose_colour_is_being_read_does_not_say_no_colour(qtbot, window, grey_clip):
+    """Reopening the walked sample, frame 20 showed grey with 'No colour on this frame yet' over
+    it while the frame label said 'propagated' and the status 'All 72 frames are in colour':
+    its colour was being read from the cache by the display loader (seconds on a busy CPU).
+    The viewer now says the colour is being read; once it is in, the tag goes."""
+    from tests.gui.conftest import open_shot, paint, wait_done
+    win = window
+    open_shot(qtbot, win, grey_clip.video)
+    paint(qtbot, win, [(0.2, 0.5), (0.6, 0.5)])
+    wait_done(qtbot, win)
+    f = win.frame_count() - 1
+    assert win.store.sig_of(f) is not None
+    v = win.viewer
+    # The loader is slow: the frame's RGB is not in memory and the read has not come back.
+    asked = []
+    win.loader.request, real_request = asked.append, win.loader.request
+    win.store.cached_rgb, real_cached = (lambda i: None), win.store.cached_rgb
+    try:
+        win.seek(f)
+        qtbot.waitUntil(lambda: v.frame == f, timeout=5000)
+        assert f in asked and v.color_img is None
+        assert "propagated" in win.frame_label.text()
+        assert v.state_tag() == "Reading this frame's colour…"
+    finally:
+        win.loader.request, win.store.cached_rgb = real_request, real_cached
+    win._show_current()                                  # the read came back (`loaded`)
+    qtbot.waitUntil(lambda: v.color_img is not None, timeout=5000)
+    assert v.state_tag() is None
+    win.seek(0)
+    win.remove_keyframe_image()                          # (no image: nothing happens)
+    win.undo.undo()                                      # no stroke: frame 0 has no colour
+    wait_done(qtbot, win)
+    qtbot.waitUntil(lambda: v.frame == 0 and win.store.sig_of(0) is None, timeout=5000)
+    assert v.state_tag() == "No colour on this frame yet"
