@@ -111,3 +111,14 @@ def test_resume_and_the_luma_cache_do_not_serve_the_replaced_files_frames(two, t
     assert len(got) == len(ref) == 12
     for g, r in zip(got, ref):
         np.testing.assert_array_equal(g, r)
+
+
+def test_a_retargeted_symlink_is_a_new_source(two, tmp_path):
+    a, b = two
+    os.utime(b, ns=(a.stat().st_atime_ns, a.stat().st_mtime_ns))     # same size, same mtime
+    link = tmp_path / "current.mkv"
+    link.symlink_to(a)
+    before = source_identity(link)
+    link.unlink()
+    link.symlink_to(b)                                               # the link now names the new master
+    assert source_identity(link) != before
