@@ -142,3 +142,32 @@ def test_a_frame_whose_colour_is_being_read_does_not_say_no_colour(qtbot, window
     wait_done(qtbot, win)
     qtbot.waitUntil(lambda: v.frame == 0 and win.store.sig_of(0) is None, timeout=5000)
     assert v.state_tag() == "No colour on this frame yet"
+
+
+def test_shot_menu_entries_that_cannot_act_say_why(qtbot, window, grey_clip):
+    """On the one-shot sample, Shot > Next Shot (PgDown), Previous Shot (PgUp) on its first frame
+    and Use Detected Shots (no shot edited by hand) did nothing and said nothing, so a newcomer
+    could not tell a dead key from a broken one (Split and Merge already said why). They say so
+    in the status bar now."""
+    from PySide6.QtCore import Qt
+    from tests.gui.conftest import open_shot
+    win = window
+    open_shot(qtbot, win, grey_clip.video)
+    panel = win.shot_panel
+    qtbot.waitUntil(lambda: len(panel.shots) >= 1, timeout=10000)
+    n = len(panel.shots)
+    win.seek(panel.shots[-1][0])
+    win.status_msg.setText("")
+    win.activateWindow()
+    win.viewer.setFocus()
+    qtbot.keyClick(win.viewer, Qt.Key.Key_PageDown)
+    assert win.status_msg.text() == f"Shot {n} of {n} is the last shot"
+    win.seek(0)
+    win.status_msg.setText("")
+    qtbot.keyClick(win.viewer, Qt.Key.Key_PageUp)
+    assert win.current == 0 and "first frame of the first shot" in win.status_msg.text()
+    assert not win.doc.shots()
+    win.status_msg.setText("")
+    win.act_detected_shots.trigger()
+    assert "detected ones already" in win.status_msg.text()
+    assert win.undo.index() == 0                                # and nothing was pushed

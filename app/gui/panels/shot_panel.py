@@ -480,11 +480,15 @@ class ShotPanel(QListWidget):
             k = self.shot_at(self.window_.current) + 1
             if k < len(self.shots):        # in the last shot: stay (it went back to its start)
                 self._select(k)
+            else:                          # said, not silent: nothing seemed to happen
+                self.window_.status_msg.setText(f"Shot {k} of {len(self.shots)} is the last shot")
 
     def previous_shot(self) -> None:
         if self.shots:
             k = self.shot_at(self.window_.current)
             if self.window_.current == self.shots[k][0]:
+                if k == 0:
+                    self.window_.status_msg.setText(f"This is the first frame of the first shot (of {len(self.shots)})")
                 k = max(0, k - 1)
             self._select(k)
 
@@ -528,6 +532,8 @@ class ShotPanel(QListWidget):
         w = self.window_
         if w.doc is not None and w.doc.shots():
             w.undo.push(SetShots(w.doc, [], "Use the detected shots"))
+        elif w.doc is not None:
+            w.status_msg.setText("The shots are the detected ones already (none was split or merged by hand)")
 
 
 def install(window) -> ShotPanel:
