@@ -73,3 +73,17 @@ def test_opening_many_sources_keeps_the_cache_bounded_and_spares_stores_in_use(g
         other.wait(timeout=30)
     _open(clips[-1], root)                    # the other process is gone: its store may go now
     assert held not in _stores(root)
+
+
+def test_with_no_luma_on_disk_the_shots_of_other_files_are_kept(grey_clip, tmp_path, monkeypatch):
+    """HUESHOT_LUMA_BUDGET_GB=0 keeps no chunk, only each file's meta.json (its shots): opening
+    one file must not throw away the shots found for the others (their budget is 0 too)."""
+    monkeypatch.setenv("HUESHOT_LUMA_BUDGET_GB", "0")
+    root = tmp_path / "cache"
+    folders = []
+    for i in range(3):
+        p = tmp_path / f"copy{i}.mp4"
+        shutil.copy(grey_clip.video, p)
+        folders.append(_open(p, root))
+    assert set(folders) <= _stores(root)
+    assert all((f / "meta.json").is_file() for f in folders)

@@ -67,6 +67,8 @@ def disk_budget() -> int:
 
 
 STORES_PER_ROOT = 4             # a cache root's stores together keep at most this many budgets
+KEEP_SMALL = 64 * 1024          # a store this small (meta.json: the shots, no chunk) is never evicted:
+                                # with HUESHOT_LUMA_BUDGET_GB=0 it is all a store keeps, and it is cheap
 
 
 def hold_folder(folder: Path):
@@ -135,7 +137,7 @@ def evict_stores(luma_root: str | os.PathLike, keep: str | os.PathLike | None, t
     for used, path, size in sorted(stores):
         if held <= total:
             break
-        if path == keep:
+        if path == keep or size < KEEP_SMALL:
             continue
         fd = None
         try:
