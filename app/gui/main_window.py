@@ -1134,8 +1134,10 @@ class MainWindow(QMainWindow):
                     self.status_msg.setText(self._guidance())
                 elif self._frames_this_run:
                     fps = self._frames_this_run / max(1e-6, seconds)
+                    # "kept" only when some were: after a first stroke every frame was computed
+                    kept = "; frames the edit cannot change were kept" if self._frames_this_run < n else ""
                     self.status_msg.setText(f"Propagated {self._frames_this_run} frame(s) in {seconds:.1f} s "
-                                            f"({fps:.1f} fps); frames the edit cannot change were kept")
+                                            f"({fps:.1f} fps){kept}")
                 else:
                     # nothing computed: say how many frames really have colour (a shot with no
                     # key or hint stays grey, and a stroke past the end colours nothing)
