@@ -186,3 +186,15 @@ def test_the_first_propagation_does_not_claim_frames_were_kept(qtbot, window, gr
     msg = win.status_msg.text()
     assert msg.startswith(f"Propagated {n} frame(s) in "), msg
     assert "kept" not in msg, msg
+
+
+def test_the_shots_dock_says_what_it_is_before_a_video_is_open(qtbot, window, grey_clip):
+    """On a first launch the Shots dock was an empty box under its title: nothing said what
+    would appear there. It says so until a video is open, then counts the shots as before."""
+    from PySide6.QtWidgets import QLabel
+    from tests.gui.conftest import open_shot
+    win = window
+    label = win.findChild(QLabel, "shotScanLabel")
+    assert label.isVisible() and "open" in label.text().lower() and "shots" in label.text()
+    open_shot(qtbot, win, grey_clip.video)
+    qtbot.waitUntil(lambda: "shot" in label.text() and "No video open" not in label.text(), timeout=10000)

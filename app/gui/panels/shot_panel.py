@@ -539,8 +539,8 @@ class ShotPanel(QListWidget):
 def install(window) -> ShotPanel:
     """Add the Shots dock and the Shot menu to a MainWindow; returns the panel (also
     ``window.shot_panel``). Reloads whenever the window has opened a shot."""
-    label = QLabel()
-    label.setObjectName("shotScanLabel")
+    label = QLabel("No video open: its shots are listed here once you open one (File > Open)")
+    label.setObjectName("shotScanLabel")      # (an empty dock said nothing on a first launch)
     label.setWordWrap(True)
     panel = ShotPanel(window, label)
     box = QWidget()
