@@ -25,6 +25,7 @@ import sys
 import tempfile
 import time
 from fractions import Fraction
+from pathlib import Path
 
 
 def _make_clip(path: str, w: int, h: int, frames: int) -> None:
@@ -219,7 +220,8 @@ def main(argv=None) -> int:
         end = time.perf_counter() + timeout
         while not cond():
             if time.perf_counter() > end:
-                raise TimeoutError("benchmark step timed out")
+                line = sys._getframe(1).f_lineno      # which step: the line that waited
+                raise TimeoutError(f"benchmark step at {Path(__file__).name}:{line} timed out after {timeout:.0f} s")
             app.processEvents()
             time.sleep(0.0005)
 
