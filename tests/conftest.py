@@ -116,6 +116,18 @@ def encode_clip(path, frames, fps: int = 24, codec: str = "libx264", pix_fmt: st
     return Path(path)
 
 
+def mux_frames(out, stream, frames) -> None:
+    """Encode RGB frames (HxWx3 uint8) into ``stream`` of the open container ``out``, converted to
+    the stream's pixel format by PyAV's default conversion, pts 0, 1, ...; then flush the encoder."""
+    for i, rgb in enumerate(frames):
+        f = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24").reformat(format=stream.pix_fmt)
+        f.pts = i
+        for p in stream.encode(f):
+            out.mux(p)
+    for p in stream.encode():
+        out.mux(p)
+
+
 @dataclass
 class Clip:
     video: Path

@@ -16,7 +16,7 @@ import av
 import numpy as np
 import pytest
 
-from tests.conftest import Scene, write_png
+from tests.conftest import Scene, mux_frames, write_png
 
 
 def _encode(path: Path, frames, *, sar=None, fps: int = 25, codec: str = "libx264",
@@ -29,13 +29,7 @@ def _encode(path: Path, frames, *, sar=None, fps: int = 25, codec: str = "libx26
             s.codec_context.sample_aspect_ratio = Fraction(*sar)
         if codec == "libx264":
             s.options = {"preset": "ultrafast", "crf": "12"}
-        for i, rgb in enumerate(frames):
-            f = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24").reformat(format=pix_fmt)
-            f.pts = i
-            for p in s.encode(f):
-                out.mux(p)
-        for p in s.encode():
-            out.mux(p)
+        mux_frames(out, s, frames)
     return path
 
 
@@ -252,13 +246,7 @@ def test_an_interlaced_sources_field_order_is_kept(tmp_path, name, fmt):
         s.width, s.height, s.pix_fmt = 160, 96, "yuv420p"
         s.options = {"preset": "ultrafast", "x264-params": "interlaced=1:tff=1"}
         s.codec_context.field_order = 2           # AV_FIELD_TT
-        for i in range(4):
-            f = av.VideoFrame.from_ndarray(np.ascontiguousarray(sc.gray(i)), format="rgb24").reformat(format="yuv420p")
-            f.pts = i
-            for p in s.encode(f):
-                out.mux(p)
-        for p in s.encode():
-            out.mux(p)
+        mux_frames(out, s, (sc.gray(i) for i in range(4)))
     from app.core.media import open_media
     with open_media(video) as src:
         assert src.info.field_order == "tt" and "top field first" in src.info.describe()

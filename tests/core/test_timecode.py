@@ -19,7 +19,7 @@ import av
 import numpy as np
 import pytest
 
-from tests.conftest import Scene, write_png
+from tests.conftest import Scene, mux_frames, write_png
 
 NTSC = 30000 / 1001
 NTSC60 = 60000 / 1001
@@ -110,13 +110,7 @@ def _clip(path: Path, n: int, *, fps=25, tc: str | None = "10:00:00:00", where: 
         s.options = {"preset": "ultrafast", "crf": "18"}
         if tc is not None:
             (s if where == "stream" else out).metadata["timecode"] = tc
-        for i in range(n):
-            f = av.VideoFrame.from_ndarray(np.ascontiguousarray(sc.gray(i)), format="rgb24").reformat(format="yuv420p")
-            f.pts = i
-            for p in s.encode(f):
-                out.mux(p)
-        for p in s.encode():
-            out.mux(p)
+        mux_frames(out, s, (sc.gray(i) for i in range(n)))
     return path
 
 
@@ -172,13 +166,7 @@ def test_an_mxf_sources_timecode_is_read(tmp_path):
         out.metadata["timecode"] = "01:00:00:00"
         s = out.add_stream("mpeg2video", rate=25)
         s.width, s.height, s.pix_fmt = 720, 576, "yuv422p"       # the muxer takes SD sizes
-        for i in range(3):
-            f = av.VideoFrame.from_ndarray(np.zeros((576, 720, 3), np.uint8), format="rgb24").reformat(format="yuv422p")
-            f.pts = i
-            for p in s.encode(f):
-                out.mux(p)
-        for p in s.encode():
-            out.mux(p)
+        mux_frames(out, s, [np.zeros((576, 720, 3), np.uint8)] * 3)
     with open_media(path) as src:
         assert src.info.timecode == "01:00:00:00"
 

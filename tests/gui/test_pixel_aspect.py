@@ -4,9 +4,8 @@ from __future__ import annotations
 from fractions import Fraction
 
 import av
-import numpy as np
 
-from tests.conftest import Scene
+from tests.conftest import Scene, mux_frames
 from tests.gui.conftest import open_shot, seek_shown
 
 
@@ -17,13 +16,7 @@ def _pal_clip(path, sar=(64, 45), frames=4):
         s.width, s.height, s.pix_fmt = 160, 96, "yuv420p"
         s.codec_context.sample_aspect_ratio = Fraction(*sar)
         s.options = {"preset": "ultrafast"}
-        for i in range(frames):
-            f = av.VideoFrame.from_ndarray(np.ascontiguousarray(sc.gray(i)), format="rgb24").reformat(format="yuv420p")
-            f.pts = i
-            for p in s.encode(f):
-                out.mux(p)
-        for p in s.encode():
-            out.mux(p)
+        mux_frames(out, s, (sc.gray(i) for i in range(frames)))
     return path
 
 

@@ -4,9 +4,8 @@ colourised shot conforms back into the edit. It came out with no timecode before
 from __future__ import annotations
 
 import av
-import numpy as np
 
-from tests.conftest import Scene, write_png
+from tests.conftest import Scene, mux_frames, write_png
 from tests.gui.conftest import open_shot, seek_shown, wait_done
 
 
@@ -17,13 +16,7 @@ def _clip(path, frames=16, tc="10:00:00:00"):
         s.width, s.height, s.pix_fmt = 160, 96, "yuv420p"
         s.options = {"preset": "ultrafast"}
         s.metadata["timecode"] = tc              # the mov muxer makes a tmcd track of it
-        for i in range(frames):
-            f = av.VideoFrame.from_ndarray(np.ascontiguousarray(sc.gray(i)), format="rgb24").reformat(format="yuv420p")
-            f.pts = i
-            for p in s.encode(f):
-                out.mux(p)
-        for p in s.encode():
-            out.mux(p)
+        mux_frames(out, s, (sc.gray(i) for i in range(frames)))
     return path, sc
 
 
