@@ -37,11 +37,13 @@ def gray_lut() -> np.ndarray:
 USER_CHROMA_DIRS = 4            # the user cache keeps the colour of this many shots' budgets
 
 
-def _hold_and_evict(disk: Path, owner, budget: int) -> None:
+def _hold_and_evict(disk: Path, owner, budget: int) -> threading.Thread | None:
     """The chroma folder is held (a shared lock, until ``owner`` is dropped) so that no other
     editor evicts it; when it is one of the user cache's per-file folders (shots without a
     project), the least recently opened of those go past USER_CHROMA_DIRS budgets: one folder
-    per video ever opened, up to 8 GB each, was never removed."""
+    per video ever opened, up to 8 GB each, was never removed. The eviction (a walk of the
+    whole user cache, and removing gigabytes) runs on a thread of its own, returned: the
+    store is made on the GUI thread when a shot opens."""
     import os
     import weakref
     from app.core.reels.lumastore import evict_stores, hold_folder
@@ -49,13 +51,18 @@ def _hold_and_evict(disk: Path, owner, budget: int) -> None:
     try:
         disk.mkdir(parents=True, exist_ok=True)
     except OSError:
-        return
+        return None
     fd = hold_folder(disk)
     if fd is not None:
         weakref.finalize(owner, os.close, fd)
     root = Path(user_cache_root()) / "chroma"
-    if disk.parent == root:
-        evict_stores(root, disk, USER_CHROMA_DIRS * budget)
+    if disk.parent != root:
+        return None
+    # an eviction cut short at exit leaves a renamed-away folder that the next one removes
+    t = threading.Thread(target=evict_stores, args=(root, disk, USER_CHROMA_DIRS * budget),
+                         name="hueshot-chroma-evict", daemon=True)
+    t.start()
+    return t
 
 
 class FrameStore:
@@ -66,8 +73,8 @@ class FrameStore:
         self.size = size
         self.chroma = ChromaCache(max_bytes=chroma_bytes, disk_dir=disk_dir, read_dirs=read_dirs,
                                   disk_max_bytes=disk_max_bytes)
-        if disk_dir is not None:
-            _hold_and_evict(Path(disk_dir), self, disk_max_bytes)
+        # the user cache's eviction, on a thread of its own (None when there is none)
+        self.evicting = _hold_and_evict(Path(disk_dir), self, disk_max_bytes) if disk_dir is not None else None
         self._rgb: OrderedDict[int, tuple[str, np.ndarray]] = OrderedDict()
         self._rgb_bytes = 0
         self.rgb_max = rgb_bytes

@@ -20,6 +20,9 @@ def _open(disk: Path, budget: int, keep: bool = False):
     for i in range(2):                     # two frames' colour on disk (~77 KB each)
         fs.put(i, np.full((96, 160, 2), 20, np.float32), None, 1, "k")
     assert len(list((disk / "k").glob("*.npz"))) == 2
+    if fs.evicting is not None:            # the eviction runs off the GUI thread
+        fs.evicting.join(30)
+        assert not fs.evicting.is_alive()
     if keep:
         return fs
     del fs
