@@ -846,24 +846,19 @@ def _grey_l_lut() -> np.ndarray:
 _NEUTRAL_DEEP = re.compile(r"^yuv4(20|22|44)p(10|12)le$")
 
 
-def _is_neutral(frame, deep: bool = False) -> bool:
-    """Whether a decoded frame is grey (see NEUTRAL_TOLERANCE). 10- and 12-bit formats only
-    with `deep` (the luma pass keeps its 8-bit formats' path)."""
+def _is_neutral(frame) -> bool:
+    """Whether a decoded frame is grey (see NEUTRAL_TOLERANCE), 8-bit or 10/12-bit planar."""
+    from app.core.yuvpath import _plane
     name = frame.format.name
-    if name == "gray" or (deep and re.fullmatch(r"gray(10|12)le", name)):
+    if re.fullmatch(r"gray(10le|12le)?", name):
         return True
-    m = _NEUTRAL_DEEP.match(name) if deep else None
+    m = _NEUTRAL_DEEP.match(name)
     if name not in _NEUTRAL_FORMATS and m is None:
         return False
     shift = int(m.group(2)) - 8 if m else 0
     for p in frame.planes[1:3]:
-        dtype = np.uint16 if shift else np.uint8
-        c = np.frombuffer(memoryview(p), dtype).reshape(p.height, p.line_size // dtype().itemsize)[:, :p.width]
-        if shift:
-            c = cv2.absdiff(c, 128 << shift)
-            off = cv2.countNonZero(cv2.compare(c, NEUTRAL_TOLERANCE << shift, cv2.CMP_GT))
-        else:
-            off = cv2.countNonZero(cv2.compare(cv2.absdiff(c, 128), NEUTRAL_TOLERANCE, cv2.CMP_GT))
+        c = _plane(p, np.uint16 if shift else np.uint8)
+        off = cv2.countNonZero(cv2.compare(cv2.absdiff(c, 128 << shift), NEUTRAL_TOLERANCE << shift, cv2.CMP_GT))
         if off > NEUTRAL_SHARE * c.size:
             return False
     return True
@@ -880,7 +875,7 @@ def _grey_rgb(frame) -> np.ndarray | None:
     compose from this RGB, did not keep the source's luma as H.264 / ProRes renders do. The
     table is also ~5x cheaper at 1080p. None when the frame has colour or no Y' plane."""
     from app.core.yuvpath import y_plane
-    planes = y_plane(frame) if _is_neutral(frame, deep=True) else None
+    planes = y_plane(frame) if _is_neutral(frame) else None
     if planes is None:
         return None
     y, bits, full = planes
@@ -907,7 +902,7 @@ def convert(frame, reformatter, **kw) -> np.ndarray:
 def _neutral_proxy_luma(frame, size: tuple[int, int], rotation: int = 0,
                         reformatter=None) -> np.ndarray | None:
     """Proxy luma of a grey decoded frame (display orientation), or None if it has colour."""
-    if not _is_neutral(frame):
+    if frame.format.name != "gray" and frame.format.name not in _NEUTRAL_FORMATS:
         # 10/12-bit grey (a ProRes or DPX-like master): its exact grey (_grey_rgb), area-scaled;
         # swscale's YUV -> RGB route was 1.6 codes dark there and 3x the CPU
         g = _grey_rgb(frame)
@@ -918,6 +913,8 @@ def _neutral_proxy_luma(frame, size: tuple[int, int], rotation: int = 0,
         if (g.shape[1], g.shape[0]) != tuple(size):
             g = cv2.resize(np.ascontiguousarray(g), tuple(size), interpolation=cv2.INTER_AREA)
         return cv2.LUT(np.ascontiguousarray(g), _grey_l_lut())
+    if not _is_neutral(frame):
+        return None
     w, h = (size[1], size[0]) if rotation % 180 else size
     g = convert(frame, reformatter or VideoReformatter(), format="gray", width=w, height=h, interpolation="AREA")
     if rotation % 360:
