@@ -636,12 +636,17 @@ class MainWindow(QMainWindow):
     def say_luma_cache_problem(self, luma) -> None:
         """Once per opened source: the luma cache could not be written (a full or read-only
         cache disk). The editor goes on, its frames read from the source as needed."""
-        err = getattr(luma, "disk_error", None)
-        if err and getattr(self, "_luma_cache_told", None) is not luma:
-            self._luma_cache_told = luma
-            # a box that stays until dismissed: a status line is replaced by the next message
-            self._error(f"{err[0].upper()}{err[1:]}.", detail="Editing goes on. HUESHOT_CACHE_DIR moves the cache "
-                        "to a folder with room.")
+        self._say_cache_problem("luma", luma, ".", "Editing goes on. HUESHOT_CACHE_DIR moves the cache "
+                                "to a folder with room.")
+
+    def _say_cache_problem(self, kind: str, cache, tail: str, detail: str) -> None:
+        """A cache's `disk_error` (a luma store, the colour cache), once per cache object, in a
+        box that stays until dismissed: a status line is replaced by the next message."""
+        err = getattr(cache, "disk_error", None)
+        told = f"_{kind}_cache_told"
+        if err and getattr(self, told, None) is not cache:
+            setattr(self, told, cache)
+            self._error(f"{err[0].upper()}{err[1:]}{tail}", detail=detail)
 
     def _on_opened(self, info, luma) -> None:
         if self.doc is None or os.path.abspath(info.path) != os.path.abspath(self.doc.media_path):
@@ -1105,14 +1110,10 @@ class MainWindow(QMainWindow):
     def _say_chroma_cache_problem(self) -> None:
         """Once per opened shot: propagated colour could not be written to the disk cache (a
         full or read-only disk). The colour stays in memory for this session."""
-        chroma = getattr(self.store, "chroma", None)
-        err = getattr(chroma, "disk_error", None)
-        if err and getattr(self, "_chroma_cache_told", None) is not chroma:
-            self._chroma_cache_told = chroma
-            # a box that stays until dismissed: a status line is replaced by the next run's
-            self._error(f"{err[0].upper()}{err[1:]}: the colour is kept in memory for this session, "
-                        "not for the next opening.", detail="Editing goes on. Free some room there, or save the "
-                        "project on another disk, to keep the colour.")
+        self._say_cache_problem("chroma", getattr(self.store, "chroma", None),
+                                ": the colour is kept in memory for this session, not for the next opening.",
+                                "Editing goes on. Free some room there, or save the project on another disk, "
+                                "to keep the colour.")
 
     @Slot(int, bool, float)
     def _on_finished(self, gen: int, completed: bool, seconds: float) -> None:
