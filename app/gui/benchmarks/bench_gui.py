@@ -221,6 +221,9 @@ def main(argv=None) -> int:
         while not cond():
             if time.perf_counter() > end:
                 line = sys._getframe(1).f_lineno      # which step: the line that waited
+                # every thread's stack on stderr: a step that never ends is a hang to find
+                import faulthandler
+                faulthandler.dump_traceback(file=sys.stderr, all_threads=True)
                 raise TimeoutError(f"benchmark step at {Path(__file__).name}:{line} timed out after {timeout:.0f} s")
             app.processEvents()
             time.sleep(0.0005)
