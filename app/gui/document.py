@@ -172,7 +172,19 @@ class Document:
         self.p.save(path, overwrite=overwrite)
 
     def autosave(self):
-        return core.autosave(self.p)
+        out = core.autosave(self.p)
+        if out is not None:
+            self._autosaved = True
+        return out
+
+    def drop_autosave(self) -> None:
+        """The edits were undone back to what the file holds: the autosave this window wrote
+        holds edits that are gone now, and a crash offered them back as unsaved work. Removed
+        (only one this window wrote: a recovered document's copy stays until it is saved or
+        autosaved again)."""
+        if getattr(self, "_autosaved", False):
+            core.clear_recovery(self.p)
+            self._autosaved = False
 
     def close(self) -> None:
         """Closing on purpose: the autosaved copy is no longer needed."""

@@ -186,6 +186,8 @@ class MainWindow(QMainWindow):
 
     def _on_clean_changed(self, clean: bool) -> None:
         self.setWindowModified(not clean)
+        if clean and self.doc is not None:
+            self.doc.drop_autosave()       # undone back to the file: its autosave is out of date
 
     # ------------------------------------------------------------------ layout
     def _build_layout(self) -> None:
@@ -1273,7 +1275,9 @@ class MainWindow(QMainWindow):
         return True
 
     def autosave(self) -> None:
-        if self.doc is not None and not self.undo.isClean():
+        if self.doc is not None and self.undo.isClean():
+            self.doc.drop_autosave()
+        elif self.doc is not None:
             try:
                 self.doc.autosave()
             except Exception as e:   # an autosave failure must not interrupt the editor
