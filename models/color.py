@@ -98,8 +98,16 @@ def _fit_rows(lab: np.ndarray, rgb: np.ndarray, chroma: np.ndarray):
     gamut (27,000 a frame): one gather of Lab rows costs a third of three 2-D gathers."""
     cand = cv2.bitwise_and(cv2.bitwise_not(cv2.inRange(rgb, _INSIDE_LO, _INSIDE_HI)),
                            cv2.compare(chroma, 1.0, cv2.CMP_GT))
-    idx = np.flatnonzero(cand)
-    rows = lab.reshape(-1, 3)[idx]
+    # findNonZero gives the same positions in the same (row-major) order as np.flatnonzero at a
+    # sixth of its cost (0.35 against 2.1 ms on a 960x540 mask), np.take the rows at a third of
+    # a fancy index's
+    pts = cv2.findNonZero(cand)
+    if pts is None:
+        idx = np.zeros(0, np.intp)
+    else:
+        pts = pts.reshape(-1, 2)
+        idx = pts[:, 1].astype(np.intp) * cand.shape[1] + pts[:, 0]
+    rows = np.take(lab.reshape(-1, 3), idx, axis=0)
     k = None
     if len(idx):
         C, hue = cv2.cartToPolar(np.ascontiguousarray(rows[:, 1]), np.ascontiguousarray(rows[:, 2]),
@@ -115,8 +123,11 @@ def _lookup(table: np.ndarray, r: np.ndarray, c: np.ndarray) -> np.ndarray:
     c = np.clip(c, 0, table.shape[1] - 1.001)
     r0, c0 = r.astype(np.int32), c.astype(np.int32)
     fr, fc = r - r0, c - c0
-    top = table[r0, c0] * (1 - fc) + table[r0, c0 + 1] * fc
-    bot = table[r0 + 1, c0] * (1 - fc) + table[r0 + 1, c0 + 1] * fc
+    # the four corners by flat index (np.take: a third of the cost of four 2-D fancy indexes)
+    flat, cols = table.reshape(-1), table.shape[1]
+    i = r0.astype(np.intp) * cols + c0
+    top = np.take(flat, i) * (1 - fc) + np.take(flat, i + 1) * fc
+    bot = np.take(flat, i + cols) * (1 - fc) + np.take(flat, i + cols + 1) * fc
     return (top * (1 - fr) + bot * fr).astype(np.float32)
 
 
@@ -257,7 +268,7 @@ def ycbcr_chroma(L: np.ndarray, ab: np.ndarray, y_mean: np.ndarray, inv_mean: np
     idx, rows, k = _fit_rows(lab, rgb, chroma)
     if len(idx):
         rows[:, 1:] *= k
-        rgb.reshape(-1, 3)[idx] = cv2.cvtColor(rows[:, None, :], cv2.COLOR_Lab2RGB)[:, 0, :]
+        _put_rows(rgb, idx, cv2.cvtColor(rows[:, None, :], cv2.COLOR_Lab2RGB)[:, 0, :])
     y_mean = np.asarray(y_mean, np.float32)
     if inv_mean is None:
         inv_mean = dark_inverse(y_mean)
@@ -277,6 +288,18 @@ def ycbcr_chroma(L: np.ndarray, ab: np.ndarray, y_mean: np.ndarray, inv_mean: np
     one.fill(0.0)
     cv2.copyTo(one, grey, offset)
     return cb, cr, gain, offset
+
+
+def _put_rows(img: np.ndarray, idx: np.ndarray, rows: np.ndarray) -> None:
+    """img.reshape(-1, C)[idx] = rows for a contiguous HxWxC image, as one np.put of C-value
+    records (a tenth of the cost of numpy's 2-D fancy assignment: 0.12 against 1.4 ms for the
+    27,000 out-of-gamut samples of a 960x540 chroma plane)."""
+    if not img.flags.c_contiguous:
+        img.reshape(-1, img.shape[-1])[idx] = rows     # (a reshape would copy: assign through numpy)
+        return
+    rec = np.dtype((np.void, img.dtype.itemsize * img.shape[-1]))
+    np.put(img.reshape(-1, img.shape[-1]).view(rec).reshape(-1), idx,
+           np.ascontiguousarray(rows, img.dtype).view(rec).reshape(-1))
 
 
 class Planes:
