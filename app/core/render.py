@@ -649,8 +649,10 @@ def _run(job, src, info, start, end, keys_rgb, propagator, method, device_name, 
             j, ab = ab_item
             if not i == j == done:
                 raise RenderError(f"internal error: frame order {i}/{j}/{done}")
+            # (not read where the chroma is scaled plainly: a luma store's frame is a copy and a
+            # float conversion, for nothing)
             proxy_L = (luma[i] if takes_proxy_luma and job.chroma is None and ab.shape[:2] == luma.size[::-1]
-                       else None)
+                       and (composer is None or composer.guided(ab.shape)) else None)
             if composer is not None:
                 y, lum = L
                 if i in full_key_ab:
