@@ -177,6 +177,26 @@ def file_stamp(path: Path) -> tuple[int, int, int] | None:
     return st.st_ino, st.st_mtime_ns, st.st_size
 
 
+_PNG_POOL = None
+
+
+def _encode_png(img: np.ndarray) -> bytes | None:
+    """A keyframe layer's PNG bytes (None if OpenCV could not encode it)."""
+    ok, buf = cv2.imencode(".png", cv2.cvtColor(img, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_PNG_COMPRESSION, 3])
+    return buf.tobytes() if ok else None
+
+
+def _encode_later(img: np.ndarray):
+    """Start encoding a keyframe's PNG on a background thread (a future of _encode_png): a
+    1080p key takes 0.3-0.4 s, which a save or autosave on the editor's GUI thread froze the
+    window for. One thread: OpenCV's PNG encoder releases the GIL."""
+    global _PNG_POOL
+    if _PNG_POOL is None:
+        from concurrent.futures import ThreadPoolExecutor
+        _PNG_POOL = ThreadPoolExecutor(max_workers=1, thread_name_prefix="keyframe-png")
+    return _PNG_POOL.submit(_encode_png, img)
+
+
 def _image_hash(rgb: np.ndarray) -> str:
     h = hashlib.sha1()
     h.update(repr(rgb.shape).encode())
@@ -213,6 +233,9 @@ class Project:
         self.session_id = uuid.uuid4().hex[:12]   # names this document's recovery copy
         self.disk_stamp: tuple | None = None      # file_stamp of self.path as last read or written here
         self._key_hashes: dict[int, str] = {}
+        # frame -> future of its keyframe's PNG bytes, encoded in the background when the key
+        # is set, for the next save or autosave that needs the file (_encode_later)
+        self._key_pngs: dict[int, Any] = {}
         # fields of the file this version does not know (a newer version wrote them): kept
         # as they were and written back on save
         self.unknown_fields: dict[str, Any] = {}
@@ -273,6 +296,7 @@ class Project:
         img.setflags(write=False)
         self._keyframes[frame] = img
         self._key_hashes.pop(frame, None)
+        self._key_pngs[frame] = _encode_later(img)
         self._changed("keyframe", frame, "set")
         return old
 
@@ -280,6 +304,7 @@ class Project:
         """Remove a keyframe; returns its image (None if there was none), for undo."""
         old = self._keyframes.pop(int(frame), None)
         self._key_hashes.pop(int(frame), None)
+        self._key_pngs.pop(int(frame), None)
         if old is not None:
             self._changed("keyframe", int(frame), "removed")
         return old
@@ -414,6 +439,7 @@ class Project:
         for f in frames:
             del self._keyframes[f]
             self._key_hashes.pop(f, None)
+            self._key_pngs.pop(f, None)
 
     def drop_other_size(self, width: int, height: int) -> list[str]:
         """Leave out the keyframe images that are not ``width`` x ``height``, the size of the
@@ -488,6 +514,7 @@ class Project:
             raise ProjectChangedOnDisk(f"{target}: the file was changed on disk after this window opened or "
                                        "saved it (another Hueshot window or program saved it)")
         self._write(target)
+        self._key_pngs.clear()     # their files are in the project's layers folder now
         self.disk_stamp = file_stamp(target)
         self.path = target
         self.saved_revision = self.revision
@@ -515,11 +542,11 @@ class Project:
                     if own is not None and _reuse_layer(own / name, dest, link=link_layers):
                         written.append(dest)
                         continue
-                    ok, buf = cv2.imencode(".png", cv2.cvtColor(img, cv2.COLOR_RGB2BGR),
-                                           [cv2.IMWRITE_PNG_COMPRESSION, 3])
-                    if not ok:
+                    job = self._key_pngs.get(f)
+                    png = job.result() if job is not None else _encode_png(img)
+                    if png is None:
                         raise ProjectError(f"{dest}: could not encode keyframe {f} as PNG")
-                    atomic_write_bytes(dest, buf.tobytes())
+                    atomic_write_bytes(dest, png)
                     written.append(dest)
             data = self.to_dict(target, names)
             if extra:
