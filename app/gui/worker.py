@@ -58,12 +58,17 @@ def plan_frames(specs, n: int, context: str, segment_local: bool, shots=None) ->
     shot: a frame's key names only the keys of its own shot, and a frame in a shot without any
     key has none (it stays grey). Tokens are shot-relative. The worker and the window compute
     the same ones."""
+    import bisect
     from app.core.cache import frame_keys, key_tokens
     sigs: list = [None] * n
     tokens: dict = {}
+    specs = sorted(specs, key=lambda s: s.frame)     # each shot's keys found by bisection, not a
+    frames = [s.frame for s in specs]                # walk of every key for every shot of a film
     for a, b, ctx in shot_parts(shots, n, context):
-        t = key_tokens([(s.frame - a, s.token, s.image is None and bool(s.strokes)) for s in specs
-                        if a <= s.frame <= b])
+        mine = specs[bisect.bisect_left(frames, a):bisect.bisect_right(frames, b)]
+        if not mine:
+            continue
+        t = key_tokens([(s.frame - a, s.token, s.image is None and bool(s.strokes)) for s in mine])
         if t:
             sigs[a:b + 1] = frame_keys(b - a + 1, t, ctx, segment_local)
         tokens.update({f + a: v for f, v in t.items()})

@@ -232,18 +232,25 @@ class ShotPanel(QListWidget):
         self._say()
         return changed
 
-    def state(self, k: int) -> str:
+    def colouring_frames(self) -> list[int]:
+        """The frames, in order, whose key image or strokes colour something. A frame whose
+        strokes are all eraser strokes (and no key image) colours nothing: the render leaves
+        such a shot grey, and so does its label."""
+        doc = self.window_.doc
+        if doc is None:
+            return []
+        return sorted(set(doc.image_frames()) | {st.frame for st in doc.p.strokes if not st.erase})
+
+    def state(self, k: int, colouring: list[int] | None = None) -> str:
+        """Shot k's state; ``colouring``: `colouring_frames()`, found once for a pass over every
+        shot (a film's 2,000 shots each walking every key took 65 ms at each edit)."""
+        import bisect
         if self.rendered(k) is not None:
             return "rendered"
         w = self.window_
-        doc = w.doc
         a, b = self.shots[k]
-        # a frame whose strokes are all eraser strokes (and no key image) colours nothing: the
-        # render leaves such a shot grey, and so does this label
-        keyed = doc is not None and any(
-            a <= f <= b and (f in doc.image_frames() or any(not st.erase for st in doc.strokes(f)))
-            for f in doc.key_frames())
-        if not keyed:
+        keys = self.colouring_frames() if colouring is None else colouring
+        if bisect.bisect_right(keys, b) == bisect.bisect_left(keys, a):
             return "grey"
         from app.gui.timeline import DONE
         s = w.timeline.states
@@ -251,10 +258,11 @@ class ShotPanel(QListWidget):
 
     def refresh_states(self, *_args) -> None:
         self._rendered = self._rendered_now()
+        colouring = self.colouring_frames()
         for k, (a, b) in enumerate(self.shots):
             item = self.item(k)
             if item is not None:
-                state = self.state(k)
+                state = self.state(k, colouring)
                 n = b - a + 1
                 item.setText(f"{k + 1:>3}   {a}–{b}   ({n} frame{'' if n == 1 else 's'})   {state}")
                 rec = self.rendered(k)
