@@ -1,7 +1,8 @@
 """Reels at the scale of a film: thousands of shots, tens of thousands of frames. The editor's
 GUI thread does no work per shot or per frame of the source where the work is per pixel or per
 edited shot (measured on a 70,582-frame, 1,682-shot reel: every stroke and undo froze the
-editor 0.4 s in MainWindow._adopt, the Shots dock's states took 65 ms at each edit). Counted here on small stand-ins, so the tests take seconds."""
+editor 0.4 s in MainWindow._adopt, the Shots dock's states took 65 ms at each edit, and each
+timeline paint 9-25 ms). Counted here on small stand-ins, so the tests take seconds."""
 from __future__ import annotations
 
 import os
@@ -27,6 +28,47 @@ class _Count:
             self.n += 1
             return orig(*a, **k)
         monkeypatch.setattr(cls, name, counted)
+
+
+def test_the_timeline_draws_thousands_of_shots_and_state_runs_per_pixel_not_per_run(qtbot, monkeypatch):
+    from PySide6.QtGui import QColor, QPainter
+    from app.gui.timeline import DONE, SHOT_CURRENT, STALE, STATE_COLORS, Timeline
+    rng = np.random.default_rng(3)
+    lengths = rng.integers(8, 60, 4000)
+    cur = 1234
+    lengths[cur] = 3000                                   # a long take among the short shots
+    starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+    n = int(lengths.sum())
+    shots = [(int(a), int(a + m - 1)) for a, m in zip(starts, lengths)]
+    states = np.zeros(n, np.uint8)
+    half = n // 2
+    states[:half] = DONE                                  # the first half done
+    for k, (a, b) in enumerate(shots):                    # the second: every other shot done
+        if a >= half and k % 2:
+            states[a:b + 1] = DONE
+    one = n // 10
+    states[one] = STALE                                   # one stale frame among thousands
+    tl = Timeline()
+    tl.resize(1000, 110)
+    qtbot.addWidget(tl)
+    tl.show()
+    tl.reset(n, None)
+    tl.set_shots(shots)
+    tl.set_all_states(lambda s: states)
+    tl.set_current(shots[cur][1] - 2)                     # the playhead at its end
+    fills = _Count(monkeypatch, QPainter, "fillRect")
+    img = tl.grab().toImage()
+    assert fills.n < 50, f"{fills.n} rects for {len(shots)} shots: one a shot or a run"
+    y_state = tl.RULER_H + tl.THUMB_H + 2 + tl.STATE_H // 2
+    y_shot = tl.RULER_H + tl.THUMB_H + tl.STATE_H + tl.MARK_H + 5 + tl.SHOT_H // 2
+    dpr = img.devicePixelRatio()
+
+    def px(x, y):
+        return QColor(img.pixel(int(x * dpr), int(y * dpr))).rgb()
+    assert px(tl._x(one), y_state) == STATE_COLORS[STALE].rgb()          # not lost between pixels
+    assert px(tl._x(n // 4), y_state) == STATE_COLORS[DONE].rgb()
+    assert px(tl._x(shots[cur][0]) + 3, y_shot) == SHOT_CURRENT.rgb()     # the current shot lit
+    assert px(tl._x(shots[cur - 200][0]), y_shot) != SHOT_CURRENT.rgb()
 
 
 @pytest.fixture
