@@ -147,7 +147,8 @@ def _add_output_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--farm-ship", action="store_true",
                    help="with --farm: send the source video to the workers through Ray's object store "
                         "and bring the shots back the same way (nodes without a shared filesystem)")
-    p.add_argument("--verbose", "-v", action="store_true", help="print time spent per pipeline stage")
+    p.add_argument("--verbose", "-v", action="store_true",
+                   help="print time spent per pipeline stage, and every shot left grey")
     p.add_argument("--resume", action="store_true",
                    help="render shot by shot into a folder beside OUTPUT and join at the end; if the run "
                         "is killed, the same command renders only the shots not finished yet")
@@ -235,7 +236,7 @@ def _run_job(job, args) -> int:
               f"({result.fps:.1f} fps), method {result.method}, device {result.device}", file=sys.stderr)
     if not args.quiet:
         from app.core.reels.reel import grey_lines
-        for line in grey_lines(result.grey_shots):
+        for line in grey_lines(result.grey_shots, every=args.verbose):
             print(line, file=sys.stderr)
     if args.verbose and result.first_frame_s is not None:
         print(f"first frame after {t_call - _T0 + result.first_frame_s:.2f} s since the command started "

@@ -114,3 +114,25 @@ def test_an_edit_on_a_reel_of_many_shots_does_no_work_per_frame_of_the_source(qt
     wait_done(qtbot, win)                                            # redo: the cached colour back
     assert (win.timeline.states[a:b + 1] == DONE).all()
     assert per_frame.n == 0, per_frame.n
+
+
+def test_a_render_with_many_grey_shots_says_so_in_one_line_and_lists_them_with_verbose(reel, tmp_path, capsys):
+    """A film with keys in a few of its 2,000 shots printed a line for each grey one (1,678 lines
+    on the 70,582-frame reel): one line counts them now; --verbose lists every one."""
+    from app.cli import main
+    from app.core.project import Project
+    doc = Project(reel.video)
+    doc.set_keyframe(0, reel.frames[0])
+    n = len(reel.frames)
+    shots = [(a, min(n - 1, a + 3)) for a in range(0, n, 4)]        # 17 shots, the first keyed
+    doc.set_shots(shots)
+    path = doc.save(tmp_path / "reel.hueshot")
+    assert main(["render", str(path), "-o", str(tmp_path / "out"), "--method", "flow"]) == 0
+    err = capsys.readouterr().err
+    grey = [line for line in err.splitlines() if "left grey" in line]
+    assert grey == [f"16 shots have no key or hint in them and were left grey (frames 4..7, 8..11, "
+                    f"12..15, 16..19, 20..23 and 11 more; --verbose lists them all)"], err
+    assert main(["render", str(path), "-o", str(tmp_path / "out2"), "--method", "flow", "--verbose"]) == 0
+    err = capsys.readouterr().err
+    assert [line for line in err.splitlines() if "left grey" in line] == [
+        f"shot at frames {a}..{b}: no key or hint in it, left grey" for a, b in shots[1:]]

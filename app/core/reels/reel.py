@@ -83,9 +83,20 @@ def prepare(job, project=None, shots: bool = True, progress: Callable[[int, int]
     return job
 
 
-def grey_lines(grey) -> list[str]:
-    """What the CLI says about the shots a render left grey."""
-    return [f"shot at frames {a}..{b}: no key or hint in it, left grey" for a, b in grey]
+GREY_LINES_MAX = 10     # more grey shots than this are said in one line, not a line each
+
+
+def grey_lines(grey, every: bool = False) -> list[str]:
+    """What the CLI says about the shots a render left grey: a line each, up to GREY_LINES_MAX
+    of them (or all, with ``every``: --verbose); more (a film with keys in a few of its 2,000
+    shots printed 1,678 lines, burying the rest of the output) in one line that counts them
+    and names the first."""
+    grey = list(grey)
+    if every or len(grey) <= GREY_LINES_MAX:
+        return [f"shot at frames {a}..{b}: no key or hint in it, left grey" for a, b in grey]
+    first = ", ".join(f"{a}..{b}" for a, b in grey[:5])
+    return [f"{len(grey)} shots have no key or hint in them and were left grey (frames {first} and "
+            f"{len(grey) - 5} more; --verbose lists them all)"]
 
 
 # ------------------------------------------------------------------------ resumable

@@ -105,7 +105,7 @@ def run(job, args, project=None) -> int:
         grey = [(g.start, g.end - 1) for g in plan_segments(job, shots, n)
                 if not any(g.start <= int(f) < g.end for f in job.keys)
                 and not any(g.start <= st.frame < g.end for st in job.strokes) and not job.auto]
-        for line in grey_lines(grey):
+        for line in grey_lines(grey, every=getattr(args, "verbose", False)):
             print(line, file=sys.stderr)
         if res.shipped:
             print(f"{res.shipped} shot(s) came back through the object store", file=sys.stderr)
