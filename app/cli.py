@@ -141,7 +141,7 @@ def _add_output_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--progress-json", action="store_true",
                    help="progress as 'HUESHOT-PROGRESS {json}' lines on stderr (for the render queue)")
     p.add_argument("--farm", metavar="SPEC", default=None,
-                   help="render each shot as a task on a Ray cluster: local[:N] (start one here with N "
+                   help="render each segment (a shot, or consecutive short shots: --segment-frames) as a task on a Ray cluster: local[:N] (start one here with N "
                         "workers), auto, ray://HOST:PORT or HOST:PORT (needs hueshot[farm]; source and "
                         "output on a filesystem every node shares)")
     p.add_argument("--farm-ship", action="store_true",
@@ -153,6 +153,9 @@ def _add_output_args(p: argparse.ArgumentParser) -> None:
                    help="render shot by shot into a folder beside OUTPUT and join at the end; if the run "
                         "is killed, the same command renders only the shots not finished yet")
     p.add_argument("--keep-segments", action="store_true", help="with --resume: keep the render folder")
+    p.add_argument("--segment-frames", type=int, default=None, metavar="N",
+                   help="with --resume or --farm: consecutive short shots share a segment (a file, a farm "
+                        "task) until it holds N frames (default 240; 1: a segment per shot)")
 
 
 def propagate_parser() -> argparse.ArgumentParser:
@@ -220,7 +223,7 @@ def _run_job(job, args) -> int:
             from app.core.reels.reel import render_resumable
             result, now, reused = render_resumable(job, progress=printer, keep_segments=args.keep_segments)
             if reused and not args.quiet:
-                print(f"resumed: {reused} of {now + reused} shots were already rendered", file=sys.stderr)
+                print(f"resumed: {reused} of {now + reused} segments were already rendered", file=sys.stderr)
         else:
             result = render(job, progress=printer)
     except KeyboardInterrupt as exc:   # SIGINT, SIGTERM, SIGHUP (app.core.shutdown.Interrupted)
@@ -280,6 +283,11 @@ def _check_values(args) -> str | None:
             raise ValidationError("--farm-ship needs --farm (it says how the farm's workers get the source)")
         if getattr(args, "keep_segments", False) and not (args.resume or args.farm):
             raise ValidationError("--keep-segments needs --resume or --farm (a plain render writes no segments)")
+        if getattr(args, "segment_frames", None) is not None:
+            if not (args.resume or args.farm):
+                raise ValidationError("--segment-frames needs --resume or --farm (a plain render writes no segments)")
+            if not 1 <= args.segment_frames <= 10_000_000:
+                raise ValidationError(f"--segment-frames {args.segment_frames}: give 1..10000000 frames")
         if getattr(args, "farm", None) is not None and not args.farm.strip():
             raise ValidationError("--farm is empty; give local[:N], auto, ray://HOST:PORT or HOST:PORT")
         if getattr(args, "farm", None):
@@ -335,7 +343,7 @@ def cmd_propagate(argv: list[str]) -> int:
                     end=None if args.end is None else args.end + 1, method=args.method,
                     device=args.device, export=_export_settings(args),
                     protect=[Path(args.hints)] if args.hints else [], hint_method=hint_method,
-                    strokes_from=Path(args.hints) if args.hints else None)
+                    strokes_from=Path(args.hints) if args.hints else None, segment_frames=args.segment_frames)
     if args.farm:
         from app.core.renderfarm import farm_cli
         return farm_cli.run(job, args)
@@ -355,6 +363,7 @@ def cmd_render(argv: list[str]) -> int:
     doc = Project.load(args.project)
     job = job_from_project(doc, args.output, device=args.device, export=_export_settings(args),
                            method=args.method)
+    job.segment_frames = args.segment_frames
     if args.farm:
         from app.core.renderfarm import farm_cli
         return farm_cli.run(job, args, project=doc)

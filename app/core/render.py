@@ -102,6 +102,9 @@ class RenderJob:
     # the hints file or project the strokes (and keyframes given as arrays) were read from:
     # an error about one of them names it
     strokes_from: Path | None = None
+    # a render in segments (--resume, --farm): consecutive shots are grouped into segments of
+    # at least this many frames (None: farm_segments.SEGMENT_FRAMES; 1: a segment per shot)
+    segment_frames: int | None = None
 
 
 @dataclass

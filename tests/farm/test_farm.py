@@ -14,6 +14,10 @@ import numpy as np
 
 from tests.farm.conftest import FAST, SHOT_LEN, hueshot, read_pngs, reel_frames, save_project
 
+# a farm task per shot (these tests kill, fail and count single shots; by default consecutive
+# short shots share a task: farm_segments.SEGMENT_FRAMES)
+PER_SHOT = (*FAST, "--segment-frames", "1")
+
 
 def assert_same_frames(got: list[np.ndarray], want: list[np.ndarray]) -> None:
     assert len(got) == len(want)
@@ -25,9 +29,9 @@ def assert_same_frames(got: list[np.ndarray], want: list[np.ndarray]) -> None:
 def test_farm_local2_writes_the_plain_render(reel, tmp_path):
     proj, _, plain = reel
     out = tmp_path / "farm_png"
-    r = hueshot("render", proj, "-o", out, "--farm", "local:2", *FAST)
+    r = hueshot("render", proj, "-o", out, "--farm", "local:2", *PER_SHOT)
     assert r.returncode == 0, r.stderr
-    assert "from 6 shots" in r.stderr
+    assert "from 6 segments" in r.stderr
     assert "ETA" in r.stderr                                    # progress of all tasks
     assert_same_frames(read_pngs(out), plain)
     assert not list(tmp_path.glob(".*hueshot-render"))          # the render folder is cleaned up
@@ -43,6 +47,7 @@ def test_worker_killed_mid_render_still_finishes(reel, cluster, tmp_path):
     doc = Project.load(proj)
     out = tmp_path / "farm.mkv"        # lossless FFV1 with the source audio
     job = job_from_project(doc, out, device="cpu", export=ExportSettings(format="ffv1"), method="flow")
+    job.segment_frames = 1             # a task per shot
     killed: dict[int, int] = {}        # segment -> pid of the worker killed while running it
 
     def on_report(done, pids):
@@ -94,14 +99,14 @@ def test_broken_shot_fails_with_its_message_others_finish(reel, cluster, tmp_pat
     good_bytes = bad.read_bytes()
     bad.write_bytes(b"not a png at all")
     out = tmp_path / "out_png"
-    r = hueshot("render", proj, "-o", out, "--farm", cluster, *FAST)
+    r = hueshot("render", proj, "-o", out, "--farm", cluster, *PER_SHOT)
     assert r.returncode == 1, r.stderr
     assert "shot 4 (frames 36..47)" in r.stderr and bad.name in r.stderr
-    assert "1 of 6 shots failed; 5 finished" in r.stderr
+    assert "1 of 6 segments failed; 5 finished" in r.stderr
     assert not out.exists()
     # the finished shots were kept: once the frame is mended only shot 4 is rendered
     bad.write_bytes(good_bytes)
-    r = hueshot("render", proj, "-o", out, "--farm", cluster, *FAST)
+    r = hueshot("render", proj, "-o", out, "--farm", cluster, *PER_SHOT)
     assert r.returncode == 0, r.stderr
     assert "(1 rendered now" in r.stderr
     got = read_pngs(out)
@@ -123,6 +128,7 @@ def test_cancel_stops_every_task(reel, cluster, tmp_path):
     proj, _, _ = reel
     doc = Project.load(proj)
     job = job_from_project(doc, tmp_path / "cancelled.mkv", device="cpu", method="flow")
+    job.segment_frames = 1             # a task per shot
     seen = []
     with Farm("local") as farm:
         with pytest.raises(RenderCancelled):
@@ -145,9 +151,9 @@ def test_cancel_stops_every_task(reel, cluster, tmp_path):
 def test_farm_ship_sends_the_source_through_the_object_store(reel, cluster, tmp_path):
     proj, _, plain = reel
     out = tmp_path / "shipped_png"
-    r = hueshot("render", proj, "-o", out, "--farm", cluster, "--farm-ship", *FAST)
+    r = hueshot("render", proj, "-o", out, "--farm", cluster, "--farm-ship", *PER_SHOT)
     assert r.returncode == 0, r.stderr
-    assert "6 shot(s) came back through the object store" in r.stderr
+    assert "6 segment(s) came back through the object store" in r.stderr
     assert_same_frames(read_pngs(out), plain)
 
 
@@ -207,9 +213,9 @@ def test_farm_through_a_ray_client_address_writes_the_plain_render(reel, cluster
     try:
         proj, _, plain = reel
         out = tmp_path / "client_png"
-        r = hueshot("render", proj, "-o", out, "--farm", f"ray://127.0.0.1:{port}", *FAST)
+        r = hueshot("render", proj, "-o", out, "--farm", f"ray://127.0.0.1:{port}", *PER_SHOT)
         assert r.returncode == 0, r.stderr
-        assert "from 6 shots" in r.stderr
+        assert "from 6 segments" in r.stderr
         assert_same_frames(read_pngs(out), plain)
     finally:
         server.stop(0)
@@ -218,7 +224,7 @@ def test_farm_through_a_ray_client_address_writes_the_plain_render(reel, cluster
 def test_ctrl_c_after_the_output_is_written_does_not_say_it_was_not(reel, tmp_path):
     """Ctrl+C in the second or two a local cluster takes to shut down, after the join wrote the
     output: the output is complete and the command says so (exit 0). It said 'every farm task
-    was cancelled and OUTPUT was not written (finished shots are kept for the next run)' with
+    was cancelled and OUTPUT was not written (finished segments are kept for the next run)' with
     exit status 130, the output there whole and the render folder (half) removed."""
     import subprocess
     import sys

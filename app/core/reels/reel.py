@@ -100,15 +100,31 @@ def grey_lines(grey, every: bool = False) -> list[str]:
 
 
 # ------------------------------------------------------------------------ resumable
+def grey_shot_ranges(job, segments) -> list[tuple[int, int]]:
+    """The shots (inclusive pairs) of a render in segments that no key or stroke colours (none
+    with ``job.auto``): each shot looked up by bisection in the coloured frames, not by a scan
+    of every key and stroke per shot (thousands of each on a film)."""
+    import bisect
+    if job.auto:
+        return []
+    coloured = sorted({int(f) for f in job.keys} | {st.frame for st in job.strokes})
+
+    def grey(a: int, b: int) -> bool:
+        i = bisect.bisect_left(coloured, a)
+        return i == len(coloured) or coloured[i] > b
+    return [(a, b) for s in segments for a, b in s.shot_ranges if grey(a, b)]
+
+
 def render_resumable(job, progress=None, should_stop: Callable[[], bool] | None = None,
                      render_dir: str | Path | None = None, keep_segments: bool = False):
     """Render shot by shot into a render folder beside the output, then join with the audio.
 
-    The segments are the farm's (app.core.renderfarm.farm_segments: one lossless FFV1 file per shot, named
+    The segments are the farm's (app.core.renderfarm.farm_segments: one lossless FFV1 file per shot or run of short shots, named
     by a hash of everything that decides its pixels, written under a temp name and renamed when
     complete). A run that was killed leaves its finished shots; the same command run again
-    renders only the others, so its output equals an uninterrupted run's. Returns
-    (RenderResult of the join, shots rendered now, shots reused)."""
+    renders only the others, so its output equals an uninterrupted run's. Short consecutive
+    shots share a segment (farm_segments.SEGMENT_FRAMES). Returns (RenderResult of the join,
+    segments rendered now, segments reused)."""
     from app.core.renderfarm.farm_segments import (check_job, default_render_dir, join_segments, plan_segments,
                                                    render_segment, segment_path)
     from app.core.render import RenderResult
@@ -146,9 +162,7 @@ def render_resumable(job, progress=None, should_stop: Callable[[], bool] | None 
     result.truncated = broken
     result.seconds = time.perf_counter() - t0
     result.fps = result.frames / result.seconds if result.seconds > 0 else 0.0
-    result.grey_shots = [(s.start, s.end - 1) for s in segments
-                         if not any(s.start <= int(f) < s.end for f in job.keys)
-                         and not any(s.start <= st.frame < s.end for st in job.strokes) and not job.auto]
+    result.grey_shots = grey_shot_ranges(job, segments)
     if not keep_segments:
         import shutil
         shutil.rmtree(folder, ignore_errors=True)

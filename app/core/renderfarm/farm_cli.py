@@ -83,7 +83,7 @@ def run(job, args, project=None) -> int:
                 print(f"wrote {job.output} ({why} after it was complete)", file=sys.stderr)
             return EXIT_OK
         _err(f"{why}; every farm task was cancelled and {job.output} was not written "
-             f"(finished shots are kept for the next run)")
+             f"(finished segments are kept for the next run)")
         return getattr(exc, "exit_code", EXIT_INTERRUPTED)
     except RenderCancelled:
         _err(f"cancelled; {job.output} was not written")
@@ -95,21 +95,20 @@ def run(job, args, project=None) -> int:
         for f in res.failures:
             _err(f.message)
         ok = res.segments - len(res.failures)
-        _err(f"{len(res.failures)} of {res.segments} shots failed; {ok} finished and are kept in the "
+        _err(f"{len(res.failures)} of {res.segments} segments failed; {ok} finished and are kept in the "
              f"render folder; {Path(job.output)} was not written")
         return EXIT_ERROR
     if not args.quiet:
         r = res.result
         from app.core.renderfarm.farm_segments import plan_segments
         from app.core.reels.reel import grey_lines
-        grey = [(g.start, g.end - 1) for g in plan_segments(job, shots, n)
-                if not any(g.start <= int(f) < g.end for f in job.keys)
-                and not any(g.start <= st.frame < g.end for st in job.strokes) and not job.auto]
+        from app.core.reels.reel import grey_shot_ranges
+        grey = grey_shot_ranges(job, plan_segments(job, shots, n))
         for line in grey_lines(grey, every=getattr(args, "verbose", False)):
             print(line, file=sys.stderr)
         if res.shipped:
-            print(f"{res.shipped} shot(s) came back through the object store", file=sys.stderr)
-        print(f"wrote {r.output}: {r.frames} frames from {res.segments} shots in "
+            print(f"{res.shipped} segment(s) came back through the object store", file=sys.stderr)
+        print(f"wrote {r.output}: {r.frames} frames from {res.segments} segments in "
               f"{res.seconds_tasks + res.seconds_join:.1f} s on the farm ({res.rendered} rendered now, "
               f"join {res.seconds_join:.1f} s)", file=sys.stderr)
     return EXIT_OK
