@@ -296,15 +296,26 @@ class Project:
         img.setflags(write=False)
         self._keyframes[frame] = img
         self._key_hashes.pop(frame, None)
+        self._drop_png(frame)            # (an undo / redo of a key import sets it again and again)
         self._key_pngs[frame] = _encode_later(img)
         self._changed("keyframe", frame, "set")
         return old
+
+    def _drop_png(self, frame: int) -> None:
+        """Forget frame's background PNG encode, and cancel it if it has not started: the
+        encoder is one thread working in order, and a save waits for the encodes of the keys it
+        writes, so encodes nobody needs any more (a key replaced, removed, or already written)
+        that stayed queued made the save on the GUI thread wait for all of them (ten undo /
+        redo of a four-key import: 40 encodes, an 8.7 s freeze at Ctrl+S)."""
+        job = self._key_pngs.pop(frame, None)
+        if job is not None:
+            job.cancel()
 
     def remove_keyframe(self, frame: int) -> np.ndarray | None:
         """Remove a keyframe; returns its image (None if there was none), for undo."""
         old = self._keyframes.pop(int(frame), None)
         self._key_hashes.pop(int(frame), None)
-        self._key_pngs.pop(int(frame), None)
+        self._drop_png(int(frame))
         if old is not None:
             self._changed("keyframe", int(frame), "removed")
         return old
@@ -439,7 +450,7 @@ class Project:
         for f in frames:
             del self._keyframes[f]
             self._key_hashes.pop(f, None)
-            self._key_pngs.pop(f, None)
+            self._drop_png(f)
 
     def drop_other_size(self, width: int, height: int) -> list[str]:
         """Leave out the keyframe images that are not ``width`` x ``height``, the size of the
@@ -514,7 +525,8 @@ class Project:
             raise ProjectChangedOnDisk(f"{target}: the file was changed on disk after this window opened or "
                                        "saved it (another Hueshot window or program saved it)")
         self._write(target)
-        self._key_pngs.clear()     # their files are in the project's layers folder now
+        for f in list(self._key_pngs):   # their files are in the project's layers folder now
+            self._drop_png(f)
         self.disk_stamp = file_stamp(target)
         self.path = target
         self.saved_revision = self.revision
