@@ -114,10 +114,12 @@ def plan_segments(job: RenderJob, shots: Sequence[Sequence[int]] | None, n_frame
     if not shots:
         return [Segment(0, start, end)]
     clipped = []
-    for a, b in shots:
+    number = []                               # each clipped shot's number in the reel (0-based)
+    for k, (a, b) in enumerate(shots):
         lo, hi = max(int(a), start), min(int(b) + 1, end)
         if lo < hi:
             clipped.append((lo, hi))
+            number.append(k)
     if not clipped or clipped[0][0] != start or clipped[-1][1] != end or any(
             x[1] != y[0] for x, y in zip(clipped, clipped[1:])):
         raise RenderError(f"the shots do not cover the rendered range {start}..{end - 1} without gaps")
@@ -126,11 +128,18 @@ def plan_segments(job: RenderJob, shots: Sequence[Sequence[int]] | None, n_frame
     group: list[tuple[int, int]] = []
     first = 0
     for k, (lo, hi) in enumerate(clipped):
+        if group and hi - lo >= want:
+            # a long shot is a segment of its own: the short shots before it are one (else
+            # a changed key in one of them rendered the long shot again, and the farm could not
+            # spread the two)
+            out.append(Segment(len(out), group[0][0], group[-1][1], number[first],
+                               tuple((a, b - 1) for a, b in group) if len(group) > 1 else ()))
+            group = []
         if not group:
             first = k
         group.append((lo, hi))
         if hi - group[0][0] >= want or k == len(clipped) - 1:
-            out.append(Segment(len(out), group[0][0], hi, first,
+            out.append(Segment(len(out), group[0][0], hi, number[first],
                                tuple((a, b - 1) for a, b in group) if len(group) > 1 else ()))
             group = []
     return out
