@@ -163,6 +163,7 @@ def test_short_shots_share_a_segment_and_render_as_the_plain_render(tmp_path, ca
            "--segment-frames", "30", "--keep-segments", *args]
     assert main(cmd) == 0
     err = capsys.readouterr().err
+    assert "method flow, device CPU" in err, err              # the summary named no device
     folder = tmp_path / ".seg.hueshot-render"
     names = sorted(p.name for p in folder.glob("seg_*.mkv"))
     assert [n.split("_")[2:4] for n in names] == [["0", "35"], ["36", "71"], ["72", "95"]], names

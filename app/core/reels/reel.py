@@ -153,12 +153,19 @@ def render_resumable(job, progress=None, should_stop: Callable[[], bool] | None 
     reused = [s for s in segments if segment_path(job, s, folder).exists()]
     t0 = time.perf_counter()
     paths = []
+    done: list[RenderResult] = []
     for seg in segments:
         if should_stop is not None and should_stop():
             from app.core.render import RenderCancelled
             raise RenderCancelled("render cancelled")
-        paths.append(render_segment(job, seg, folder, progress=progress, should_stop=should_stop))
+        paths.append(render_segment(job, seg, folder, progress=progress, should_stop=should_stop, results=done))
     result: RenderResult = join_segments(job, segments, paths, progress=progress, should_stop=should_stop)
+    # what the segments rendered now ran on (a grey one runs no method: "-"); every segment
+    # reused from an earlier run: nothing ran on a device in this one
+    ran = [r for r in done if r.device and r.device != "-"]
+    result.device = ran[-1].device if ran else "none (every segment was rendered before)" if not done else "-"
+    if ran:
+        result.method = ran[-1].method
     result.truncated = broken
     result.seconds = time.perf_counter() - t0
     result.fps = result.frames / result.seconds if result.seconds > 0 else 0.0

@@ -237,9 +237,11 @@ def default_render_dir(output: str | os.PathLike) -> Path:
 # -------------------------------------------------------------------------- rendering
 def render_segment(job: RenderJob, seg: Segment, render_dir: str | os.PathLike,
                    progress: Callable[[RenderProgress], None] | None = None,
-                   should_stop: Callable[[], bool] | None = None) -> Path:
+                   should_stop: Callable[[], bool] | None = None,
+                   results: list[RenderResult] | None = None) -> Path:
     """Render one segment into the render folder (skipped when its finished file is there).
-    Errors are SegmentError naming the shot."""
+    Errors are SegmentError naming the shot. ``results``: the segment's RenderResult is
+    appended there when it is rendered (its method and device, for the caller's summary)."""
     render_dir = Path(render_dir)
     render_dir.mkdir(parents=True, exist_ok=True)
     out = segment_path(job, seg, render_dir)
@@ -268,6 +270,8 @@ def render_segment(job: RenderJob, seg: Segment, render_dir: str | os.PathLike,
         # break lies after it, and the caller reports it)
         out.unlink(missing_ok=True)
         raise SegmentError(f"{seg.label}: {result.truncated}")
+    if results is not None:
+        results.append(result)
     return out
 
 
