@@ -10,6 +10,7 @@ from pathlib import Path
 
 import av
 import numpy as np
+import pytest
 
 from tests.reel.conftest import build_reel
 from tests.reel.test_reel_render import read_pngs
@@ -17,9 +18,12 @@ from tests.reel.test_reel_render import read_pngs
 REPO = Path(__file__).resolve().parents[2]
 
 
-def _cmd(reel, out: Path, keys) -> list[str]:
-    cmd = [sys.executable, "-m", "app", "propagate", str(reel.video), "-o", str(out), "--method", "flow",
-           "--resume", "--segment-frames", "1"]     # a segment per shot: the kill lands between shots
+def _cmd(reel, out: Path, keys, segment_frames: str | None = "1") -> list[str]:
+    """--resume with a segment per shot (the kill lands between shots) by default, or the
+    given --segment-frames; None: a plain render."""
+    cmd = [sys.executable, "-m", "app", "propagate", str(reel.video), "-o", str(out), "--method", "flow"]
+    if segment_frames is not None:
+        cmd += ["--resume", "--segment-frames", segment_frames]
     for f, p in keys.items():
         cmd += ["--key", f"{f}={p}"]
     return cmd
@@ -29,20 +33,20 @@ def _env(tmp_path):
     return {**os.environ, "PYTHONPATH": str(REPO), "HUESHOT_CACHE_DIR": str(tmp_path / "_cache")}
 
 
-def test_killed_render_resumes_to_the_same_output(tmp_path):
+@pytest.mark.parametrize("segment_frames, n_segments", [("1", 5), ("80", 3)])   # per shot; two shots a segment
+def test_killed_render_resumes_to_the_same_output(tmp_path, segment_frames, n_segments):
     reel = build_reel(tmp_path / "reel.mp4", lengths=(40, 40, 40, 40, 40))
     keys = {a: reel.key_png(tmp_path, a) for a, _ in reel.shots[:4]}      # the last shot stays grey
     env = _env(tmp_path)
     ref = tmp_path / "ref"
-    r = subprocess.run(_cmd(reel, ref, keys), env=env, cwd=REPO, capture_output=True, text=True)
+    r = subprocess.run(_cmd(reel, ref, keys, None), env=env, cwd=REPO, capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
-    assert not (tmp_path / ".ref.hueshot-render").exists()               # cleaned up after the join
     expected = read_pngs(ref)
     assert len(expected) == 200
 
     out = tmp_path / "out"
     seg_dir = tmp_path / ".out.hueshot-render"
-    p = subprocess.Popen(_cmd(reel, out, keys), env=env, cwd=REPO, stdout=subprocess.DEVNULL,
+    p = subprocess.Popen(_cmd(reel, out, keys, segment_frames), env=env, cwd=REPO, stdout=subprocess.DEVNULL,
                          stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 120
     while not list(seg_dir.glob("seg_*.mkv")) and p.poll() is None and time.monotonic() < deadline:
@@ -50,12 +54,13 @@ def test_killed_render_resumes_to_the_same_output(tmp_path):
     os.kill(p.pid, signal.SIGKILL)
     p.wait()
     done = list(seg_dir.glob("seg_*.mkv"))
-    assert 1 <= len(done) < 5, f"killed after {len(done)} of 5 shots: the test needs a kill part way"
+    assert 1 <= len(done) < n_segments, f"killed after {len(done)} of {n_segments} segments: the test needs a kill part way"
     assert not out.exists() or len(list(out.glob("*.png"))) < 200
 
-    r = subprocess.run(_cmd(reel, out, keys), env=env, cwd=REPO, capture_output=True, text=True)
+    r = subprocess.run(_cmd(reel, out, keys, segment_frames), env=env, cwd=REPO, capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
-    assert f"resumed: {len(done)} of 5 segments were already rendered" in r.stderr
+    assert f"resumed: {len(done)} of {n_segments} segments were already rendered" in r.stderr
+    assert not seg_dir.exists()                                  # cleaned up after the join
     got = read_pngs(out)
     assert len(got) == len(expected)
     for i, (a, b) in enumerate(zip(got, expected)):
