@@ -136,3 +136,31 @@ def test_a_render_with_many_grey_shots_says_so_in_one_line_and_lists_them_with_v
     err = capsys.readouterr().err
     assert [line for line in err.splitlines() if "left grey" in line] == [
         f"shot at frames {a}..{b}: no key or hint in it, left grey" for a, b in shots[1:]]
+
+
+def test_timeline_markers_are_drawn_once_a_pixel_column_and_still_show(qtbot, monkeypatch):
+    """Hundreds of keys and hinted frames on a film drew a marker each, most of them over one
+    another (several frames a pixel column): ~9 ms a paint of the playhead's repaints. One a
+    column now, and each key still shows where it lies."""
+    from PySide6.QtGui import QColor, QPainter
+    from app.gui.timeline import Timeline
+    n = 70_000
+    rng = np.random.default_rng(5)
+    keys = sorted(int(v) for v in rng.choice(n, 350, replace=False))
+    hinted = sorted(int(v) for v in rng.choice(n, 700, replace=False))
+    tl = Timeline()
+    tl.resize(600, 110)
+    qtbot.addWidget(tl)
+    tl.show()
+    tl.reset(n, None)
+    tl.set_markers(keys, hinted)
+    polys, dots = _Count(monkeypatch, QPainter, "drawPolygon"), _Count(monkeypatch, QPainter, "drawEllipse")
+    img = tl.grab().toImage()
+    assert polys.n <= len({int(tl._x(i)) for i in keys}) < len(keys), polys.n
+    assert dots.n <= len({int(tl._x(i)) for i in set(hinted) - set(keys)}), dots.n
+    y = tl.RULER_H + tl.THUMB_H + tl.STATE_H + 4 + 5          # the middle of a diamond
+    dpr = img.devicePixelRatio()
+    for i in keys[::35]:        # the key's fill shows within its diamond (a neighbour's outline may cross it)
+        near = [QColor(img.pixel(int((tl._x(i) + d) * dpr), int(y * dpr))) for d in (-2, -1, 0, 1, 2)]
+        assert any(c.red() > 150 and 0.3 < c.green() / c.red() < 0.6 and c.blue() / c.red() < 0.35 for c in near), \
+            (i, [c.getRgb() for c in near])
