@@ -102,14 +102,20 @@ def test_an_edit_on_a_reel_of_many_shots_does_no_work_per_frame_of_the_source(qt
     assert per_frame.n == 0 and adopts.n <= 3 * (b - a + 1), (per_frame.n, adopts.n)
     # the dock's states find the keys once a refresh, not once a shot (48 walks a refresh)
     walks.n = 0
+    from PySide6.QtWidgets import QListWidgetItem
+    texts = _Count(monkeypatch, QListWidgetItem, "setText")
     panel.refresh_states()
     assert walks.n <= 1, walks.n
+    # and a refresh with nothing changed sets no row's text again (each of a film's 1,682 rows
+    # was set at every edit)
+    assert texts.n == 0, texts.n
     key(qtbot, win, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)    # undo the stroke
     wait_done(qtbot, win)
     assert (win.timeline.states == NONE).all()
     assert all(win.store.sig_of(i) is None for i in range(a, b + 1))
     assert win.store.cached_rgb(a + 3) is None
-    assert panel.item(20).text().endswith("grey")
+    assert panel.item(20).text().endswith("grey") and panel.item(21).text().endswith("grey")
+    assert texts.n <= 3, texts.n          # the undo changed shot 21's row, not all 48
     key(qtbot, win, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier)
     wait_done(qtbot, win)                                            # redo: the cached colour back
     assert (win.timeline.states[a:b + 1] == DONE).all()

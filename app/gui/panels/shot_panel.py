@@ -35,6 +35,8 @@ keys, blending and smoothing stay inside their shot. Nothing here decodes.
 """
 from __future__ import annotations
 
+import bisect
+
 import hashlib
 import os
 import time
@@ -146,6 +148,7 @@ class ShotPanel(QListWidget):
         self._starts: list[int] = []           # first frames, in order (shot_at)
         self._asked: dict[int, str] = {}       # first frame -> frame key its thumbnail was asked for
         self._rendered: dict | None = None     # while refresh_states runs: {shot: render record}
+        self._shown: dict[int, tuple[str, str]] = {}   # row -> (text, tooltip) it shows
         self._thumb_waits = False              # a painted row waits for the scan to reach its frame
         self.thumb_w = THUMB_H * 16 // 9
         self.setObjectName("shotList")
@@ -197,6 +200,7 @@ class ShotPanel(QListWidget):
         self.clear()
         self.shots = []
         self._firsts, self._asked, self._starts = {}, {}, []
+        self._shown = {}
         if luma is not None:
             w, h = luma.size
             self.thumb_w = max(THUMB_H, min(3 * THUMB_H, round(THUMB_H * w / max(1, h))))
@@ -219,6 +223,7 @@ class ShotPanel(QListWidget):
                 keep += 1
             while self.count() > keep:        # only the rows that changed (the scan adds at the end)
                 self.takeItem(self.count() - 1)
+                self._shown.pop(self.count(), None)       # the row's text, as refresh_states set it
             for a, _ in shots[keep:]:
                 item = QListWidgetItem()
                 item.setData(Qt.ItemDataRole.UserRole, a)
@@ -241,10 +246,9 @@ class ShotPanel(QListWidget):
             return []
         return sorted(set(doc.image_frames()) | {st.frame for st in doc.p.strokes if not st.erase})
 
-    def state(self, k: int, colouring: list[int] | None = None) -> str:
+    def state(self, k: int, colouring: list[int] | None = None, not_done=None) -> str:
         """Shot k's state; ``colouring``: `colouring_frames()`, found once for a pass over every
         shot (a film's 2,000 shots each walking every key took 65 ms at each edit)."""
-        import bisect
         if self.rendered(k) is not None:
             return "rendered"
         w = self.window_
@@ -252,6 +256,8 @@ class ShotPanel(QListWidget):
         keys = self.colouring_frames() if colouring is None else colouring
         if bisect.bisect_right(keys, b) == bisect.bisect_left(keys, a):
             return "grey"
+        if not_done is not None:      # refresh_states' running count of frames not propagated
+            return "propagated" if len(not_done) > b + 1 and not_done[b + 1] == not_done[a] else "has colour"
         from app.gui.timeline import DONE
         s = w.timeline.states
         return "propagated" if len(s) > b and bool((s[a:b + 1] == DONE).all()) else "has colour"
@@ -259,16 +265,27 @@ class ShotPanel(QListWidget):
     def refresh_states(self, *_args) -> None:
         self._rendered = self._rendered_now()
         colouring = self.colouring_frames()
+        shown = self._shown
+        # frames not yet propagated, counted once (a slice compare per shot cost ~5 us x 1,682)
+        import numpy as np
+        from app.gui.timeline import DONE
+        not_done = np.concatenate([[0], np.cumsum(np.asarray(self.window_.timeline.states) != DONE)])
         for k, (a, b) in enumerate(self.shots):
             item = self.item(k)
             if item is not None:
-                state = self.state(k, colouring)
+                state = self.state(k, colouring, not_done)
                 n = b - a + 1
-                item.setText(f"{k + 1:>3}   {a}–{b}   ({n} frame{'' if n == 1 else 's'})   {state}")
+                text = f"{k + 1:>3}   {a}–{b}   ({n} frame{'' if n == 1 else 's'})   {state}"
                 rec = self.rendered(k)
-                item.setToolTip("" if rec is None else
-                                f"Rendered to {rec['output']} ({rec.get('format', '?')}, {rec.get('method', '?')}) "
-                                f"at {rec.get('at', '?')}; an edit that changes its colour drops this")
+                tip = ("" if rec is None else
+                       f"Rendered to {rec['output']} ({rec.get('format', '?')}, {rec.get('method', '?')}) "
+                       f"at {rec.get('at', '?')}; an edit that changes its colour drops this")
+                # only rows whose text changed: an edit changes one shot's state, and setting
+                # every row of a film's 1,682 again took ~19 ms of the GUI thread at each edit
+                if shown.get(k) != (text, tip):
+                    item.setText(text)
+                    item.setToolTip(tip)
+                    shown[k] = (text, tip)
         self._rendered = None
         self.viewport().update()           # the painted rows check their thumbnails again
 
