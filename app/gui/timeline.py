@@ -207,10 +207,12 @@ class Timeline(QWidget):
         # ruler ticks every ~80 px
         p.setPen(QColor(150, 150, 150))
         step = max(1, int(self.length / max(1, w / 80)))
+        fm = p.fontMetrics()
         for i in range(0, self.length, step):
             x = self._x(i)
             p.drawLine(QPointF(x, top - 4), QPointF(x, top))
-            p.drawText(QPointF(x + 2, top - 5), str(i))
+            if x + 2 + fm.horizontalAdvance(str(i)) <= w:    # a label cut at the right edge read wrong
+                p.drawText(QPointF(x + 2, top - 5), str(i))
         # per-frame state bar: runs of equal state drawn as one rect; more runs than pixels
         # (a film's shots, every other one coloured) as one image, a pixel column each
         y = top + self.THUMB_H + 2

@@ -88,7 +88,7 @@ def output_exists(path: str) -> bool:
 
 class ThumbDelegate(QStyledItemDelegate):
     """Paints a row: the shot's thumbnail (asked of the panel, so only painted rows ask), then
-    its text on two lines, number and range above, state below (the dock is narrow). Until the
+    its text on two lines, number and range above, state and length below (the dock is narrow). Until the
     thumbnail is made the box is a dark placeholder."""
 
     def __init__(self, panel):
@@ -97,7 +97,7 @@ class ThumbDelegate(QStyledItemDelegate):
 
     def sizeHint(self, option, index):
         fm = option.fontMetrics
-        return QSize(self.panel.thumb_w + 16 + fm.horizontalAdvance("999   99999–99999   (99999 frames)"),
+        return QSize(self.panel.thumb_w + 16 + fm.horizontalAdvance("9999   999999–999999"),
                      max(2 * fm.height() + 4, THUMB_H + 4))
 
     def paint(self, p: QPainter, option, index) -> None:
@@ -118,6 +118,13 @@ class ThumbDelegate(QStyledItemDelegate):
         role = opt.palette.ColorRole.HighlightedText if selected else opt.palette.ColorRole.Text
         p.setPen(opt.palette.color(role))
         head, _, state = text.rpartition("   ")
+        # the frame count goes below, beside the state: on one line with the range it was cut
+        # off in the dock's usual width ("(97 f...")
+        head, _, count = head.rpartition("   ")
+        if count.startswith("(") and count.endswith(")"):
+            state = f"{state} · {count[1:-1]}"
+        else:
+            head = f"{head}   {count}" if head else count
         r = opt.rect.adjusted(box.right() - opt.rect.left() + 8, 2, -2, -2)
         fm = opt.fontMetrics
         top, bottom = r.adjusted(0, 0, 0, -r.height() // 2), r.adjusted(0, r.height() // 2, 0, 0)
