@@ -182,3 +182,21 @@ def test_short_shots_share_a_segment_and_render_as_the_plain_render(tmp_path, ca
     err = capsys.readouterr().err
     assert "resumed: 2 of 3 segments were already rendered" in err, err
     assert len(set(p.name for p in folder.glob("seg_*.mkv")) - set(names)) == 1
+
+
+def test_resume_reports_progress_over_the_whole_render(tmp_path, monkeypatch):
+    """Each segment's render counted its own frames 0..N again ('rendering 10/10 frames', 248
+    times on a film): the progress is now the whole range's, never going back, to its end."""
+    from app.core.reels.reel import prepare, render_resumable
+    from app.core.render import RenderJob
+    monkeypatch.setenv("HUESHOT_CACHE_DIR", str(tmp_path / "_cache"))
+    reel = build_reel(tmp_path / "reel.mp4", lengths=(20, 20, 20))
+    job = RenderJob(input=reel.video, output=tmp_path / "o.mp4", keys={0: reel.key_png(tmp_path, 0)},
+                    method="flow", segment_frames=1)
+    prepare(job)
+    seen = []
+    render_resumable(job, progress=seen.append)
+    renders = [(p.done, p.total) for p in seen if p.stage == "render"]
+    assert renders and all(t == 60 for _, t in renders), renders
+    dones = [d for d, _ in renders]
+    assert dones == sorted(dones) and dones[-1] == 60, dones

@@ -127,7 +127,7 @@ def render_resumable(job, progress=None, should_stop: Callable[[], bool] | None 
     segments rendered now, segments reused)."""
     from app.core.renderfarm.farm_segments import (check_job, default_render_dir, join_segments, plan_segments,
                                                    render_segment, segment_path)
-    from app.core.render import RenderResult
+    from app.core.render import RenderProgress, RenderResult
     import time
     check_job(job)          # the output replaces no input, its folder exists: before the render folder
     with open_media(job.input) as src:
@@ -154,11 +154,31 @@ def render_resumable(job, progress=None, should_stop: Callable[[], bool] | None 
     t0 = time.perf_counter()
     paths = []
     done: list[RenderResult] = []
+    total = sum(s.frames for s in segments)
+    reused_ix = {s.index for s in reused}
+    work = sum(s.frames for s in segments if s.index not in reused_ix)   # frames this run renders
+    pos = {"ahead": 0, "fresh": 0}   # frames of the segments before this one: all, and rendered now
+
+    def overall(p):
+        """A segment's render progress as the whole render's: frames of the range, and the rate
+        and ETA of what this run renders (a film's 248 segments each counted 0..N again)."""
+        if p.stage != "render":
+            progress(p)
+            return
+        fresh = pos["fresh"] + p.done
+        el = time.perf_counter() - t0
+        rate = fresh / el if el > 0 else 0.0
+        progress(RenderProgress("render", pos["ahead"] + p.done, total, rate,
+                                (work - fresh) / rate if rate > 0 else None))
     for seg in segments:
         if should_stop is not None and should_stop():
             from app.core.render import RenderCancelled
             raise RenderCancelled("render cancelled")
-        paths.append(render_segment(job, seg, folder, progress=progress, should_stop=should_stop, results=done))
+        paths.append(render_segment(job, seg, folder, progress=overall if progress is not None else None,
+                                    should_stop=should_stop, results=done))
+        pos["ahead"] += seg.frames
+        if seg.index not in reused_ix:
+            pos["fresh"] += seg.frames
     result: RenderResult = join_segments(job, segments, paths, progress=progress, should_stop=should_stop)
     # what the segments rendered now ran on (a grey one runs no method: "-"); every segment
     # reused from an earlier run: nothing ran on a device in this one
