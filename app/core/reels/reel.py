@@ -117,13 +117,13 @@ def grey_shot_ranges(job, segments) -> list[tuple[int, int]]:
 
 def render_resumable(job, progress=None, should_stop: Callable[[], bool] | None = None,
                      render_dir: str | Path | None = None, keep_segments: bool = False):
-    """Render shot by shot into a render folder beside the output, then join with the audio.
+    """Render segment by segment into a render folder beside the output, then join with the audio.
 
-    The segments are the farm's (app.core.renderfarm.farm_segments: one lossless FFV1 file per shot or run of short shots, named
-    by a hash of everything that decides its pixels, written under a temp name and renamed when
-    complete). A run that was killed leaves its finished shots; the same command run again
-    renders only the others, so its output equals an uninterrupted run's. Short consecutive
-    shots share a segment (farm_segments.SEGMENT_FRAMES). Returns (RenderResult of the join,
+    The segments are the farm's (app.core.renderfarm.farm_segments: one lossless FFV1 file per
+    shot, or per run of short consecutive shots (SEGMENT_FRAMES), named by a hash of everything
+    that decides its pixels, written under a temp name and renamed when complete). A run that
+    was killed leaves its finished segments; the same command run again renders only the
+    others, so its output equals an uninterrupted run's. Returns (RenderResult of the join,
     segments rendered now, segments reused)."""
     from app.core.renderfarm.farm_segments import (check_job, default_render_dir, join_segments, plan_segments,
                                                    render_segment, segment_path)
