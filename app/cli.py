@@ -150,8 +150,9 @@ def _add_output_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--verbose", "-v", action="store_true",
                    help="print time spent per pipeline stage, and every shot left grey")
     p.add_argument("--resume", action="store_true",
-                   help="render shot by shot into a folder beside OUTPUT and join at the end; if the run "
-                        "is killed, the same command renders only the shots not finished yet")
+                   help="render in segments (a shot, or consecutive short shots: --segment-frames) into a "
+                        "folder beside OUTPUT and join at the end; if the run is killed, the same "
+                        "command renders only the segments not finished yet")
     p.add_argument("--keep-segments", action="store_true", help="with --resume: keep the render folder")
     p.add_argument("--segment-frames", type=int, default=None, metavar="N",
                    help="with --resume or --farm: consecutive short shots share a segment (a file, a farm "
