@@ -61,6 +61,7 @@ class Document:
     def __init__(self, project: core.Project):
         self.p = project
         self._observers = []
+        self._autosaved = False     # this window wrote an autosave of the project (drop_autosave)
         project.subscribe(self._changed)
 
     # ---- construction ----
@@ -182,7 +183,7 @@ class Document:
         holds edits that are gone now, and a crash offered them back as unsaved work. Removed
         (only one this window wrote: a recovered document's copy stays until it is saved or
         autosaved again)."""
-        if getattr(self, "_autosaved", False):
+        if self._autosaved:
             core.clear_recovery(self.p)
             self._autosaved = False
 

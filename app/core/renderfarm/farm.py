@@ -277,8 +277,8 @@ class Farm:
                progress: Callable[[RenderProgress], None] | None = None,
                should_stop: Callable[[], bool] | None = None, keep_segments: bool = False,
                ship: bool = False) -> FarmResult:
-        """Render ``job`` segment by segment (farm_segments.plan_segments) on the cluster. ``ship``: send the source file to the
-        workers through the object store and bring the segments back the same way, for nodes
+        """Render ``job`` segment by segment (farm_segments.plan_segments) on the cluster.
+        ``ship``: send the source file to the workers through the object store and bring the segments back the same way, for nodes
         that do not share a filesystem with the head (the whole file travels once per node;
         meant for sources that fit in the object store, not a feature film)."""
         ray = self.ray

@@ -101,8 +101,7 @@ def run(job, args, project=None) -> int:
     if not args.quiet:
         r = res.result
         from app.core.renderfarm.farm_segments import plan_segments
-        from app.core.reels.reel import grey_lines
-        from app.core.reels.reel import grey_shot_ranges
+        from app.core.reels.reel import grey_lines, grey_shot_ranges
         grey = grey_shot_ranges(job, plan_segments(job, shots, n))
         for line in grey_lines(grey, every=getattr(args, "verbose", False)):
             print(line, file=sys.stderr)

@@ -125,23 +125,24 @@ def plan_segments(job: RenderJob, shots: Sequence[Sequence[int]] | None, n_frame
         raise RenderError(f"the shots do not cover the rendered range {start}..{end - 1} without gaps")
     want = max(1, int(getattr(job, "segment_frames", None) or SEGMENT_FRAMES))
     out: list[Segment] = []
-    group: list[tuple[int, int]] = []
-    first = 0
+    group: list[int] = []                     # indices into clipped of the open segment's shots
+
+    def close() -> None:
+        runs = [clipped[k] for k in group]
+        out.append(Segment(len(out), runs[0][0], runs[-1][1], number[group[0]],
+                           tuple((a, b - 1) for a, b in runs) if len(runs) > 1 else ()))
+        group.clear()
     for k, (lo, hi) in enumerate(clipped):
         if group and hi - lo >= want:
             # a long shot is a segment of its own: the short shots before it are one (else
             # a changed key in one of them rendered the long shot again, and the farm could not
             # spread the two)
-            out.append(Segment(len(out), group[0][0], group[-1][1], number[first],
-                               tuple((a, b - 1) for a, b in group) if len(group) > 1 else ()))
-            group = []
-        if not group:
-            first = k
-        group.append((lo, hi))
-        if hi - group[0][0] >= want or k == len(clipped) - 1:
-            out.append(Segment(len(out), group[0][0], hi, number[first],
-                               tuple((a, b - 1) for a, b in group) if len(group) > 1 else ()))
-            group = []
+            close()
+        group.append(k)
+        if hi - clipped[group[0]][0] >= want:
+            close()
+    if group:
+        close()
     return out
 
 
