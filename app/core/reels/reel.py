@@ -125,8 +125,8 @@ def render_resumable(job, progress=None, should_stop: Callable[[], bool] | None 
     was killed leaves its finished segments; the same command run again renders only the
     others, so its output equals an uninterrupted run's. Returns (RenderResult of the join,
     segments rendered now, segments reused)."""
-    from app.core.renderfarm.farm_segments import (check_job, default_render_dir, join_segments, plan_segments,
-                                                   render_segment, segment_path)
+    from app.core.renderfarm.farm_segments import (DamagedSegment, check_job, default_render_dir, join_segments,
+                                                   plan_segments, render_segment, segment_path)
     from app.core.render import RenderProgress, RenderResult
     import time
     check_job(job)          # the output replaces no input, its folder exists: before the render folder
@@ -179,7 +179,22 @@ def render_resumable(job, progress=None, should_stop: Callable[[], bool] | None 
         pos["ahead"] += seg.frames
         if seg.index not in reused_ix:
             pos["fresh"] += seg.frames
-    result: RenderResult = join_segments(job, segments, paths, progress=progress, should_stop=should_stop)
+    redone: set[int] = set()
+    while True:
+        try:
+            result: RenderResult = join_segments(job, segments, paths, progress=progress, should_stop=should_stop)
+            break
+        except DamagedSegment as exc:
+            # a finished segment spoilt on disk since its render (the join removed it): rendered
+            # again, once, and the join starts over; reused as it was, every rerun failed the same
+            if exc.segment.index in redone:
+                raise
+            redone.add(exc.segment.index)
+            import logging
+            logging.getLogger(__name__).warning(f"{exc.path}: the rendered segment of {exc.segment.label} "
+                                                f"is damaged; rendering it again")
+            paths[exc.segment.index] = render_segment(job, exc.segment, folder, should_stop=should_stop,
+                                                      results=done)
     # what the segments rendered now ran on (a grey one runs no method: "-"); every segment
     # reused from an earlier run: nothing ran on a device in this one
     ran = [r for r in done if r.device and r.device != "-"]

@@ -78,6 +78,16 @@ class SegmentError(RenderError):
     """One segment could not be rendered; the message names the shot and the problem."""
 
 
+class DamagedSegment(RenderError):
+    """A finished segment file cannot be read back whole (cut short, overwritten, emptied on
+    disk after its render): the join removed it, so rendering it again repairs the render."""
+
+    def __init__(self, path: Path, segment: "Segment", why: str):
+        self.path, self.segment = Path(path), segment
+        super().__init__(f"{path}: the rendered segment of {segment.label} is damaged ({why}); "
+                         f"it was removed, so the same command renders it again")
+
+
 # --------------------------------------------------------------------------- planning
 def check_job(job: RenderJob) -> None:
     """What render() checks before it reads anything, for a render in segments, before its
@@ -286,6 +296,53 @@ def _plane(p, dtype) -> np.ndarray:
     return np.frombuffer(memoryview(p), dtype).reshape(p.height, p.line_size // item)[:, :p.width]
 
 
+def _remove_damaged(path: Path) -> None:
+    try:
+        Path(path).unlink(missing_ok=True)
+    except OSError:
+        pass
+
+
+class _read_segment:
+    """``with _read_segment(path, seg) as frames``: the segment file's decoded frames; a file
+    that cannot be opened or decoded (an error of the segment, never of the output being
+    written) is removed and raised as DamagedSegment."""
+
+    def __init__(self, path: Path, seg: Segment):
+        self.path, self.seg, self.container = Path(path), seg, None
+
+    def _damaged(self, exc: BaseException) -> DamagedSegment:
+        _remove_damaged(self.path)
+        why = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+        return DamagedSegment(self.path, self.seg, why)
+
+    def __enter__(self):
+        import av
+        try:
+            self.container = av.open(str(self.path))
+            stream = self.container.streams.video[0]
+        except (av.error.FFmpegError, OSError, IndexError, ValueError) as exc:
+            if self.container is not None:
+                self.container.close()
+            raise self._damaged(exc) from None
+        return self._frames(stream)
+
+    def _frames(self, stream):
+        import av
+        it = self.container.decode(stream)
+        while True:
+            try:
+                frame = next(it)
+            except StopIteration:
+                return
+            except (av.error.FFmpegError, ValueError) as exc:
+                raise self._damaged(exc) from None
+            yield frame
+
+    def __exit__(self, *exc) -> None:
+        self.container.close()
+
+
 def join_segments(job: RenderJob, segments: Sequence[Segment], paths: Sequence[Path],
                   progress: Callable[[RenderProgress], None] | None = None,
                   should_stop: Callable[[], bool] | None = None) -> RenderResult:
@@ -311,8 +368,8 @@ def join_segments(job: RenderJob, segments: Sequence[Segment], paths: Sequence[P
         for seg, path in zip(segments, paths):
             n = 0
             rf = VideoReformatter()      # one swscale context per segment, not one per frame
-            with av.open(str(path)) as c:
-                for frame in c.decode(video=0):
+            with _read_segment(path, seg) as frames:
+                for frame in frames:
                     if should_stop():
                         from app.core.render import RenderCancelled
                         raise RenderCancelled("render cancelled")
@@ -331,7 +388,8 @@ def join_segments(job: RenderJob, segments: Sequence[Segment], paths: Sequence[P
                         f = done / el if el > 0 else 0.0
                         progress(RenderProgress("join", done, total, f, (total - done) / f if f > 0 else None))
             if n != seg.frames:
-                raise RenderError(f"{path}: segment has {n} frames, expected {seg.frames} ({seg.label})")
+                _remove_damaged(path)
+                raise DamagedSegment(path, seg, f"it holds {n} frames, {seg.frames} expected")
         # as a plain render closes its encoder (render.finish_pipeline): a signal while the
         # output is finished and renamed into place is dropped, never raised after the rename
         with deferred_signals(reraise=False):

@@ -1,0 +1,78 @@
+"""A finished segment of a --resume render that was spoilt on disk afterwards (cut short,
+overwritten with other bytes, emptied) is rendered again; before, every rerun of the same
+command failed on it ("segment has N frames" or an internal InvalidDataError), for good."""
+from __future__ import annotations
+
+import av
+import numpy as np
+import pytest
+
+from app.cli import EXIT_ERROR, EXIT_OK, main
+from tests.reel.conftest import build_reel
+
+
+def _frames(path) -> list[np.ndarray]:
+    with av.open(str(path)) as c:
+        return [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
+
+
+def _spoil(path, how: str) -> None:
+    data = path.read_bytes()
+    if how == "cut":
+        path.write_bytes(data[: len(data) // 2])
+    elif how == "noise":
+        path.write_bytes(np.random.default_rng(1).integers(0, 256, 20000, dtype=np.uint8).tobytes())
+    else:
+        path.write_bytes(b"")
+
+
+@pytest.mark.parametrize("how", ["cut", "noise", "empty"])
+def test_a_damaged_segment_is_rendered_again(tmp_path, capsys, monkeypatch, how):
+    monkeypatch.setenv("HUESHOT_CACHE_DIR", str(tmp_path / "_cache"))
+    reel = build_reel(tmp_path / "reel.mp4", lengths=(20, 24))
+    out = tmp_path / "out.mkv"
+    args = ["propagate", str(reel.video), "-o", str(out), "--method", "flow", "--format", "ffv1", "-q",
+            "--resume", "--keep-segments", "--segment-frames", "1",
+            "--key", f"0={reel.key_png(tmp_path, 0)}", "--key", f"20={reel.key_png(tmp_path, 20)}"]
+    assert main(args) == EXIT_OK, capsys.readouterr().err
+    whole = _frames(out)
+    assert len(whole) == 44
+    segs = sorted((tmp_path / ".out.mkv.hueshot-render").glob("seg_*.mkv"))
+    assert len(segs) == 2
+    out.unlink()
+    _spoil(segs[1], how)
+    capsys.readouterr()
+
+    code = main(args)
+    err = capsys.readouterr().err
+    assert code == EXIT_OK, err
+    assert "internal error" not in err
+    assert f"{segs[1]}: the rendered segment of shot 2 (frames 20..43) is damaged; rendering it again" in err
+    again = _frames(out)
+    assert len(again) == 44 and all(np.array_equal(a, b) for a, b in zip(whole, again))
+    assert segs[1].stat().st_size > 1000          # the segment was written anew
+
+
+def test_a_segment_damaged_between_farm_runs_is_named_and_removed(tmp_path, monkeypatch):
+    """The join alone (as the farm runs it): one line naming the segment and the shot, the
+    spoilt file removed so that the next run renders it, no partial output."""
+    from app.core.export import ExportSettings
+    from app.core.render import RenderJob
+    from app.core.renderfarm.farm_segments import (DamagedSegment, default_render_dir, join_segments,
+                                                   plan_segments, render_segment)
+    monkeypatch.setenv("HUESHOT_CACHE_DIR", str(tmp_path / "_cache"))
+    reel = build_reel(tmp_path / "reel.mp4", lengths=(20, 24))
+    out = tmp_path / "o.mp4"
+    job = RenderJob(input=reel.video, output=out, keys={0: str(reel.key_png(tmp_path, 0))}, method="flow",
+                    device="cpu", export=ExportSettings())
+    job.shots, job.segment_frames = reel.shots, 1       # a segment per shot
+    segs = plan_segments(job, reel.shots, 44)
+    folder = default_render_dir(out)
+    paths = [render_segment(job, s, folder) for s in segs]
+    _spoil(paths[0], "cut")
+    with pytest.raises(DamagedSegment) as info:
+        join_segments(job, segs, paths)
+    assert str(info.value).startswith(f"{paths[0]}: the rendered segment of shot 1 (frames 0..19) is damaged (")
+    assert "it was removed, so the same command renders it again" in str(info.value)
+    assert not paths[0].exists() and not out.exists()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".o.partial")]
