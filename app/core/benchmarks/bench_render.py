@@ -29,6 +29,9 @@ import cv2
 import numpy as np
 
 
+MAX_WIDTH, MAX_HEIGHT = 7680, 4320      # 8K UHD: the largest clip the benchmark generates
+
+
 def _textures(w: int, h: int, pan_total: int, seed: int = 3):
     rng = np.random.default_rng(seed)
     bg = rng.random((h // 16 + 2, (w + pan_total) // 16 + 2)).astype(np.float32)
@@ -158,6 +161,27 @@ def main(argv: list[str] | None = None) -> int:
     if args.height < 64 or args.width < max(32, args.height // 4):
         # the clip's moving object is a quarter of the height square; a render needs 32x64
         ap.error("--height must be >= 64 and --width >= 32 and >= a quarter of --height")
+    if args.width > MAX_WIDTH or args.height > MAX_HEIGHT:
+        # a frame of 100000x100000 was a 40 GB allocation: an internal error after a while
+        ap.error(f"--width {args.width} --height {args.height}: at most {MAX_WIDTH}x{MAX_HEIGHT}")
+    from app.core.export import ExportError, _check_writable_dir, check_sequence_target, detect_format
+    from app.core.validate import ValidationError, check_proxy_height
+    try:
+        check_proxy_height(args.proxy_height, "", "--proxy-height")
+        if args.output is not None:
+            # every render of the benchmark writes it: a bad one failed each render after the
+            # clip was made, and the table still gave those renders' fps
+            if not args.output.strip():
+                raise ValidationError("--output is empty; give a video file or a folder")
+            target = Path(args.output)
+            fmt = detect_format(target)
+            _check_writable_dir(target)
+            if fmt in ("png", "tiff"):
+                check_sequence_target(target)
+    except (ExportError, ValidationError) as exc:
+        ap.error(str(exc))
+    if args.work is not None and Path(args.work).exists() and not Path(args.work).is_dir():
+        ap.error(f"--work {args.work}: is a file; give a folder for the generated clip")
     from models.registry import available_methods
     unknown = [m for m in methods if m not in available_methods()]
     if unknown:
@@ -191,6 +215,14 @@ def main(argv: list[str] | None = None) -> int:
             res = _render_once(cmd, env, args.frames)
             src.unlink()
             shutil.rmtree(work / "cache", ignore_errors=True)
+            if res["rc"] != 0:
+                # a failed render has no speed: its fps (frames over the time it took to fail)
+                # went into the table as a result
+                print(f"hueshot bench --render: the {m} render of round {r + 1} failed (exit {res['rc']}; "
+                      f"its error is above): no figures are given", file=sys.stderr)
+                if not args.keep and not args.work:
+                    shutil.rmtree(work, ignore_errors=True)
+                return res["rc"]
             runs[m].append(res)
             rc = rc or res["rc"]
             lim = f", limit {limits[-1]:.1f} fps" if limits else ""
