@@ -419,6 +419,11 @@ def cmd_shots(argv: list[str]) -> int:
 def cmd_bench(argv: list[str]) -> int:
     # Two companion benchmarks share the command: the editor's responsiveness and the
     # full-resolution render. Each has its own flags (`hueshot bench --gui -h`).
+    from app.core.benchmarks import check_report_target
+    problem = check_report_target(argv)     # the report is written at the end: checked first
+    if problem:
+        _err(problem)
+        return EXIT_USAGE
     if "--gui" in argv:
         from app.gui.benchmarks.bench_gui import main as gui_bench
         return int(gui_bench([a for a in argv if a != "--gui"]) or 0)

@@ -455,6 +455,7 @@ def main(argv: list[str] | None = None) -> int:
                 ("background scan", f"{r['scanned']} frames read, {r['shots_found']} shots found so far"),
             ]), flush=True)
     if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)      # as the other benchmarks
         args.json.write_text(json.dumps(report, indent=1, default=str))
     return 0
 
