@@ -174,8 +174,15 @@ def render_resumable(job, progress=None, should_stop: Callable[[], bool] | None 
         if should_stop is not None and should_stop():
             from app.core.render import RenderCancelled
             raise RenderCancelled("render cancelled")
-        paths.append(render_segment(job, seg, folder, progress=overall if progress is not None else None,
-                                    should_stop=should_stop, results=done))
+        try:
+            paths.append(render_segment(job, seg, folder, progress=overall if progress is not None else None,
+                                        should_stop=should_stop, results=done))
+        except BaseException:
+            try:
+                folder.rmdir()      # only when it holds no finished segment: not left behind empty
+            except OSError:
+                pass
+            raise
         pos["ahead"] += seg.frames
         if seg.index not in reused_ix:
             pos["fresh"] += seg.frames
