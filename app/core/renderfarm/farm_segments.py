@@ -103,6 +103,21 @@ def check_job(job: RenderJob) -> None:
     for f, spec in sorted(job.keys.items()):   # each shot reads its own keys; a missing one fails now
         if not isinstance(spec, np.ndarray) and not Path(spec).is_file():
             raise KeyframeError(f"{spec}: keyframe image for frame {f}: no such image file")
+    # a key of the wrong size or unreadable, as a plain render finds it before the luma pass:
+    # found when its segment came, it failed a resumed or farm render after the whole luma pass
+    # and every segment before it
+    start, end = int(job.start or 0), (None if job.end is None else int(job.end))
+    keys = [(int(f), spec) for f, spec in sorted(job.keys.items())
+            if start <= int(f) and (end is None or int(f) < end)]
+    if keys:
+        from app.core.render import _from, load_key_image
+        with open_media(job.input) as src:
+            info = src.info
+        for f, spec in keys:
+            try:
+                load_key_image(spec, f, (info.width, info.height), job.input, info.display_size)
+            except KeyframeError as exc:      # a key given as an array: name the project it came from
+                raise KeyframeError(f"{_from(job, spec)}{exc}") from None
 
 
 def job_range(job: RenderJob, n_frames: int) -> tuple[int, int]:
