@@ -23,7 +23,8 @@ import numpy as np
 
 from models.color import rgb_to_luma
 
-IMAGE_EXTS = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp"}
+from app.core.validate import IMAGE_EXTS   # (there: the editor's GUI thread reads it without PyAV)
+
 VIDEO_EXTS = {".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v", ".mxf"}
 
 

@@ -28,6 +28,9 @@ X264_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium"
                 "slower", "veryslow", "placebo")
 CRF_RANGE = (0, 51)
 MAX_FRAME = 10_000_000         # frame indices (about 116 hours at 24 fps)
+# still images read as frames of a folder or as keys (app.core.media re-exports it); here, where
+# the editor's GUI thread can look at a name without importing PyAV (~90 ms at its first open)
+IMAGE_EXTS = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp"}
 
 
 class ValidationError(ValueError):

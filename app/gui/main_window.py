@@ -36,7 +36,8 @@ log = logging.getLogger(__name__)
 MEDIA_FILTER = ("Video, project or a frame of a frame folder (*.mp4 *.mov *.mkv *.avi *.webm *.m4v *.mxf *.hueshot "
                 "*.png *.jpg *.jpeg *.tif *.tiff *.bmp);;All files (*)")
 SHUTTLE = (1, 2, 4, 8)
-DEVICE_DEFER_MS = 3000    # hueshot FILE: the worker's torch import waits for the first frame, this long at most
+DEVICE_DEFER_MS = 3000    # hueshot FILE: the worker's torch import waits for the first frame (and the
+                          # background scan's start, see _on_opened), this long at most
 
 
 def _block_mean(img: np.ndarray, f: int) -> np.ndarray:
@@ -157,6 +158,10 @@ class MainWindow(QMainWindow):
         # first frame (or DEVICE_DEFER_MS at most), which it would slow down from 0.7 to ~3 s.
         self.defer_device_until_open = False
         self._device_asked = False
+        self._device_after_scan = False      # the import waits for the background scan's start
+        self._propagation_waits = False      # and so does a first run (its method imports torch)
+        for sig in (w.scanning, w.scanned, w.scanFailed):
+            sig.connect(self._on_scan_under_way)
         QTimer.singleShot(0, self._ask_device_at_start)
 
         self.viewer.strokeFinished.connect(self._on_stroke)
@@ -470,7 +475,7 @@ class MainWindow(QMainWindow):
 
     def _frame_folder_of(self, path: str) -> str | None:
         """An image inside a folder of frames: offer to open the folder (None: declined)."""
-        from app.core.media import IMAGE_EXTS
+        from app.core.validate import IMAGE_EXTS
         p = Path(path)
         ext = p.suffix.lower()
         n = sum(1 for q in p.parent.iterdir() if q.suffix.lower() == ext) if p.parent.is_dir() else 0
@@ -507,16 +512,27 @@ class MainWindow(QMainWindow):
             self._ask_device()
 
     def _device_after_open(self) -> None:
+        self._device_after_scan = False
         if self.defer_device_until_open:
             self.defer_device_until_open = False
             QTimer.singleShot(0, self._ask_device)
+
+    def _on_scan_under_way(self, *_args) -> None:
+        """The background scan has read its first frame (or was not needed, or failed): its own
+        first imports are done, so the worker's torch import may begin (see _on_opened), and a
+        propagation asked for meanwhile (a project's keys) runs."""
+        if self._device_after_scan:
+            self._device_after_open()
+        if self._propagation_waits:
+            self._propagation_waits = False
+            self._propagate_timer.start()
 
     def open_path(self, path: str) -> bool:
         """Open a video, a folder of frames or a project; the shot decodes in the worker."""
         if not self.maybe_save():
             return False
         path = os.path.abspath(str(path))
-        from app.core.media import IMAGE_EXTS
+        from app.core.validate import IMAGE_EXTS
         if os.path.isfile(path) and Path(path).suffix.lower() in IMAGE_EXTS:
             folder = self._frame_folder_of(path)
             if folder is None:
@@ -577,7 +593,7 @@ class MainWindow(QMainWindow):
                                                MEDIA_FILTER)
         if not found:
             return None
-        from app.core.media import IMAGE_EXTS
+        from app.core.validate import IMAGE_EXTS
         return str(Path(found).parent) if Path(found).suffix.lower() in IMAGE_EXTS else found
 
     def _recover_asked(self, rec) -> bool | None:
@@ -695,7 +711,14 @@ class MainWindow(QMainWindow):
                             f"{', '.join(other_size)}.")
             self._error("\n".join(said), detail="The project file keeps them until you save it.")
         self.shotOpened.emit()
-        self._device_after_open()
+        if self.defer_device_until_open and not getattr(luma, "complete", True):
+            # torch's import loads its native library without the GIL (app.gui.worker.import_torch);
+            # meanwhile a thread that loads another one waits for the loader holding the GIL, and
+            # the scan starting now does (its shot detector's first imports): the GUI thread
+            # stalled 130-180 ms. Asked once the scan reads (_on_scan_under_way).
+            self._device_after_scan = True
+        else:
+            self._device_after_open()
         if self.doc.has_hints():
             self._schedule_propagation(self.doc.first_key())
 
@@ -977,6 +1000,11 @@ class MainWindow(QMainWindow):
     def _request_propagation(self, frames=None) -> None:
         if self.doc is None or self.luma is None:
             return
+        if self._device_after_scan and frames is None:
+            # the worker would build its method for this run now (torch's import), beside the
+            # background scan's start: it waits for the scan to read (_on_scan_under_way)
+            self._propagation_waits = True
+            return
         specs = self._specs()
         self.running_gen = self.generation
         self._stopped_by_user = False
@@ -1048,7 +1076,7 @@ class MainWindow(QMainWindow):
 
     def propagating(self) -> bool:
         """A propagation for the current generation is queued or running."""
-        return (self._propagate_timer.isActive() or
+        return (self._propagate_timer.isActive() or self._propagation_waits or
                 (self.running_gen == self.generation and
                  (self._last_finished is None or self._last_finished[0] != self.generation)))
 
@@ -1082,6 +1110,7 @@ class MainWindow(QMainWindow):
         self.generation += 1
         self.workers.worker.bump(self.generation)
         self._propagate_timer.stop()
+        self._propagation_waits = False
         if running:
             self._stopped_by_user = True
 

@@ -27,6 +27,77 @@ from models.keys import key_chroma
 log = logging.getLogger(__name__)
 
 
+_torch_import = threading.Lock()
+_native_lock = threading.Lock()
+_native_done: list[bool] = []            # [loaded] once tried
+_TORCH_NATIVE = ("libtorch_cpu.so",)     # torch's native code: ~0.4 GB, most of torch._C's load
+
+
+def import_torch() -> None:
+    """Import torch without stopping the other threads (the editor's GUI thread) for long: the
+    worker's import right after a file's first frame, and the colour prior's, froze the GUI
+    thread for 180-250 ms at a time on this host (more under load), twice over:
+
+    - CPython loads an extension module (dlopen: relocations, static constructors) holding
+      the GIL, and torch._C pulls in libtorch_cpu.so. A foreign call through ctypes releases
+      the GIL, so libc's dlopen of that library first (`_preload_native`) lets the other
+      threads run; the import then finds it loaded. While it loads, a thread that loads
+      another library (an extension module's first import) waits for the loader holding the
+      GIL: the editor asks for its method only once a file's background scan is under way
+      (MainWindow._on_opened), after the scan's own first imports.
+    - The import makes ~150,000 objects, and the cyclic garbage collector's full collections
+      during it and after it walk all of them with the GIL held (80 ms each here, any thread's
+      allocation sets one off). The collector is off during the import, and what is alive
+      then is frozen (gc.freeze: left out of every later collection; modules live as long
+      as the process anyway, and a cycle that becomes garbage later is not freed).
+
+    Once a process (later calls return at once); any thread but the GUI's."""
+    import gc
+    import sys
+    with _torch_import:
+        if "torch" in sys.modules:
+            return
+        _preload_native()
+        was = gc.isenabled()
+        gc.disable()
+        try:
+            import torch  # noqa: F401
+        finally:
+            gc.freeze()
+            if was:
+                gc.enable()
+
+
+def _preload_native() -> bool:
+    """libtorch_cpu.so loaded by libc's dlopen called through ctypes, which releases the GIL
+    (once a process; a second caller waits for the first, without the GIL). False (the
+    import then loads it as before) where it is not where a wheel puts it (another platform,
+    a build laid out otherwise) or cannot be loaded here."""
+    import sys
+    with _native_lock:
+        if _native_done:
+            return _native_done[0]
+        ok = False
+        if "torch" not in sys.modules:
+            try:
+                import ctypes
+                import importlib.util
+                import os
+                from pathlib import Path
+                spec = importlib.util.find_spec("torch")
+                where = list(spec.submodule_search_locations or []) if spec is not None else []
+                libs = [p for d in where for p in (Path(d) / "lib" / n for n in _TORCH_NATIVE) if p.is_file()]
+                if libs and hasattr(os, "RTLD_NOW"):
+                    dl = ctypes.CDLL(None)           # this process's own symbols: libc's dlopen
+                    dl.dlopen.argtypes, dl.dlopen.restype = [ctypes.c_char_p, ctypes.c_int], ctypes.c_void_p
+                    # as CPython's import loads it (RTLD_NOW, local); the handle stays open
+                    ok = all(dl.dlopen(os.fsencode(p), os.RTLD_NOW | os.RTLD_LOCAL) for p in libs)
+            except Exception:          # never in the way of the import itself
+                log.debug("torch's native library not preloaded", exc_info=True)
+        _native_done.append(ok)
+        return ok
+
+
 @dataclass
 class KeySpec:
     """What the worker needs to build one keyframe's chroma."""
@@ -138,6 +209,7 @@ class PropagationWorker(QObject):
 
     @Slot(str, str)
     def _set_device(self, preference: str, method: str) -> None:
+        import_torch()       # without holding up the GUI thread (see there)
         from models.device import describe, pick_device
         from models.registry import DEFAULT_METHOD, get_propagator
         try:

@@ -3,6 +3,7 @@
     hueshot bench --reel [--clips DIR] [--short 300] [--long 3000] [--method flow] [--size WxH]
                          [--skip-cuts] [--skip-psnr] [--skip-memory] [--editor]
                          [--hour [--hour-seconds 3600] [--hour-size 1920x1080]]
+                         [--film [--film-shots 2000] [--film-seconds 8] [--film-runs 3]]
 
 Reports, each measured in this run:
 - cut detection: montages of the shared clips (every clip a shot, resized to one size, greyed,
@@ -21,6 +22,11 @@ Reports, each measured in this run:
 - with --hour: the editor on a 1-hour 1080p H.264 file (4-shot 10 s clip whose packets are
   copied with shifted timestamps): seconds to the first frame, peak RSS while it plays and
   scrubs far into frames the background scan has not read.
+- with --film: the editor's GUI thread while it opens a film-scale reel (2,000 generated shots of
+  8-62 frames at 160x96, ~70,000 frames, H.264): the longest stall of its event loop over the
+  open and the seconds after (each split into the GUI thread's own work, its wait for a CPU,
+  and the rest: blocked, e.g. on the GIL), as `hueshot FILE` opens it (first open and reopen)
+  and as an editor that was idle opens it; --film-runs rounds, the conditions alternating.
 Nothing generated is kept (temp folders), except the --hour file (made once, in the temp
 folder's hueshot-bench-hour/); the shared clips are only read.
 """
@@ -357,6 +363,77 @@ def bench_hour(work: Path, seconds: int, size, play_s: float, scrubs: int) -> di
     return res
 
 
+# ------------------------------------------------------------ a film-scale reel
+def film_reel(path: Path, shots: int = 2000, size=(160, 96), seed: int = 2026) -> int:
+    """A grey H.264 reel of `shots` shots of 8-62 frames (a film's count of cuts, at a small
+    frame size so it is quick to make and read): each shot a textured picture of its own
+    panning at its own speed. Returns the frame count."""
+    w, h = size
+    lengths = np.random.default_rng(seed).integers(8, 63, shots)
+
+    def frames():
+        for k, n in enumerate(lengths):
+            r = np.random.default_rng(seed + 1 + k)
+            tex = cv2.resize(r.random((h // 8 + 1, (w + 200) // 8 + 1)).astype(np.float32), (w + 200, h),
+                             interpolation=cv2.INTER_CUBIC)
+            lo, hi = r.uniform(10, 120), r.uniform(130, 245)
+            tex = np.clip(lo + (hi - lo) * tex, 0, 255).astype(np.uint8)
+            tex = tex[::-1] if k % 2 else tex
+            pan = int(r.integers(1, 4))
+            for i in range(int(n)):
+                x = (pan * i) % 200
+                g = np.ascontiguousarray(tex[:, x:x + w])
+                yield np.dstack([g, g, g])
+    write_grey_h264(path, frames(), fps=24, crf=18)
+    return int(lengths.sum())
+
+
+def bench_film(work: Path, shots: int, seconds: float, runs: int) -> dict:
+    """The GUI thread's longest stalls while the editor (offscreen, a real MainWindow, child
+    processes) opens a film-scale reel: as `hueshot FILE` opens it with nothing stored yet
+    (the background scan starts) and with the scan complete (a reopen), and as an idle editor
+    opens it with nothing stored; `runs` rounds, the three alternating."""
+    import shutil
+    from app.core.reels.lumastore import open_store
+    d = work / "film"
+    d.mkdir()
+    reel = d / "film.mp4"
+    t = time.perf_counter()
+    frames = film_reel(reel, shots)
+    made = time.perf_counter() - t
+    warm = d / "warm-cache"
+    t = time.perf_counter()
+    store = open_store(reel, warm)               # a scan that completed (the editor's proxy height)
+    scanned_s, found = time.perf_counter() - t, len(store.shots)
+    del store
+    conds = {"hueshot FILE, first open": (["--at-start"], None),
+             "hueshot FILE, reopen": (["--at-start"], warm),
+             "idle editor, first open": ([], None)}
+    out: dict = {"frames": frames, "shots_made": shots, "shots_found": found, "made_s": made,
+                 "scan_s": scanned_s, "seconds": seconds, "runs": {k: [] for k in conds}}
+    for r in range(runs):
+        for name, (extra, cache) in conds.items():
+            c = cache if cache is not None else d / "cold-cache"
+            if cache is None:
+                shutil.rmtree(c, ignore_errors=True)          # nothing stored yet
+            env = dict(os.environ, HUESHOT_CACHE_DIR=str(c), HUESHOT_RECOVERY_DIR=str(d / "rec"),
+                       HUESHOT_QUEUE_FILE=str(d / "queue.json"),
+                       PYTHONPATH=os.pathsep.join(x for x in [str(REPO), os.environ.get("PYTHONPATH", "")] if x))
+            p = subprocess.run([sys.executable, "-m", "app.gui.benchmarks.bench_reel_editor", str(reel), str(d),
+                                "--stalls", str(seconds), *extra], env=env, capture_output=True, text=True,
+                               cwd=str(REPO))
+            if p.returncode != 0 or not p.stdout.strip():
+                raise RuntimeError(f"editor run failed ({p.returncode}): {p.stderr[-3000:]}")
+            res = json.loads(p.stdout.strip().splitlines()[-1])
+            out["runs"][name].append(res)
+            top = res["top"][0] if res["top"] else {}
+            print(f"round {r + 1}, {name}: longest stall {res['longest_ms']:.0f} ms at {top.get('at_s', 0):.2f} s "
+                  f"(GUI ran {top.get('ran_ms', 0):.0f}, waited {top.get('cpu_wait_ms', 0):.0f} for a CPU, "
+                  f"blocked {top.get('blocked_ms', 0):.0f}); first frame {res['first_frame_s'] or float('nan'):.2f} s",
+                  flush=True)
+    return out
+
+
 def _table(rows: list[tuple[str, str]]) -> str:
     w = max(len(a) for a, _ in rows)
     return "\n".join(f"  {a:<{w}}  {b}" for a, b in rows)
@@ -383,6 +460,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--hour-size", default="1920x1080")
     ap.add_argument("--play-seconds", type=float, default=20.0, help="playback in the --hour run (default 20)")
     ap.add_argument("--scrubs", type=int, default=6, help="far scrubs in the --hour run (default 6)")
+    ap.add_argument("--film", action="store_true",
+                    help="the editor's longest GUI stalls opening a film-scale reel (made here, ~70,000 frames)")
+    ap.add_argument("--film-shots", type=int, default=2000, help="shots of that reel (default 2000)")
+    ap.add_argument("--film-seconds", type=float, default=8.0,
+                    help="seconds measured from File > Open (default 8)")
+    ap.add_argument("--film-runs", type=int, default=3, help="rounds of the three openings (default 3)")
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args(argv)
     for opt in ("size", "hour_size"):      # WxH, checked before minutes of cut detection
@@ -390,9 +473,10 @@ def main(argv: list[str] | None = None) -> int:
         if not m or int(m.group(1)) < 32 or int(m.group(2)) < 64:
             ap.error(f"--{opt.replace('_', '-')} must be WIDTHxHEIGHT, at least 32x64, got {getattr(args, opt)!r}")
     if args.short < 1 or (not args.skip_memory and args.long < 10 * args.short) or args.hour_seconds < 1 \
-            or not args.play_seconds > 0 or args.scrubs < 0:
-        ap.error("--short must be >= 1, --long >= 10x --short, --hour-seconds >= 1, --play-seconds > 0 "
-                 "and --scrubs >= 0")
+            or not args.play_seconds > 0 or args.scrubs < 0 or args.film_shots < 2 \
+            or not args.film_seconds > 0 or args.film_runs < 1:
+        ap.error("--short must be >= 1, --long >= 10x --short, --hour-seconds >= 1, --play-seconds > 0, "
+                 "--scrubs >= 0, --film-shots >= 2, --film-seconds > 0 and --film-runs >= 1")
     report = {}
     with tempfile.TemporaryDirectory(prefix="hueshot-bench-reel-") as tmp:
         work = Path(tmp)
@@ -454,6 +538,22 @@ def main(argv: list[str] | None = None) -> int:
                                                   f"{r['scrub_max_s']:.2f} s ({r['scrubs']} scrubs)"),
                 ("background scan", f"{r['scanned']} frames read, {r['shots_found']} shots found so far"),
             ]), flush=True)
+        if args.film:
+            print(f"\n== the editor's GUI thread opening a film-scale reel ({args.film_shots} shots, 160x96) ==",
+                  flush=True)
+            f = bench_film(work, args.film_shots, args.film_seconds, args.film_runs)
+            report["film"] = f
+            rows = [("reel", f"{f['frames']} frames, {f['shots_made']} shots made, {f['shots_found']} detected "
+                             f"(made in {f['made_s']:.0f} s, scanned in {f['scan_s']:.0f} s)")]
+            for name, rs in f["runs"].items():
+                ms = sorted(r["longest_ms"] for r in rs)
+                ff = sorted(r["first_frame_s"] for r in rs if r["first_frame_s"] is not None)
+                worst = max(rs, key=lambda r: r["longest_ms"])["top"][0]
+                rows.append((name, f"longest stall {ms[len(ms) // 2]:.0f} ms median, {ms[-1]:.0f} max of "
+                                   f"{len(ms)} (worst: GUI ran {worst['ran_ms']:.0f}, waited {worst['cpu_wait_ms']:.0f} "
+                                   f"for a CPU, blocked {worst['blocked_ms']:.0f}, at {worst['at_s']:.2f} s); "
+                                   f"first frame {ff[len(ff) // 2] if ff else float('nan'):.2f} s"))
+            print(_table(rows), flush=True)
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)      # as the other benchmarks
         args.json.write_text(json.dumps(report, indent=1, default=str))

@@ -8,6 +8,11 @@ MainWindow (offscreen) opens REEL; prints one JSON line.
         plays (Space) for that long, then jumps to frames spread over the file and waits for
         each: first frame, frames shown, waits, scrub times, peak RSS, how far the scan got
 
+    python -m app.gui.benchmarks.bench_reel_editor REEL WORKDIR --stalls 8 [--at-start]
+        only opens and waits that many seconds, the GUI event loop's longest stall measured
+        from just before File > Open (a 2 ms timer, app.gui.benchmarks.bench_gui.StallMeter:
+        what of it the GUI thread ran, waited for a CPU, or was blocked, e.g. on the GIL)
+
 The first frame is timed from File > Open (open_path) to the window having shown frame 0
 (`shotOpened` is emitted after it); everything else fills in behind. By default the editor is
 started and idle first (its method loaded); --at-start opens at once after the window is up
@@ -31,6 +36,8 @@ def main() -> int:
     ap.add_argument("work")
     ap.add_argument("--play-seconds", type=float, default=None)
     ap.add_argument("--scrubs", type=int, default=0)
+    ap.add_argument("--stalls", type=float, default=None,
+                    help="only open, and measure the GUI's longest stall over the open and this many seconds")
     ap.add_argument("--at-start", action="store_true",
                     help="open at once after the window is up (while the worker still imports torch)")
     args = ap.parse_args()
@@ -53,6 +60,8 @@ def main() -> int:
         time.sleep(1.0)
     opened = []
     w.shotOpened.connect(lambda: opened.append(time.perf_counter()))
+    if args.stalls is not None:
+        return stalls(app, w, args, opened)
     t0 = time.perf_counter()
     w.open_path(args.reel)
     while not opened:
@@ -115,6 +124,44 @@ def main() -> int:
     out["scanned"] = int(getattr(w.luma, "scanned", n))
     out["shots_found"] = len(w.shot_panel.shots)
     out["peak_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    print(json.dumps(out), flush=True)
+    w.close()
+    w.workers.stop()
+    return 0
+
+
+def stalls(app, w, args, opened) -> int:
+    """Open and keep the event loop running for args.stalls seconds; the longest gaps between
+    the ticks of a 2 ms timer, the first counted from just before open_path (which runs on the
+    GUI thread), each split into what the GUI thread ran, waited for a CPU and was blocked."""
+    from app.gui.benchmarks.bench_gui import StallMeter
+    gaps = []
+
+    class Meter(StallMeter):
+        def _tick(self):
+            last = self._last
+            super()._tick()
+            if last is not None:
+                now, cpu, wait = self._last
+                gaps.append((now - last[0], cpu - last[1], wait - last[2], now))
+    from PySide6.QtCore import QTimer
+    meter = Meter()
+    meter.start()
+    QTimer.singleShot(int(args.stalls * 1000), app.quit)
+    meter._tick()                       # the first gap starts here, before File > Open
+    t0 = time.perf_counter()
+    w.open_path(args.reel)
+    app.exec()                          # Qt's own event loop, as the app runs (no Python loop here)
+    meter.stop()
+    gaps.sort(reverse=True)
+    top = [{"ms": g * 1000, "ran_ms": r * 1000, "cpu_wait_ms": c * 1000,
+            "blocked_ms": max(0.0, g - r - (c if c == c else 0.0)) * 1000, "at_s": at - t0}
+           for g, r, c, at in gaps[:5]]
+    out = {"frames": w.frame_count(), "first_frame_s": (opened[0] - t0) if opened else None,
+           "seconds": args.stalls, "longest_ms": top[0]["ms"] if top else 0.0, "top": top,
+           "scanned": int(getattr(w.luma, "scanned", 0) or 0),
+           "method_ready": w.workers.worker.method is not None,
+           "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0}
     print(json.dumps(out), flush=True)
     w.close()
     w.workers.stop()

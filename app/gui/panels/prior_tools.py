@@ -68,6 +68,8 @@ class PriorService(QObject):
             return
         self.busy = True
         try:
+            from app.gui.worker import import_torch
+            import_torch()       # a first job's import, without holding up the GUI thread
             job()
         finally:
             self.busy = False
@@ -255,6 +257,11 @@ class PriorTools(QObject):
         return (w.current, tuple((s.id, s.color, s.erase, len(s.points)) for s in w.doc.strokes(w.current)))
 
     def _refresh(self) -> None:
+        if not getattr(self.w, "_device_asked", True):
+            # the worker imports torch first, once a file's opening allows it (MainWindow._on_opened):
+            # a job here would import it earlier, beside the open's own work
+            self._refresh_soon()
+            return
         key = self._key()
         if key is None or key == self._dist_key or key == self._pending_key:
             return
