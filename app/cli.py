@@ -239,8 +239,11 @@ def _run_job(job, args) -> int:
         print(f"wrote {result.output}: {result.frames} frames in {result.seconds:.1f} s "
               f"({result.fps:.1f} fps), method {result.method}, device {result.device}", file=sys.stderr)
     if not args.quiet:
-        from app.core.reels.reel import grey_lines
-        for line in grey_lines(result.grey_shots, every=args.verbose):
+        from app.core.reels.reel import grey_lines, render_grey_shots
+        # the render's own list (RenderResult.grey_shots) counts only shots with no key or
+        # stroke at all; one whose strokes give no colour is left grey too
+        grey, hinted = render_grey_shots(job, result.frames)
+        for line in grey_lines(grey, every=args.verbose, hinted=hinted):
             print(line, file=sys.stderr)
     if args.verbose and result.first_frame_s is not None:
         print(f"first frame after {t_call - _T0 + result.first_frame_s:.2f} s since the command started "

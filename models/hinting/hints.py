@@ -444,6 +444,26 @@ HINT_METHODS = {"spread": _classic, "geo": _geo, "prior": _prior, "prior+spread"
 DEFAULT_HINT_METHOD = "geo"
 
 
+def strokes_give_colour(strokes: Sequence[HintStroke], method: str | None = None, over_colour: bool = False) -> bool:
+    """Whether one frame's strokes can give it colour, without a key image: on a frame with no
+    colour yet (a shot's first stroked frame) by hint method `method`, or, with `over_colour`,
+    over the chroma propagated to it (a later frame of the shot: every method spreads the
+    strokes' own colours there). A stroke has colour unless it erases or r = g = b. On a grey
+    frame 'spread', 'geo' and 'gate' make colour only from the strokes' colours; 'gate+prior'
+    fills with the prior's colour once anything is painted, and 'prior' and 'prior+spread' give
+    the prior's own colour even where every stroke erases (see those methods). Erasing over a
+    colour stroke is counted as colour (where it lands is not looked at)."""
+    coloured = any(not s.erase and len(set(s.color)) > 1 for s in strokes)
+    name = method or DEFAULT_HINT_METHOD
+    if coloured or over_colour:
+        return coloured
+    if name in ("prior", "prior+spread"):
+        return bool(strokes)
+    if name == "gate+prior":
+        return any(not s.erase for s in strokes)
+    return False
+
+
 def colorize_hints(L: np.ndarray, hint_ab: np.ndarray, mask: np.ndarray, base_ab: np.ndarray | None = None,
                    method: str | None = None, fill: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """Chroma from rasterised hints by a named hint method (HINT_METHODS)."""

@@ -129,3 +129,61 @@ def test_a_project_in_a_read_only_folder_renders(tmp_path, make_clip, monkeypatc
         assert sorted(p.name for p in mnt.iterdir()) == ["shot.hueshot", "shot.hueshot-layers", "shot.mp4"]
     finally:
         subprocess.run(["umount", "-l", str(mnt)])
+
+
+def _hints(tmp_path, strokes) -> Path:
+    import json
+    p = tmp_path / "hints.json"
+    p.write_text(json.dumps(strokes))
+    return p
+
+
+ERASE_21 = {"frame": 21, "points": [[0.3, 0.5], [0.6, 0.5]], "radius": 0.05, "erase": True}
+NEUTRAL_50 = {"frame": 50, "points": [[0.3, 0.5], [0.6, 0.5]], "radius": 0.05, "color": [128, 128, 128]}
+
+
+def test_a_shot_whose_strokes_have_no_colour_is_named_grey_as_it_renders(reel, tmp_path, capsys):
+    """A shot whose only strokes erase (shot 2) or are r = g = b (shot 3) renders grey under the
+    default hint method, and the summary names both (it named neither: they have a 'hint')."""
+    out = tmp_path / "out"
+    k0 = reel.key_png(tmp_path, 0)
+    assert main(["propagate", str(reel.video), "-o", str(out), "--key", f"0={k0}", "--method", "flow",
+                 "--hints", str(_hints(tmp_path, [ERASE_21, NEUTRAL_50]))]) == 0
+    err = capsys.readouterr().err
+    grey = [line for line in err.splitlines() if "left grey" in line]
+    assert grey == ["shot at frames 20..45: its hint strokes have no colour (they erase, or r = g = b), left grey",
+                    "shot at frames 46..67: its hint strokes have no colour (they erase, or r = g = b), left grey"], err
+    frames = read_pngs(out)
+    (a0, b0), (a1, b1), (a2, b2) = reel.shots
+    assert all(chroma(f) > 8 for f in frames[a0:b0 + 1])
+    assert all(chroma(f) == 0.0 for f in frames[a1:b2 + 1])          # what the summary says
+
+
+def test_a_project_shot_with_only_eraser_strokes_is_named_grey_by_render(reel, tmp_path, capsys):
+    from models.base import HintStroke
+    doc = Project(reel.video)
+    doc.set_keyframe(0, reel.frames[0])
+    doc.add_stroke(HintStroke(frame=30, points=[(0.3, 0.5), (0.6, 0.5)], radius=0.05, color=(0, 0, 0), erase=True))
+    doc.set_shots(reel.shots)
+    path = doc.save(tmp_path / "reel.hueshot")
+    assert main(["render", str(path), "-o", str(tmp_path / "out"), "--method", "flow"]) == 0
+    err = capsys.readouterr().err
+    assert [line for line in err.splitlines() if "left grey" in line] == [
+        "shot at frames 20..45: its hint strokes have no colour (they erase, or r = g = b), left grey",
+        "shot at frames 46..67: no key or hint in it, left grey"], err
+    assert all(chroma(f) == 0.0 for f in read_pngs(tmp_path / "out")[20:68])
+
+
+def test_strokes_without_colour_that_the_prior_colours_are_not_named_grey(reel, tmp_path, capsys):
+    """The control: with the prior (hint method 'prior'), a shot whose strokes all erase gets the
+    prior's colour, so the summary does not call it grey."""
+    out = tmp_path / "out"
+    k0 = reel.key_png(tmp_path, 0)
+    assert main(["propagate", str(reel.video), "-o", str(out), "--key", f"0={k0}", "--method", "flow",
+                 "--hint-method", "prior", "--hints", str(_hints(tmp_path, [ERASE_21]))]) == 0
+    err = capsys.readouterr().err
+    assert [line for line in err.splitlines() if "left grey" in line] == [
+        "shot at frames 46..67: no key or hint in it, left grey"], err
+    frames = read_pngs(out)
+    assert min(chroma(f) for f in frames[20:46]) > 0.1            # faint (AUTO_GAIN), but colour
+    assert all(chroma(f) == 0.0 for f in frames[46:68])

@@ -86,33 +86,76 @@ def prepare(job, project=None, shots: bool = True, progress: Callable[[int, int]
 GREY_LINES_MAX = 10     # more grey shots than this are said in one line, not a line each
 
 
-def grey_lines(grey, every: bool = False) -> list[str]:
+def grey_lines(grey, every: bool = False, hinted=()) -> list[str]:
     """What the CLI says about the shots a render left grey: a line each, up to GREY_LINES_MAX
     of them (or all, with ``every``: --verbose); more (a film with keys in a few of its 2,000
     shots printed 1,678 lines, burying the rest of the output) in one line that counts them
-    and names the first."""
-    grey = list(grey)
+    and names the first. ``hinted``: those of them with hint strokes that give no colour."""
+    grey, hinted = list(grey), {tuple(s) for s in hinted}
+
+    def line(a: int, b: int) -> str:
+        if (a, b) in hinted:
+            return f"shot at frames {a}..{b}: its hint strokes have no colour (they erase, or r = g = b), left grey"
+        return f"shot at frames {a}..{b}: no key or hint in it, left grey"
     if every or len(grey) <= GREY_LINES_MAX:
-        return [f"shot at frames {a}..{b}: no key or hint in it, left grey" for a, b in grey]
+        return [line(a, b) for a, b in grey]
     first = ", ".join(f"{a}..{b}" for a, b in grey[:5])
-    return [f"{len(grey)} shots have no key or hint in them and were left grey (frames {first} and "
+    what = "no key or hint" if not hinted else "no key or hint with colour"
+    return [f"{len(grey)} shots have {what} in them and were left grey (frames {first} and "
             f"{len(grey) - 5} more; --verbose lists them all)"]
+
+
+def grey_shots(job, ranges) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
+    """(the shots among ``ranges``, inclusive pairs, that a render of ``job`` leaves grey;
+    those of them that have hint strokes). Grey: no key image and no stroke that gives colour
+    by the job's hint method (models.hinting.hints.strokes_give_colour): a shot whose only
+    strokes erase, or are r = g = b under a method without the prior, renders grey as one
+    with nothing in it (it was left out of the list). With ``job.auto`` a shot with nothing
+    in it gets the prior's colour; one with strokes does not. Each shot is looked up by
+    bisection in the frames with keys and strokes, not by a scan of every key and stroke per
+    shot (thousands of each on a film)."""
+    import bisect
+    from models.hinting.hints import strokes_give_colour
+    keys = sorted({int(f) for f in job.keys})
+    on: dict[int, list] = {}
+    for st in job.strokes:
+        on.setdefault(st.frame, []).append(st)
+    frames = sorted(on)
+    method = getattr(job, "hint_method", None)
+    first = [strokes_give_colour(on[f], method) for f in frames]         # a shot's first stroked frame
+    later = [0]                                                            # running count: corrections with colour
+    for f in frames:
+        later.append(later[-1] + strokes_give_colour(on[f], method, over_colour=True))
+    grey, hinted = [], []
+    for a, b in ranges:
+        k = bisect.bisect_left(keys, a)
+        if k < len(keys) and keys[k] <= b:
+            continue
+        i, j = bisect.bisect_left(frames, a), bisect.bisect_right(frames, b)
+        if i == j:
+            if not job.auto:
+                grey.append((a, b))
+        elif not first[i] and later[j] == later[i]:
+            grey.append((a, b))
+            hinted.append((a, b))
+    return grey, hinted
+
+
+def render_grey_shots(job, frames: int) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
+    """`grey_shots` of a finished render of ``job`` (plain or in segments) that wrote ``frames``
+    frames from ``job.start``: its shots cut to that range; none when it ran as one shot."""
+    if not job.shots:
+        return [], []
+    from app.core.reels.shots import clip_shots
+    shots = job.luma_store.shots if job.shots == "detect" else job.shots
+    start = job.start or 0
+    return grey_shots(job, clip_shots([tuple(s) for s in shots], start, start + frames))
 
 
 # ------------------------------------------------------------------------ resumable
 def grey_shot_ranges(job, segments) -> list[tuple[int, int]]:
-    """The shots (inclusive pairs) of a render in segments that no key or stroke colours (none
-    with ``job.auto``): each shot looked up by bisection in the coloured frames, not by a scan
-    of every key and stroke per shot (thousands of each on a film)."""
-    import bisect
-    if job.auto:
-        return []
-    coloured = sorted({int(f) for f in job.keys} | {st.frame for st in job.strokes})
-
-    def grey(a: int, b: int) -> bool:
-        i = bisect.bisect_left(coloured, a)
-        return i == len(coloured) or coloured[i] > b
-    return [(a, b) for s in segments for a, b in s.shot_ranges if grey(a, b)]
+    """The shots (inclusive pairs) of a render in segments that it leaves grey (`grey_shots`)."""
+    return grey_shots(job, [r for s in segments for r in s.shot_ranges])[0]
 
 
 def render_resumable(job, progress=None, should_stop: Callable[[], bool] | None = None,

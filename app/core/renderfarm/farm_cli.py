@@ -101,9 +101,9 @@ def run(job, args, project=None) -> int:
     if not args.quiet:
         r = res.result
         from app.core.renderfarm.farm_segments import plan_segments
-        from app.core.reels.reel import grey_lines, grey_shot_ranges
-        grey = grey_shot_ranges(job, plan_segments(job, shots, n))
-        for line in grey_lines(grey, every=getattr(args, "verbose", False)):
+        from app.core.reels.reel import grey_lines, grey_shots
+        grey, hinted = grey_shots(job, [r for s in plan_segments(job, shots, n) for r in s.shot_ranges])
+        for line in grey_lines(grey, every=getattr(args, "verbose", False), hinted=hinted):
             print(line, file=sys.stderr)
         if res.shipped:
             print(f"{res.shipped} segment(s) came back through the object store", file=sys.stderr)
