@@ -59,7 +59,12 @@ def _safe_key(key: str) -> str:
 # get keys naming all keyframes.
 SEGMENT_LOCAL = frozenset({"flow", "quality"})
 TRIM_TO = 0.75                  # a disk tier past its budget is trimmed to this fraction of it
-FRAME_KEYS_VERSION = 2          # 2: the proxy luma of grey frames comes from Y' (app.core.media)
+# The version of what turns a source and its keys into propagated chroma, in every frame key
+# and render segment name: raised when that changes, so an editor's cache or a --resume folder
+# made by an older Hueshot is not shown or joined as if it were today's output.
+# 2: the proxy luma of grey frames comes from Y' (app.core.media); 3: flow's occlusion fill
+# (per-pixel blend, key-position claims: models/propagate/flow_prop.py) changed flow and quality.
+FRAME_KEYS_VERSION = 3
 
 
 def source_identity(path) -> tuple:
