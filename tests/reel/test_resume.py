@@ -200,3 +200,27 @@ def test_resume_reports_progress_over_the_whole_render(tmp_path, monkeypatch):
     assert renders and all(t == 60 for _, t in renders), renders
     dones = [d for d, _ in renders]
     assert dones == sorted(dones) and dones[-1] == 60, dones
+
+
+@pytest.mark.parametrize("segment_frames", ["1", "80"])   # the eraser's shot alone; with the keyed shot
+def test_a_shot_whose_only_strokes_erase_renders_in_segments_as_the_plain_render(reel, tmp_path, segment_frames):
+    """--resume (and the farm: the same segments) failed on a reel whose shot 2 holds only an
+    eraser stroke ('shot 2 (frames 20..45): nothing to propagate (...: all 1 stroke(s) erase)'),
+    which a plain render renders grey."""
+    import json
+    hints = tmp_path / "hints.json"
+    hints.write_text(json.dumps([{"frame": 30, "points": [[0.3, 0.5], [0.6, 0.5]], "radius": 0.05,
+                                  "erase": True}]))
+    key = {0: reel.key_png(tmp_path, 0)}
+    env = _env(tmp_path)
+    outs = {}
+    for name, seg in (("plain", None), ("resume", segment_frames)):
+        outs[name] = tmp_path / name
+        r = subprocess.run(_cmd(reel, outs[name], key, seg) + ["--hints", str(hints)], env=env, cwd=REPO,
+                           capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr
+        assert "shot at frames 20..45: its hint strokes have no colour" in r.stderr, r.stderr
+    plain, resumed = read_pngs(outs["plain"]), read_pngs(outs["resume"])
+    assert len(resumed) == len(plain) == len(reel.frames)
+    for a, b in zip(plain, resumed):
+        np.testing.assert_array_equal(a, b)

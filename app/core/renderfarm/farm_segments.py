@@ -261,6 +261,18 @@ def default_render_dir(output: str | os.PathLike) -> Path:
 
 
 # -------------------------------------------------------------------------- rendering
+def _all_grey(sub: RenderJob, seg: Segment) -> bool:
+    """Nothing in the segment gives colour: no key, no stroke (and no --auto), or only eraser
+    strokes that leave every shot of it grey (app.core.reels.reel.grey_shots: the hint methods
+    with the prior colour such a shot). A segment with painting strokes renders as before."""
+    if sub.keys or any(not s.erase for s in sub.strokes):
+        return False
+    if not sub.strokes:
+        return not getattr(sub, "auto", False)
+    from app.core.reels.reel import grey_shots
+    return len(grey_shots(sub, seg.shot_ranges)[0]) == len(seg.shot_ranges)
+
+
 def render_segment(job: RenderJob, seg: Segment, render_dir: str | os.PathLike,
                    progress: Callable[[RenderProgress], None] | None = None,
                    should_stop: Callable[[], bool] | None = None,
@@ -274,8 +286,11 @@ def render_segment(job: RenderJob, seg: Segment, render_dir: str | os.PathLike,
     if out.exists():
         return out
     sub = segment_job(job, seg, out)
-    if not sub.keys and not sub.strokes and job.chroma is None and not getattr(job, "auto", False):
-        # a shot nobody coloured is rendered grey (zero chroma), as propagation per shot does
+    if job.chroma is None and _all_grey(sub, seg):
+        # shots nobody coloured are rendered grey (zero chroma), as propagation per shot does;
+        # also shots whose only strokes erase: rendered as a job of their own they were refused
+        # ('nothing to propagate: all strokes erase'), so --resume and --farm failed on a reel
+        # that a plain render renders
         src = open_media(job.input)
         try:
             w, h = src.info.width, src.info.height
