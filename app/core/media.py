@@ -274,6 +274,7 @@ class VideoSource(MediaSource):
         fallback = 0
         last_dts = None           # decode time of the last intact packet (monotone)
         count = 0
+        last = None               # (the last packet's decode time, last_dts before it, its pts)
         try:
             for packet in self._container.demux(self._stream):
                 if packet.size == 0:
@@ -283,6 +284,7 @@ class VideoSource(MediaSource):
                     self._feed_limit = packet.dts if packet.dts is not None else packet.pts
                     break
                 count += 1
+                last = (packet.dts if packet.dts is not None else packet.pts, last_dts, packet.pts)
                 if packet.dts is not None:
                     last_dts = packet.dts if last_dts is None else max(last_dts, packet.dts)
                 if packet.is_keyframe:
@@ -306,6 +308,16 @@ class VideoSource(MediaSource):
                 (pts if early is None else early).append(t)
         except av.error.FFmpegError as e:
             self._break = f"the container breaks after {count} frames ({e.strerror or e})"
+        if self._break is None and last is not None and self._ends_inside_ts_packet():
+            # MPEG-TS marks no packet corrupt when the file stops mid-way: the demuxer hands
+            # over the last frame's data as far as it goes (a .ts cut at 60 % rendered its last
+            # frame with the lower half broken, and exit 0). A transport stream is whole
+            # 188-byte packets (192 for M2TS, 204 with FEC), so a file that is not ends inside
+            # one, and the frame it was carrying is cut short.
+            self._break = f"frame data {count - 1} is cut short (the file ends inside a transport-stream packet)"
+            self._feed_limit, last_dts, cut_pts = last
+            if cut_pts is not None and cut_pts in pts:
+                pts.remove(cut_pts)
         if early is not None:        # no keyframe marked at all: every frame is listed
             pts, hidden = early, 0
         elif first_key is not None:
@@ -323,6 +335,17 @@ class VideoSource(MediaSource):
         self._discarded = discarded + hidden
         if pts:
             self._container.seek(0, stream=self._stream)
+
+    def _ends_inside_ts_packet(self) -> bool:
+        """A transport stream (.ts, .m2ts) whose size is no whole number of its packets."""
+        fmt = getattr(self._container.format, "name", "") or ""
+        if "mpegts" not in fmt.split(","):
+            return False
+        try:
+            size = os.path.getsize(self.path)
+        except OSError:
+            return False
+        return all(size % n for n in (188, 192, 204))
 
     def _check_promise(self) -> None:
         """A file whose header promises more frames (or a longer video track) than the

@@ -343,3 +343,23 @@ def test_an_image_whose_header_promises_too_many_pixels(tmp_path):
     (folder / "00000.png").write_bytes(png)
     with pytest.raises(MediaError, match=r"00000\.png is broken: the image is too large"):
         open_media(folder)
+
+
+def test_transport_stream_cut_inside_a_packet_is_truncated(tmp_path):
+    """MPEG-TS flags no packet corrupt when the file stops mid-way: a .ts cut at 60 % used to
+    give its last frame half decoded and no error; the frame it was carrying is now the break."""
+    path = _encode(tmp_path / "full.ts", "libx264", n=48)
+    full = open_media(path)
+    assert full.info.broken is None and full.info.frame_count == 48     # a whole stream is whole
+    data = path.read_bytes()
+    cut = tmp_path / "cut.ts"
+    size = len(data) * 3 // 5
+    cut.write_bytes(data[: size - (size % 188) + 112])                  # ends inside a TS packet
+    src = open_media(cut)
+    assert src.info.broken and "transport-stream packet" in src.info.broken
+    cache = LumaCache.build(src, proxy_height=96)
+    assert 5 < len(cache) < 48
+    assert isinstance(cache.error, CorruptMediaError) and cache.error.frame_index == len(cache)
+    aligned = tmp_path / "aligned.ts"                                   # whole packets: not flagged here
+    aligned.write_bytes(data[: size - (size % 188)])
+    assert "transport-stream" not in (open_media(aligned).info.broken or "")
