@@ -3,6 +3,9 @@ overwritten with other bytes, emptied) is rendered again; before, every rerun of
 command failed on it ("segment has N frames" or an internal InvalidDataError), for good."""
 from __future__ import annotations
 
+import os
+import sys
+
 import av
 import numpy as np
 import pytest
@@ -76,3 +79,36 @@ def test_a_segment_damaged_between_farm_runs_is_named_and_removed(tmp_path, monk
     assert "it was removed, so the same command renders it again" in str(info.value)
     assert not paths[0].exists() and not out.exists()
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".o.partial")]
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="RLIMIT_NOFILE and the lowest free descriptor")
+def test_a_segment_that_cannot_be_opened_here_is_kept(tmp_path):
+    """A segment the join cannot open for a reason of the machine, not of the file (here: the
+    process is out of file descriptors, EMFILE; also no permission, an I/O error, memory) is
+    kept and the error said as it is: it was removed as 'damaged' and rendered again, and its
+    message claimed a removal that could not even happen (a folder in its place)."""
+    import resource
+
+    from app.core.renderfarm.farm_segments import DamagedSegment, Segment, SegmentError, _read_segment
+    seg_file = tmp_path / "seg_0.mkv"
+    seg_file.write_bytes(b"a finished segment" * 100)
+    seg = Segment(index=0, start=0, end=20)
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    fd = os.open(os.devnull, os.O_RDONLY)      # the lowest free descriptor: none left from here
+    os.close(fd)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (fd, hard))
+    try:
+        with pytest.raises(Exception) as info:
+            with _read_segment(seg_file, seg) as frames:
+                next(frames)
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    assert isinstance(info.value, SegmentError) and not isinstance(info.value, DamagedSegment), repr(info.value)
+    assert seg_file.exists() and f"{seg_file}: the rendered segment of shot 1 (frames 0..19)" in str(info.value)
+
+    folder = tmp_path / "seg_1.mkv"            # not a file at all: not 'removed'
+    folder.mkdir()
+    with pytest.raises(SegmentError) as info:
+        with _read_segment(folder, seg):
+            pass
+    assert not isinstance(info.value, DamagedSegment) and "removed" not in str(info.value)

@@ -336,14 +336,19 @@ def _remove_damaged(path: Path) -> None:
 class _read_segment:
     """``with _read_segment(path, seg) as frames``: the segment file's decoded frames; a file
     that cannot be opened or decoded (an error of the segment, never of the output being
-    written) is removed and raised as DamagedSegment."""
+    written) is removed and raised as DamagedSegment. One that cannot be read for a reason of
+    the machine (no permission, out of file descriptors or memory, an I/O error, a folder in
+    its place) is kept and the error raised as SegmentError: nothing says its frames are bad."""
 
     def __init__(self, path: Path, seg: Segment):
         self.path, self.seg, self.container = Path(path), seg, None
 
-    def _damaged(self, exc: BaseException) -> DamagedSegment:
-        _remove_damaged(self.path)
+    def _damaged(self, exc: BaseException) -> RenderError:
         why = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+        if isinstance(exc, (OSError, MemoryError)) and not isinstance(exc, FileNotFoundError):
+            return SegmentError(f"{self.path}: the rendered segment of {self.seg.label} could not be read "
+                                f"({why}); it was kept")
+        _remove_damaged(self.path)
         return DamagedSegment(self.path, self.seg, why)
 
     def __enter__(self):
