@@ -101,8 +101,7 @@ class _Pass:
         # The key chroma packed as uint8 x4 (a+128, b+128, -, -): OpenCV's remap of 4-channel
         # uint8 is about twice as fast as 2-channel float; the key is sampled once per frame
         # (never resampled frame after frame), so the 0.5 quantisation step does not accumulate.
-        q = np.clip(np.rint(self.key_ab + 128.0), 0, 255).astype(np.uint8)
-        self.key4 = cv2.merge([q[..., 0], q[..., 1], q[..., 0], q[..., 1]])
+        self.key4 = self._pack4(np.clip(np.rint(self.key_ab + 128.0), 0, 255).astype(np.uint8))
         self.key4_h = None                               # packed key chroma at half res (lazy)
         u8 = luma_u8(L)
         self.key_h = _resize(u8, self.hsize, cv2.INTER_AREA)
@@ -155,10 +154,18 @@ class _Pass:
 
     @staticmethod
     def _ab2(k4: np.ndarray) -> np.ndarray:
-        """First two channels of a packed uint8 x4 as 2-channel uint8 (split/merge: far faster
-        than a strided numpy slice)."""
-        ch = cv2.split(k4)
-        return cv2.merge([ch[0], ch[1]])
+        """First two channels of a packed uint8 x4 as 2-channel uint8: the pair read as one
+        uint16 and copied (0.15 ms at 854x480 against 0.42 for split + merge; same bytes)."""
+        h, w = k4.shape[:2]
+        return np.ascontiguousarray(k4.view(np.uint16)[..., 0]).view(np.uint8).reshape(h, w, 2)
+
+    @staticmethod
+    def _pack4(ab2: np.ndarray) -> np.ndarray:
+        """2-channel uint8 (a, b) as the packed uint8 x4 (a, b, a, b): one merge of the pair read
+        as uint16 (0.07 ms at 854x480 against 0.24 for split + a 4-plane merge; same bytes)."""
+        h, w = ab2.shape[:2]
+        v = np.ascontiguousarray(ab2).view(np.uint16).reshape(h, w)
+        return cv2.merge([v, v]).view(np.uint8).reshape(h, w, 4)
 
     def _sample_key(self, pos_h: np.ndarray) -> np.ndarray:
         return cv2.subtract(self._ab2(self._sample_key4(pos_h)), (128.0, 128.0, 0.0, 0.0),
@@ -269,8 +276,7 @@ class _Pass:
                                0.0, p.temporal_full).astype(np.float32)
                 beta = cv2.resize(beta, (self.W, self.H), interpolation=cv2.INTER_LINEAR)
                 ab = cv2.add(ab, cv2.multiply(cv2.subtract(T, ab), cv2.merge([beta, beta])))
-        q = cv2.split(cv2.convertScaleAbs(ab, alpha=1.0, beta=128.0))
-        self.prev4 = cv2.merge([q[0], q[1], q[0], q[1]])
+        self.prev4 = self._pack4(cv2.convertScaleAbs(ab, alpha=1.0, beta=128.0))
         return ab
 
     def _sample_key_h(self, pos: np.ndarray) -> np.ndarray:
@@ -298,8 +304,10 @@ class _Pass:
           guided by the current luma (normalised FGS at reduced resolution);
         - temporal: a fraction of the previous output warped by the chain flow, which damps
           frame-to-frame jitter of the re-anchored positions.
-        Only the low-resolution difference is upsampled and added, so reliable pixels keep
-        their full-resolution detail."""
+        With `temporal` off (every shipped setting) this is _fill_quarter: each full-resolution
+        pixel blended towards the fill by its own unreliability. With `temporal` > 0 (the
+        half-resolution damping, measured and left off) the low-resolution difference of both
+        is upsampled and added. Either way reliable pixels keep their full-resolution detail."""
         p = self.p
         if p.temporal <= 0:
             return self._fill_quarter(ab, S, err, conf_h, cur_h)
