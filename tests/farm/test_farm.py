@@ -148,6 +148,29 @@ def test_cancel_stops_every_task(reel, cluster, tmp_path):
     assert not (tmp_path / "cancelled.mkv").exists()
 
 
+def test_a_task_started_after_the_cancel_writes_nothing(reel, tmp_path):
+    """Ray can start a force-cancelled task again (the killed worker's death reaching the owner
+    before the cancel): the task finds the head's cancel flag and writes no segment (a
+    cancelled render used to write another one now and then under load)."""
+    import pytest
+    from app.core.project import Project
+    from app.core.render import RenderCancelled, job_from_project
+    from app.core.renderfarm.farm import _segment_task_fn
+    from app.core.renderfarm.farm_segments import plan_segments
+    proj, _, _ = reel
+    doc = Project.load(proj)
+    job = job_from_project(doc, tmp_path / "out.mkv", device="cpu", method="flow")
+    job.segment_frames = 1
+    seg = plan_segments(job, doc.shots, 72)[0]
+    folder = tmp_path / "render"
+    folder.mkdir()
+    flag = folder / ".cancelled-1-1"
+    flag.touch()
+    with pytest.raises(RenderCancelled):
+        _segment_task_fn(job, seg, str(folder), None, None, str(flag))   # no reporter: it stops first
+    assert sorted(p.name for p in folder.iterdir()) == [flag.name]
+
+
 def test_farm_ship_sends_the_source_through_the_object_store(reel, cluster, tmp_path):
     proj, _, plain = reel
     out = tmp_path / "shipped_png"

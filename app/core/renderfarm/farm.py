@@ -160,14 +160,23 @@ def _local_copy(data: bytes, suffix: str) -> Path:
     return path
 
 
-def _segment_task_fn(job: RenderJob, seg: Segment, render_dir: str, reporter, source=None) -> dict:
+def _segment_task_fn(job: RenderJob, seg: Segment, render_dir: str, reporter, source=None,
+                     cancel_flag: str | None = None) -> dict:
     """Runs on a worker: render one segment. With a shared filesystem it reads the source from
     the job's path and writes the segment into the render folder; with ``source`` (the file's
     bytes, shipped through the object store) it renders from a local copy and returns the
-    segment's bytes for the head to write."""
+    segment's bytes for the head to write. ``cancel_flag``: a file in the render folder the
+    head creates when it cancels the render; a task that sees it stops and writes nothing
+    (Ray can start a force-cancelled task again when the killed worker's death reaches the
+    owner before the cancel does: a cancelled render then wrote another segment)."""
     import dataclasses
     import shutil
     import tempfile
+    stop = None
+    if cancel_flag is not None and source is None:
+        stop = lambda: os.path.exists(cancel_flag)      # noqa: E731
+        if stop():
+            raise RenderCancelled(f"{seg.label}: the render was cancelled")
     t0 = time.perf_counter()
     host = socket.gethostname()
     local_dir = None
@@ -192,7 +201,7 @@ def _segment_task_fn(job: RenderJob, seg: Segment, render_dir: str, reporter, so
             reporter.report.remote(seg.index, p.done, pid)
 
     try:
-        path = render_segment(job, seg, render_dir, progress=progress)
+        path = render_segment(job, seg, render_dir, progress=progress, should_stop=stop)
         data = path.read_bytes() if local_dir is not None else None
     finally:
         if local_dir is not None:
@@ -200,6 +209,9 @@ def _segment_task_fn(job: RenderJob, seg: Segment, render_dir: str, reporter, so
     reporter.report.remote(seg.index, seg.frames, pid)
     return {"index": seg.index, "path": str(path), "seconds": time.perf_counter() - t0, "host": host,
             "pid": pid, "data": data}
+
+
+CANCEL_FLAG_KEEP_S = 3600     # an old run's cancel flag outlives any task Ray could still start for it
 
 
 class _Reporter:
@@ -305,12 +317,21 @@ class Farm:
             source_ref = ray.put(Path(job.input).read_bytes())
         waiting = list(todo)
         pending: dict = {}
+        # this run's cancel flag (_segment_task_fn); an older run's flags are left for its tasks
+        # for a while, then swept
+        cancel_flag = render_dir / f".cancelled-{os.getpid()}-{int(time.time() * 1000)}"
+        for old in render_dir.glob(".cancelled-*"):
+            try:
+                if time.time() - old.stat().st_mtime > CANCEL_FLAG_KEEP_S:
+                    old.unlink()
+            except OSError:
+                pass
 
         def submit() -> None:
             while waiting and len(pending) < window_size:
                 s = waiting.pop(0)
                 pending[self._task.options(name=f"hueshot {s.label}").remote(
-                    cut_to(job, s), s, str(render_dir), reporter, source_ref)] = s
+                    cut_to(job, s), s, str(render_dir), reporter, source_ref, str(cancel_flag))] = s
 
         submit()
         finished_frames = total - sum(s.frames for s in todo)     # segments left by an earlier run
@@ -362,6 +383,11 @@ class Farm:
                     fps = (d - finished_frames) / dt if dt > 0 else 0.0
                     progress(RenderProgress("render", min(d, total), total, fps, left / fps if fps > 0 else None))
         except BaseException:
+            if pending:
+                try:                 # first the flag, so that a task Ray starts again stops at once
+                    cancel_flag.touch()
+                except OSError:
+                    pass
             for ref in pending:      # cancel, Ctrl+C, or the head failed: stop every task
                 ray.cancel(ref, force=True)
             raise
