@@ -617,6 +617,9 @@ class MainWindow(QMainWindow):
 
     def _set_document(self, doc) -> None:
         self.cancel_propagation()
+        if self.doc is not None and self.doc is not doc:
+            from app.gui.worker import release_frozen
+            release_frozen()           # the old document may be frozen with torch's import
         self.doc = doc
         self.undo.clear()
         self.undo.setClean()

@@ -68,6 +68,18 @@ def import_torch() -> None:
                 gc.enable()
 
 
+def release_frozen() -> None:
+    """Give the objects import_torch froze back to the collector: the editor calls it when it
+    replaces its document. What was alive at the freeze includes the first file's Document
+    (the import runs after a file's first frame), and a frozen cycle is never freed: opening
+    a second file left the first Document alive for the rest of the session. Unfreezing only
+    moves them to the oldest generation (no pause now); the next full collection frees what
+    is garbage, and walks torch's objects again, as in any Python program that imports it."""
+    import gc
+    if gc.get_freeze_count():
+        gc.unfreeze()
+
+
 def _preload_native() -> bool:
     """libtorch_cpu.so loaded by libc's dlopen called through ctypes, which releases the GIL
     (once a process; a second caller waits for the first, without the GIL). False (the
