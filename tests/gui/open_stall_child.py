@@ -43,7 +43,12 @@ def main(reel: str, ini: str) -> int:
     from PySide6.QtCore import QSettings
     from PySide6.QtWidgets import QApplication, QMessageBox
     app = QApplication(sys.argv[:1])
+    from app.gui import main_window
     from app.gui.main import start_window
+    # the device is asked after DEVICE_DEFER_MS even if the scan has not started (a slow open's
+    # safety net); a host loaded enough to delay the scan's first imports past it would make
+    # the order checked here a race with that timer: the order is this test's subject
+    main_window.DEVICE_DEFER_MS = 60_000
     settings = QSettings(ini, QSettings.Format.IniFormat)
     win = start_window(reel, settings=settings, proxy_height=96)   # opens REEL once the loop runs
     win.ask = lambda *a: QMessageBox.StandardButton.Discard
