@@ -31,6 +31,7 @@ _torch_import = threading.Lock()
 _native_lock = threading.Lock()
 _native_done: list[bool] = []            # [loaded] once tried
 _TORCH_NATIVE = ("libtorch_cpu.so",)     # torch's native code: ~0.4 GB, most of torch._C's load
+_released: list[bool] = []               # release_frozen was called (a document was replaced)
 
 
 def import_torch() -> None:
@@ -64,6 +65,11 @@ def import_torch() -> None:
             import torch  # noqa: F401
         finally:
             gc.freeze()
+            if _released:
+                # a document was replaced before or during the import (a second file opened
+                # while torch loaded): the old one, garbage not collected yet (the collector
+                # was off), must not be frozen with torch's objects (release_frozen came first)
+                gc.unfreeze()
             if was:
                 gc.enable()
 
@@ -76,6 +82,8 @@ def release_frozen() -> None:
     moves them to the oldest generation (no pause now); the next full collection frees what
     is garbage, and walks torch's objects again, as in any Python program that imports it."""
     import gc
+    if not _released:
+        _released.append(True)     # before the check: an import freezing now unfreezes after
     if gc.get_freeze_count():
         gc.unfreeze()
 
