@@ -572,7 +572,10 @@ class MainWindow(QMainWindow):
                 return False
             doc.p.set_source(found)
             relocated = True
-        self._previous = self.doc if self.doc is not None and self.luma is not None else None
+        if self.doc is not None and self.luma is not None:
+            self._previous = self.doc
+        # else the shot open now is still opening: the one open before it stays the one to go
+        # back to (a file opened before the last one finished, then failing, lost that shot)
         self._set_document(doc)
         if recovered or relocated:
             self.undo.resetClean()             # not saved to the user's file yet
