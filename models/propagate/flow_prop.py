@@ -339,7 +339,6 @@ class _Pass:
             ab = cv2.add(ab, d)
         return ab, conf_h
 
-
     CLAIM_MARGIN = (4.0, 10.0)    # residual above the best claimant's: reliable .. unreliable
 
     def _unclaimed(self, err: np.ndarray) -> np.ndarray:
