@@ -240,8 +240,8 @@ def _run_job(job, args) -> int:
               f"({result.fps:.1f} fps), method {result.method}, device {result.device}", file=sys.stderr)
     if not args.quiet:
         from app.core.reels.reel import grey_lines, render_grey_shots
-        # the render's own list (RenderResult.grey_shots) counts only shots with no key or
-        # stroke at all; one whose strokes give no colour is left grey too
+        # one rule for every render (plain, --resume, --farm): no key, and no stroke that gives
+        # colour by the job's hint method
         grey, hinted = render_grey_shots(job, result.frames)
         for line in grey_lines(grey, every=args.verbose, hinted=hinted):
             print(line, file=sys.stderr)

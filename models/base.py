@@ -33,6 +33,12 @@ class HintStroke:
     erase: bool = False
     id: str = field(default="")
 
+    @property
+    def has_colour(self) -> bool:
+        """A painting stroke whose colour is not a grey (r, g, b not all equal): what a stroke
+        must be to give colour of its own."""
+        return not self.erase and len(set(self.color)) > 1
+
 
 class LumaFrames(Protocol):
     """Random access to a shot's luma at proxy resolution: float32 HxW, L in [0, 100]."""

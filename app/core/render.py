@@ -118,7 +118,6 @@ class RenderResult:
     truncated: CorruptMediaError | None = None   # input broke: the frames before it were rendered
     stats: dict = field(default_factory=dict)     # seconds busy per stage (thread CPU-ish time)
     first_frame_s: float | None = None            # seconds from the start until frame 1 was composed
-    grey_shots: list = field(default_factory=list)  # inclusive shots rendered grey (no key or stroke)
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -465,7 +464,6 @@ def _run(job, src, info, start, end, keys_rgb, propagator, method, device_name, 
     keys_rel: dict[int, np.ndarray] = {}
     full_key_ab: dict[int, np.ndarray] = {}
     shot_plans = None          # per-shot propagation (job.shots), else one pass over the range
-    grey_shots: list = []
     first_frame_s = None
     if job.chroma is None:
         if job.luma_store is not None:
@@ -507,7 +505,6 @@ def _run(job, src, info, start, end, keys_rgb, propagator, method, device_name, 
             if job.shots == "detect":
                 outside_range(job, start, asked_end, shots)
             shot_plans = reel_plans(shots, start, end, keys_rel, by_frame, luma, job.auto)
-            grey_shots = [(p.start + start, p.end + start) for p in shot_plans if p.grey]
             keys_rel = {}             # the plans hold them now, each shot drops its own when done
         else:
             built = build_keys(luma, keys_rel, by_frame, propagator, should_stop, job.hint_method)
@@ -745,7 +742,7 @@ def _run(job, src, info, start, end, keys_rgb, propagator, method, device_name, 
     elapsed = time.perf_counter() - t0
     return RenderResult(output=Path(job.output), frames=total, seconds=elapsed,
                         fps=total / elapsed if elapsed > 0 else 0.0, method=method, device=device_name,
-                        truncated=truncated, stats=stats, first_frame_s=first_frame_s, grey_shots=grey_shots)
+                        truncated=truncated, stats=stats, first_frame_s=first_frame_s)
 
 
 def job_from_project(project, output, **overrides) -> RenderJob:

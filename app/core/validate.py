@@ -207,7 +207,7 @@ def check_strokes(data, source) -> list:
 
 def colourless_strokes(strokes) -> list[int]:
     """Indices of painting strokes without colour (r = g = b): they can only make grey."""
-    return [i for i, s in enumerate(strokes) if not s.erase and len(set(s.color)) == 1]
+    return [i for i, s in enumerate(strokes) if not s.erase and not s.has_colour]
 
 
 def is_grey_image(rgb: np.ndarray, tol: int = 2) -> bool:

@@ -453,7 +453,7 @@ def strokes_give_colour(strokes: Sequence[HintStroke], method: str | None = None
     fills with the prior's colour once anything is painted, and 'prior' and 'prior+spread' give
     the prior's own colour even where every stroke erases (see those methods). Erasing over a
     colour stroke is counted as colour (where it lands is not looked at)."""
-    coloured = any(not s.erase and len(set(s.color)) > 1 for s in strokes)
+    coloured = any(s.has_colour for s in strokes)
     name = method or DEFAULT_HINT_METHOD
     if coloured or over_colour:
         return coloured

@@ -153,11 +153,6 @@ def render_grey_shots(job, frames: int) -> tuple[list[tuple[int, int]], list[tup
 
 
 # ------------------------------------------------------------------------ resumable
-def grey_shot_ranges(job, segments) -> list[tuple[int, int]]:
-    """The shots (inclusive pairs) of a render in segments that it leaves grey (`grey_shots`)."""
-    return grey_shots(job, [r for s in segments for r in s.shot_ranges])[0]
-
-
 def render_resumable(job, progress=None, should_stop: Callable[[], bool] | None = None,
                      render_dir: str | Path | None = None, keep_segments: bool = False):
     """Render segment by segment into a render folder beside the output, then join with the audio.
@@ -254,7 +249,6 @@ def render_resumable(job, progress=None, should_stop: Callable[[], bool] | None 
     result.truncated = broken
     result.seconds = time.perf_counter() - t0
     result.fps = result.frames / result.seconds if result.seconds > 0 else 0.0
-    result.grey_shots = grey_shot_ranges(job, segments)
     if not keep_segments:
         import shutil
         shutil.rmtree(folder, ignore_errors=True)
