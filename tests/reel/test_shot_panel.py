@@ -51,3 +51,13 @@ def test_a_shot_with_only_eraser_strokes_stays_grey_in_the_list(qtbot, win, reel
     assert panel.item(2).text().endswith("grey"), panel.item(2).text()
     n = reel.shots[0][1] - reel.shots[0][0] + 1
     assert f"({n} frames)" in panel.item(0).text()
+
+
+def test_a_row_is_styled_by_its_state_and_shows_its_length_below():
+    """A row's text is painted on two lines, the frame count beside the state below; the state
+    alone styles the row (rendered bold, grey dimmed). When the count moved below, the delegate
+    compared "grey · 97 frames" with "grey": no row was styled any more."""
+    from app.gui.panels.shot_panel import row_lines
+    assert row_lines("  3   0–96   (97 frames)   grey") == ("  3   0–96", "grey · 97 frames", "grey")
+    assert row_lines(" 12   97–97   (1 frame)   rendered")[1:] == ("rendered · 1 frame", "rendered")
+    assert row_lines("  1   0–9   has colour") == ("  1   0–9", "has colour", "has colour")

@@ -86,6 +86,19 @@ def output_exists(path: str) -> bool:
     return os.path.isfile(path)
 
 
+def row_lines(text: str) -> tuple[str, str, str]:
+    """A row's text ("  3   0–96   (97 frames)   grey", ShotPanel.refresh_states) as the two lines
+    it is painted on and its state: ("  3   0–96", "grey · 97 frames", "grey"). The frame count
+    goes below, beside the state: on one line with the range it was cut off in the dock's
+    usual width ("(97 f..."). The state alone says how the row is styled (a rendered shot in
+    bold, a grey one dimmed): compared with the lower line, the style never applied."""
+    head, _, state = text.rpartition("   ")
+    head, _, count = head.rpartition("   ")
+    if count.startswith("(") and count.endswith(")"):
+        return head, f"{state} · {count[1:-1]}", state
+    return (f"{head}   {count}" if head else count), state, state
+
+
 class ThumbDelegate(QStyledItemDelegate):
     """Paints a row: the shot's thumbnail (asked of the panel, so only painted rows ask), then
     its text on two lines, number and range above, state and length below (the dock is narrow). Until the
@@ -117,14 +130,7 @@ class ThumbDelegate(QStyledItemDelegate):
         selected = bool(opt.state & QStyle.StateFlag.State_Selected)
         role = opt.palette.ColorRole.HighlightedText if selected else opt.palette.ColorRole.Text
         p.setPen(opt.palette.color(role))
-        head, _, state = text.rpartition("   ")
-        # the frame count goes below, beside the state: on one line with the range it was cut
-        # off in the dock's usual width ("(97 f...")
-        head, _, count = head.rpartition("   ")
-        if count.startswith("(") and count.endswith(")"):
-            state = f"{state} · {count[1:-1]}"
-        else:
-            head = f"{head}   {count}" if head else count
+        head, below, state = row_lines(text)
         r = opt.rect.adjusted(box.right() - opt.rect.left() + 8, 2, -2, -2)
         fm = opt.fontMetrics
         top, bottom = r.adjusted(0, 0, 0, -r.height() // 2), r.adjusted(0, r.height() // 2, 0, 0)
@@ -136,7 +142,7 @@ class ThumbDelegate(QStyledItemDelegate):
             p.setFont(font)
         elif state == "grey" and not selected:
             p.setPen(opt.palette.color(opt.palette.ColorRole.PlaceholderText))
-        p.drawText(bottom, left, fm.elidedText(state, Qt.TextElideMode.ElideRight, bottom.width()))
+        p.drawText(bottom, left, fm.elidedText(below, Qt.TextElideMode.ElideRight, bottom.width()))
         p.restore()
 
 
