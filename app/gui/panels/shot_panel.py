@@ -36,7 +36,6 @@ keys, blending and smoothing stay inside their shot. Nothing here decodes.
 from __future__ import annotations
 
 import bisect
-
 import hashlib
 import os
 import time
@@ -499,7 +498,6 @@ class ShotPanel(QListWidget):
 
     # ------------------------------------------------------------------ navigation
     def shot_at(self, frame: int) -> int:
-        import bisect
         k = bisect.bisect_right(self._starts, frame) - 1
         return max(0, k)
 
