@@ -344,8 +344,12 @@ def render(job: RenderJob, progress: Callable[[RenderProgress], None] | None = N
         if job.chroma is not None:
             propagator, method, device_name = None, "precomputed", "-"
         else:
+            from models.hinting.hints import strokes_give_colour
             painting = [s for s in job.strokes if not s.erase]
-            if not job.keys and not painting and not job.auto:
+            # erasers alone colour by the prior under 'prior' / 'prior+spread' (a reel's shot of
+            # them renders so): refused, a segment of that shot failed --resume and --farm
+            if not job.keys and not painting and not job.auto and \
+                    not strokes_give_colour(job.strokes, job.hint_method):
                 empty = ""
                 if job.strokes_from is not None:
                     what = "keyframe or hint stroke" if str(job.strokes_from).endswith(".hueshot") else "hint stroke"

@@ -224,3 +224,28 @@ def test_a_shot_whose_only_strokes_erase_renders_in_segments_as_the_plain_render
     assert len(resumed) == len(plain) == len(reel.frames)
     for a, b in zip(plain, resumed):
         np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("hint_method", ["prior", "prior+spread"])
+def test_an_eraser_only_shot_under_the_prior_renders_in_segments_as_the_plain_render(reel, tmp_path, hint_method):
+    """Under the prior's hint methods a shot whose only strokes erase gets the prior's colour in
+    a plain render; its segment, rendered as a job of its own, was refused ('shot 2 (frames
+    20..45): nothing to propagate (...: all 1 stroke(s) erase)'), so --resume failed."""
+    import json
+    hints = tmp_path / "hints.json"
+    hints.write_text(json.dumps([{"frame": 30, "points": [[0.3, 0.5], [0.6, 0.5]], "radius": 0.05,
+                                  "erase": True}]))
+    key = {0: reel.key_png(tmp_path, 0)}
+    env = _env(tmp_path)
+    outs = {}
+    for name, seg in (("plain", None), ("resume", "1")):
+        outs[name] = tmp_path / name
+        r = subprocess.run(_cmd(reel, outs[name], key, seg) + ["--hints", str(hints), "--hint-method", hint_method],
+                           env=env, cwd=REPO, capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr
+    plain, resumed = read_pngs(outs["plain"]), read_pngs(outs["resume"])
+    assert len(resumed) == len(plain) == len(reel.frames)
+    a, b = reel.shots[1]
+    assert max(float(np.abs(f.astype(int) - f.mean(axis=2, keepdims=True)).max()) for f in plain[a:b + 1]) > 0
+    for a, b in zip(plain, resumed):
+        np.testing.assert_array_equal(a, b)
