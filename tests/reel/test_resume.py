@@ -249,3 +249,32 @@ def test_an_eraser_only_shot_under_the_prior_renders_in_segments_as_the_plain_re
     assert max(float(np.abs(f.astype(int) - f.mean(axis=2, keepdims=True)).max()) for f in plain[a:b + 1]) > 0
     for a, b in zip(plain, resumed):
         np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("stop_at", ["first check", "inside the first segment"])
+def test_a_resumable_render_cancelled_before_its_first_segment_leaves_no_render_folder(tmp_path, monkeypatch,
+                                                                                        stop_at):
+    """``should_stop`` true when the first segment came raised before the clean-up that a stop
+    inside a segment (the CLI's SIGINT) runs: an empty render folder was left beside the output."""
+    from app.core.reels.reel import prepare, render_resumable
+    from app.core.render import RenderCancelled, RenderJob
+    from app.core.renderfarm.farm_segments import default_render_dir
+    monkeypatch.setenv("HUESHOT_CACHE_DIR", str(tmp_path / "_cache"))
+    reel = build_reel(tmp_path / "reel.mp4", lengths=(20, 20))
+    out = tmp_path / "o.mp4"
+    job = RenderJob(input=reel.video, output=out, keys={0: reel.key_png(tmp_path, 0)},
+                    method="flow", segment_frames=1)
+    prepare(job)
+    seen = []
+    if stop_at == "first check":
+        def should_stop():
+            return True
+    else:
+        def should_stop():               # the loop's check passes; the segment's render stops
+            seen.append(1)
+            return len(seen) > 1
+    with pytest.raises(RenderCancelled):
+        render_resumable(job, should_stop=should_stop)
+    assert not out.exists()
+    assert not default_render_dir(out).exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["_cache", "key_0.png", "reel.mp4"]

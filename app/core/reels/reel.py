@@ -209,10 +209,11 @@ def render_resumable(job, progress=None, should_stop: Callable[[], bool] | None 
         progress(RenderProgress("render", pos["ahead"] + p.done, total, rate,
                                 (work - fresh) / rate if rate > 0 else None))
     for seg in segments:
-        if should_stop is not None and should_stop():
-            from app.core.render import RenderCancelled
-            raise RenderCancelled("render cancelled")
         try:
+            # (inside the try: a stop before the first segment leaves no empty folder either)
+            if should_stop is not None and should_stop():
+                from app.core.render import RenderCancelled
+                raise RenderCancelled("render cancelled")
             paths.append(render_segment(job, seg, folder, progress=overall if progress is not None else None,
                                         should_stop=should_stop, results=done))
         except BaseException:
