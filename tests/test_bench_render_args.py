@@ -43,3 +43,20 @@ def test_a_failed_render_gives_no_figures(tmp_path, small_fs, capsys):
     assert "disk full" in err
     assert "the flow render of round 1 failed (exit 1; its error is above): no figures are given" in err
     assert "| flow |" not in out and "fps" not in out
+
+
+def test_the_table_gives_what_the_colour_costs_the_encoder(tmp_path, capsys):
+    """Beside the limit, each render's own output is run through the limit's work (decode,
+    conversions, x264) as the pictures encoded: the rate the coloured content allows. It is
+    measured on that render's real output (a grey output would encode like the limit's grey
+    frames), and the first frame's time is read from the child's --verbose line."""
+    import re
+    code = main(["bench", "--render", "--frames", "8", "--width", "192", "--height", "108",
+                 "--methods", "flow", "--work", str(tmp_path / "work")])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    m = re.search(r"flow: the limit's work with its output's coloured frames as the pictures encoded: "
+                  r"([\d.]+) fps, ratio ([\d.]+) to the limit; first frame ([\d.]+) s after the command started", out)
+    assert m, out
+    fps, ratio, first = map(float, m.groups())
+    assert fps > 0 and ratio > 0 and 0 < first < 120

@@ -10,7 +10,10 @@ x264 superfast CRF 18 yuv420p encode of the same frames, nothing else) and then 
 `python -m app propagate` once per method in a child process (wall time of the whole command:
 start-up, the luma pass and the render), and divides each render's fps by that round's limit.
 The table gives the median, minimum and maximum over the rounds, the median ratio, each
-child's peak RSS (wait4) and cores busy, and the median busy seconds per render stage.
+child's peak RSS (wait4) and cores busy, and the median busy seconds per render stage. Below it,
+per method: the limit's own work run with that render's output as the pictures encoded (what
+the colour itself costs x264, which no render of that output escapes) and the time of the
+first frame (start-up and the luma pass).
 Targets: ratio >= 0.6 for flow (0.8 the aim), < 1.5 GB.
 """
 from __future__ import annotations
@@ -119,6 +122,37 @@ def decode_encode_limit(clip: Path, out: Path) -> tuple[float, float]:
     return n / wall if wall > 0 else 0.0, wall
 
 
+def colour_encode_ceiling(clip: Path, rendered: Path, out: Path) -> float:
+    """The limit's own work (decode, RGB conversions, x264) with the render's output as the
+    encoded pictures: the grey source decoded as the limit decodes it, and the rendered frames
+    (decoded to RGB into memory beforehand, not timed) converted and encoded as the limit does
+    its grey ones. Coloured pictures cost x264 more than grey ones: the ratio of this rate to
+    the limit is what the colour itself costs the encoder (fps)."""
+    import av
+    with av.open(str(rendered)) as r:
+        pics = [f.to_ndarray(format="rgb24") for f in r.decode(video=0)]
+    t = time.perf_counter()
+    n = 0
+    with av.open(str(clip)) as inp, av.open(str(out), "w") as dst:
+        src = inp.streams.video[0]
+        src.thread_type = "AUTO"
+        rate = Fraction(src.average_rate or 24)
+        st = dst.add_stream("libx264", rate=rate)
+        st.width, st.height, st.pix_fmt = src.codec_context.width, src.codec_context.height, "yuv420p"
+        st.options = {"preset": "superfast", "crf": "18"}
+        for frame, pic in zip(inp.decode(src), pics):
+            frame.to_ndarray(format="rgb24")        # the limit's decode, conversion included
+            f = av.VideoFrame.from_ndarray(pic, format="rgb24").reformat(format="yuv420p", dst_colorspace="itu709")
+            f.pts, f.time_base = n, 1 / rate
+            for p in st.encode(f):
+                dst.mux(p)
+            n += 1
+        for p in st.encode():
+            dst.mux(p)
+    wall = time.perf_counter() - t
+    return n / wall if wall > 0 else 0.0
+
+
 def _render_once(cmd: list[str], env: dict, frames: int) -> dict:
     """One `hueshot propagate` child: fps, peak RSS and CPU of that child alone, stage seconds."""
     t = time.perf_counter()
@@ -128,7 +162,10 @@ def _render_once(cmd: list[str], env: dict, frames: int) -> dict:
     wall = time.perf_counter() - t
     p.returncode = os.waitstatus_to_exitcode(status)
     stages = {}
+    first = None
     for line in err.splitlines():
+        if line.startswith("first frame after "):
+            first = float(line.split()[3])
         if line.startswith("busy seconds per stage"):
             for part in line.split(": ", 1)[1].split(", "):
                 k, v = part.rsplit(" ", 1)
@@ -137,7 +174,8 @@ def _render_once(cmd: list[str], env: dict, frames: int) -> dict:
         sys.stderr.write(err[-2000:])
     cpu = ru.ru_utime + ru.ru_stime
     return {"rc": p.returncode, "wall": wall, "fps": frames / wall if wall > 0 else 0.0,
-            "rss_mb": ru.ru_maxrss / 1024.0, "cores": cpu / wall if wall > 0 else 0.0, "stages": stages}
+            "rss_mb": ru.ru_maxrss / 1024.0, "cores": cpu / wall if wall > 0 else 0.0, "stages": stages,
+            "first_s": first}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -213,6 +251,8 @@ def main(argv: list[str] | None = None) -> int:
             cmd = [sys.executable, "-m", "app", "propagate", str(src), "-o", str(out), "--key", f"0={key}",
                    "--proxy-height", str(args.proxy_height), "--verbose", "--quiet", "--method", m]
             res = _render_once(cmd, env, args.frames)
+            if res["rc"] == 0 and not args.no_limit and detect_format(out) == "h264":
+                res["ceiling"] = colour_encode_ceiling(src, out, work / "ceiling.mp4")
             src.unlink()
             shutil.rmtree(work / "cache", ignore_errors=True)
             if res["rc"] != 0:
@@ -240,6 +280,13 @@ def main(argv: list[str] | None = None) -> int:
         ratio = med([x["fps"] / lim for x, lim in zip(runs[m], limits)]) if limits else float("nan")
         print(f"| {m} | {med(fps):.2f} | {min(fps):.2f}..{max(fps):.2f} | {ratio:.3f} | "
               f"{max(x['rss_mb'] for x in runs[m]):.0f} | {med([x['cores'] for x in runs[m]]):.2f} |")
+    for m in methods:
+        ceil = [x["ceiling"] / lim for x, lim in zip(runs[m], limits) if "ceiling" in x]
+        first = [x["first_s"] for x in runs[m] if x["first_s"] is not None]
+        if ceil:
+            print(f"{m}: the limit's work with its output's coloured frames as the pictures encoded: "
+                  f"{med([x['ceiling'] for x in runs[m] if 'ceiling' in x]):.2f} fps, ratio {med(ceil):.3f} "
+                  "to the limit" + (f"; first frame {med(first):.2f} s after the command started" if first else ""))
     for m in methods:
         keys = runs[m][0]["stages"].keys()
         if keys:
