@@ -120,6 +120,9 @@ class MainWindow(QMainWindow):
         self._run_t0 = 0.0
         self._last_finished: tuple[int, bool] | None = None
         self._stopped_by_user = False
+        # a cancel message is showing: runs up to this generation (still finishing after the
+        # cancel) leave it there; a later run may replace it
+        self._cancel_said_gen = -1
         self._to_warm: list[int] = []
         self._adopt_pending = None   # specs to adopt once the worker has its frame-key context
         self._run_total = 0
@@ -1136,7 +1139,7 @@ class MainWindow(QMainWindow):
         self.progress.setValue(0)
         self.progress.setFormat("Propagating %v/%m")
         self.progress.show()
-        self.status_msg.setText(f"Propagating {total} frame(s) with {self.workers.worker.method}… (Esc stops)")
+        self._say_run(gen, f"Propagating {total} frame(s) with {self.workers.worker.method}… (Esc stops)")
 
     @Slot(int, int, object, object)
     def _on_frame(self, gen: int, index: int, ab, rgb) -> None:
@@ -1176,22 +1179,22 @@ class MainWindow(QMainWindow):
                 self.timeline.set_all_states(lambda s: np.where(s == COMPUTING, NONE, s))
                 n = self.frame_count()
                 if not self.doc.key_frames():
-                    self.status_msg.setText(self._guidance())
+                    self._say_run(gen, self._guidance())
                 elif self._frames_this_run:
                     fps = self._frames_this_run / max(1e-6, seconds)
                     # "kept" only when some were: after a first stroke every frame was computed
                     kept = "; frames the edit cannot change were kept" if self._frames_this_run < n else ""
-                    self.status_msg.setText(f"Propagated {self._frames_this_run} frame(s) in {seconds:.1f} s "
-                                            f"({fps:.1f} fps){kept}")
+                    self._say_run(gen, f"Propagated {self._frames_this_run} frame(s) in {seconds:.1f} s "
+                                       f"({fps:.1f} fps){kept}")
                 else:
                     # nothing computed: say how many frames really have colour (a shot with no
                     # key or hint stays grey, and a stroke past the end colours nothing)
                     coloured = n - len(self.store.missing(range(n), self.generation))
                     if coloured == n:
-                        self.status_msg.setText(f"All {n} frames are in colour (kept from the project's cache)")
+                        self._say_run(gen, f"All {n} frames are in colour (kept from the project's cache)")
                     else:
-                        self.status_msg.setText(f"{coloured} of {n} frames are in colour; frames in shots "
-                                                "without a keyframe or hint stay grey")
+                        self._say_run(gen, f"{coloured} of {n} frames are in colour; frames in shots "
+                                           "without a keyframe or hint stay grey")
                 self._show_current()
                 self._say_chroma_cache_problem()
             else:
@@ -1203,9 +1206,17 @@ class MainWindow(QMainWindow):
                 total = getattr(self, "_run_total", 0)
                 self.status_msg.setText(f"Propagation stopped after {self._frames_this_run} of {total} frame(s); "
                                         "stale frames keep their old colour (Frame > Propagate Again, Ctrl+R)")
+                self._cancel_said_gen = gen
                 self._show_current()
         self._last_finished = (gen, completed)
         self.propagationFinished.emit(gen, completed)
+
+    def _say_run(self, gen: int, text: str) -> None:
+        """A propagation run's report in the status bar, unless a cancel message was shown
+        after this run was asked for (a run an export started goes on after the export's
+        Cancel, and its "Propagated…" replaced "Export cancelled")."""
+        if gen > self._cancel_said_gen:
+            self.status_msg.setText(text)
 
     @Slot(int)
     def _on_loaded(self, i: int) -> None:
@@ -1447,6 +1458,8 @@ class MainWindow(QMainWindow):
     def _on_export_done(self, ok: bool, msg: str) -> None:
         self.export_progress.hide()
         self.status_msg.setText(f"Exported to {msg}" if ok else msg)
+        if not ok and msg.startswith("Export cancelled") and self.running_gen is not None:
+            self._cancel_said_gen = self.running_gen     # the run it asked for may still be going
 
     def preferences_dialog(self):
         from app.gui.preferences import PreferencesDialog
