@@ -239,6 +239,26 @@ class RenderQueue:
         self.jobs.remove(job)
         self._changed(None)
 
+    def can_move(self, job_id: str, step: int) -> bool:
+        """A waiting job can go one place up (step -1) or down (+1) unless it is at the end or
+        the neighbour is running: a running job keeps its place."""
+        job = self.get(job_id)
+        i = self.jobs.index(job) + step
+        return job.state == QUEUED and 0 <= i < len(self.jobs) and self.jobs[i].state != RUNNING
+
+    def move(self, job_id: str, step: int) -> bool:
+        """Swap a waiting job with its neighbour (step -1 up, +1 down); waiting jobs run in
+        list order, so this changes which runs next. False where it cannot go further."""
+        job = self.get(job_id)
+        if job.state != QUEUED:
+            raise QueueError(f"job {job.name} is {job.state}; only a waiting job can be moved")
+        if not self.can_move(job_id, step):
+            return False
+        i = self.jobs.index(job)
+        self.jobs[i], self.jobs[i + step] = self.jobs[i + step], self.jobs[i]
+        self._changed(None)
+        return True
+
     def next_queued(self) -> QueueJob | None:
         return next((j for j in self.jobs if j.state == QUEUED), None)
 

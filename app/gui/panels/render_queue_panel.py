@@ -1,7 +1,7 @@
 """The editor's render queue: jobs run one after another, each as ``hueshot render`` in a
 QProcess of its own (a crash, a kill or a hang of a render never takes the editor down), with
-progress parsed from the child's ``--progress-json`` lines, cancel, retry and "open the
-output", in a dock panel. The queue itself is app.core.renderfarm.render_queue (plain data, persisted).
+progress parsed from the child's ``--progress-json`` lines, cancel, retry, moving a waiting
+job up or down (Ctrl+Up / Ctrl+Down) and "open the output", in a dock panel. The queue itself is app.core.renderfarm.render_queue (plain data, persisted).
 
 ``install(window)`` adds the dock and a Render menu to the main window; it is the only hook.
 """
@@ -14,7 +14,7 @@ import signal
 from pathlib import Path
 
 from PySide6.QtCore import QObject, QProcess, QProcessEnvironment, Qt, QTimer, QUrl, Signal
-from PySide6.QtGui import QAction, QDesktopServices
+from PySide6.QtGui import QAction, QDesktopServices, QKeySequence
 from PySide6.QtWidgets import (QComboBox, QDockWidget, QFileDialog, QHBoxLayout, QHeaderView, QLabel,
                                QProgressBar, QPushButton, QTreeWidget, QTreeWidgetItem, QVBoxLayout,
                                QWidget)
@@ -97,6 +97,10 @@ class QueueRunner(QObject):
     def remove(self, job_id: str) -> None:
         self._check_active()
         self.queue.remove(job_id)
+
+    def move(self, job_id: str, step: int) -> bool:
+        self._check_active()
+        return self.queue.move(job_id, step)
 
     def pid(self) -> int | None:
         """The running render's process id (None when idle)."""
@@ -259,10 +263,24 @@ class RenderQueuePanel(QWidget):
         self.btn_retry = QPushButton("Retry")
         self.btn_remove = QPushButton("Remove")
         self.btn_open = QPushButton("Open Output")
-        for b, slot in ((self.btn_cancel, self.cancel_selected), (self.btn_retry, self.retry_selected),
+        self.btn_up = QPushButton("Move Up")
+        self.btn_down = QPushButton("Move Down")
+        for b, slot in ((self.btn_up, self.move_up), (self.btn_down, self.move_down),
+                        (self.btn_cancel, self.cancel_selected), (self.btn_retry, self.retry_selected),
                         (self.btn_remove, self.remove_selected), (self.btn_open, self.open_selected)):
             b.clicked.connect(slot)
             row.addWidget(b)
+        # Ctrl+Up/Down while the queue has focus (plain Up/Down still move the selection)
+        self.act_up = QAction("Move Up", self)
+        self.act_down = QAction("Move Down", self)
+        for act, b, key, slot in ((self.act_up, self.btn_up, "Ctrl+Up", self.move_up),
+                                  (self.act_down, self.btn_down, "Ctrl+Down", self.move_down)):
+            act.setShortcut(QKeySequence(key))
+            act.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+            act.triggered.connect(slot)
+            self.addAction(act)
+            b.setToolTip(f"Move the selected waiting job {'up' if act is self.act_up else 'down'}: "
+                         f"waiting jobs render in the order listed ({key})")
         v.addLayout(row)
         self.note = QLabel("This queue is being run by another Hueshot window: shown as it was when "
                            "this window opened; add and manage jobs there.")
@@ -292,7 +310,7 @@ class RenderQueuePanel(QWidget):
             self._items[job.id], self._bars[job.id] = it, bar
             self.refresh_job(job.id)
             if job.id == selected:
-                it.setSelected(True)
+                self.tree.setCurrentItem(it)     # and current, so keys go on from it after a move
         self._update_buttons()
 
     def refresh_job(self, job_id: str) -> None:
@@ -312,8 +330,7 @@ class RenderQueuePanel(QWidget):
         bar.setValue(int(round(job.fraction * 1000)))
         bar.setFormat(f"{job.stage} {job.done}/{job.total}" if job.state == RUNNING and job.total
                       else (job.message.split("\n")[0][:60] if job.state == FAILED else f"{job.fraction:.0%}"))
-        if job_id == self.selected_id():
-            self._update_buttons()
+        self._update_buttons()           # also a neighbour's state: a running job is not passed
 
     def selected_id(self) -> str | None:
         items = self.tree.selectedItems()
@@ -339,6 +356,10 @@ class RenderQueuePanel(QWidget):
         self.btn_retry.setEnabled(st in (FAILED, CANCELLED, DONE))
         self.btn_remove.setEnabled(st is not None and st != RUNNING)
         self.btn_open.setEnabled(st == DONE and Path(job.output).exists())
+        for b, act, step in ((self.btn_up, self.act_up, -1), (self.btn_down, self.act_down, 1)):
+            ok = st == QUEUED and self.runner.queue.can_move(jid, step)
+            b.setEnabled(ok)
+            act.setEnabled(ok)
 
     # ------------------------------------------------------------------ actions
     def farm_choice(self) -> str:
@@ -361,6 +382,12 @@ class RenderQueuePanel(QWidget):
 
     def remove_selected(self) -> None:
         self._do(self.runner.remove)
+
+    def move_up(self) -> None:
+        self._do(lambda jid: self.runner.move(jid, -1))
+
+    def move_down(self) -> None:
+        self._do(lambda jid: self.runner.move(jid, 1))
 
     def open_selected(self) -> QUrl | None:
         jid = self.selected_id()
