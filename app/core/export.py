@@ -23,9 +23,10 @@ Colour handling (the point of this module):
 
 Pixel aspect: frames are written at the source's stored size (its luma is never resampled) and
 a non-square pixel aspect (PAL/NTSC SD, HDV) is recorded: the H.264 VUI and the mp4/mov 'pasp'
-box, ProRes's 'pasp', a PNG's pHYs chunk and a TIFF's X/Y resolution (no unit). FFV1 in
-Matroska cannot carry it through PyAV (the muxer reads only the stream's own aspect, which PyAV
-does not set): a warning says so.
+box, ProRes's 'pasp', a PNG's pHYs chunk and a TIFF's X/Y resolution (no unit), FFV1 in
+.mkv the track's DisplayWidth/DisplayHeight: the Matroska muxer takes those only from a stream
+field PyAV does not set, so they are written into the finished file (``mkv_set_aspect``).
+FFV1 in .avi cannot carry it: a warning says so.
 
 Audio: when ``audio_source`` is a media file with audio, the packets of every audio stream
 (an archive transfer's two mono tracks, a dub beside the original) are remuxed (no re-encode)
@@ -431,7 +432,9 @@ class VideoEncoder(Encoder):
         cc = s.codec_context
         if self.sar != 1:     # H.264 VUI / mov 'pasp' (mkv takes it from the H.264 stream)
             cc.sample_aspect_ratio = self.sar
-            if fmt == "ffv1":
+            if fmt == "ffv1" and self.out.format.name == "matroska":
+                self._mkv_aspect = True    # written into the file once it is closed (close())
+            elif fmt == "ffv1":
                 log.warning("%s: FFV1 in %s cannot record the source's pixel aspect %d:%d here, so players "
                             "will show the %dx%d frames %s; export ProRes (.mov) or H.264 to keep it, or set "
                             "the display size afterwards (mkvpropedit %s --edit track:v1 --set display-width=%d "
@@ -562,6 +565,12 @@ class VideoEncoder(Encoder):
                 pump.pump(self.out, None)
             self.out.close()
             self._closed = True
+            if getattr(self, "_mkv_aspect", False) and not mkv_set_aspect(self.tmp, self.width, self.height, self.sar):
+                log.warning("%s: the source's pixel aspect %d:%d could not be written into this FFV1 .mkv, so "
+                            "players will show the %dx%d frames with square pixels; set it with mkvpropedit %s "
+                            "--edit track:v1 --set display-width=%d --set display-height=%d", self.path,
+                            self.sar.numerator, self.sar.denominator, self.width, self.height, self.path.name,
+                            round(self.width * self.sar), self.height)
             fsync_path(self.tmp)
             keep_mode(self.tmp, self.path)
             os.replace(self.tmp, self.path)
@@ -688,6 +697,134 @@ def _aspect(sar) -> Fraction:
     if sar <= 0:
         raise ExportError(f"invalid pixel aspect {sar}")
     return sar
+
+
+# Matroska (EBML) element IDs, marker bits kept
+_EBML_SEGMENT, _EBML_TRACKS, _EBML_CLUSTER, _EBML_TRACK_ENTRY = 0x18538067, 0x1654AE6B, 0x1F43B675, 0xAE
+_EBML_TRACK_TYPE, _EBML_VIDEO, _EBML_VOID, _EBML_CRC32 = 0x83, 0xE0, 0xEC, 0xBF
+_EBML_PIXEL_HEIGHT, _EBML_DISPLAY_W, _EBML_DISPLAY_H, _EBML_DISPLAY_UNIT = 0xBA, 0x54B0, 0x54BA, 0x54B2
+
+
+def _vint(b: bytes, i: int, keep_marker: bool = False) -> tuple[int, int]:
+    """(value, length) of the EBML variable-length integer at b[i]."""
+    first = b[i]
+    n = 9 - first.bit_length() if first else 9
+    if n > 8:
+        raise ValueError("bad EBML number")
+    v = first if keep_marker else first & (0xFF >> n)
+    for k in range(1, n):
+        v = (v << 8) | b[i + k]
+    return v, n
+
+
+def _ebml_element(b: bytes, i: int) -> tuple[int, int, int, int]:
+    """(id, element start, data start, data end) of the EBML element at b[i]."""
+    eid, n1 = _vint(b, i, keep_marker=True)
+    size, n2 = _vint(b, i + n1)
+    if size == (1 << (7 * n2)) - 1:
+        raise ValueError("EBML element of unknown size")
+    return eid, i, i + n1 + n2, i + n1 + n2 + size
+
+
+def _ebml_children(b: bytes, start: int, end: int) -> list[tuple[int, int, int, int]]:
+    """_ebml_element of each element in b[start:end]."""
+    out = []
+    while start < end:
+        out.append(_ebml_element(b, start))
+        start = out[-1][3]
+    if start != end:
+        raise ValueError("EBML element runs past its parent")
+    return out
+
+
+def _ebml_size(n: int, length: int = 1) -> bytes:
+    while n >= (1 << (7 * length)) - 1:
+        length += 1
+    return ((1 << (7 * length)) | n).to_bytes(length, "big")
+
+
+def _ebml_uint(eid: int, v: int) -> bytes:
+    data = v.to_bytes(max(1, (v.bit_length() + 7) // 8), "big")
+    return eid.to_bytes((eid.bit_length() + 7) // 8, "big") + _ebml_size(len(data)) + data
+
+
+def mkv_set_aspect(path, width: int, height: int, sar: Fraction) -> bool:
+    """Write a pixel aspect into a closed Matroska file from FFmpeg's muxer, as that muxer
+    writes one: the video track's DisplayWidth:DisplayHeight = the display aspect, DisplayUnit
+    3. The bytes come out of the Void FFmpeg reserves after the Video element, so nothing else
+    in the file moves; the Tracks CRC-32 is computed again. False (file untouched) when the
+    file is not laid out so."""
+    dar = Fraction(width * sar.numerator, height * sar.denominator)
+    if max(dar.numerator, dar.denominator) > 1 << 20:     # the muxer's own limit (av_reduce)
+        dar = dar.limit_denominator(1 << 20)
+    try:
+        with open(path, "r+b") as f:
+            b = bytearray(f.read(1 << 20))          # Tracks lies before the first cluster
+            seg_id, _, i, _ = _ebml_element(b, _ebml_element(b, 0)[3])     # after the EBML header
+            if seg_id != _EBML_SEGMENT:
+                return False
+            while True:                     # the Segment's top elements, to Tracks
+                eid, e0, e1, e2 = _ebml_element(b, i)
+                if eid == _EBML_CLUSTER or e2 > len(b):
+                    return False
+                if eid == _EBML_TRACKS:
+                    tracks = (e0, e1, e2)
+                    break
+                i = e2
+            for eid, _, d0, d1 in _ebml_children(b, tracks[1], tracks[2]):
+                if eid != _EBML_TRACK_ENTRY:
+                    continue
+                entry = _ebml_children(b, d0, d1)
+                ids = [e for e, *_ in entry]
+                if _EBML_TRACK_TYPE not in ids:
+                    continue
+                _, _, t0, t1 = entry[ids.index(_EBML_TRACK_TYPE)]
+                if int.from_bytes(b[t0:t1], "big") != 1:       # not the video track
+                    continue
+                if _EBML_VIDEO not in ids:
+                    return False
+                k = ids.index(_EBML_VIDEO)
+                void = next((j for j in range(k + 1, len(entry)) if ids[j] == _EBML_VOID), None)
+                if void is None:
+                    return False
+                _, v0, vd0, vd1 = entry[k]
+                parts, placed = b"", False
+                for e, a, c, d in _ebml_children(b, vd0, vd1):
+                    if e in (_EBML_DISPLAY_W, _EBML_DISPLAY_H, _EBML_DISPLAY_UNIT):
+                        continue
+                    parts += bytes(b[a:d])
+                    if e == _EBML_PIXEL_HEIGHT:      # where FFmpeg puts them
+                        parts += (_ebml_uint(_EBML_DISPLAY_W, dar.numerator) + _ebml_uint(_EBML_DISPLAY_H, dar.denominator)
+                                  + _ebml_uint(_EBML_DISPLAY_UNIT, 3))
+                        placed = True
+                if not placed:
+                    return False
+                middle = bytes(b[vd1:entry[void][1]])        # elements between Video and the Void
+                old_end = entry[void][3]
+                room = old_end - v0 - len(middle)
+                for length in (1, 2):       # a 1-byte remainder goes into a longer size field
+                    video = bytes([_EBML_VIDEO]) + _ebml_size(len(parts), length) + parts
+                    left = room - len(video)
+                    if left == 0 or left >= 2:
+                        break
+                if left < 0 or left == 1:
+                    return False
+                pad = b""
+                if left:
+                    size_len = 1 if left - 2 < 127 else 8
+                    pad = bytes([_EBML_VOID]) + _ebml_size(left - 1 - size_len, size_len) + bytes(left - 1 - size_len)
+                b[v0:old_end] = video + middle + pad
+                # the CRC-32 (first child, little-endian) of TrackEntry and Tracks covers what follows it
+                for m0, m1 in ((d0, d1), (tracks[1], tracks[2])):
+                    first = _ebml_children(b, m0, m1)[0]
+                    if first[0] == _EBML_CRC32:
+                        b[first[2]:first[3]] = struct.pack("<I", zlib.crc32(bytes(b[first[3]:m1])) & 0xFFFFFFFF)
+                f.seek(tracks[0])
+                f.write(bytes(b[tracks[0]:tracks[2]]))
+                return True
+            return False
+    except (OSError, ValueError, IndexError):
+        return False
 
 
 def png_with_aspect(data: bytes, sar: Fraction) -> bytes:

@@ -121,6 +121,34 @@ def test_ffv1_is_lossless(tmp_path):
         assert np.array_equal(a, b)
 
 
+@pytest.mark.parametrize("sar", [(64, 45), (10, 11), (1, 3)])
+def test_ffv1_mkv_with_a_pixel_aspect_stays_lossless_with_valid_checksums(tmp_path, sar):
+    """The aspect is written into the closed file (export.mkv_set_aspect): the frames still
+    decode bit-exact, and the Tracks element's CRC-32 (FFmpeg writes one) matches its data."""
+    import struct
+    import zlib
+    from fractions import Fraction
+    from app.core.export import _ebml_children, _ebml_element
+    rng = np.random.default_rng(2)
+    src = [rng.integers(0, 256, (H, W, 3), dtype=np.uint8) for _ in range(3)]
+    enc = open_encoder(tmp_path / "c.mkv", W, H, settings=ExportSettings(format="ffv1"),
+                       sample_aspect_ratio=Fraction(*sar))
+    for f in src:
+        enc.write(f)
+    out = enc.close()
+    with av.open(str(out)) as c:
+        assert c.streams.video[0].sample_aspect_ratio == Fraction(*sar)
+        got = [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
+    assert len(got) == 3 and all(np.array_equal(a, b) for a, b in zip(src, got))
+    b = out.read_bytes()
+    _, _, i, _ = _ebml_element(b, _ebml_element(b, 0)[3])        # the Segment's data
+    while _ebml_element(b, i)[0] != 0x1654AE6B:                  # Tracks
+        i = _ebml_element(b, i)[3]
+    eid, _, d0, d1 = _ebml_element(b, i)
+    crc = _ebml_children(b, d0, d1)[0]
+    assert crc[0] == 0xBF and struct.unpack("<I", b[crc[2]:crc[3]])[0] == zlib.crc32(b[crc[3]:d1])
+
+
 @pytest.mark.parametrize("fmt,ext", [("png", ".png"), ("tiff", ".tif")])
 def test_image_sequences(tmp_path, fmt, ext):
     rng = np.random.default_rng(2)
