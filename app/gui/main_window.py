@@ -415,20 +415,30 @@ class MainWindow(QMainWindow):
                   tip="What to do next, in the status bar")
 
     def shortcut_table(self) -> list[tuple[str, str, str]]:
-        """(menu, action, keys) for every action with a shortcut, walked from the menu bar, plus
+        """(menu, action, keys) for every action with a shortcut, walked from the menu bar, then
+        the panels' own (a dock's title as their place: the render queue's Ctrl+Up/Down), plus
         the mouse gestures of the viewer and the timeline."""
         rows = []
+        listed = set()
+
+        def add(a, place):
+            keys = ", ".join(k.toString(QKeySequence.SequenceFormat.NativeText) for k in a.shortcuts())
+            rows.append((place, a.text().replace("&", "").rstrip("…"), keys))
+            listed.add(a)
 
         def walk(menu, path):
             for a in menu.actions():
                 if a.menu() is not None:
                     walk(a.menu(), path + [a.text().replace("&", "")])
                 elif not a.isSeparator() and a.shortcuts():
-                    keys = ", ".join(k.toString(QKeySequence.SequenceFormat.NativeText) for k in a.shortcuts())
-                    rows.append((" > ".join(path), a.text().replace("&", "").rstrip("…"), keys))
+                    add(a, " > ".join(path))
         for top in self.menuBar().actions():
             if top.menu() is not None:
                 walk(top.menu(), [top.text().replace("&", "")])
+        for dock in self.findChildren(QDockWidget):
+            for a in dock.findChildren(QAction):
+                if a not in listed and a.shortcuts() and not a.isSeparator():
+                    add(a, dock.windowTitle().replace("&", ""))
         rows += [("Viewer", "Brush size", "Mouse wheel"),
                  ("Viewer", "Zoom about the cursor", "Ctrl+wheel (or Alt+wheel)"),
                  ("Viewer", "Pan", "Middle or right drag"),
