@@ -753,10 +753,12 @@ def mkv_set_aspect(path, width: int, height: int, sar: Fraction) -> bool:
     writes one: the video track's DisplayWidth:DisplayHeight = the display aspect, DisplayUnit
     3. The bytes come out of the Void FFmpeg reserves after the Video element, so nothing else
     in the file moves; the Tracks CRC-32 is computed again. False (file untouched) when the
-    file is not laid out so."""
+    file is not laid out so. OSError once the write has begun: the file may be half patched
+    (its Tracks CRC-32 no longer matches), not a file to keep."""
     dar = Fraction(width * sar.numerator, height * sar.denominator)
     if max(dar.numerator, dar.denominator) > 1 << 20:     # the muxer's own limit (av_reduce)
         dar = dar.limit_denominator(1 << 20)
+    writing = False
     try:
         with open(path, "r+b") as f:
             b = bytearray(f.read(1 << 20))          # Tracks lies before the first cluster
@@ -820,10 +822,15 @@ def mkv_set_aspect(path, width: int, height: int, sar: Fraction) -> bool:
                     if first[0] == _EBML_CRC32:
                         b[first[2]:first[3]] = struct.pack("<I", zlib.crc32(bytes(b[first[3]:m1])) & 0xFFFFFFFF)
                 f.seek(tracks[0])
+                writing = True          # (the bytes reach the file at the latest as it closes)
                 f.write(bytes(b[tracks[0]:tracks[2]]))
                 return True
             return False
-    except (OSError, ValueError, IndexError):
+    except OSError:
+        if writing:
+            raise
+        return False
+    except (ValueError, IndexError):
         return False
 
 

@@ -149,6 +149,41 @@ def test_ffv1_mkv_with_a_pixel_aspect_stays_lossless_with_valid_checksums(tmp_pa
     assert crc[0] == 0xBF and struct.unpack("<I", b[crc[2]:crc[3]])[0] == zlib.crc32(b[crc[3]:d1])
 
 
+@pytest.mark.skipif(os.name != "posix", reason="needs RLIMIT_FSIZE")
+def test_ffv1_mkv_aspect_patch_that_fails_part_way_leaves_no_output(tmp_path, monkeypatch):
+    """The pixel aspect is written into the closed .mkv in place: a write that fails part way
+    (here the file-size limit stops it in the middle of the Tracks element, as a full disk or
+    an I/O error can) leaves a half-patched Tracks. It was taken for 'not laid out so' (False,
+    'file untouched'), and the broken file was renamed into place as the output."""
+    import resource
+    import signal
+    from fractions import Fraction
+    import app.core.export as export
+    real = export.mkv_set_aspect
+
+    def patch_with_a_size_limit(path, *a):
+        b = open(path, "rb").read()
+        _, _, at, _ = export._ebml_element(b, export._ebml_element(b, 0)[3])     # the Segment's data
+        while export._ebml_element(b, at)[0] != 0x1654AE6B:                      # Tracks: patched from here
+            at = export._ebml_element(b, at)[3]
+        old = resource.getrlimit(resource.RLIMIT_FSIZE)
+        sig = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (at + 40, old[1]))    # 40 bytes get through
+        try:
+            return real(path, *a)
+        finally:
+            resource.setrlimit(resource.RLIMIT_FSIZE, old)
+            signal.signal(signal.SIGXFSZ, sig)
+    monkeypatch.setattr(export, "mkv_set_aspect", patch_with_a_size_limit)
+    enc = open_encoder(tmp_path / "c.mkv", W, H, settings=ExportSettings(format="ffv1"),
+                       sample_aspect_ratio=Fraction(64, 45))
+    for _ in range(2):
+        enc.write(patch_frame())
+    with pytest.raises(ExportError, match="write failed|disk full"):
+        enc.close()
+    assert os.listdir(tmp_path) == []           # no output, no temp file
+
+
 @pytest.mark.parametrize("fmt,ext", [("png", ".png"), ("tiff", ".tif")])
 def test_image_sequences(tmp_path, fmt, ext):
     rng = np.random.default_rng(2)
