@@ -78,3 +78,30 @@ def test_reordered_waiting_jobs_run_in_the_new_order(qtbot, make_window, make_cl
     assert started[a.id] < started[d.id] < started[c.id] < started[b.id]
     assert [runner.queue.get(j).state for j in order()] == [DONE] * 4
     assert QUEUED not in {j.state for j in runner.queue.jobs}
+
+
+def test_a_blocked_ctrl_up_keeps_the_selection_on_the_waiting_job(qtbot, tmp_path, make_clip):
+    """Ctrl+Up on the waiting job just below the running one cannot move it: the key went on to
+    the tree, which moved the selection up onto the running job, so a Cancel clicked next (for
+    the job the user had been moving) killed the running render instead."""
+    from app.gui.panels.render_queue_panel import QueueRunner, RenderQueuePanel
+    proj = make_project(make_clip, "m")
+    q = RenderQueue(tmp_path / "queue.json")
+    a, b, c = (q.add(proj, tmp_path / f"{n}.mp4") for n in "abc")
+    q.mark_started(a)                       # a runs (as another render would)
+    runner = QueueRunner(q, active=True)
+    runner._closing = True                  # this runner starts no process of its own
+    panel = RenderQueuePanel(runner)
+    qtbot.addWidget(panel)
+    panel.show()
+    panel.select(c.id)
+    panel.tree.setFocus()
+    qtbot.waitUntil(panel.tree.hasFocus)
+    qtbot.keyClick(panel.tree, Qt.Key.Key_Up, Qt.KeyboardModifier.ControlModifier)
+    assert [j.id for j in q.jobs] == [a.id, c.id, b.id] and panel.selected_id() == c.id
+    qtbot.keyClick(panel.tree, Qt.Key.Key_Up, Qt.KeyboardModifier.ControlModifier)   # blocked by a
+    assert [j.id for j in q.jobs] == [a.id, c.id, b.id]
+    assert panel.selected_id() == c.id
+    assert panel.btn_cancel.isEnabled() and not panel.btn_up.isEnabled()
+    qtbot.keyClick(panel.tree, Qt.Key.Key_Down, Qt.KeyboardModifier.ControlModifier)
+    assert [j.id for j in q.jobs] == [a.id, b.id, c.id] and panel.selected_id() == c.id

@@ -357,9 +357,10 @@ class RenderQueuePanel(QWidget):
         self.btn_remove.setEnabled(st is not None and st != RUNNING)
         self.btn_open.setEnabled(st == DONE and Path(job.output).exists())
         for b, act, step in ((self.btn_up, self.act_up, -1), (self.btn_down, self.act_down, 1)):
-            ok = st == QUEUED and self.runner.queue.can_move(jid, step)
-            b.setEnabled(ok)
-            act.setEnabled(ok)
+            b.setEnabled(st == QUEUED and self.runner.queue.can_move(jid, step))
+            # the key stays taken where the job cannot move: passed on to the tree, Ctrl+Up
+            # moved the selection onto the running job (and a Cancel clicked next killed it)
+            act.setEnabled(self.runner.active)
 
     # ------------------------------------------------------------------ actions
     def farm_choice(self) -> str:
@@ -384,10 +385,23 @@ class RenderQueuePanel(QWidget):
         self._do(self.runner.remove)
 
     def move_up(self) -> None:
-        self._do(lambda jid: self.runner.move(jid, -1))
+        self._move(-1)
 
     def move_down(self) -> None:
-        self._do(lambda jid: self.runner.move(jid, 1))
+        self._move(1)
+
+    def _move(self, step: int) -> None:
+        """Move the selected job a place (nothing where it cannot go: not waiting, at the end,
+        or next to the running job)."""
+        jid = self.selected_id()
+        if jid is None or not self.runner.active:
+            return
+        try:
+            ok = self.runner.queue.get(jid).state == QUEUED and self.runner.queue.can_move(jid, step)
+        except QueueError:
+            return
+        if ok:
+            self._do(lambda j: self.runner.move(j, step))
 
     def open_selected(self) -> QUrl | None:
         jid = self.selected_id()
