@@ -1026,6 +1026,7 @@ class MainWindow(QMainWindow):
             return
         specs = self._specs()
         self.running_gen = self.generation
+        self._cancel_said_gen = -1     # a new run (same generation or not): its reports replace a cancel's
         self._stopped_by_user = False
         self._frames_this_run = 0
         self._run_total = 0
@@ -1468,8 +1469,10 @@ class MainWindow(QMainWindow):
     def _on_export_done(self, ok: bool, msg: str) -> None:
         self.export_progress.hide()
         self.status_msg.setText(f"Exported to {msg}" if ok else msg)
-        if not ok and msg.startswith("Export cancelled") and self.running_gen is not None:
-            self._cancel_said_gen = self.running_gen     # the run it asked for may still be going
+        if not ok and msg.startswith("Export cancelled") and self.running_gen is not None and self.propagating():
+            # the run it asked for goes on: its reports must not replace this message (with no
+            # run going, the next run at the same generation is a new job and reports)
+            self._cancel_said_gen = self.running_gen
 
     def preferences_dialog(self):
         from app.gui.preferences import PreferencesDialog

@@ -56,3 +56,20 @@ def test_stop_message_stays_after_the_worker_settles(qtbot, window, grey_clip):
     qtbot.keyClick(win, Qt.Key.Key_R, Qt.KeyboardModifier.ControlModifier)
     wait_done(qtbot, win)
     assert win.status_msg.text().startswith("Propagated"), win.status_msg.text()
+
+
+def test_an_export_cancelled_with_no_run_going_hides_no_later_report(qtbot, window, grey_clip):
+    """An export cancelled while no propagation runs (its frames were all there) left the
+    marker on the last finished run's generation: the next run at that same generation (an
+    export's complete_frames does not bump it) had its reports hidden behind the old cancel."""
+    win = window
+    open_shot(qtbot, win, grey_clip.video)
+    paint(qtbot, win, stroke_over_object(grey_clip.scene, 0))
+    wait_done(qtbot, win)
+    assert not win.propagating()
+    win._on_export_done(False, "Export cancelled; the partial output was removed.")   # the export's own report
+    win.store.forget(5)                                      # a frame evicted: missing at this generation
+    assert win.complete_frames([5])
+    qtbot.waitUntil(lambda: _settled(win), timeout=20000)
+    qtbot.wait(200)
+    assert not win.status_msg.text().startswith("Export cancelled"), win.status_msg.text()
