@@ -122,15 +122,22 @@ def decode_encode_limit(clip: Path, out: Path) -> tuple[float, float]:
     return n / wall if wall > 0 else 0.0, wall
 
 
+CEILING_BYTES = 1 << 30      # rendered frames colour_encode_ceiling holds (RGB): ~170 at 1080p
+
+
 def colour_encode_ceiling(clip: Path, rendered: Path, out: Path) -> float:
     """The limit's own work (decode, RGB conversions, x264) with the render's output as the
     encoded pictures: the grey source decoded as the limit decodes it, and the rendered frames
-    (decoded to RGB into memory beforehand, not timed) converted and encoded as the limit does
-    its grey ones. Coloured pictures cost x264 more than grey ones: the ratio of this rate to
+    (decoded to RGB into memory beforehand, not timed; the first CEILING_BYTES of them)
+    converted and encoded as the limit does its grey ones. Coloured pictures cost x264 more than grey ones: the ratio of this rate to
     the limit is what the colour itself costs the encoder (fps)."""
     import av
+    pics = []
     with av.open(str(rendered)) as r:
-        pics = [f.to_ndarray(format="rgb24") for f in r.decode(video=0)]
+        for f in r.decode(video=0):
+            pics.append(f.to_ndarray(format="rgb24"))
+            if len(pics) >= 2 and len(pics) * pics[0].nbytes >= CEILING_BYTES:
+                break       # a rate: the first frames are enough (300 frames of 8K would be 30 GB)
     t = time.perf_counter()
     n = 0
     with av.open(str(clip)) as inp, av.open(str(out), "w") as dst:
@@ -265,7 +272,10 @@ def main(argv: list[str] | None = None) -> int:
                    "--proxy-height", str(args.proxy_height), "--verbose", "--quiet", "--method", m]
             res = _render_once(cmd, env, args.frames)
             if res["rc"] == 0 and not args.no_limit and detect_format(out) == "h264":
-                res["ceiling"] = _ceiling_in_child(src, out, work / "ceiling.mp4", env)
+                try:
+                    res["ceiling"] = _ceiling_in_child(src, out, work / "ceiling.mp4", env)
+                except RuntimeError as exc:      # the render's own figures still stand
+                    print(f"hueshot bench --render: {exc}", file=sys.stderr)
             src.unlink()
             shutil.rmtree(work / "cache", ignore_errors=True)
             if res["rc"] != 0:
