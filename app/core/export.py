@@ -751,9 +751,10 @@ def _ebml_uint(eid: int, v: int) -> bytes:
 def mkv_set_aspect(path, width: int, height: int, sar: Fraction) -> bool:
     """Write a pixel aspect into a closed Matroska file from FFmpeg's muxer, as that muxer
     writes one: the video track's DisplayWidth:DisplayHeight = the display aspect, DisplayUnit
-    3. The bytes come out of the Void FFmpeg reserves after the Video element, so nothing else
-    in the file moves; the Tracks CRC-32 is computed again. False (file untouched) when the
-    file is not laid out so. OSError once the write has begun: the file may be half patched
+    3. The bytes come out of the Void element FFmpeg leaves in the track entry (the room it
+    kept for CodecPrivate that FFV1's did not use: 11 bytes in its files, enough for the
+    aspect of common sizes), so nothing else in the file moves; the Tracks CRC-32 is computed
+    again. False (file untouched) when the file is not laid out so or the aspect does not fit. OSError once the write has begun: the file may be half patched
     (its Tracks CRC-32 no longer matches), not a file to keep."""
     dar = Fraction(width * sar.numerator, height * sar.denominator)
     if max(dar.numerator, dar.denominator) > 1 << 20:     # the muxer's own limit (av_reduce)
