@@ -95,6 +95,10 @@ class ExportSettings:
     # FFV1 only: "" stores RGB (bgr0); "yuv420p" / "yuv422p10le" store the Y'CbCr planes an
     # H.264 / ProRes output stores (PLANE_PIX_FMTS), composed as that output composes them
     pix_fmt: str = ""
+    # FFV1 only: "utvideo" writes Ut Video (lossless, 8-bit yuv420p, .avi) instead: a render's
+    # segments for an H.264 output (app.core.renderfarm.farm_segments), ~5x cheaper to write
+    # and read back than FFV1 (which keeps per-slice CRCs; the segments carry a checksum file)
+    codec: str = ""
 
 
 def detect_format(path: str | os.PathLike, requested: str = "") -> str:
@@ -369,6 +373,9 @@ class VideoEncoder(Encoder):
         if fmt == "ffv1" and self.settings.pix_fmt not in ("", *_PLANES):
             raise ExportError(f"{self.path}: FFV1 pixel format {self.settings.pix_fmt!r} is not one of "
                               f"bgr0 (\"\"), {', '.join(_PLANES)}")
+        if self.settings.codec and (fmt, self.settings.codec, self.settings.pix_fmt, self.path.suffix.lower()) \
+                != ("ffv1", "utvideo", "yuv420p", ".avi"):
+            raise ExportError(f"{self.path}: codec {self.settings.codec!r} is for yuv420p segments in .avi only")
         # 4:2:0 / 4:2:2 need even sizes: drop a trailing odd row/column (documented)
         if fmt in ("h264", "prores") or (fmt == "ffv1" and self.settings.pix_fmt):
             self.width, self.height = self.src_width & ~1, self.src_height & ~1
@@ -417,6 +424,10 @@ class VideoEncoder(Encoder):
             s.pix_fmt = "yuv422p10le"
             s.options = {"profile": "3", "vendor": "apl0", "bits_per_mb": "8000"}
             self._yuv = ("yuv422p10le", _SPC_BT709, _RANGE_MPEG)
+        elif fmt == "ffv1" and self.settings.codec == "utvideo":
+            s = self.out.add_stream("utvideo", rate=rate)
+            s.pix_fmt = self.settings.pix_fmt
+            self._yuv = (self.settings.pix_fmt, _SPC_BT709, _RANGE_MPEG)
         elif fmt == "ffv1":
             s = self.out.add_stream("ffv1", rate=rate)
             s.options = {"level": "3", "slicecrc": "1"}
@@ -434,7 +445,7 @@ class VideoEncoder(Encoder):
             cc.sample_aspect_ratio = self.sar
             if fmt == "ffv1" and self.out.format.name == "matroska":
                 self._mkv_aspect = True    # written into the file once it is closed (close())
-            elif fmt == "ffv1":
+            elif fmt == "ffv1" and not self.settings.codec:      # (a segment: its output carries it)
                 log.warning("%s: FFV1 in %s cannot record the source's pixel aspect %d:%d here, so players "
                             "will show the %dx%d frames %s; export ProRes (.mov) or H.264 to keep it, or set "
                             "the display size afterwards (mkvpropedit %s --edit track:v1 --set display-width=%d "

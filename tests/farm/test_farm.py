@@ -4,6 +4,8 @@ a shot with a broken input fails with its message, the others finish, the exit s
 so, and the next run renders only the missing shot; a cancel stops every task."""
 from __future__ import annotations
 
+from app.core.renderfarm.farm_segments import segment_files
+
 import os
 import shutil
 import signal
@@ -138,13 +140,13 @@ def test_cancel_stops_every_task(reel, cluster, tmp_path):
     # is written (uncancelled, the 6 shots would all land in the render folder)
     import time
     folder = tmp_path / ".cancelled.mkv.hueshot-render"
-    at_cancel = sorted(folder.glob("seg_*.mkv"))
+    at_cancel = segment_files(folder)
     t = time.monotonic()
     while ray.available_resources().get("CPU", 0) < 2 and time.monotonic() - t < 20:
         time.sleep(0.2)
     assert ray.available_resources().get("CPU", 0) == 2
     time.sleep(3)
-    assert sorted(folder.glob("seg_*.mkv")) == at_cancel and len(at_cancel) < 6
+    assert segment_files(folder) == at_cancel and len(at_cancel) < 6
     assert not (tmp_path / "cancelled.mkv").exists()
 
 

@@ -3,6 +3,8 @@ overwritten with other bytes, emptied) is rendered again; before, every rerun of
 command failed on it ("segment has N frames" or an internal InvalidDataError), for good."""
 from __future__ import annotations
 
+from app.core.renderfarm.farm_segments import segment_files
+
 import os
 import sys
 
@@ -40,7 +42,7 @@ def test_a_damaged_segment_is_rendered_again(tmp_path, capsys, monkeypatch, how)
     assert main(args) == EXIT_OK, capsys.readouterr().err
     whole = _frames(out)
     assert len(whole) == 44
-    segs = sorted((tmp_path / ".out.mkv.hueshot-render").glob("seg_*.mkv"))
+    segs = segment_files(tmp_path / ".out.mkv.hueshot-render")
     assert len(segs) == 2
     out.unlink()
     _spoil(segs[1], how)
@@ -112,3 +114,45 @@ def test_a_segment_that_cannot_be_opened_here_is_kept(tmp_path):
         with _read_segment(folder, seg):
             pass
     assert not isinstance(info.value, DamagedSegment) and "removed" not in str(info.value)
+
+
+@pytest.mark.parametrize("how", ["flip", "unsealed"])
+def test_a_ut_video_segment_changed_on_disk_is_found_by_its_checksum(tmp_path, capsys, monkeypatch, how):
+    """An H.264 output's segments are Ut Video (no CRC of its own): one byte changed in a
+    frame decodes without an error, so only the segment's checksum file finds it; a segment
+    whose checksum file was never written (its render killed right after the rename) is not
+    a finished segment and is rendered again."""
+    monkeypatch.setenv("HUESHOT_CACHE_DIR", str(tmp_path / "_cache"))
+    reel = build_reel(tmp_path / "reel.mp4", lengths=(20, 24))
+    out = tmp_path / "out.mp4"
+    args = ["propagate", str(reel.video), "-o", str(out), "--method", "flow", "-q",
+            "--resume", "--keep-segments", "--segment-frames", "1",
+            "--key", f"0={reel.key_png(tmp_path, 0)}", "--key", f"20={reel.key_png(tmp_path, 20)}"]
+    assert main(args) == EXIT_OK, capsys.readouterr().err
+    whole = _frames(out)
+    segs = segment_files(tmp_path / ".out.mp4.hueshot-render")
+    assert [p.suffix for p in segs] == [".avi", ".avi"]
+    seal = segs[1].with_name(segs[1].name + ".b2")
+    assert seal.is_file()
+    out.unlink()
+    if how == "flip":
+        data = bytearray(segs[1].read_bytes())
+        data[len(data) // 2] ^= 0x40
+        segs[1].write_bytes(bytes(data))
+        with av.open(str(segs[1])) as c:                 # it still decodes: no error to catch it
+            assert sum(1 for _ in c.decode(video=0)) == 24
+    else:
+        seal.unlink()
+    stamps = [p.stat().st_mtime_ns for p in segs]
+    capsys.readouterr()
+
+    code = main(args)
+    err = capsys.readouterr().err
+    assert code == EXIT_OK, err
+    if how == "flip":
+        assert f"{segs[1]}: the rendered segment of shot 2 (frames 20..43) is damaged; rendering it again" in err
+    assert segs[0].stat().st_mtime_ns == stamps[0]          # the sound segment is reused
+    assert segs[1].stat().st_mtime_ns != stamps[1]          # the other is rendered again
+    again = _frames(out)
+    assert len(again) == 44 and all(np.array_equal(a, b) for a, b in zip(whole, again))
+    assert seal.is_file()

@@ -1,6 +1,8 @@
 """A render killed with SIGKILL and run again finishes with the uninterrupted render's output."""
 from __future__ import annotations
 
+from app.core.renderfarm.farm_segments import segment_files
+
 import os
 import signal
 import subprocess
@@ -49,11 +51,11 @@ def test_killed_render_resumes_to_the_same_output(tmp_path, segment_frames, n_se
     p = subprocess.Popen(_cmd(reel, out, keys, segment_frames), env=env, cwd=REPO, stdout=subprocess.DEVNULL,
                          stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 120
-    while not list(seg_dir.glob("seg_*.mkv")) and p.poll() is None and time.monotonic() < deadline:
+    while not segment_files(seg_dir) and p.poll() is None and time.monotonic() < deadline:
         time.sleep(0.005)
     os.kill(p.pid, signal.SIGKILL)
     p.wait()
-    done = list(seg_dir.glob("seg_*.mkv"))
+    done = segment_files(seg_dir)
     assert 1 <= len(done) < n_segments, f"killed after {len(done)} of {n_segments} segments: the test needs a kill part way"
     assert not out.exists() or len(list(out.glob("*.png"))) < 200
 
@@ -75,13 +77,13 @@ def test_changed_key_is_not_served_a_stale_segment(tmp_path):
     seg_dir = tmp_path / ".a.mp4.hueshot-render"
     r = subprocess.run(cmd + ["--keep-segments"], env=env, cwd=REPO, capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
-    before = {p.name for p in seg_dir.glob("seg_*.mkv")}
+    before = {p.name for p in segment_files(seg_dir)}
     other = reel.frames[0][:, ::-1].copy()                  # a different key image for frame 0
     from tests.conftest import write_png
     write_png(k0, other)
     r = subprocess.run(cmd + ["--keep-segments"], env=env, cwd=REPO, capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
-    after = {p.name for p in seg_dir.glob("seg_*.mkv")}
+    after = {p.name for p in segment_files(seg_dir)}
     assert "resumed: 1 of 2 segments" in r.stderr               # the grey shot is reused, shot 1 is not
     assert len(after - before) == 1
     with av.open(str(tmp_path / "a.mp4")) as c:
@@ -170,7 +172,7 @@ def test_short_shots_share_a_segment_and_render_as_the_plain_render(tmp_path, ca
     err = capsys.readouterr().err
     assert "method flow, device CPU" in err, err              # the summary named no device
     folder = tmp_path / ".seg.hueshot-render"
-    names = sorted(p.name for p in folder.glob("seg_*.mkv"))
+    names = sorted(p.name for p in segment_files(folder))
     assert [n.split("_")[2:4] for n in names] == [["0", "35"], ["36", "71"], ["72", "95"]], names
     assert all(f"frames {r}: no key" in err for r in ("12..23", "36..47", "60..71", "72..83")), err  # shots, not segments
     plain, seg = read_pngs(tmp_path / "plain"), read_pngs(tmp_path / "seg")
@@ -181,7 +183,7 @@ def test_short_shots_share_a_segment_and_render_as_the_plain_render(tmp_path, ca
     assert main(cmd) == 0
     err = capsys.readouterr().err
     assert "resumed: 2 of 3 segments were already rendered" in err, err
-    assert len(set(p.name for p in folder.glob("seg_*.mkv")) - set(names)) == 1
+    assert len(set(p.name for p in segment_files(folder)) - set(names)) == 1
 
 
 def test_resume_reports_progress_over_the_whole_render(tmp_path, monkeypatch):

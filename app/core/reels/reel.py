@@ -157,14 +157,15 @@ def render_resumable(job, progress=None, should_stop: Callable[[], bool] | None 
                      render_dir: str | Path | None = None, keep_segments: bool = False):
     """Render segment by segment into a render folder beside the output, then join with the audio.
 
-    The segments are the farm's (app.core.renderfarm.farm_segments: one lossless FFV1 file per
+    The segments are the farm's (app.core.renderfarm.farm_segments: one lossless file per
     shot, or per run of short consecutive shots (SEGMENT_FRAMES), named by a hash of everything
     that decides its pixels, written under a temp name and renamed when complete). A run that
     was killed leaves its finished segments; the same command run again renders only the
     others, so its output equals an uninterrupted run's. Returns (RenderResult of the join,
     segments rendered now, segments reused)."""
     from app.core.renderfarm.farm_segments import (DamagedSegment, check_job, default_render_dir, join_segments,
-                                                   plan_segments, render_segment, segment_path)
+                                                   plan_segments, render_segment, segment_finished,
+                                                   segment_path)
     from app.core.render import RenderProgress, RenderResult
     import time
     check_job(job)          # the output replaces no input, its folder exists: before the render folder
@@ -188,7 +189,7 @@ def render_resumable(job, progress=None, should_stop: Callable[[], bool] | None 
     segments = plan_segments(job, job.shots, n)
     folder = Path(render_dir) if render_dir else default_render_dir(job.output)
     folder.mkdir(parents=True, exist_ok=True)
-    reused = [s for s in segments if segment_path(job, s, folder).exists()]
+    reused = [s for s in segments if segment_finished(segment_path(job, s, folder))]
     t0 = time.perf_counter()
     paths = []
     done: list[RenderResult] = []

@@ -30,7 +30,8 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from app.core.renderfarm.farm_segments import (Segment, SegmentError, check_job, cut_to, default_render_dir,
-                                    join_segments, plan_segments, render_segment, segment_path)
+                                    join_segments, plan_segments, render_segment, seal_segment,
+                                    segment_finished, segment_path)
 from app.core.render import RenderCancelled, RenderError, RenderJob, RenderProgress, RenderResult
 
 MAX_RETRIES = 3          # runs of a task whose worker dies (SIGKILL, out of memory, lost node)
@@ -301,7 +302,7 @@ class Farm:
         render_dir.mkdir(parents=True, exist_ok=True)
         total = sum(s.frames for s in segments)
         paths = {s.index: segment_path(job, s, render_dir) for s in segments}
-        todo = [s for s in segments if not paths[s.index].exists()]
+        todo = [s for s in segments if not segment_finished(paths[s.index])]
         out = FarmResult(result=None, segments=len(segments), started_seconds=self.started_seconds)
         reporter = self._reporter_cls.remote()
         t0 = time.perf_counter()
@@ -351,6 +352,7 @@ class Farm:
                         if info.get("data") is not None:     # shipped back: the head writes it
                             from app.core.project import atomic_write_bytes
                             atomic_write_bytes(paths[seg.index], info["data"])
+                            seal_segment(paths[seg.index])
                             out.shipped += 1
                         out.task_seconds.append(info["seconds"])
                         out.pids[seg.index] = info["pid"]
