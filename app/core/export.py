@@ -70,6 +70,9 @@ _SEQ_NAME = re.compile(r"^\d{5}\.(png|tif|tiff)$")
 _PRI_BT709 = 1
 _TRC_BT709 = 1
 _SPC_RGB = 0
+# a render's segments (ExportSettings.codec, pix_fmt) -> the pixel format the codec stores
+_SEGMENT_CODECS = {("utvideo", "yuv420p"): "yuv420p", ("utvideo", ""): "gbrp",
+                   ("ffvhuff", "yuv422p10le"): "yuv422p10le"}
 _SPC_BT709 = 1
 _RANGE_MPEG = 1  # limited / tv
 _RANGE_JPEG = 2  # full / pc
@@ -95,9 +98,9 @@ class ExportSettings:
     # FFV1 only: "" stores RGB (bgr0); "yuv420p" / "yuv422p10le" store the Y'CbCr planes an
     # H.264 / ProRes output stores (PLANE_PIX_FMTS), composed as that output composes them
     pix_fmt: str = ""
-    # FFV1 only: "utvideo" writes Ut Video (lossless, 8-bit yuv420p, .avi) instead: a render's
-    # segments for an H.264 output (app.core.renderfarm.farm_segments), ~5x cheaper to write
-    # and read back than FFV1 (which keeps per-slice CRCs; the segments carry a checksum file)
+    # FFV1 only: a faster lossless codec in .avi instead, for a render's segments
+    # (app.core.renderfarm.farm_segments: they carry a checksum file, as these keep no CRC of
+    # their own): "utvideo" for yuv420p or RGB (as gbrp), "ffvhuff" for yuv422p10le
     codec: str = ""
 
 
@@ -373,9 +376,10 @@ class VideoEncoder(Encoder):
         if fmt == "ffv1" and self.settings.pix_fmt not in ("", *_PLANES):
             raise ExportError(f"{self.path}: FFV1 pixel format {self.settings.pix_fmt!r} is not one of "
                               f"bgr0 (\"\"), {', '.join(_PLANES)}")
-        if self.settings.codec and (fmt, self.settings.codec, self.settings.pix_fmt, self.path.suffix.lower()) \
-                != ("ffv1", "utvideo", "yuv420p", ".avi"):
-            raise ExportError(f"{self.path}: codec {self.settings.codec!r} is for yuv420p segments in .avi only")
+        if self.settings.codec and ((fmt, self.path.suffix.lower()) != ("ffv1", ".avi") or
+                                    (self.settings.codec, self.settings.pix_fmt) not in _SEGMENT_CODECS):
+            raise ExportError(f"{self.path}: codec {self.settings.codec!r} with pixel format "
+                              f"{self.settings.pix_fmt or 'RGB'!r} is not a segment codec")
         # 4:2:0 / 4:2:2 need even sizes: drop a trailing odd row/column (documented)
         if fmt in ("h264", "prores") or (fmt == "ffv1" and self.settings.pix_fmt):
             self.width, self.height = self.src_width & ~1, self.src_height & ~1
@@ -424,10 +428,11 @@ class VideoEncoder(Encoder):
             s.pix_fmt = "yuv422p10le"
             s.options = {"profile": "3", "vendor": "apl0", "bits_per_mb": "8000"}
             self._yuv = ("yuv422p10le", _SPC_BT709, _RANGE_MPEG)
-        elif fmt == "ffv1" and self.settings.codec == "utvideo":
-            s = self.out.add_stream("utvideo", rate=rate)
-            s.pix_fmt = self.settings.pix_fmt
-            self._yuv = (self.settings.pix_fmt, _SPC_BT709, _RANGE_MPEG)
+        elif fmt == "ffv1" and self.settings.codec:
+            s = self.out.add_stream(self.settings.codec, rate=rate)
+            s.pix_fmt = _SEGMENT_CODECS[(self.settings.codec, self.settings.pix_fmt)]
+            self._yuv = ((s.pix_fmt, _SPC_BT709, _RANGE_MPEG) if self.settings.pix_fmt
+                         else ("gbrp", _SPC_RGB, _RANGE_JPEG))
         elif fmt == "ffv1":
             s = self.out.add_stream("ffv1", rate=rate)
             s.options = {"level": "3", "slicecrc": "1"}
@@ -496,8 +501,8 @@ class VideoEncoder(Encoder):
         if rf is None:
             from av.video.reformatter import VideoReformatter
             rf = self._reformatter = VideoReformatter()
-        if pix == "bgr0":
-            frame = rf.reformat(src, format="bgr0")
+        if pix in ("bgr0", "gbrp"):
+            frame = rf.reformat(src, format=pix)
         else:
             frame = rf.reformat(src, format=pix, src_colorspace="itu709", dst_colorspace="itu709",
                                 src_color_range="JPEG", dst_color_range="MPEG")

@@ -351,8 +351,8 @@ class Farm:
                         info = ray.get(ref)
                         if info.get("data") is not None:     # shipped back: the head writes it
                             from app.core.project import atomic_write_bytes
+                            seal_segment(paths[seg.index], data=info["data"])     # sealed first
                             atomic_write_bytes(paths[seg.index], info["data"])
-                            seal_segment(paths[seg.index])
                             out.shipped += 1
                         out.task_seconds.append(info["seconds"])
                         out.pids[seg.index] = info["pid"]

@@ -6,10 +6,10 @@ file per shot paid ~0.5 s of start-up each: a resumed render of a 1,682-shot ree
 minutes against 70 s for a plain one). It is rendered by the ordinary pipeline
 (app.core.render.render) on that frame range with its shots as the render's shots (so
 propagation stays inside each, as in a plain render) and the keys and strokes of those shots
-only, into a lossless file in the render folder: for an H.264 or ProRes output the Y'CbCr
-planes that output stores (yuv420p in Ut Video, .avi, with a checksum file: segment_codec;
-yuv422p10le in FFV1, .mkv), composed from the source's Y' as a plain render composes them,
-which the join copies into the output untouched; for the other outputs RGB (bgr0, FFV1).
+only, into a lossless file in the render folder (.avi with a checksum file: segment_codec):
+for an H.264 or ProRes output the Y'CbCr planes that output stores (yuv420p in Ut Video,
+yuv422p10le in FFVHuff), composed from the source's Y' as a plain render composes them,
+which the join copies into the output untouched; for the other outputs RGB (Ut Video, gbrp).
 Either decodes bit-exact to what was composed. The encoder writes
 a temp name and renames it when complete, so a segment file that exists is a finished
 segment: a render that stops (cancel, crash, a dead farm node) keeps its finished segments
@@ -195,12 +195,12 @@ def segment_pix_fmt(job: RenderJob) -> str:
 
 
 def segment_codec(job: RenderJob) -> str:
-    """The lossless codec of the segments: Ut Video for an H.264 output's yuv420p planes (at
-    1080p it writes a frame in ~8 ms of CPU and reads it back in ~8 against FFV1's ~45 and ~57:
-    a --resume render of the 1080p benchmark clip took 2.2x a plain render's time with FFV1
-    segments), FFV1 ("") for the others (10-bit 4:2:2 and RGB, which Ut Video's encoder here
-    does not write)."""
-    return "utvideo" if segment_pix_fmt(job) == "yuv420p" else ""
+    """The lossless codec of the segments, in .avi with a checksum file: Ut Video for an H.264
+    output's yuv420p planes and for RGB (as gbrp), FFVHuff for ProRes's yuv422p10le (Ut Video's
+    encoder here writes 8 bits only). CPU a 1080p frame to write / read back, against FFV1's:
+    yuv420p 8 / 8 ms (45 / 57), yuv422p10le 11 / 33 (109 / 144), gbrp 17 / 17: with FFV1
+    segments a --resume render of the 1080p benchmark clip took 2.4x a plain render's time."""
+    return "ffvhuff" if segment_pix_fmt(job) == "yuv422p10le" else "utvideo"
 
 
 def segment_job(job: RenderJob, seg: Segment, output: Path) -> RenderJob:
@@ -267,7 +267,7 @@ def segment_hash(job: RenderJob, seg: Segment) -> str:
 
 
 def segment_path(job: RenderJob, seg: Segment, render_dir: Path) -> Path:
-    ext = ".avi" if segment_codec(job) else ".mkv"
+    ext = ".avi" if segment_codec(job) else ".mkv"      # (.mkv: FFV1 segments of earlier versions)
     return Path(render_dir) / f"seg_{seg.index:05d}_{seg.start}_{seg.end - 1}_{segment_hash(job, seg)}{ext}"
 
 
@@ -283,20 +283,25 @@ def _seal_path(path: Path) -> Path:
     return Path(path).with_name(Path(path).name + SEAL_SUFFIX)
 
 
-def _digest(path: Path) -> str:
+def _digest(path: Path | None = None, data: bytes | None = None) -> str:
     h = hashlib.blake2b(digest_size=16)
+    if data is not None:
+        h.update(data)
+        return h.hexdigest()
     with open(path, "rb") as f:
         while chunk := f.read(1 << 22):
             h.update(chunk)
     return h.hexdigest()
 
 
-def seal_segment(path: Path) -> None:
-    """Write a finished Ut Video segment's checksum file (nothing for FFV1 segments)."""
+def seal_segment(path: Path, written: Path | None = None, data: bytes | None = None) -> None:
+    """Write the checksum file of segment ``path`` (nothing for FFV1 segments), from its bytes
+    as they are now in ``written`` (a temp name, renamed to ``path`` after this) or ``data``.
+    Sealed before the segment gets its name, so a segment file that exists is finished."""
     path = Path(path)
     if path.suffix == ".avi":
         from app.core.project import atomic_write_bytes
-        atomic_write_bytes(_seal_path(path), (_digest(path) + "\n").encode())
+        atomic_write_bytes(_seal_path(path), (_digest(written or path, data) + "\n").encode())
 
 
 def segment_finished(path: Path) -> bool:
@@ -351,7 +356,10 @@ def render_segment(job: RenderJob, seg: Segment, render_dir: str | os.PathLike,
     out = segment_path(job, seg, render_dir)
     if segment_finished(out):
         return out
-    sub = segment_job(job, seg, out)
+    # written under a name that is not a segment's, then sealed, then renamed: a segment file
+    # that exists has its checksum (a kill between leaves no half-finished segment)
+    written = out.with_name(out.stem + "_unsealed" + out.suffix) if out.suffix == ".avi" else out
+    sub = segment_job(job, seg, written)
     if job.chroma is None and _all_grey(sub, seg):
         # shots nobody coloured are rendered grey (zero chroma), as propagation per shot does;
         # also shots whose only strokes erase: rendered as a job of their own they were refused
@@ -375,9 +383,11 @@ def render_segment(job: RenderJob, seg: Segment, render_dir: str | os.PathLike,
     if result.truncated is not None and result.frames < seg.frames:
         # (a segment that ends where a truncated source's readable frames end is whole: the
         # break lies after it, and the caller reports it)
-        out.unlink(missing_ok=True)
+        written.unlink(missing_ok=True)
         raise SegmentError(f"{seg.label}: {result.truncated}")
-    seal_segment(out)
+    if written != out:
+        seal_segment(out, written)
+        os.replace(written, out)
     if results is not None:
         results.append(result)
     return out
