@@ -99,6 +99,13 @@ def make_clip(path: Path, key_png: Path, n: int, w: int, h: int, fps: int = 24) 
 def decode_encode_limit(clip: Path, out: Path) -> tuple[float, float]:
     """What this machine can do with the same frames and nothing else: PyAV decode to RGB and an
     x264 superfast CRF 18 yuv420p encode (the render's output settings), wall time."""
+    return _decode_encode(clip, out, None)
+
+
+def _decode_encode(clip: Path, out: Path, pics: list[np.ndarray] | None) -> tuple[float, float]:
+    """(fps, wall seconds) of decoding `clip` to RGB and encoding pictures as the render's
+    output is encoded: each decoded frame itself, or with `pics` the pictures given, one per
+    decoded frame (as many frames as pictures)."""
     import av
     t = time.perf_counter()
     n = 0
@@ -110,8 +117,11 @@ def decode_encode_limit(clip: Path, out: Path) -> tuple[float, float]:
         st.width, st.height, st.pix_fmt = src.codec_context.width, src.codec_context.height, "yuv420p"
         st.options = {"preset": "superfast", "crf": "18"}
         for frame in inp.decode(src):
+            if pics is not None and n >= len(pics):
+                break
             rgb = frame.to_ndarray(format="rgb24")
-            f = av.VideoFrame.from_ndarray(rgb, format="rgb24").reformat(format="yuv420p", dst_colorspace="itu709")
+            pic = rgb if pics is None else pics[n]
+            f = av.VideoFrame.from_ndarray(pic, format="rgb24").reformat(format="yuv420p", dst_colorspace="itu709")
             f.pts, f.time_base = n, 1 / rate
             for p in st.encode(f):
                 dst.mux(p)
@@ -129,8 +139,9 @@ def colour_encode_ceiling(clip: Path, rendered: Path, out: Path) -> float:
     """The limit's own work (decode, RGB conversions, x264) with the render's output as the
     encoded pictures: the grey source decoded as the limit decodes it, and the rendered frames
     (decoded to RGB into memory beforehand, not timed; the first CEILING_BYTES of them)
-    converted and encoded as the limit does its grey ones. Coloured pictures cost x264 more than grey ones: the ratio of this rate to
-    the limit is what the colour itself costs the encoder (fps)."""
+    converted and encoded as the limit does its grey ones. Coloured pictures cost x264 more
+    than grey ones: the ratio of this rate to the limit is what the colour itself costs the
+    encoder (fps)."""
     import av
     pics = []
     with av.open(str(rendered)) as r:
@@ -138,26 +149,7 @@ def colour_encode_ceiling(clip: Path, rendered: Path, out: Path) -> float:
             pics.append(f.to_ndarray(format="rgb24"))
             if len(pics) >= 2 and len(pics) * pics[0].nbytes >= CEILING_BYTES:
                 break       # a rate: the first frames are enough (300 frames of 8K would be 30 GB)
-    t = time.perf_counter()
-    n = 0
-    with av.open(str(clip)) as inp, av.open(str(out), "w") as dst:
-        src = inp.streams.video[0]
-        src.thread_type = "AUTO"
-        rate = Fraction(src.average_rate or 24)
-        st = dst.add_stream("libx264", rate=rate)
-        st.width, st.height, st.pix_fmt = src.codec_context.width, src.codec_context.height, "yuv420p"
-        st.options = {"preset": "superfast", "crf": "18"}
-        for frame, pic in zip(inp.decode(src), pics):
-            frame.to_ndarray(format="rgb24")        # the limit's decode, conversion included
-            f = av.VideoFrame.from_ndarray(pic, format="rgb24").reformat(format="yuv420p", dst_colorspace="itu709")
-            f.pts, f.time_base = n, 1 / rate
-            for p in st.encode(f):
-                dst.mux(p)
-            n += 1
-        for p in st.encode():
-            dst.mux(p)
-    wall = time.perf_counter() - t
-    return n / wall if wall > 0 else 0.0
+    return _decode_encode(clip, out, pics)[0]
 
 
 def _ceiling_in_child(clip: Path, rendered: Path, out: Path, env: dict) -> float:
