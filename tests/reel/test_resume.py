@@ -204,28 +204,37 @@ def test_resume_reports_progress_over_the_whole_render(tmp_path, monkeypatch):
     assert dones == sorted(dones) and dones[-1] == 60, dones
 
 
-@pytest.mark.parametrize("segment_frames", ["1", "80"])   # the eraser's shot alone; with the keyed shot
-def test_a_shot_whose_only_strokes_erase_renders_in_segments_as_the_plain_render(reel, tmp_path, segment_frames):
-    """--resume (and the farm: the same segments) failed on a reel whose shot 2 holds only an
-    eraser stroke ('shot 2 (frames 20..45): nothing to propagate (...: all 1 stroke(s) erase)'),
-    which a plain render renders grey."""
+def _eraser_only_renders(reel, tmp_path, segment_frames, extra=()):
+    """Shot 2 holds only an eraser stroke: (plain render's frames, --resume's frames, their
+    stderr)."""
     import json
     hints = tmp_path / "hints.json"
     hints.write_text(json.dumps([{"frame": 30, "points": [[0.3, 0.5], [0.6, 0.5]], "radius": 0.05,
                                   "erase": True}]))
     key = {0: reel.key_png(tmp_path, 0)}
     env = _env(tmp_path)
-    outs = {}
+    outs, errs = {}, []
     for name, seg in (("plain", None), ("resume", segment_frames)):
         outs[name] = tmp_path / name
-        r = subprocess.run(_cmd(reel, outs[name], key, seg) + ["--hints", str(hints)], env=env, cwd=REPO,
+        r = subprocess.run(_cmd(reel, outs[name], key, seg) + ["--hints", str(hints), *extra], env=env, cwd=REPO,
                            capture_output=True, text=True)
         assert r.returncode == 0, r.stderr
-        assert "shot at frames 20..45: its hint strokes have no colour" in r.stderr, r.stderr
+        errs.append(r.stderr)
     plain, resumed = read_pngs(outs["plain"]), read_pngs(outs["resume"])
     assert len(resumed) == len(plain) == len(reel.frames)
     for a, b in zip(plain, resumed):
         np.testing.assert_array_equal(a, b)
+    return plain, resumed, errs
+
+
+@pytest.mark.parametrize("segment_frames", ["1", "80"])   # the eraser's shot alone; with the keyed shot
+def test_a_shot_whose_only_strokes_erase_renders_in_segments_as_the_plain_render(reel, tmp_path, segment_frames):
+    """--resume (and the farm: the same segments) failed on a reel whose shot 2 holds only an
+    eraser stroke ('shot 2 (frames 20..45): nothing to propagate (...: all 1 stroke(s) erase)'),
+    which a plain render renders grey."""
+    _, _, errs = _eraser_only_renders(reel, tmp_path, segment_frames)
+    for err in errs:
+        assert "shot at frames 20..45: its hint strokes have no colour" in err, err
 
 
 @pytest.mark.parametrize("hint_method", ["prior", "prior+spread"])
@@ -233,24 +242,9 @@ def test_an_eraser_only_shot_under_the_prior_renders_in_segments_as_the_plain_re
     """Under the prior's hint methods a shot whose only strokes erase gets the prior's colour in
     a plain render; its segment, rendered as a job of its own, was refused ('shot 2 (frames
     20..45): nothing to propagate (...: all 1 stroke(s) erase)'), so --resume failed."""
-    import json
-    hints = tmp_path / "hints.json"
-    hints.write_text(json.dumps([{"frame": 30, "points": [[0.3, 0.5], [0.6, 0.5]], "radius": 0.05,
-                                  "erase": True}]))
-    key = {0: reel.key_png(tmp_path, 0)}
-    env = _env(tmp_path)
-    outs = {}
-    for name, seg in (("plain", None), ("resume", "1")):
-        outs[name] = tmp_path / name
-        r = subprocess.run(_cmd(reel, outs[name], key, seg) + ["--hints", str(hints), "--hint-method", hint_method],
-                           env=env, cwd=REPO, capture_output=True, text=True)
-        assert r.returncode == 0, r.stderr
-    plain, resumed = read_pngs(outs["plain"]), read_pngs(outs["resume"])
-    assert len(resumed) == len(plain) == len(reel.frames)
+    plain, _, _ = _eraser_only_renders(reel, tmp_path, "1", ["--hint-method", hint_method])
     a, b = reel.shots[1]
     assert max(float(np.abs(f.astype(int) - f.mean(axis=2, keepdims=True)).max()) for f in plain[a:b + 1]) > 0
-    for a, b in zip(plain, resumed):
-        np.testing.assert_array_equal(a, b)
 
 
 @pytest.mark.parametrize("stop_at", ["first check", "inside the first segment"])
