@@ -180,7 +180,7 @@ def run(args) -> int:
             print(f"| {r['name']} | {f(r['wall'])} | {f(r['start'])} | {f(r['tasks'])} | {f(r['join'])} | "
                   f"{plain_s / (r['tasks'] + r['join']):.2f}x | {f(r['cold'])} | {f(r['warm'])} | "
                   f"{f(r['fixed'])} | {f(r['overhead'])} | {r['same']} |")
-        print(f"\njoin on the head: {min(r['join'] for r in rows) / n * 1000:.1f} ms a frame (decode FFV1 + "
+        print(f"\njoin on the head: {min(r['join'] for r in rows) / n * 1000:.1f} ms a frame (decode the lossless segments + "
               f"encode the output); task s cold = a worker's first shot (process start, imports, weights)")
         print("Ray s per task = (tasks s x workers - sum of the tasks' own times) / tasks: dispatch, "
               "argument and result transfer, idle cores while the last shots finish")
