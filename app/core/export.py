@@ -78,8 +78,8 @@ _RANGE_MPEG = 1  # limited / tv
 _RANGE_JPEG = 2  # full / pc
 VFR_TIME_BASE = Fraction(1, 90000)
 _FIELD_ORDERS = {"tt": 2, "bb": 3, "tb": 4, "bt": 5}   # AVFieldOrder of interlaced video
-# The planar Y'CbCr each format stores (app.core.yuvpath): FFV1 can store the same losslessly,
-# so a render in segments (app.core.renderfarm.farm_segments) keeps what the output will store
+# The planar Y'CbCr each format stores (app.core.yuvpath): a render in segments
+# (app.core.renderfarm.farm_segments) keeps the same losslessly, what the output will store
 PLANE_PIX_FMTS = {"h264": "yuv420p", "prores": "yuv422p10le"}
 _PLANES = {"yuv420p": (8, 2, 2), "yuv422p10le": (10, 2, 1)}   # bits, chroma subsampling x, y
 
@@ -95,13 +95,13 @@ class ExportSettings:
     preset: str = "superfast"    # x264 preset: ~26 fps at 1080p on 2 cores (veryfast: ~14)
     png_compression: int = 1     # 0..9; 1 is fast and still ~2x smaller than raw
     audio: bool = True
-    # FFV1 only: "" stores RGB (bgr0); "yuv420p" / "yuv422p10le" store the Y'CbCr planes an
-    # H.264 / ProRes output stores (PLANE_PIX_FMTS), composed as that output composes them
-    pix_fmt: str = ""
-    # FFV1 only: a faster lossless codec in .avi instead, for a render's segments
-    # (app.core.renderfarm.farm_segments: they carry a checksum file, as these keep no CRC of
-    # their own): "utvideo" for yuv420p or RGB (as gbrp), "ffvhuff" for yuv422p10le
+    # A render's segments (app.core.renderfarm.farm_segments; format "ffv1", an .avi): a faster
+    # lossless codec than FFV1, "utvideo" or "ffvhuff" (_SEGMENT_CODECS), and what it stores:
+    # "" RGB, "yuv420p" / "yuv422p10le" the Y'CbCr planes an H.264 / ProRes output stores
+    # (PLANE_PIX_FMTS), composed as that output composes them. They keep no CRC of their own:
+    # the segments carry a checksum file.
     codec: str = ""
+    pix_fmt: str = ""
 
 
 def detect_format(path: str | os.PathLike, requested: str = "") -> str:
@@ -373,18 +373,16 @@ class VideoEncoder(Encoder):
         self._last_pts = -1
         parent = _check_writable_dir(self.path)
         self.src_width, self.src_height = int(width), int(height)
-        if fmt == "ffv1" and self.settings.pix_fmt not in ("", *_PLANES):
-            raise ExportError(f"{self.path}: FFV1 pixel format {self.settings.pix_fmt!r} is not one of "
-                              f"bgr0 (\"\"), {', '.join(_PLANES)}")
-        if self.settings.codec and ((fmt, self.path.suffix.lower()) != ("ffv1", ".avi") or
-                                    (self.settings.codec, self.settings.pix_fmt) not in _SEGMENT_CODECS):
+        if (self.settings.codec or self.settings.pix_fmt) and (
+                (fmt, self.path.suffix.lower()) != ("ffv1", ".avi") or
+                (self.settings.codec, self.settings.pix_fmt) not in _SEGMENT_CODECS):
             raise ExportError(f"{self.path}: codec {self.settings.codec!r} with pixel format "
                               f"{self.settings.pix_fmt or 'RGB'!r} is not a segment codec")
         # 4:2:0 / 4:2:2 need even sizes: drop a trailing odd row/column (documented)
         if fmt in ("h264", "prores") or (fmt == "ffv1" and self.settings.pix_fmt):
             self.width, self.height = self.src_width & ~1, self.src_height & ~1
             if (self.width, self.height) != (self.src_width, self.src_height) and fmt != "ffv1":
-                # (an FFV1 segment of a render in segments: its output says it)
+                # (a segment of a render in segments: its output says it)
                 log.warning("%s: %dx%d is odd; encoding %dx%d", self.path, self.src_width,
                             self.src_height, self.width, self.height)
         else:
@@ -436,12 +434,8 @@ class VideoEncoder(Encoder):
         elif fmt == "ffv1":
             s = self.out.add_stream("ffv1", rate=rate)
             s.options = {"level": "3", "slicecrc": "1"}
-            if self.settings.pix_fmt:
-                s.pix_fmt = self.settings.pix_fmt
-                self._yuv = (self.settings.pix_fmt, _SPC_BT709, _RANGE_MPEG)
-            else:
-                s.pix_fmt = "bgr0"
-                self._yuv = ("bgr0", _SPC_RGB, _RANGE_JPEG)
+            s.pix_fmt = "bgr0"
+            self._yuv = ("bgr0", _SPC_RGB, _RANGE_JPEG)
         else:
             raise ExportError(f"{self.path}: {fmt} is not a video format")
         s.width, s.height = self.width, self.height

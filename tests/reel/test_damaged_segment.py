@@ -92,7 +92,7 @@ def test_a_segment_that_cannot_be_opened_here_is_kept(tmp_path):
     import resource
 
     from app.core.renderfarm.farm_segments import DamagedSegment, Segment, SegmentError, _read_segment
-    seg_file = tmp_path / "seg_0.mkv"
+    seg_file = tmp_path / "seg_0.avi"
     seg_file.write_bytes(b"a finished segment" * 100)
     seg = Segment(index=0, start=0, end=20)
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -108,7 +108,7 @@ def test_a_segment_that_cannot_be_opened_here_is_kept(tmp_path):
     assert isinstance(info.value, SegmentError) and not isinstance(info.value, DamagedSegment), repr(info.value)
     assert seg_file.exists() and f"{seg_file}: the rendered segment of shot 1 (frames 0..19)" in str(info.value)
 
-    folder = tmp_path / "seg_1.mkv"            # not a file at all: not 'removed'
+    folder = tmp_path / "seg_1.avi"            # not a file at all: not 'removed'
     folder.mkdir()
     with pytest.raises(SegmentError) as info:
         with _read_segment(folder, seg):

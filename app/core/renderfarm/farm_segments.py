@@ -42,10 +42,10 @@ from app.core.media import convert, open_media
 from app.core.render import RenderError, RenderJob, RenderProgress, RenderResult, open_output, render
 from app.core.shutdown import deferred_signals
 
-SEGMENT_RE = re.compile(r"^seg_(\d{5})_(\d+)_(\d+)_([0-9a-f]{12})\.(mkv|avi)$")
-# A Ut Video segment's checksum file (blake2b of the whole segment, beside it): Ut Video has
-# no CRC of its own, and a segment spoilt on disk must be found and rendered again, as FFV1's
-# slice CRCs find it. A segment is finished when its file and (Ut Video) this file are there.
+SEGMENT_RE = re.compile(r"^seg_(\d{5})_(\d+)_(\d+)_([0-9a-f]{12})\.avi$")
+# A segment's checksum file (blake2b of the whole segment, beside it): its codec keeps no CRC,
+# and a segment spoilt on disk must be found and rendered again. Written before the segment
+# gets its name, so a segment file that exists has it.
 SEAL_SUFFIX = ".b2"
 
 
@@ -246,8 +246,7 @@ def segment_hash(job: RenderJob, seg: Segment) -> str:
     sub = segment_job(job, seg, Path("x"))
     if sub.export.pix_fmt:                # Y'CbCr segments (RGB ones keep their earlier hashes)
         h.update(f"|pix:{sub.export.pix_fmt}".encode())
-    if sub.export.codec:
-        h.update(f"|codec:{sub.export.codec}".encode())
+    h.update(f"|codec:{sub.export.codec}".encode())
     if job.hint_method and sub.strokes:   # only when chosen and painted with: earlier hashes stay valid
         h.update(f"|hint:{job.hint_method}".encode())
     if seg.shots:                         # several shots: where the cuts inside it lie
@@ -267,12 +266,11 @@ def segment_hash(job: RenderJob, seg: Segment) -> str:
 
 
 def segment_path(job: RenderJob, seg: Segment, render_dir: Path) -> Path:
-    ext = ".avi" if segment_codec(job) else ".mkv"      # (.mkv: FFV1 segments of earlier versions)
-    return Path(render_dir) / f"seg_{seg.index:05d}_{seg.start}_{seg.end - 1}_{segment_hash(job, seg)}{ext}"
+    return Path(render_dir) / f"seg_{seg.index:05d}_{seg.start}_{seg.end - 1}_{segment_hash(job, seg)}.avi"
 
 
 def segment_files(render_dir: Path) -> list[Path]:
-    """The segment files in a render folder (either codec), sorted by name."""
+    """The segment files in a render folder, sorted by name."""
     try:
         return sorted(p for p in Path(render_dir).iterdir() if SEGMENT_RE.match(p.name))
     except FileNotFoundError:
@@ -295,32 +293,29 @@ def _digest(path: Path | None = None, data: bytes | None = None) -> str:
 
 
 def seal_segment(path: Path, written: Path | None = None, data: bytes | None = None) -> None:
-    """Write the checksum file of segment ``path`` (nothing for FFV1 segments), from its bytes
-    as they are now in ``written`` (a temp name, renamed to ``path`` after this) or ``data``.
-    Sealed before the segment gets its name, so a segment file that exists is finished."""
-    path = Path(path)
-    if path.suffix == ".avi":
-        from app.core.project import atomic_write_bytes
-        atomic_write_bytes(_seal_path(path), (_digest(written or path, data) + "\n").encode())
+    """Write the checksum file of segment ``path`` from its bytes as they are now in ``written``
+    (a temp name, renamed to ``path`` after this) or ``data``."""
+    from app.core.project import atomic_write_bytes
+    atomic_write_bytes(_seal_path(path), (_digest(written or path, data) + "\n").encode())
 
 
 def segment_finished(path: Path) -> bool:
-    """A finished segment: its file, and for Ut Video its checksum file (a segment renamed into
-    place by a process killed before it wrote the checksum is rendered again)."""
-    path = Path(path)
-    return path.is_file() and (path.suffix != ".avi" or _seal_path(path).is_file())
+    """A finished segment: its file and its checksum file (removing the checksum file makes
+    the next run render the segment again)."""
+    return Path(path).is_file() and _seal_path(path).is_file()
 
 
 def check_seal(path: Path) -> None:
-    """ValueError when a Ut Video segment's bytes are not those it was sealed with."""
+    """ValueError when a segment's bytes are not those it was sealed with. The segment is read
+    first: one that cannot be read here (a folder in its place, no descriptors left) raises its
+    OSError, an error of the machine, not of the segment (_read_segment keeps it)."""
     path = Path(path)
-    if path.suffix != ".avi":
-        return
+    got = _digest(path)
     try:
         want = _seal_path(path).read_text().strip()
     except FileNotFoundError:
         raise ValueError("its checksum file is missing") from None
-    if _digest(path) != want:
+    if got != want:
         raise ValueError("its checksum does not match (the file changed since it was rendered)")
 
 
@@ -358,7 +353,7 @@ def render_segment(job: RenderJob, seg: Segment, render_dir: str | os.PathLike,
         return out
     # written under a name that is not a segment's, then sealed, then renamed: a segment file
     # that exists has its checksum (a kill between leaves no half-finished segment)
-    written = out.with_name(out.stem + "_unsealed" + out.suffix) if out.suffix == ".avi" else out
+    written = out.with_name(out.stem + "_unsealed" + out.suffix)
     sub = segment_job(job, seg, written)
     if job.chroma is None and _all_grey(sub, seg):
         # shots nobody coloured are rendered grey (zero chroma), as propagation per shot does;
@@ -385,9 +380,8 @@ def render_segment(job: RenderJob, seg: Segment, render_dir: str | os.PathLike,
         # break lies after it, and the caller reports it)
         written.unlink(missing_ok=True)
         raise SegmentError(f"{seg.label}: {result.truncated}")
-    if written != out:
-        seal_segment(out, written)
-        os.replace(written, out)
+    seal_segment(out, written)
+    os.replace(written, out)
     if results is not None:
         results.append(result)
     return out
