@@ -397,7 +397,7 @@ class RenderQueuePanel(QWidget):
         if jid is None or not self.runner.active:
             return
         try:
-            ok = self.runner.queue.get(jid).state == QUEUED and self.runner.queue.can_move(jid, step)
+            ok = self.runner.queue.can_move(jid, step)        # (waiting, and room to move)
         except QueueError:
             return
         if ok:
